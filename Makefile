@@ -1,0 +1,54 @@
+# slim's make targets. `make demo` and `make test` work on a fresh Debian machine: they
+# install what they need (Debian packages, and buildkitd/buildctl built from the BuildKit
+# version pinned in go.mod) before they run.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+# Third-party tools the tests and benchmarks drive: runc (BuildKit's worker), skopeo and
+# umoci (readers of what slim writes), pigz/zstd/xz (peers in the benchmarks),
+# busybox-static (offline base images), gcc (a real dynamically linked test program).
+APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev
+TEST_FLAGS ?= -race -timeout 20m
+BENCH_FLAGS ?=
+
+.PHONY: all build test demo bench lint deps tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/slim ./cmd/slim
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# buildkitd and buildctl come from go.mod's tool directives, so the daemon always matches
+# the client library slim is built with.
+tools: $(BIN)/buildkitd $(BIN)/buildctl
+
+$(BIN)/buildkitd: go.mod go.sum
+	$(GO) build -o $@ github.com/moby/buildkit/cmd/buildkitd
+
+$(BIN)/buildctl: go.mod go.sum
+	$(GO) build -o $@ github.com/moby/buildkit/cmd/buildctl
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+
+test: deps tools lint
+	$(GO) test $(TEST_FLAGS) ./...
+
+demo: deps tools build
+	$(GO) run ./cmd/slimdev demo
+
+bench: deps tools build
+	$(GO) run ./cmd/slimdev bench $(BENCH_FLAGS)
+
+clean:
+	rm -rf $(BIN) .cache

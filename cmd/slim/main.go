@@ -1,0 +1,39 @@
+// Command slim makes container images as small as they can be while they still run.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and maps its outcome to an exit status, so that tests can
+// run the CLI exactly as a user types it without exiting the test process.
+func run(ctx context.Context, args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(root.ErrOrStderr(), "slim: %v\n", oneLine(err))
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// exitCoder is implemented by errors that need a status other than 1 (a broken size budget,
+// for example), so that CI can tell them apart from failures.
+type exitCoder interface{ ExitCode() int }

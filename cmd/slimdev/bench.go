@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// workload is one section of BENCHMARKS.md: it prepares its inputs, measures slim and its
+// peers side by side, and returns markdown.
+type workload struct {
+	name string
+	run  func(ctx context.Context, b *bencher) (string, error)
+}
+
+type bencher struct {
+	work    string // cache of generated inputs, reused across runs
+	slim    string // the slim binary under test
+	repeats int
+	quick   bool
+}
+
+func bench(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	out := fl.String("o", "BENCHMARKS.md", "where to write the results")
+	repeats := fl.Int("repeats", 3, "runs of each measurement; the median is reported")
+	quick := fl.Bool("quick", false, "smaller inputs, for checking the harness itself")
+	only := fl.String("only", "", "run only the workloads whose name contains this")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	b := &bencher{work: mustAbs(filepath.Join(".cache", "bench")), slim: mustAbs(filepath.Join("bin", "slim")), repeats: *repeats, quick: *quick}
+	if err := os.MkdirAll(b.work, 0o755); err != nil {
+		return err
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# Benchmarks\n\nWritten by `make bench` (cmd/slimdev) in one run on %s: %d cores, %s, %s. "+
+		"Every figure is the median of %d runs; times are given as ratios, since absolute times are noise on a shared machine.\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH, b.repeats)
+	for _, w := range workloads() {
+		if *only != "" && !strings.Contains(w.name, *only) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s\n", w.name)
+		s, err := w.run(ctx, b)
+		if err != nil {
+			return fmt.Errorf("workload %s: %w", w.name, err)
+		}
+		md.WriteString("\n" + s)
+	}
+	if err := os.WriteFile(*out, []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md.String())
+	return nil
+}
+
+func workloads() []workload {
+	return []workload{
+		{name: "index", run: benchIndex},
+	}
+}
+
+// measurement is one timed command: its wall time and the peak resident memory of the
+// largest process it ran.
+type measurement struct {
+	wall   time.Duration
+	maxRSS int64 // bytes
+}
+
+// runCmd runs argv and measures it; stdout is discarded unless the caller wants it.
+func runCmd(ctx context.Context, argv ...string) (measurement, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{wall: time.Since(start)}
+	if err != nil {
+		return m, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.maxRSS = ru.Maxrss * 1024
+	}
+	return m, nil
+}
+
+// median runs f b.repeats times and returns the median wall time and the largest peak memory.
+func (b *bencher) median(f func() (measurement, error)) (measurement, error) {
+	var walls []time.Duration
+	var rss int64
+	for range b.repeats {
+		m, err := f()
+		if err != nil {
+			return m, err
+		}
+		walls = append(walls, m.wall)
+		rss = max(rss, m.maxRSS)
+	}
+	slices.Sort(walls)
+	return measurement{wall: walls[len(walls)/2], maxRSS: rss}, nil
+}
+
+func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
