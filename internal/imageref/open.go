@@ -1,0 +1,285 @@
+package imageref
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/moby/moby/client"
+)
+
+// Annotations that name a manifest in an OCI layout's index.json: the OCI one holds the
+// tag (or a full reference), the containerd one, written by BuildKit and containerd
+// exports, holds a full reference such as docker.io/library/app:v1.
+const (
+	annotationRefName       = "org.opencontainers.image.ref.name"
+	annotationContainerName = "io.containerd.image.name"
+)
+
+// Open returns what the reference names: either an image or an index (exactly one
+// non-nil). Nothing is downloaded beyond the manifest; layers are read when used.
+func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, error) {
+	o := makeOptions(opts...)
+	var (
+		img v1.Image
+		idx v1.ImageIndex
+		err error
+	)
+	switch r.Kind {
+	case Registry:
+		img, idx, err = openRemote(ctx, r, o)
+	case Layout:
+		img, idx, err = openLayout(r)
+	case DockerArchive:
+		img, err = openArchive(r)
+	case DockerDaemon:
+		img, err = openDaemon(ctx, r)
+	default:
+		err = fmt.Errorf("%w: %v", ErrUnknownScheme, r.Kind)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", r, err)
+	}
+	return img, idx, nil
+}
+
+// Image resolves the reference to one image, narrowing an index to the platform chosen
+// with WithPlatform (default: the platform of this machine).
+func Image(ctx context.Context, r Ref, opts ...Option) (v1.Image, error) {
+	img, idx, err := Open(ctx, r, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if img != nil {
+		return img, nil
+	}
+	img, err = selectPlatform(idx, makeOptions(opts...).platform)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r, err)
+	}
+	return img, nil
+}
+
+func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex, error) {
+	if r.Name == nil {
+		return nil, nil, errors.New("no image name")
+	}
+	ref := r.Name
+	if o.insecure {
+		// Open may be given WithInsecure even though Parse was not.
+		n, err := name.ParseReference(ref.String(), name.Insecure)
+		if err != nil {
+			return nil, nil, err
+		}
+		ref = n
+	}
+	ropts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(o.keychain),
+	}
+	if o.transport != nil {
+		ropts = append(ropts, remote.WithTransport(o.transport))
+	}
+	if o.userAgent != "" {
+		ropts = append(ropts, remote.WithUserAgent(o.userAgent))
+	}
+	desc, err := remote.Get(ref, ropts...)
+	if err != nil {
+		var terr *transport.Error
+		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+			return nil, nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return nil, nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		return nil, idx, err
+	}
+	img, err := desc.Image()
+	return img, nil, err
+}
+
+func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {
+	p, err := layout.FromPath(r.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(r.Path); serr != nil {
+				return nil, nil, fmt.Errorf("no directory %s: %w", r.Path, ErrNotFound)
+			}
+			return nil, nil, fmt.Errorf("%s is not an OCI image layout (no index.json): %w", r.Path, ErrNotFound)
+		}
+		return nil, nil, err
+	}
+	root, err := p.ImageIndex()
+	if err != nil {
+		return nil, nil, err
+	}
+	im, err := root.IndexManifest()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", filepath.Join(r.Path, "index.json"), err)
+	}
+	desc, err := selectLayoutManifest(im.Manifests, r.Tag, r.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := root.ImageIndex(desc.Digest)
+		return nil, idx, err
+	}
+	img, err := root.Image(desc.Digest)
+	return img, nil, err
+}
+
+// selectLayoutManifest picks the index.json entry that tag or digest names; with neither,
+// the layout must hold exactly one.
+func selectLayoutManifest(manifests []v1.Descriptor, tag, digest string) (v1.Descriptor, error) {
+	switch {
+	case digest != "":
+		for _, d := range manifests {
+			if d.Digest.String() == digest {
+				return d, nil
+			}
+		}
+		return v1.Descriptor{}, fmt.Errorf("no manifest %s in the layout: %w", digest, ErrNotFound)
+	case tag != "":
+		var found []v1.Descriptor
+		for _, d := range manifests {
+			if slices.Contains(layoutTags(d), tag) && !slices.ContainsFunc(found, func(f v1.Descriptor) bool { return f.Digest == d.Digest }) {
+				found = append(found, d)
+			}
+		}
+		switch len(found) {
+		case 1:
+			return found[0], nil
+		case 0:
+			return v1.Descriptor{}, fmt.Errorf("no tag %q in the layout; it has %s: %w", tag, describeLayout(manifests), ErrNotFound)
+		}
+		return v1.Descriptor{}, fmt.Errorf("tag %q names %d different manifests in the layout; choose one with @DIGEST: %s", tag, len(found), describeLayout(found))
+	}
+	switch len(manifests) {
+	case 1:
+		return manifests[0], nil
+	case 0:
+		return v1.Descriptor{}, fmt.Errorf("the layout holds no image: %w", ErrNotFound)
+	}
+	return v1.Descriptor{}, fmt.Errorf("the layout holds %d manifests; choose one with :TAG or @DIGEST: %s", len(manifests), describeLayout(manifests))
+}
+
+// layoutTags lists the tags a layout entry answers to.
+func layoutTags(d v1.Descriptor) []string {
+	var tags []string
+	for _, key := range []string{annotationRefName, annotationContainerName} {
+		v := d.Annotations[key]
+		if v == "" {
+			continue
+		}
+		// A full reference ends in :tag; a bare ref.name is the tag itself.
+		if i := strings.LastIndexByte(v, ':'); i >= 0 && !strings.Contains(v[i+1:], "/") {
+			tags = append(tags, v[i+1:])
+		} else if key == annotationRefName && !strings.Contains(v, "/") {
+			tags = append(tags, v)
+		}
+	}
+	return tags
+}
+
+func describeLayout(manifests []v1.Descriptor) string {
+	if len(manifests) == 0 {
+		return "nothing"
+	}
+	var parts []string
+	for _, d := range manifests {
+		if tags := layoutTags(d); len(tags) > 0 {
+			parts = append(parts, tags[0])
+		} else {
+			parts = append(parts, "@"+d.Digest.String())
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func openArchive(r Ref) (v1.Image, error) {
+	if _, err := os.Stat(r.Path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no file %s: %w", r.Path, ErrNotFound)
+		}
+		return nil, err
+	}
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(r.Path) })
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest.json of %s: %w", r.Path, err)
+	}
+	if r.Tag == "" {
+		switch len(m) {
+		case 1:
+			return tarball.ImageFromPath(r.Path, nil)
+		case 0:
+			return nil, fmt.Errorf("the archive holds no image: %w", ErrNotFound)
+		}
+		return nil, fmt.Errorf("the archive holds %d images; choose one with :NAME:TAG: %s", len(m), describeArchive(m))
+	}
+	tag, err := name.NewTag(r.Tag)
+	if err != nil {
+		return nil, fmt.Errorf("parsing archive tag %q: %w", r.Tag, err)
+	}
+	// Checked here, not left to tarball, so that the error can list what is there.
+	found := slices.ContainsFunc(m, func(d tarball.Descriptor) bool {
+		return slices.ContainsFunc(d.RepoTags, func(s string) bool {
+			t, err := name.NewTag(s)
+			return err == nil && t.Name() == tag.Name()
+		})
+	})
+	if !found {
+		return nil, fmt.Errorf("no %s in the archive; it has %s: %w", r.Tag, describeArchive(m), ErrNotFound)
+	}
+	return tarball.ImageFromPath(r.Path, &tag)
+}
+
+func describeArchive(m tarball.Manifest) string {
+	var parts []string
+	for i, d := range m {
+		if len(d.RepoTags) == 0 {
+			parts = append(parts, fmt.Sprintf("untagged image #%d", i+1))
+			continue
+		}
+		parts = append(parts, d.RepoTags...)
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func openDaemon(ctx context.Context, r Ref) (v1.Image, error) {
+	if r.Name == nil {
+		return nil, errors.New("no image name")
+	}
+	// A temporary file rather than the default in-memory buffer: an image must not
+	// have to fit in memory (the bounded-memory rule of DESIGN.md §5).
+	img, err := daemon.Image(r.Name, daemon.WithContext(ctx), daemon.WithFileBufferedOpener())
+	if err != nil {
+		if client.IsErrConnectionFailed(err) {
+			return nil, fmt.Errorf("cannot reach the Docker daemon (is it running, and is DOCKER_HOST right?): %w", err)
+		}
+		var nf interface{ NotFound() }
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return nil, err
+	}
+	return img, nil
+}
