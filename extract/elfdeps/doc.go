@@ -1,0 +1,11 @@
+// Package elfdeps owns the ELF shared-library closure of files inside an image's file
+// system: the dynamic loader (PT_INTERP), every DT_NEEDED library found the way glibc's or
+// musl's loader would find it (RPATH, LD_LIBRARY_PATH, RUNPATH, ld.so.conf, default
+// directories), script interpreters, glibc's NSS modules, and every symlink on the way, so
+// that a copy of the returned files runs like the original.
+//
+// The loader is never run: everything is read through an fs.FS that implements
+// fs.ReadLinkFS, with the image root as the FS root. Symlinks are followed by this package,
+// component by component, with absolute targets taken relative to the image root, so the
+// result is the same for a merged layer view, a BuildKit stage or an fstest.MapFS.
+package elfdeps

@@ -1,0 +1,317 @@
+package elfdeps
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+var (
+	// ErrNotELF is returned for a file that is not a readable ELF object.
+	ErrNotELF = errors.New("not an ELF file")
+	// ErrMissing is wrapped by every error about a PT_INTERP, DT_NEEDED library or script
+	// interpreter that cannot be found in the image; the message names it and who needs it.
+	ErrMissing = errors.New("not found in the image")
+)
+
+// Dep is one file that a running program needs.
+type Dep struct {
+	// Path is relative to the image root and has no symlink in its directories, so each
+	// Dep can be copied on its own with Lstat and ReadLink and the copies join up: the
+	// library that the loader finds as lib/x86_64-linux-gnu/libc.so.6 on a merged-/usr
+	// image is returned as usr/lib/x86_64-linux-gnu/libc.so.6 plus the symlink lib.
+	Path string
+	// Reason says why the file is needed, for reports and --explain style output.
+	Reason string
+	// Symlink is true when Path is a symlink to copy as a symlink; its target is in the
+	// result too.
+	Symlink bool
+}
+
+// Option configures a Resolver.
+type Option func(*options)
+
+type options struct {
+	ldLibraryPath string
+}
+
+func makeOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithLibraryPath sets LD_LIBRARY_PATH as the program will see it, from the Env of the
+// image config: the loader searches it before DT_RUNPATH and the system directories.
+func WithLibraryPath(ldLibraryPath string) Option {
+	return func(o *options) { o.ldLibraryPath = ldLibraryPath }
+}
+
+// Resolver finds ELF dependencies inside one image file system. It caches what it reads,
+// assuming the file system does not change, and is not safe for concurrent use.
+type Resolver struct {
+	fsys  fs.FS
+	links fs.ReadLinkFS
+	opts  options
+
+	confDirs  []string // from /etc/ld.so.conf, in order
+	muslArch  string   // musl's arch when the image's loader is musl's, else ""
+	muslPaths map[string][]string
+	lstats    map[string]lstatResult
+	objects   map[string]parsed // by real path
+}
+
+type parsed struct {
+	obj *object
+	err error
+}
+
+// New reads the loader configuration of the image in fsys (/etc/ld.so.conf and what it
+// includes, the presence of musl's loader) and returns a Resolver for it. fsys must
+// implement fs.ReadLinkFS: without it symlinks would be invisible and the copied libraries
+// would lose the soname links that the loader looks for.
+func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
+	links, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		return nil, fmt.Errorf("resolving ELF dependencies in a %T: it does not implement fs.ReadLinkFS: %w", fsys, errors.ErrUnsupported)
+	}
+	r := &Resolver{
+		fsys:      fsys,
+		links:     links,
+		opts:      makeOptions(opts),
+		muslPaths: map[string][]string{},
+		lstats:    map[string]lstatResult{},
+		objects:   map[string]parsed{},
+	}
+	var err error
+	if r.confDirs, err = r.readLdSoConf(); err != nil {
+		return nil, err
+	}
+	if r.muslArch, err = r.detectMusl(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Closure returns every file needed to run the given files, each once, with why, in the
+// order a loader meets them (files in argument order, each one's interpreter, then its
+// libraries breadth first, glibc's NSS modules last). The given paths themselves are not
+// returned, but symlinks and targets met while resolving them are.
+//
+// Files that are not ELF have no dependencies, except a script's #! interpreter. Static
+// binaries have none. A dependency that cannot be found makes an error wrapping ErrMissing
+// for each such dependency (joined); the returned slice then still holds everything that
+// was found, for callers that go on anyway (--force).
+func (r *Resolver) Closure(paths ...string) ([]Dep, error) {
+	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}
+	for _, p := range paths {
+		c.inputs[cleanName(p)] = true
+	}
+	for _, p := range paths {
+		if err := r.run(c, p, "", ""); err != nil {
+			return c.deps, err
+		}
+	}
+	return c.deps, errors.Join(c.missing...)
+}
+
+// Unresolved reports which PT_INTERP, DT_NEEDED and script interpreters of the file at
+// name, or of anything it loads, do not resolve in fsys. It is meant for the new image's
+// root, to check that the result runs; an empty result means everything was found.
+func Unresolved(fsys fs.FS, name string, opts ...Option) ([]string, error) {
+	r, err := New(fsys, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{cleanName(name): true}, roots: map[string]bool{}}
+	if err := r.run(c, name, "", ""); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range c.missing {
+		out = append(out, m.(*missingError).what)
+	}
+	return out, nil
+}
+
+// missingError names what is missing and who needs it.
+type missingError struct{ what string }
+
+func (e *missingError) Error() string { return e.what + ": " + ErrMissing.Error() }
+func (e *missingError) Unwrap() error { return ErrMissing }
+
+// collector gathers the result across the programs started for one Closure call.
+type collector struct {
+	deps    []Dep
+	seen    map[string]bool
+	inputs  map[string]bool
+	roots   map[string]bool // real paths already run as a program: stops #! loops
+	missing []error
+}
+
+func (c *collector) add(w walked, named, why string) {
+	for _, l := range w.links {
+		reason := why
+		if l != named {
+			reason = "symlink on the way to " + named + ": " + why
+		}
+		c.addDep(Dep{Path: l, Reason: reason, Symlink: true})
+	}
+	reason := why
+	if w.real != named {
+		reason = why + ", as " + named
+	}
+	c.addDep(Dep{Path: w.real, Reason: reason})
+}
+
+func (c *collector) addDep(d Dep) {
+	if c.seen[d.Path] || c.inputs[d.Path] {
+		return
+	}
+	c.seen[d.Path] = true
+	c.deps = append(c.deps, d)
+}
+
+func (c *collector) miss(format string, args ...any) {
+	c.missing = append(c.missing, &missingError{what: fmt.Sprintf(format, args...)})
+}
+
+// run resolves name as a program the kernel starts: an ELF file (with its loader and
+// libraries) or a #! script (with its interpreter, itself a program). why and by are ""
+// for a path given by the caller; for a script interpreter they say which script needs it.
+func (r *Resolver) run(c *collector, name, why, by string) error {
+	named := cleanName(name)
+	w, err := r.walk(named)
+	if err != nil {
+		if why != "" && isNotFound(err) {
+			c.miss("%s %s of %s", why, "/"+named, by)
+			return nil
+		}
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	reason := why + " of " + by
+	if why == "" {
+		reason = "target of " + named
+	}
+	c.add(w, named, reason)
+	if c.roots[w.real] {
+		return nil
+	}
+	c.roots[w.real] = true
+
+	obj, err := r.object(w.real)
+	switch {
+	case errors.Is(err, errNoMagic):
+		return r.runScript(c, w.real, named)
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	p := r.newProcess(c, obj, named, w.real)
+	return p.load()
+}
+
+// runScript follows a #! line the way the kernel's binfmt_script does: the interpreter is
+// the first word, which must itself be runnable.
+func (r *Resolver) runScript(c *collector, real, named string) error {
+	f, err := r.fsys.Open(real)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", named, err)
+	}
+	defer f.Close()
+	// The kernel reads no more than this for the #! line (BINPRM_BUF_SIZE).
+	head := make([]byte, 256)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading %s: %w", named, err)
+	}
+	line, ok := strings.CutPrefix(string(head[:n]), "#!")
+	if !ok {
+		return nil
+	}
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 || !path.IsAbs(fields[0]) {
+		// A relative interpreter is looked up from the working directory, unknown here.
+		return nil
+	}
+	return r.run(c, fields[0], "script interpreter", named)
+}
+
+var errNoMagic = fmt.Errorf("%w: no ELF magic", ErrNotELF)
+
+// object parses the ELF file at a real path once.
+func (r *Resolver) object(real string) (*object, error) {
+	if p, ok := r.objects[real]; ok {
+		return p.obj, p.err
+	}
+	obj, err := r.parseFile(real)
+	r.objects[real] = parsed{obj, err}
+	return obj, err
+}
+
+func (r *Resolver) parseFile(real string) (*object, error) {
+	f, err := r.fsys.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, errNoMagic
+	}
+	ra, err := readerAt(f)
+	if err != nil {
+		return nil, err
+	}
+	if !isELF(ra) {
+		return nil, errNoMagic
+	}
+	return parseELF(ra, info.Size())
+}
+
+// readerAt gives random access to an open file: debug/elf needs it. Layer views serve
+// files from memory or from disk and usually have ReadAt or Seek; reading the whole file
+// is the last resort.
+func readerAt(f fs.File) (io.ReaderAt, error) {
+	if ra, ok := f.(io.ReaderAt); ok {
+		return ra, nil
+	}
+	if rs, ok := f.(io.ReadSeeker); ok {
+		return &seekReaderAt{rs}, nil
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(b), nil
+}
+
+// seekReaderAt is enough for one goroutine, which is how a Resolver is used.
+type seekReaderAt struct{ rs io.ReadSeeker }
+
+func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if _, err := s.rs.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(s.rs, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF // what io.ReaderAt promises for a short read at the end
+	}
+	return n, err
+}
+
+// isNotFound is true for errors after which the loader tries the next candidate.
+func isNotFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errLoop)
+}
