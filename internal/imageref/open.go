@@ -47,7 +47,7 @@ func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, 
 	case DockerArchive:
 		img, err = openArchive(r)
 	case DockerDaemon:
-		img, err = openDaemon(ctx, r)
+		img, err = openDaemon(ctx, r, o)
 	default:
 		err = fmt.Errorf("%w: %v", ErrUnknownScheme, r.Kind)
 	}
@@ -118,6 +118,13 @@ func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := os.Stat(r.Path); serr != nil {
+				if r.Tag != "" {
+					// "DIR:tag" is read as a tag; say so when DIR:tag is a directory.
+					if fi, err := os.Stat(r.Path + ":" + r.Tag); err == nil && fi.IsDir() {
+						return nil, nil, fmt.Errorf("no directory %s (for the directory %s:%s, end the reference with a slash: %s://%s:%s/): %w",
+							r.Path, r.Path, r.Tag, schemeLayout, r.Path, r.Tag, ErrNotFound)
+					}
+				}
 				return nil, nil, fmt.Errorf("no directory %s: %w", r.Path, ErrNotFound)
 			}
 			return nil, nil, fmt.Errorf("%s is not an OCI image layout (no index.json): %w", r.Path, ErrNotFound)
@@ -264,16 +271,20 @@ func describeArchive(m tarball.Manifest) string {
 	return strings.Join(parts, ", ")
 }
 
-func openDaemon(ctx context.Context, r Ref) (v1.Image, error) {
+func openDaemon(ctx context.Context, r Ref, o options) (v1.Image, error) {
 	if r.Name == nil {
 		return nil, errors.New("no image name")
 	}
 	// A temporary file rather than the default in-memory buffer: an image must not
 	// have to fit in memory (the bounded-memory rule of DESIGN.md §5).
-	img, err := daemon.Image(r.Name, daemon.WithContext(ctx), daemon.WithFileBufferedOpener())
+	dopts := []daemon.Option{daemon.WithContext(ctx), daemon.WithFileBufferedOpener()}
+	if o.daemonClient != nil {
+		dopts = append(dopts, daemon.WithClient(o.daemonClient))
+	}
+	img, err := daemon.Image(r.Name, dopts...)
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
-			return nil, fmt.Errorf("cannot reach the Docker daemon (is it running, and is DOCKER_HOST right?): %w", err)
+			return nil, fmt.Errorf("cannot reach the Docker daemon: %w", err)
 		}
 		var nf interface{ NotFound() }
 		if errors.As(err, &nf) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
 )
 
 // Option changes how a reference is parsed or opened. The same options are accepted by
@@ -21,6 +22,10 @@ type options struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
 	userAgent string
+
+	// daemonClient replaces the Docker client built from the environment, so tests can
+	// stand in for a daemon (the ko pattern of fakes through unexported options).
+	daemonClient daemon.Client
 }
 
 func makeOptions(opts ...Option) options {
@@ -61,6 +66,10 @@ func WithTransport(t http.RoundTripper) Option {
 // WithUserAgent adds ua to the User-Agent header sent to registries.
 func WithUserAgent(ua string) Option {
 	return func(o *options) { o.userAgent = ua }
+}
+
+func withDaemonClient(c daemon.Client) Option {
+	return func(o *options) { o.daemonClient = c }
 }
 
 // ParsePlatform parses os[/arch[/variant]][:osversion] as --platform takes it.

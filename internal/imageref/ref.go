@@ -113,6 +113,10 @@ func Parse(s string, opts ...Option) (Ref, error) {
 func parseName(s string, insecure bool) (name.Reference, error) {
 	n, err := name.ParseReference(s)
 	if err != nil {
+		// ggcr says only "could not parse reference"; upper case is the usual cause.
+		if repo := repository(s); strings.ToLower(repo) != repo {
+			return nil, fmt.Errorf("parsing image reference %q: repository names must be lower case: %w", s, err)
+		}
 		return nil, fmt.Errorf("parsing image reference %q: %w", s, err)
 	}
 	if insecure || isLoopback(n.Context().RegistryStr()) {
@@ -123,6 +127,15 @@ func parseName(s string, insecure bool) (name.Reference, error) {
 		}
 	}
 	return n, nil
+}
+
+// repository is s without its :tag and @digest.
+func repository(s string) string {
+	s, _, _ = strings.Cut(s, "@")
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.Contains(s[i+1:], "/") {
+		s = s[:i]
+	}
+	return s
 }
 
 func isLoopback(registry string) bool {
