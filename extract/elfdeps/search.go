@@ -199,19 +199,32 @@ func dstToken(s string) (string, int) {
 // loader really reads /etc/ld.so.cache, which ldconfig builds from these directories; the
 // cache in an image can be stale, the configuration says what the image means.
 func (r *Resolver) readLdSoConf() ([]string, error) {
-	var dirs []string
-	seen := map[string]bool{}
-	if err := r.readConf("/etc/ld.so.conf", 0, seen, &dirs); err != nil {
+	c := &confReader{r: r, seenDir: map[string]bool{}, seenFile: map[string]bool{}}
+	if err := c.read("/etc/ld.so.conf", 0); err != nil {
 		return nil, err
 	}
-	return dirs, nil
+	return c.dirs, nil
 }
 
-func (r *Resolver) readConf(name string, depth int, seen map[string]bool, dirs *[]string) error {
+// confReader collects directories across ld.so.conf and its includes.
+type confReader struct {
+	r        *Resolver
+	dirs     []string
+	seenDir  map[string]bool
+	seenFile map[string]bool
+}
+
+func (c *confReader) read(name string, depth int) error {
+	// ldconfig would recurse forever on an include cycle; reading each file once gives the
+	// same directories without the hang.
+	if c.seenFile[name] {
+		return nil
+	}
+	c.seenFile[name] = true
 	if depth > maxConfDepth {
 		return fmt.Errorf("reading %s: includes nested more than %d deep", name, maxConfDepth)
 	}
-	data, err := r.readFile(name)
+	data, err := c.r.readFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -234,12 +247,12 @@ func (r *Resolver) readConf(name string, depth int, seen map[string]bool, dirs *
 				if !path.IsAbs(pattern) {
 					pattern = path.Join(path.Dir(name), pattern)
 				}
-				matches, err := r.glob(pattern)
+				matches, err := c.r.glob(pattern)
 				if err != nil {
 					return fmt.Errorf("reading %s: %w", name, err)
 				}
 				for _, m := range matches {
-					if err := r.readConf(m, depth+1, seen, dirs); err != nil {
+					if err := c.read(m, depth+1); err != nil {
 						return err
 					}
 				}
@@ -255,9 +268,9 @@ func (r *Resolver) readConf(name string, depth int, seen map[string]bool, dirs *
 				if i := strings.IndexByte(f, '='); i > 0 {
 					f = f[:i]
 				}
-				if !seen[f] {
-					seen[f] = true
-					*dirs = append(*dirs, f)
+				if !c.seenDir[f] {
+					c.seenDir[f] = true
+					c.dirs = append(c.dirs, f)
 				}
 			}
 		}
