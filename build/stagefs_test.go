@@ -1,0 +1,179 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"testing/fstest"
+
+	"github.com/moby/buildkit/cache/util"
+	"github.com/moby/buildkit/client/llb"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	fstypes "github.com/tonistiigi/fsutil/types"
+)
+
+// dirRef is a gateway.Reference over a local directory, answering with the
+// same code the daemon runs for a solved reference (cache/util), so the
+// stage file system is tested without a daemon.
+type dirRef struct {
+	root  string
+	reads int
+}
+
+func (r *dirRef) ToState() (llb.State, error)        { return llb.Scratch(), nil }
+func (r *dirRef) Evaluate(ctx context.Context) error { return nil }
+func (r *dirRef) ReadFile(ctx context.Context, req gateway.ReadRequest) ([]byte, error) {
+	r.reads++
+	var rng *util.FileRange
+	if req.Range != nil {
+		rng = &util.FileRange{Offset: req.Range.Offset, Length: req.Range.Length}
+	}
+	return util.ReadFile(ctx, r.root, util.ReadRequest{Filename: req.Filename, Range: rng}, 16<<20)
+}
+func (r *dirRef) StatFile(ctx context.Context, req gateway.StatRequest) (*fstypes.Stat, error) {
+	return util.StatFile(ctx, r.root, req.Path)
+}
+func (r *dirRef) ReadDir(ctx context.Context, req gateway.ReadDirRequest) ([]*fstypes.Stat, error) {
+	return util.ReadDir(ctx, r.root, util.ReadDirRequest{Path: req.Path, IncludePattern: req.IncludePattern})
+}
+
+func mkTree(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "out/d/e"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "out/a"), []byte("hi\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "out/d/e/f"), []byte("e\n"), 0o755))
+	for link, target := range map[string]string{
+		"out/link":    "a",
+		"out/abslink": "/out/a",
+		"out/up":      "../../../..",
+		"out/dlink":   "d/e",
+		"out/rel":     "dlink/../../a", // ".." from the real dir of dlink's target: out/a
+		"out/loop1":   "loop2",
+		"out/loop2":   "loop1",
+		"out/dangle":  "nothing",
+	} {
+		must(os.Symlink(target, filepath.Join(root, link)))
+	}
+	return root
+}
+
+func TestStageFS(t *testing.T) {
+	root := mkTree(t)
+	sfs := newStageFS(t.Context(), Stage{Name: "x"}, "linux/amd64", &dirRef{root: root}, nil)
+
+	read := func(name string) string {
+		t.Helper()
+		b, err := fs.ReadFile(sfs, name)
+		if err != nil {
+			t.Fatalf("reading %s: %v", name, err)
+		}
+		return string(b)
+	}
+	for name, want := range map[string]string{
+		"out/a":               "hi\n",
+		"out/link":            "hi\n",
+		"out/abslink":         "hi\n",
+		"out/up/etc/passwd":   "root:x:0:0::/:/bin/sh\n",
+		"out/up/out/up/out/a": "hi\n",
+		"out/dlink/f":         "e\n",
+		"out/rel":             "hi\n",
+	} {
+		if got := read(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if target, err := sfs.ReadLink("out/link"); err != nil || target != "a" {
+		t.Errorf("ReadLink(out/link) = %q, %v", target, err)
+	}
+	if target, err := sfs.ReadLink("out/up"); err != nil || target != "../../../.." {
+		t.Errorf("ReadLink(out/up) = %q, %v", target, err)
+	}
+	if _, err := sfs.ReadLink("out/a"); !errors.Is(err, fs.ErrInvalid) {
+		t.Errorf("ReadLink(regular) = %v, want ErrInvalid", err)
+	}
+	fi, err := sfs.Lstat("out/link")
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 || fi.Name() != "link" {
+		t.Errorf("Lstat(out/link) = %v, %v", fi, err)
+	}
+	fi, err = sfs.Stat("out/link")
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != 3 {
+		t.Errorf("Stat(out/link) = %v, %v", fi, err)
+	}
+	if _, ok := fi.Sys().(*fstypes.Stat); !ok {
+		t.Errorf("Sys() = %T", fi.Sys())
+	}
+	if _, err := sfs.Open("out/loop1"); !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("Open(loop) = %v, want ELOOP", err)
+	}
+	if _, err := sfs.Open("out/dangle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(dangling) = %v, want ErrNotExist", err)
+	}
+	if _, err := sfs.Lstat("out/dangle"); err != nil {
+		t.Errorf("Lstat(dangling) = %v", err)
+	}
+	if _, err := sfs.Open("out/a/x"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("Open(file/x) = %v, want ENOTDIR", err)
+	}
+	if _, err := sfs.Open("/out/a"); !errors.Is(err, fs.ErrInvalid) {
+		t.Errorf("Open(/out/a) = %v, want ErrInvalid", err)
+	}
+	ents, err := sfs.ReadDir("out/dlink")
+	if err != nil || len(ents) != 1 || ents[0].Name() != "f" {
+		t.Errorf("ReadDir(out/dlink) = %v, %v", ents, err)
+	}
+	// fstest.TestFS checks that Open, ReadDir, Stat, Seek and ReadFile agree;
+	// it wants every symlink to resolve, so it runs on a subtree without the
+	// loops and the dangling link.
+	sub, err := fs.Sub(sfs, "out/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fstest.TestFS(sub, "e/f"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestStageFSChunks(t *testing.T) {
+	root := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), (10<<20)/16+3)
+	if err := os.WriteFile(filepath.Join(root, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := &dirRef{root: root}
+	sfs := newStageFS(t.Context(), Stage{}, "", ref, nil)
+	f, err := sfs.Open("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, f); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), big) {
+		t.Fatalf("read %d bytes, differ from the %d written", got.Len(), len(big))
+	}
+	if want := (len(big) + chunkSize - 1) / chunkSize; ref.reads != want {
+		t.Errorf("%d reads, want %d chunks", ref.reads, want)
+	}
+	p := make([]byte, 10)
+	n, err := f.(io.ReaderAt).ReadAt(p, int64(len(big)-4))
+	if n != 4 || err != io.EOF || string(p[:n]) != "cdef" {
+		t.Errorf("ReadAt tail = %d %v %q", n, err, p[:n])
+	}
+}
