@@ -1,0 +1,84 @@
+package tarball
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+)
+
+// zstdBestWindow is the window at LevelBest: the largest that `zstd -d` (and every
+// decoder that follows the format's defaults) accepts without --long.
+const zstdBestWindow = 128 << 20
+
+// NewCompressWriter returns a writer that compresses into w as the options say
+// (compression and level). Close must be called to finish the stream; it does not
+// close w. The bytes written depend only on the input and the options, never on
+// GOMAXPROCS.
+func NewCompressWriter(w io.Writer, opts ...Option) (io.WriteCloser, error) {
+	o := makeOptions(opts...)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return newCompressor(w, &o)
+}
+
+func (o *options) streamWorkers() int {
+	if o.workers > 0 {
+		return o.workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func newCompressor(w io.Writer, o *options) (io.WriteCloser, error) {
+	switch o.compression {
+	case Gzip:
+		return newParallelGzip(w, gzipLevel(o.level), o.gzipBlock, o.streamWorkers()), nil
+	case Zstd:
+		zw, err := zstd.NewWriter(w, zstdOptions(o)...)
+		if err != nil {
+			return nil, fmt.Errorf("creating zstd encoder at level %s: %w", o.level, err)
+		}
+		return zw, nil
+	case Uncompressed:
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("creating compressor %q: %w", o.compression, ErrBadCompression)
+}
+
+func gzipLevel(l Level) int {
+	switch l {
+	case LevelDefault:
+		return flate.DefaultCompression
+	case LevelBest:
+		return flate.BestCompression
+	}
+	return int(l)
+}
+
+func zstdOptions(o *options) []zstd.EOption {
+	zo := []zstd.EOption{
+		// The frame checksum lets `zstd -t` and other readers verify a layer without
+		// the registry digest at hand.
+		zstd.WithEncoderCRC(true),
+		// Stream concurrency in klauspost zstd only overlaps block encoding with
+		// filling; block boundaries do not depend on it (TestCompressionIdenticalAcrossWorkers
+		// proves it), so it is safe to use every core.
+		zstd.WithEncoderConcurrency(o.streamWorkers()),
+	}
+	switch o.level {
+	case LevelDefault:
+		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	case LevelBest:
+		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(zstdBestWindow))
+	default:
+		zo = append(zo, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(int(o.level))))
+	}
+	return zo
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

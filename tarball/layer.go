@@ -1,0 +1,298 @@
+package tarball
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Layer is a layer written by NewLayer: its compressed blob lives in a temporary file,
+// its digests were computed while it was written, and every read re-opens the file.
+//
+// Layer owns that file and Close removes it. An explicit Close, rather than a
+// directory whose lifetime the caller manages, keeps the file's lifetime next to the
+// value that needs it: a caller can hand layers to other packages and close each when
+// its image has been written, and NewLayers can clean up after a partial failure
+// without knowing where the caller keeps its scratch space.
+type Layer struct {
+	path        string
+	compression Compression
+	mediaType   types.MediaType
+	digest      v1.Hash
+	diffID      v1.Hash
+	size        int64
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var _ v1.Layer = (*Layer)(nil)
+
+// NewLayer packs entries into a deterministic tar, compresses it once into a temporary
+// file, and returns the layer. The compressed digest and size and the uncompressed
+// diffID are computed in the same pass, so content is read exactly once and memory
+// stays bounded whatever the layer's size. Call Close when the layer is no longer
+// needed.
+func NewLayer(entries []Entry, opts ...Option) (*Layer, error) {
+	o := makeOptions(opts...)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return newLayer(context.Background(), entries, &o)
+}
+
+func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err error) {
+	mt, err := mediaType(o)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(o.tempDir, "slim-layer-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating layer spool file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	compHash, diffHash := sha256.New(), sha256.New()
+	var size countWriter
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw, err := newCompressor(io.MultiWriter(bw, compHash, &size), o)
+	if err != nil {
+		return nil, err
+	}
+	tarOut := ctxWriter{ctx: ctx, w: io.MultiWriter(cw, diffHash)}
+	if err := writeTar(tarOut, entries, o); err != nil {
+		cw.Close()
+		return nil, fmt.Errorf("writing layer: %w", err)
+	}
+	if err := cw.Close(); err != nil {
+		return nil, fmt.Errorf("finishing %s stream: %w", o.compression, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("writing layer spool file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("closing layer spool file: %w", err)
+	}
+	return &Layer{
+		path:        f.Name(),
+		compression: o.compression,
+		mediaType:   mt,
+		digest:      sum(compHash),
+		diffID:      sum(diffHash),
+		size:        int64(size),
+	}, nil
+}
+
+func sum(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
+}
+
+func mediaType(o *options) (types.MediaType, error) {
+	switch {
+	case o.mediaTypes == Docker && o.compression == Gzip:
+		return types.DockerLayer, nil
+	case o.mediaTypes == Docker && o.compression == Uncompressed:
+		return types.DockerUncompressedLayer, nil
+	case o.mediaTypes == OCI && o.compression == Gzip:
+		return types.OCILayer, nil
+	case o.mediaTypes == OCI && o.compression == Zstd:
+		return types.OCILayerZStd, nil
+	case o.mediaTypes == OCI && o.compression == Uncompressed:
+		return types.OCIUncompressedLayer, nil
+	}
+	return "", fmt.Errorf("choosing media type for %s layers with %s media types: %w", o.compression, o.mediaTypes, ErrBadOption)
+}
+
+// Digest returns the sha256 of the compressed blob.
+func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID returns the sha256 of the uncompressed tar.
+func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size returns the size of the compressed blob.
+func (l *Layer) Size() (int64, error) { return l.size, nil }
+
+// MediaType returns the layer's media type.
+func (l *Layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// Compression returns how the blob is compressed.
+func (l *Layer) Compression() Compression { return l.compression }
+
+// Compressed opens the spooled blob.
+func (l *Layer) Compressed() (io.ReadCloser, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, fmt.Errorf("opening layer %s: %w", l.digest, os.ErrClosed)
+	}
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("opening layer %s: %w", l.digest, err)
+	}
+	return f, nil
+}
+
+// Uncompressed opens the spooled blob and decompresses it on the fly.
+func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 1<<20)
+	switch l.compression {
+	case Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("decompressing layer %s: %w", l.digest, err)
+		}
+		return readCloser{Reader: zr, close: func() error { return errors.Join(zr.Close(), rc.Close()) }}, nil
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdBestWindow))
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("decompressing layer %s: %w", l.digest, err)
+		}
+		return readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	}
+	return readCloser{Reader: br, close: rc.Close}, nil
+}
+
+// Close removes the spooled blob. Readers already open keep working until closed
+// (on Unix); new ones fail.
+func (l *Layer) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing layer spool file: %w", err)
+	}
+	return nil
+}
+
+// NewLayers builds one layer per entry set, in parallel with one worker per core, and
+// returns them in input order. Their bytes are the same as NewLayer's for each set.
+// On error or cancellation every layer already made is closed.
+func NewLayers(ctx context.Context, sets [][]Entry, opts ...Option) ([]*Layer, error) {
+	o := makeOptions(opts...)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	procs := runtime.GOMAXPROCS(0)
+	workers := max(1, min(procs, len(sets)))
+	if o.workers == 0 {
+		// Cores are shared between layers first; a stream only gets several when
+		// there are fewer layers than cores. Output does not depend on this.
+		o.workers = max(1, procs/workers)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	layers := make([]*Layer, len(sets))
+	errs := make([]error, len(sets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				l, err := newLayer(ctx, sets[i], &o)
+				if err != nil {
+					errs[i] = fmt.Errorf("building layer %d: %w", i, err)
+					cancel()
+					continue
+				}
+				layers[i] = l
+			}
+		})
+	}
+feed:
+	for i := range sets {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+
+	err := firstError(errs)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		for _, l := range layers {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return nil, err
+	}
+	return layers, nil
+}
+
+// firstError returns the error that stopped the others: one that is not the
+// cancellation NewLayers itself caused, else the first.
+func firstError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
+
+// ctxWriter stops a layer mid-stream when its context is cancelled.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
