@@ -72,11 +72,25 @@ func zstdOptions(o *options) []zstd.EOption {
 	case LevelDefault:
 		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	case LevelBest:
-		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(zstdBestWindow))
+		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(bestWindow(o.sizeHint)))
 	default:
 		zo = append(zo, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(int(o.level))))
 	}
 	return zo
+}
+
+// bestWindow is the zstd window at LevelBest: 128 MiB, or the smallest power of two
+// holding the whole stream when its size is known to be smaller. It depends only on
+// the entries, so it is as deterministic as the bytes it compresses.
+func bestWindow(sizeHint int64) int {
+	if sizeHint <= 0 || sizeHint >= zstdBestWindow {
+		return zstdBestWindow
+	}
+	w := 1 << 20
+	for int64(w) < sizeHint {
+		w <<= 1
+	}
+	return w
 }
 
 type nopCloser struct{ io.Writer }

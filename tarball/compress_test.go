@@ -234,8 +234,17 @@ func TestCompressedStreamsReadByCLI(t *testing.T) {
 			t.Skipf("%s not installed", tt.tool)
 		}
 		f := filepath.Join(t.TempDir(), "blob")
-		if err := os.WriteFile(f, compress(t, data, tt.opts...), 0o644); err != nil {
+		blob := compress(t, data, tt.opts...)
+		if err := os.WriteFile(f, blob, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if o := makeOptions(tt.opts...); o.compression == Zstd && o.level == LevelBest {
+			// With no size known up front the full 128 MiB window is announced:
+			// the limit `zstd -d` accepts without --long.
+			var h zstd.Header
+			if err := h.Decode(blob); err != nil || h.WindowSize != zstdBestWindow {
+				t.Errorf("zstd best frame window = %d (%v), want %d", h.WindowSize, err, zstdBestWindow)
+			}
 		}
 		cmd := exec.Command(path, append(tt.args, f)...)
 		var stderr bytes.Buffer

@@ -59,6 +59,12 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	if err != nil {
 		return nil, err
 	}
+	plan, err := planEntries(entries, o)
+	if err != nil {
+		return nil, fmt.Errorf("writing layer: %w", err)
+	}
+	co := *o
+	co.sizeHint = tarSizeBound(plan)
 	f, err := os.CreateTemp(o.tempDir, "slim-layer-*")
 	if err != nil {
 		return nil, fmt.Errorf("creating layer spool file: %w", err)
@@ -73,12 +79,12 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	compHash, diffHash := sha256.New(), sha256.New()
 	var size countWriter
 	bw := bufio.NewWriterSize(f, 1<<20)
-	cw, err := newCompressor(io.MultiWriter(bw, compHash, &size), o)
+	cw, err := newCompressor(io.MultiWriter(bw, compHash, &size), &co)
 	if err != nil {
 		return nil, err
 	}
 	tarOut := ctxWriter{ctx: ctx, w: io.MultiWriter(cw, diffHash)}
-	if err := writeTar(tarOut, entries, o); err != nil {
+	if err := writePlan(tarOut, plan); err != nil {
 		cw.Close()
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}

@@ -119,6 +119,10 @@ type options struct {
 	// workers is the number of goroutines one compressed stream may use. It changes
 	// speed only, never bytes; tests set it to prove that.
 	workers int
+	// sizeHint, when positive, is an upper bound of the uncompressed stream's length.
+	// NewLayer knows it from the headers and uses it to size the zstd window: a window
+	// larger than the input compresses no better but costs memory and time.
+	sizeHint int64
 	// gzipBlock is the uncompressed block size of the parallel gzip writer. It is part
 	// of the output format (changing it changes digests), so it is not exported.
 	gzipBlock int

@@ -33,6 +33,26 @@ func writeTar(w io.Writer, entries []Entry, o *options) error {
 	if err != nil {
 		return err
 	}
+	return writePlan(w, plan)
+}
+
+// tarSizeBound is an upper bound of the tar stream writePlan produces: each entry
+// takes at most a header, a PAX header with its records and padded content.
+func tarSizeBound(plan []Entry) int64 {
+	const block = 512
+	n := int64(2 * block) // end-of-archive marker
+	for _, e := range plan {
+		h := e.Header
+		pax := len(h.Name) + len(h.Linkname) + 3*block
+		for k, v := range h.PAXRecords {
+			pax += len(k) + len(v) + 32
+		}
+		n += block + int64(pax+block-1)/block*block + (h.Size+block-1)/block*block
+	}
+	return n
+}
+
+func writePlan(w io.Writer, plan []Entry) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 128<<10)
 	for _, e := range plan {
