@@ -2,6 +2,7 @@ package imageref
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ const (
 // non-nil). Nothing is downloaded beyond the manifest; layers are read when used.
 func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, error) {
 	o := makeOptions(opts...)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", r, err)
+	}
 	var (
 		img v1.Image
 		idx v1.ImageIndex
@@ -91,8 +95,15 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(o.keychain),
 	}
-	if o.transport != nil {
+	switch {
+	case o.transport != nil:
 		ropts = append(ropts, remote.WithTransport(o.transport))
+	case o.insecure:
+		// As crane --insecure and Docker's insecure-registries: a registry the user
+		// called insecure may also have a self-signed certificate.
+		tr := remote.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
+		ropts = append(ropts, remote.WithTransport(tr))
 	}
 	if o.userAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(o.userAgent))
@@ -251,7 +262,18 @@ func openArchive(r Ref) (v1.Image, error) {
 		})
 	})
 	if !found {
-		return nil, fmt.Errorf("no %s in the archive; it has %s: %w", r.Tag, describeArchive(m), ErrNotFound)
+		hint := ""
+		if !strings.ContainsAny(r.Tag, ":/") {
+			// "FILE:v1" reads v1 as an image name; the user most likely meant a tag.
+			for _, d := range m {
+				for _, s := range d.RepoTags {
+					if strings.HasSuffix(s, ":"+r.Tag) {
+						hint = fmt.Sprintf(" (the part after the file is a full name such as %s, not a bare tag)", s)
+					}
+				}
+			}
+		}
+		return nil, fmt.Errorf("no %s in the archive; it has %s%s: %w", r.Tag, describeArchive(m), hint, ErrNotFound)
 	}
 	return tarball.ImageFromPath(r.Path, &tag)
 }

@@ -387,6 +387,7 @@ func TestOpenArchive(t *testing.T) {
 		{ref: two + ":example.com/app:b", want: b},
 		{ref: two, errText: "the archive holds 2 images; choose one with :NAME:TAG: "},
 		{ref: two + ":app:c", wantErr: ErrNotFound, errText: "no app:c in the archive; it has "},
+		{ref: two + ":a", wantErr: ErrNotFound, errText: "(the part after the file is a full name such as app:a, not a bare tag)"},
 		{ref: filepath.Join(t.TempDir(), "missing.tar"), wantErr: ErrNotFound, errText: "no file "},
 		{ref: notTar, errText: "reading manifest.json of "},
 	}
@@ -587,5 +588,33 @@ func TestOpenDaemon(t *testing.T) {
 	_, err = Image(t.Context(), mustParse(t, "docker-daemon://myapp:thin"), fake)
 	if !errors.Is(err, ErrNotFound) || !strings.HasPrefix(err.Error(), "reading docker-daemon://myapp:thin: ") {
 		t.Errorf("error = %v, want ErrNotFound after the reference", err)
+	}
+}
+
+// A registry with a self-signed certificate is refused unless the user says it is
+// insecure.
+func TestOpenRegistrySelfSigned(t *testing.T) {
+	t.Parallel()
+	s := httptest.NewTLSServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	ref := strings.TrimPrefix(s.URL, "https://") + "/repo:tag"
+	img := randomImage(t)
+	n, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(n, img, remote.WithTransport(s.Client().Transport)); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := Image(t.Context(), mustParse(t, ref)); err == nil {
+		t.Error("Image from a registry with an unverifiable certificate succeeded without WithInsecure")
+	}
+	got, err := Image(t.Context(), mustParse(t, ref), WithInsecure(true))
+	if err != nil {
+		t.Fatalf("Image with WithInsecure(true): %v", err)
+	}
+	if digestOf(t, got) != digestOf(t, img) {
+		t.Error("wrong image")
 	}
 }

@@ -46,8 +46,9 @@ func WithPlatform(p v1.Platform) Option {
 }
 
 // WithInsecure allows plain HTTP for every registry, not only for the loopback ones
-// (localhost, 127.0.0.0/8, ::1) where it is always allowed. TLS certificates are still
-// verified whenever HTTPS is used.
+// (localhost, 127.0.0.0/8, ::1) where it is always allowed, and accepts certificates it
+// cannot verify, as crane --insecure does. A transport given with WithTransport keeps
+// its own TLS settings.
 func WithInsecure(insecure bool) Option {
 	return func(o *options) { o.insecure = insecure }
 }

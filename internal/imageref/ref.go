@@ -199,17 +199,22 @@ func checkTag(tag string) error {
 // a valid tagged name. A FILE with ':' in its name can therefore only be used together
 // with a reference.
 func splitArchive(s string) (file, ref string, err error) {
-	file = s
-	for i := 0; i < len(s); i++ {
-		if s[i] != ':' || i == 0 {
-			continue
+	if strings.HasSuffix(s, ":") {
+		return "", "", errors.New("empty image reference after ':'")
+	}
+	var colons []int
+	for i := 1; i < len(s); i++ {
+		if s[i] == ':' {
+			colons = append(colons, i)
 		}
+	}
+	// A name holds at most two ':' (registry port and tag), so only the last three
+	// colons can start one; trying earlier ones would only cost time.
+	file = s
+	for _, i := range colons[max(0, len(colons)-3):] {
 		if _, err := name.NewTag(s[i+1:]); err == nil {
 			file, ref = s[:i], s[i+1:]
 			break
-		}
-		if i == len(s)-1 {
-			return "", "", errors.New("empty image reference after ':'")
 		}
 	}
 	if file == "" {

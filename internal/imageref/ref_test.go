@@ -171,3 +171,32 @@ func TestParsePlatform(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse checks that Parse never panics and that whatever it accepts prints back to
+// an equal Ref.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"alpine", "localhost:5000/x:y", "alpine@" + testDigest, "oci-layout:///tmp/a:b:v1",
+		"oci-layout://dir@" + testDigest, "oci-layout://a:b/", "docker-archive://x.tar:app:v1",
+		"docker-daemon://app", "ftp://x", "", "oci-layout://@:/", "docker-archive://:a",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if r.Raw != s {
+			t.Fatalf("Raw = %q, want %q", r.Raw, s)
+		}
+		back, err := Parse(r.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) accepted, but its String %q is refused: %v", s, r.String(), err)
+		}
+		if !sameRef(back, r) {
+			t.Fatalf("Parse(%q).String() = %q reads back as {%v %q %q %q}, want {%v %q %q %q}",
+				s, r.String(), back.Kind, back.Path, back.Tag, back.Digest, r.Kind, r.Path, r.Tag, r.Digest)
+		}
+	})
+}
