@@ -32,7 +32,7 @@ const (
 )
 
 // Open returns what the reference names: either an image or an index (exactly one
-// non-nil). Nothing is downloaded beyond the manifest; layers are read when used.
+// non-nil). Layer contents are read only when used.
 func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, error) {
 	o := makeOptions(opts...)
 	if err := ctx.Err(); err != nil {
@@ -151,15 +151,59 @@ func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", filepath.Join(r.Path, "index.json"), err)
 	}
 	desc, err := selectLayoutManifest(im.Manifests, r.Tag, r.Digest)
+	if errors.Is(err, ErrNotFound) && r.Digest != "" {
+		// The digest of one platform's image sits inside a multi-platform index, not in
+		// index.json; it names an image all the same, as it would in a registry.
+		h, herr := v1.NewHash(r.Digest)
+		if herr != nil {
+			return nil, nil, herr
+		}
+		img, idx, ok, ferr := findNested(root, im.Manifests, h)
+		if ferr != nil || ok {
+			return img, idx, ferr
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
+	return openChild(root, desc)
+}
+
+func openChild(parent v1.ImageIndex, desc v1.Descriptor) (v1.Image, v1.ImageIndex, error) {
 	if desc.MediaType.IsIndex() {
-		idx, err := root.ImageIndex(desc.Digest)
+		idx, err := parent.ImageIndex(desc.Digest)
 		return nil, idx, err
 	}
-	img, err := root.Image(desc.Digest)
+	img, err := parent.Image(desc.Digest)
 	return img, nil, err
+}
+
+// findNested looks for h among the children of the indexes listed in manifests.
+// Manifests are content-addressed, so the graph has no cycles and the walk ends.
+func findNested(parent v1.ImageIndex, manifests []v1.Descriptor, h v1.Hash) (v1.Image, v1.ImageIndex, bool, error) {
+	for _, d := range manifests {
+		if !d.MediaType.IsIndex() {
+			continue
+		}
+		child, err := parent.ImageIndex(d.Digest)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("reading index %s: %w", d.Digest, err)
+		}
+		im, err := child.IndexManifest()
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("reading index %s: %w", d.Digest, err)
+		}
+		for _, cd := range im.Manifests {
+			if cd.Digest == h {
+				img, idx, err := openChild(child, cd)
+				return img, idx, true, err
+			}
+		}
+		if img, idx, ok, err := findNested(child, im.Manifests, h); ok || err != nil {
+			return img, idx, ok, err
+		}
+	}
+	return nil, nil, false, nil
 }
 
 // selectLayoutManifest picks the index.json entry that tag or digest names; with neither,
@@ -237,31 +281,29 @@ func openArchive(r Ref) (v1.Image, error) {
 		}
 		return nil, err
 	}
-	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(r.Path) })
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest.json of %s: %w", r.Path, err)
-	}
-	if r.Tag == "" {
-		switch len(m) {
-		case 1:
-			return tarball.ImageFromPath(r.Path, nil)
-		case 0:
-			return nil, fmt.Errorf("the archive holds no image: %w", ErrNotFound)
+	var tag *name.Tag
+	if r.Tag != "" {
+		t, err := name.NewTag(r.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("parsing archive tag %q: %w", r.Tag, err)
 		}
+		tag = &t
+	}
+	img, err := tarball.ImageFromPath(r.Path, tag)
+	if err == nil {
+		return img, nil
+	}
+	// Only now is manifest.json read a second time: to say what the archive holds.
+	m, merr := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(r.Path) })
+	if merr != nil {
+		return nil, fmt.Errorf("reading manifest.json of %s: %w", r.Path, merr)
+	}
+	switch {
+	case len(m) == 0:
+		return nil, fmt.Errorf("the archive holds no image: %w", ErrNotFound)
+	case tag == nil && len(m) > 1:
 		return nil, fmt.Errorf("the archive holds %d images; choose one with :NAME:TAG: %s", len(m), describeArchive(m))
-	}
-	tag, err := name.NewTag(r.Tag)
-	if err != nil {
-		return nil, fmt.Errorf("parsing archive tag %q: %w", r.Tag, err)
-	}
-	// Checked here, not left to tarball, so that the error can list what is there.
-	found := slices.ContainsFunc(m, func(d tarball.Descriptor) bool {
-		return slices.ContainsFunc(d.RepoTags, func(s string) bool {
-			t, err := name.NewTag(s)
-			return err == nil && t.Name() == tag.Name()
-		})
-	})
-	if !found {
+	case tag != nil && !archiveHas(m, *tag):
 		hint := ""
 		if !strings.ContainsAny(r.Tag, ":/") {
 			// "FILE:v1" reads v1 as an image name; the user most likely meant a tag.
@@ -275,7 +317,16 @@ func openArchive(r Ref) (v1.Image, error) {
 		}
 		return nil, fmt.Errorf("no %s in the archive; it has %s%s: %w", r.Tag, describeArchive(m), hint, ErrNotFound)
 	}
-	return tarball.ImageFromPath(r.Path, &tag)
+	return nil, err
+}
+
+func archiveHas(m tarball.Manifest, tag name.Tag) bool {
+	return slices.ContainsFunc(m, func(d tarball.Descriptor) bool {
+		return slices.ContainsFunc(d.RepoTags, func(s string) bool {
+			t, err := name.NewTag(s)
+			return err == nil && t.Name() == tag.Name()
+		})
+	})
 }
 
 func describeArchive(m tarball.Manifest) string {

@@ -279,7 +279,8 @@ func TestPlatformMatches(t *testing.T) {
 func TestOpenLayout(t *testing.T) {
 	t.Parallel()
 	a, b, c := randomImage(t), randomImage(t), randomImage(t)
-	idx, _ := multiPlatformIndex(t)
+	idx, byPlatform := multiPlatformIndex(t)
+	arm64 := byPlatform["linux/arm64/v8"]
 
 	several := t.TempDir()
 	writeLayout(t, several, annotationRefName, map[string]mutate.Appendable{"a": a, "b": b, "docker.io/library/app:full": c, "multi": idx})
@@ -305,6 +306,8 @@ func TestOpenLayout(t *testing.T) {
 		{ref: several + ":full", want: c},
 		{ref: several + "@" + digestOf(t, b).String(), want: b},
 		{ref: several + ":multi", wantIndex: true},
+		{ref: several + "@" + digestOf(t, idx).String(), wantIndex: true},
+		{ref: several + "@" + digestOf(t, arm64).String(), want: arm64},
 		{ref: containerd + ":v2", want: a},
 		{ref: containerd, want: a},
 		{ref: untagged + "@" + digestOf(t, a).String(), want: a},
