@@ -347,6 +347,10 @@ func withProgress(ctx context.Context, p *prepared, solve func(ctx context.Conte
 // session is open: the file systems are not valid after it returns. With
 // several platforms, fn is called once per platform, in the request's order.
 func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Context, stages map[string]*StageFS) error) error {
+	if fn == nil {
+		// Building only (to warm the cache, or to check the build passes).
+		fn = func(context.Context, map[string]*StageFS) error { return nil }
+	}
 	p, err := c.prepare(req, req.Stages)
 	if err != nil {
 		return err

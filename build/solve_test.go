@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -346,5 +347,132 @@ func TestExport(t *testing.T) {
 	}
 	if _, err := os.Stat(tarPath + ".tmp-slim"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("temporary file left behind: %v", err)
+	}
+}
+
+// TestSolveCacheAndLocalContext exports the cache of two stages to a local
+// directory, imports it in a second run, and takes a file from a local
+// directory given as a named context.
+func TestSolveCacheAndLocalContext(t *testing.T) {
+	c := needDaemon(t)
+	extra := t.TempDir()
+	if err := os.WriteFile(filepath.Join(extra, "x.txt"), []byte("extra\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	req := testContext(t)
+	df := "FROM busybox AS a\nRUN echo a > /a\nFROM busybox AS b\nCOPY --from=extra x.txt /x\n"
+	if err := os.WriteFile(filepath.Join(req.ContextDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req.NamedContexts["extra"] = extra
+	req.Stages = []string{"a", "b"}
+	req.CacheTo = []string{"type=local,dest=" + cache + ",mode=max"}
+	err := c.Solve(t.Context(), req, func(ctx context.Context, stages map[string]*StageFS) error {
+		if got := readString(t, stages["b"], "x"); got != "extra\n" {
+			t.Errorf("b:/x = %q", got)
+		}
+		if got := readString(t, stages["a"], "a"); got != "a\n" {
+			t.Errorf("a:/a = %q", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "index.json")); err != nil {
+		t.Fatalf("cache not exported: %v", err)
+	}
+	req.CacheTo = nil
+	req.CacheFrom = []string{"type=local,src=" + cache}
+	err = c.Solve(t.Context(), req, func(ctx context.Context, stages map[string]*StageFS) error { return nil })
+	if err != nil {
+		t.Fatalf("importing the cache: %v", err)
+	}
+	req.CacheFrom = []string{"type=nosuch,,"}
+	if err := c.Solve(t.Context(), req, nil); err == nil || !strings.Contains(err.Error(), "cache-from") {
+		t.Errorf("bad --cache-from: %v", err)
+	}
+}
+
+func TestOCILayoutContext(t *testing.T) {
+	if daemon.busybox == "" {
+		t.Skip("no busybox layout")
+	}
+	_, d1, _, err := ociLayoutContext(daemon.busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d2, _, err := ociLayoutContext(daemon.busybox + ":latest")
+	if err != nil || d2 != d1 {
+		t.Errorf("tag latest: %s, %v; want %s", d2, err, d1)
+	}
+	id, d3, _, err := ociLayoutContext(daemon.busybox + "@" + d1)
+	if err != nil || d3 != d1 || !strings.HasPrefix(id, "oci") {
+		t.Errorf("by digest: %s %s, %v", id, d3, err)
+	}
+	if _, _, _, err := ociLayoutContext(daemon.busybox + ":nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("missing tag: %v", err)
+	}
+	if _, _, _, err := ociLayoutContext(t.TempDir()); err == nil {
+		t.Error("no error for a directory without index.json")
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	c := &Client{addr: "unused"}
+	req := testContext(t)
+	for name, mutate := range map[string]func(*Request){
+		"progress":   func(r *Request) { r.Progress = "fancy" },
+		"platform":   func(r *Request) { r.Platforms = []string{"linux/"} },
+		"context":    func(r *Request) { r.NamedContexts = map[string]string{"x": "/nonexistent"} },
+		"secret":     func(r *Request) { r.Secrets = []string{"src"} },
+		"dockerfile": func(r *Request) { r.Dockerfile = "/nonexistent/Dockerfile" },
+		"stage":      func(r *Request) { r.Stages = []string{"nope"} },
+	} {
+		r := req
+		r.NamedContexts = maps.Clone(req.NamedContexts)
+		mutate(&r)
+		if err := c.Solve(t.Context(), r, nil); err == nil {
+			t.Errorf("%s: no error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestSolvePlatforms builds for two platforms without running foreign
+// binaries (the busybox stage runs on the build platform; the final stage
+// only copies), and gets one callback per platform.
+func TestSolvePlatforms(t *testing.T) {
+	c := needDaemon(t)
+	req := testContext(t)
+	df := "FROM --platform=$BUILDPLATFORM busybox AS b\nRUN echo x > /x\nFROM scratch AS out\nCOPY --from=b /x /x\n"
+	if err := os.WriteFile(filepath.Join(req.ContextDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req.Platforms = []string{"linux/amd64", "linux/arm64"}
+	req.Stages = []string{"out"}
+	var got []string
+	err := c.Solve(t.Context(), req, func(ctx context.Context, stages map[string]*StageFS) error {
+		s := stages["out"]
+		got = append(got, s.Platform)
+		if x := readString(t, s, "x"); x != "x\n" {
+			t.Errorf("%s: /x = %q", s.Platform, x)
+		}
+		cf, err := s.Config()
+		if err != nil {
+			return err
+		}
+		if cf.OS+"/"+cf.Architecture != s.Platform {
+			t.Errorf("config platform %s/%s for %s", cf.OS, cf.Architecture, s.Platform)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, req.Platforms) {
+		t.Errorf("callbacks for %v, want %v", got, req.Platforms)
 	}
 }
