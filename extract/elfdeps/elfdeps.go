@@ -64,7 +64,8 @@ type Resolver struct {
 	muslArch  string   // musl's arch when the image's loader is musl's, else ""
 	muslPaths map[string][]string
 	lstats    map[string]lstatResult
-	objects   map[string]parsed // by real path
+	walks     map[string]walkResult // the loader tries the same names for every object
+	objects   map[string]parsed     // by real path
 }
 
 type parsed struct {
@@ -87,6 +88,7 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 		opts:      makeOptions(opts),
 		muslPaths: map[string][]string{},
 		lstats:    map[string]lstatResult{},
+		walks:     map[string]walkResult{},
 		objects:   map[string]parsed{},
 	}
 	var err error
@@ -190,7 +192,7 @@ func (r *Resolver) run(c *collector, name, why, by string) error {
 	w, err := r.walk(named)
 	if err != nil {
 		if why != "" && isNotFound(err) {
-			c.miss("%s %s of %s", why, "/"+named, by)
+			c.miss("%s of %s", why, by)
 			return nil
 		}
 		return fmt.Errorf("reading %s: %w", name, err)
@@ -242,7 +244,7 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 		// A relative interpreter is looked up from the working directory, unknown here.
 		return nil
 	}
-	return r.run(c, fields[0], "script interpreter", named)
+	return r.run(c, fields[0], "script interpreter "+fields[0], named)
 }
 
 var errNoMagic = fmt.Errorf("%w: no ELF magic", ErrNotELF)

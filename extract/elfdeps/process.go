@@ -107,7 +107,13 @@ func (p *process) drain() error {
 	for len(p.queue) > 0 {
 		l := p.queue[0]
 		p.queue = p.queue[1:]
+		asked := map[string]bool{}
 		for _, name := range l.obj.needed {
+			// A name listed twice is loaded or reported once.
+			if asked[name] {
+				continue
+			}
+			asked[name] = true
 			if err := p.need(l, name, "DT_NEEDED "+name+" of "+l.show); err != nil {
 				return err
 			}
@@ -176,11 +182,16 @@ func (p *process) loadFound(l *loaded, name, named, why string) error {
 
 // search finds name for l as the loader would and returns the path it opens it by.
 func (p *process) search(l *loaded, name string) (bool, string, error) {
+	tried := map[string]bool{}
 	for _, dir := range p.searchDirs(l, name) {
 		cand := cleanName(path.Join(dir, name))
 		if strings.Contains(name, "/") {
 			cand = cleanName(dir)
 		}
+		if tried[cand] {
+			continue
+		}
+		tried[cand] = true
 		ok, err := p.try(l, cand)
 		if err != nil || ok {
 			return ok, cand, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -143,39 +144,57 @@ type dstValues struct {
 }
 
 // expandDST expands $ORIGIN, $LIB and $PLATFORM (also in ${} form) in s, giving one result
-// per $LIB candidate. Unknown tokens stay as they are, as in glibc's _dl_dst_substitute; a
-// token without a value drops the element.
+// per $LIB candidate (every $LIB of one element takes the same value, as a real loader has
+// one). Unknown tokens stay as they are, as in glibc's _dl_dst_substitute; a token without
+// a value drops the element.
 func expandDST(s string, v dstValues) []string {
-	i := strings.IndexByte(s, '$')
-	if i < 0 {
+	if !strings.Contains(s, "$") {
 		return []string{s}
 	}
-	head, rest := s[:i], s[i+1:]
-	name, n := dstToken(rest)
-	var vals []string
-	switch {
-	case name == "ORIGIN":
-		vals = []string{v.origin}
-	case name == "LIB" && !v.musl:
-		vals = v.lib
-	case name == "PLATFORM" && !v.musl:
-		if v.platform != "" {
-			vals = []string{v.platform}
-		}
-	default:
-		var out []string
-		for _, tail := range expandDST(rest, v) {
-			out = append(out, head+"$"+tail)
-		}
-		return out
+	libs := v.lib
+	if len(libs) == 0 {
+		libs = []string{""}
 	}
 	var out []string
-	for _, val := range vals {
-		for _, tail := range expandDST(rest[n:], v) {
-			out = append(out, head+val+tail)
+	for _, lib := range libs {
+		if e, ok := substituteDST(s, v, lib); ok && !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// substituteDST expands the tokens of s with lib as $LIB; ok is false when a token has
+// no value.
+func substituteDST(s string, v dstValues, lib string) (string, bool) {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), true
+		}
+		b.WriteString(s[:i])
+		s = s[i+1:]
+		name, n := dstToken(s)
+		var val string
+		switch {
+		case name == "ORIGIN":
+			val = v.origin
+		case name == "LIB" && !v.musl:
+			val = lib
+		case name == "PLATFORM" && !v.musl:
+			val = v.platform
+		default:
+			b.WriteByte('$')
+			continue
+		}
+		if val == "" {
+			return "", false
+		}
+		b.WriteString(val)
+		s = s[n:]
+	}
 }
 
 // dstToken returns the token name after a '$' and how many bytes it takes. A bare name

@@ -60,8 +60,23 @@ func (r *Resolver) lstat(name string) lstatResult {
 // not rely on the fs.FS following symlinks, because fstest.MapFS and some layer views do
 // not follow absolute ones, and because the crossed links must be reported.
 func (r *Resolver) walk(name string) (walked, error) {
+	clean := cleanName(name)
+	if res, ok := r.walks[clean]; ok {
+		return res.w, res.err
+	}
+	w, err := r.walkUncached(clean)
+	r.walks[clean] = walkResult{w, err}
+	return w, err
+}
+
+type walkResult struct {
+	w   walked
+	err error
+}
+
+func (r *Resolver) walkUncached(name string) (walked, error) {
 	var w walked
-	todo := splitPath(cleanName(name))
+	todo := splitPath(name)
 	cur := "" // real path of the directory reached so far; "" is the root
 	hops := 0
 	for len(todo) > 0 {
