@@ -1,0 +1,204 @@
+// Package imagefs owns the merged, read-only file system of a container
+// image: every layer is indexed once in a single streaming pass (digest
+// checked on the way), whiteouts and opaque directories are applied, and
+// file content is read lazily from the layer blobs when a file is opened.
+//
+// The index keeps per file only its header fields and where its bytes are
+// (layer, offset in the uncompressed tar stream, size), so memory grows with
+// the number of entries and never with the size of the layers.
+package imagefs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+var (
+	// ErrDigestMismatch means a layer blob's bytes do not hash to its digest.
+	ErrDigestMismatch = errors.New("layer digest mismatch")
+	// ErrCorruptLayer means a layer blob could not be decompressed or its tar
+	// stream could not be read (corrupt or truncated).
+	ErrCorruptLayer = errors.New("corrupt layer")
+	// ErrLoop means resolving a path followed more than 40 symbolic links.
+	ErrLoop = errors.New("too many levels of symbolic links")
+)
+
+// maxHops matches Linux's MAXSYMLINKS, so a path that resolves in a running
+// container resolves here too.
+const maxHops = 40
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	largest     int
+	concurrency int
+}
+
+func makeOptions(opts []Option) options {
+	o := options{largest: 10, concurrency: runtime.GOMAXPROCS(0)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.concurrency < 1 {
+		o.concurrency = 1
+	}
+	if o.largest < 0 {
+		o.largest = 0
+	}
+	return o
+}
+
+// WithLargest sets how many of each layer's biggest files LayerIndex.Files
+// lists (default 10).
+func WithLargest(n int) Option { return func(o *options) { o.largest = n } }
+
+// WithConcurrency sets how many layers are indexed at once (default
+// GOMAXPROCS): decompression is CPU bound, more workers than cores only
+// add memory.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// FileStat is a file path and its size in bytes.
+type FileStat struct {
+	Path string
+	Size int64
+}
+
+// LayerIndex describes one layer as indexed.
+type LayerIndex struct {
+	Digest    v1.Hash
+	DiffID    v1.Hash
+	MediaType types.MediaType
+	// Size is the compressed blob size, UncompressedSize the tar stream size.
+	Size             int64
+	UncompressedSize int64
+	// Entries counts every tar entry, whiteouts and markers included.
+	Entries int
+	// Wasted counts the bytes of regular files of this layer that the
+	// image does not show: overwritten or deleted by later layers (by a
+	// whiteout, an opaque directory or a deleted parent), or overwritten
+	// later in this same layer.
+	Wasted int64
+	// Files lists the layer's biggest regular files, biggest first.
+	Files []FileStat
+}
+
+// FS is the merged view of an image's layers. It implements fs.FS,
+// fs.StatFS, fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS, and is safe for
+// concurrent use. Close releases the layer readers it keeps open.
+type FS struct {
+	root    *node
+	layers  []LayerIndex
+	sources []source
+}
+
+// New indexes img: each layer is read once, layers in parallel, and the
+// merged tree is built from the per-layer indexes in layer order.
+func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
+	o := makeOptions(opts)
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("listing image layers: %w", err)
+	}
+	f := &FS{
+		layers:  make([]LayerIndex, len(layers)),
+		sources: make([]source, len(layers)),
+	}
+	indexes := make([][]rawEntry, len(layers))
+
+	for i, l := range layers {
+		if f.sources[i], err = newSource(l); err != nil {
+			return nil, fmt.Errorf("reading layer %d: %w", i, err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.concurrency)
+	for i, l := range layers {
+		src := f.sources[i]
+		g.Go(func() error {
+			li, raws, err := indexLayer(gctx, src, o.largest)
+			if err != nil {
+				return fmt.Errorf("indexing layer %d (%s): %w", i, src.digest, err)
+			}
+			li.DiffID, err = l.DiffID()
+			if err != nil {
+				return fmt.Errorf("reading diff id of layer %d (%s): %w", i, src.digest, err)
+			}
+			f.layers[i], indexes[i] = li, raws
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	b := newBuilder(len(layers))
+	for i, raws := range indexes {
+		b.applyLayer(i, raws)
+		indexes[i] = nil // let the raw entries go as soon as they are merged
+	}
+	for i := range f.layers {
+		f.layers[i].Wasted = b.wasted[i]
+	}
+	f.root = b.finish()
+	return f, nil
+}
+
+// Layers returns a copy of the per-layer index, bottom layer first.
+func (f *FS) Layers() []LayerIndex {
+	out := make([]LayerIndex, len(f.layers))
+	for i, l := range f.layers {
+		l.Files = append([]FileStat(nil), l.Files...)
+		out[i] = l
+	}
+	return out
+}
+
+// Close releases the decompressors kept for reading files in tar order.
+// Files opened before stay readable; the FS stays usable.
+func (f *FS) Close() error {
+	var errs []error
+	for i := range f.sources {
+		errs = append(errs, f.sources[i].pool.closeIdle())
+	}
+	return errors.Join(errs...)
+}
+
+// source is what the FS needs to re-read a layer blob.
+type source struct {
+	layer  v1.Layer
+	digest v1.Hash
+	codec  codec
+	pool   *cursorPool
+}
+
+func newSource(l v1.Layer) (source, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return source{}, fmt.Errorf("reading digest: %w", err)
+	}
+	mt, err := l.MediaType()
+	if err != nil {
+		return source{}, fmt.Errorf("reading media type of %s: %w", d, err)
+	}
+	return source{layer: l, digest: d, codec: codecFor(mt), pool: &cursorPool{}}, nil
+}
+
+// cursorPool holds idle open readers of one layer, so reading files in tar
+// order is one pass over the blob instead of one pass per file.
+type cursorPool struct {
+	mu   sync.Mutex
+	idle []*cursor
+}
+
+// maxIdle bounds the decompressors kept per layer: two cover a reader going
+// through the layer in order while another one jumps around.
+const maxIdle = 2

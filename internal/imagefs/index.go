@@ -1,0 +1,427 @@
+package imagefs
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Buffer sizes: large reads keep the decompressor busy and the number of
+// calls through the hashing and counting layers small.
+const (
+	blobBufSize = 1 << 20
+	tarBufSize  = 256 << 10
+)
+
+type codec int
+
+const (
+	codecSniff codec = iota // unknown media type: look at the magic bytes
+	codecNone
+	codecGzip
+	codecZstd
+)
+
+func codecFor(mt types.MediaType) codec {
+	switch mt {
+	case types.OCILayer, types.DockerLayer, types.OCIRestrictedLayer, types.DockerForeignLayer:
+		return codecGzip
+	case types.OCILayerZStd:
+		return codecZstd
+	case types.OCIUncompressedLayer, types.DockerUncompressedLayer, types.OCIUncompressedRestrictedLayer:
+		return codecNone
+	}
+	return codecSniff
+}
+
+const (
+	gzipMagic = "\x1f\x8b"
+	zstdMagic = "\x28\xb5\x2f\xfd"
+)
+
+// decompress wraps br by codec. concurrent lets zstd decode blocks ahead in
+// goroutines, worth it for the one-pass indexing, not for short lazy reads.
+func decompress(c codec, br *bufio.Reader, concurrent bool) (io.ReadCloser, error) {
+	if c == codecSniff {
+		magic, _ := br.Peek(4)
+		switch {
+		case bytes.HasPrefix(magic, []byte(gzipMagic)):
+			c = codecGzip
+		case bytes.HasPrefix(magic, []byte(zstdMagic)):
+			c = codecZstd
+		default:
+			c = codecNone
+		}
+	}
+	switch c {
+	case codecGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("opening gzip stream: %w", err)
+		}
+		return zr, nil
+	case codecZstd:
+		conc := 1
+		if concurrent {
+			conc = 0 // klauspost's default: min(4, GOMAXPROCS)
+		}
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(conc), zstd.WithDecoderLowmem(!concurrent))
+		if err != nil {
+			return nil, fmt.Errorf("opening zstd stream: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(br), nil
+}
+
+// blobReader hashes and counts the compressed bytes as they are read, and
+// turns io.EOF into ErrDigestMismatch when the hash is wrong, so no caller
+// can consume a whole corrupted blob without noticing.
+type blobReader struct {
+	ctx  context.Context
+	r    io.Reader
+	h    hash.Hash
+	want v1.Hash
+	n    int64
+	err  error // sticky result of the check at EOF
+	done bool
+}
+
+func newBlobReader(ctx context.Context, r io.Reader, want v1.Hash) *blobReader {
+	b := &blobReader{ctx: ctx, r: r, want: want}
+	switch want.Algorithm {
+	case "sha256":
+		b.h = sha256.New()
+	case "sha512":
+		b.h = sha512.New()
+	}
+	return b
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, b.eof()
+	}
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.h != nil {
+		b.h.Write(p[:n])
+	}
+	if errors.Is(err, io.EOF) {
+		b.done = true
+		return n, b.eof()
+	}
+	return n, err
+}
+
+// eof verifies the digest once the whole blob has gone through.
+func (b *blobReader) eof() error {
+	if b.err == nil && b.h != nil {
+		if got := hex.EncodeToString(b.h.Sum(nil)); got != b.want.Hex {
+			b.err = fmt.Errorf("%w: read %d bytes hashing to %s:%s", ErrDigestMismatch, b.n, b.want.Algorithm, got)
+		}
+		b.h = nil
+	}
+	if b.err != nil {
+		return b.err
+	}
+	return io.EOF
+}
+
+// drain reads the rest of the blob and reports a digest mismatch, if any.
+func (b *blobReader) drain() error {
+	if _, err := io.Copy(io.Discard, b); err != nil {
+		return err
+	}
+	return nil
+}
+
+// countingReader tracks the offset in the uncompressed tar stream: after
+// tar.Reader.Next returns, it is the offset of the entry's content, because
+// tar.Reader reads exactly the header blocks it needs and, since this
+// reader is no io.Seeker, skips content by reading it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type entryKind uint8
+
+const (
+	kindEntry entryKind = iota
+	kindWhiteout
+	kindOpaque
+)
+
+// rawEntry is one tar entry of one layer, before merging. For whiteouts
+// path is the deleted path, for opaque markers the directory.
+type rawEntry struct {
+	path string
+	kind entryKind
+	node node
+}
+
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutMeta   = ".wh..wh."
+	opaqueMarker   = ".wh..wh..opq"
+)
+
+// indexLayer reads a layer once: headers are recorded with the offset of
+// their content, content is skipped, the blob digest is checked at the end.
+func indexLayer(ctx context.Context, src source, largest int) (LayerIndex, []rawEntry, error) {
+	li := LayerIndex{Digest: src.digest}
+	mt, err := src.layer.MediaType()
+	if err != nil {
+		return li, nil, fmt.Errorf("reading media type: %w", err)
+	}
+	li.MediaType = mt
+	rc, err := src.layer.Compressed()
+	if err != nil {
+		return li, nil, fmt.Errorf("opening blob: %w", err)
+	}
+	defer rc.Close()
+
+	blob := newBlobReader(ctx, rc, src.digest)
+	bufSize := blobBufSize
+	if size, err := src.layer.Size(); err == nil && size < blobBufSize {
+		bufSize = max(int(size), 4096) // small layers, small buffers
+	}
+	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest)
+	if err == nil {
+		err = blob.drain()
+	} else if !errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
+		// A corrupt stream is often a blob that does not match its digest;
+		// saying so is the more useful error.
+		if derr := blob.drain(); errors.Is(derr, ErrDigestMismatch) {
+			err = fmt.Errorf("%w (%w)", derr, err)
+		}
+	}
+	if err != nil {
+		return li, nil, err
+	}
+	li.Size = blob.n
+	li.UncompressedSize = ucount
+	li.Entries = entries
+	li.Files = big
+	return li, raws, nil
+}
+
+// readTar decompresses and parses one layer stream. The errors it returns
+// wrap ErrCorruptLayer unless they come from the blob reader itself.
+func readTar(blob *blobReader, c codec, bufSize, largest int) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
+	corrupt := func(what string, err error) error {
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrCorruptLayer, what, err)
+	}
+	br := bufio.NewReaderSize(blob, bufSize)
+	dec, err := decompress(c, br, true)
+	if err != nil {
+		return nil, 0, 0, nil, corrupt("decompressing", err)
+	}
+	defer dec.Close()
+	cr := &countingReader{r: bufio.NewReaderSize(dec, min(bufSize, tarBufSize))}
+	tr := tar.NewReader(cr)
+	top := &largestFiles{max: largest}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, 0, nil, corrupt(fmt.Sprintf("reading tar header after %d entries", entries), err)
+		}
+		ordinal := entries
+		entries++
+		if r, ok := rawFromHeader(h, cr.n, ordinal); ok {
+			if r.kind == kindEntry && r.node.typ == tar.TypeReg {
+				top.add(FileStat{Path: r.path, Size: r.node.size})
+			}
+			raws = append(raws, r)
+		}
+	}
+	// Read past the end-of-archive blocks to the end of the stream: the
+	// decompressor checks its trailer (gzip CRC) at the end, and the
+	// uncompressed size is the whole stream.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return nil, 0, 0, nil, corrupt("reading past end of tar", err)
+	}
+	return raws, cr.n, entries, top.sorted(), nil
+}
+
+// cleanName turns a tar entry name into an fs.ValidPath name ("." for the
+// root). ok is false for names that climb out of the root: those entries
+// are dropped rather than clamped, as a safe extractor would.
+func cleanName(name string) (string, bool) {
+	name = strings.TrimLeft(name, "/")
+	p := path.Clean(name)
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", false
+	}
+	return p, true
+}
+
+func rawFromHeader(h *tar.Header, offset int64, ordinal int) (rawEntry, bool) {
+	p, ok := cleanName(h.Name)
+	if !ok {
+		return rawEntry{}, false
+	}
+	if base := path.Base(p); strings.HasPrefix(base, whiteoutPrefix) {
+		dir := path.Dir(p)
+		switch {
+		case base == opaqueMarker:
+			return rawEntry{path: dir, kind: kindOpaque}, true
+		case strings.HasPrefix(base, whiteoutMeta), base == whiteoutPrefix:
+			return rawEntry{}, false // aufs bookkeeping (.wh..wh.plnk and such)
+		}
+		return rawEntry{path: path.Join(dir, base[len(whiteoutPrefix):]), kind: kindWhiteout}, true
+	}
+	if strings.Contains("/"+p, "/"+whiteoutMeta) {
+		return rawEntry{}, false // inside aufs bookkeeping directories
+	}
+	n := node{
+		mode:  h.Mode,
+		uid:   h.Uid,
+		gid:   h.Gid,
+		mtime: h.ModTime.Unix(),
+		nsec:  int32(h.ModTime.Nanosecond()),
+		typ:   h.Typeflag,
+	}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeCont:
+		n.typ, n.size, n.off = tar.TypeReg, h.Size, offset
+		if isSparse(h) {
+			// The content is not stored contiguously; remember the entry
+			// number and let tar.Reader expand the holes when reading.
+			n.flags |= flagSparse
+			n.off = int64(ordinal)
+		}
+	case tar.TypeGNUSparse:
+		n.typ, n.size, n.off = tar.TypeReg, h.Size, int64(ordinal)
+		n.flags |= flagSparse
+	case tar.TypeSymlink, tar.TypeLink:
+		n.link = h.Linkname
+	case tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return rawEntry{}, false // global PAX headers, vendor types
+	}
+	if p == "." && n.typ != tar.TypeDir {
+		return rawEntry{}, false
+	}
+	n.x = extraFromHeader(h)
+	return rawEntry{path: p, node: n}, true
+}
+
+func isSparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// inHeaderFields tells the PAX records already reflected in tar.Header
+// fields; keeping them per entry would only cost memory.
+func inHeaderFields(key string) bool {
+	switch key {
+	case "path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime":
+		return true
+	}
+	return strings.HasPrefix(key, "GNU.sparse.")
+}
+
+func extraFromHeader(h *tar.Header) *extra {
+	var x extra
+	x.uname, x.gname = h.Uname, h.Gname
+	x.devmajor, x.devminor = h.Devmajor, h.Devminor
+	for k, v := range h.PAXRecords {
+		if inHeaderFields(k) {
+			continue
+		}
+		if x.pax == nil {
+			x.pax = map[string]string{}
+		}
+		x.pax[k] = v
+	}
+	if x.uname == "" && x.gname == "" && x.devmajor == 0 && x.devminor == 0 && x.pax == nil {
+		return nil
+	}
+	return &x
+}
+
+// largestFiles keeps the biggest max files seen, in a min-heap.
+type largestFiles struct {
+	max   int
+	files []FileStat
+}
+
+func (l *largestFiles) Len() int { return len(l.files) }
+func (l *largestFiles) Less(i, j int) bool {
+	a, b := l.files[i], l.files[j]
+	if a.Size != b.Size {
+		return a.Size < b.Size
+	}
+	return a.Path > b.Path // on ties keep the lexically first paths
+}
+func (l *largestFiles) Swap(i, j int) { l.files[i], l.files[j] = l.files[j], l.files[i] }
+func (l *largestFiles) Push(x any)    { l.files = append(l.files, x.(FileStat)) }
+func (l *largestFiles) Pop() any {
+	last := l.files[len(l.files)-1]
+	l.files = l.files[:len(l.files)-1]
+	return last
+}
+
+func (l *largestFiles) add(f FileStat) {
+	if l.max == 0 {
+		return
+	}
+	if len(l.files) < l.max {
+		heap.Push(l, f)
+		return
+	}
+	min := l.files[0]
+	if f.Size > min.Size || (f.Size == min.Size && f.Path < min.Path) {
+		l.files[0] = f
+		heap.Fix(l, 0)
+	}
+}
+
+func (l *largestFiles) sorted() []FileStat {
+	out := append([]FileStat(nil), l.files...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Size != out[j].Size {
+			return out[i].Size > out[j].Size
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out
+}
