@@ -109,15 +109,16 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 // Files that are not ELF have no dependencies, except a script's #! interpreter. Static
 // binaries have none. A dependency that cannot be found makes an error wrapping ErrMissing
 // for each such dependency (joined); the returned slice then still holds everything that
-// was found, for callers that go on anyway (--force).
+// was found, for callers that go on anyway (--force). Any other error (an unreadable
+// input, a corrupt ELF input, an I/O error) returns no slice.
 func (r *Resolver) Closure(paths ...string) ([]Dep, error) {
 	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}
 	for _, p := range paths {
-		c.inputs[cleanName(p)] = true
+		c.inputs[tidyName(p)] = true
 	}
 	for _, p := range paths {
 		if err := r.run(c, p, "", ""); err != nil {
-			return c.deps, err
+			return nil, err
 		}
 	}
 	return c.deps, errors.Join(c.missing...)
@@ -131,7 +132,7 @@ func Unresolved(fsys fs.FS, name string, opts ...Option) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{cleanName(name): true}, roots: map[string]bool{}}
+	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{tidyName(name): true}, roots: map[string]bool{}}
 	if err := r.run(c, name, "", ""); err != nil {
 		return nil, err
 	}
@@ -188,7 +189,7 @@ func (c *collector) miss(format string, args ...any) {
 // libraries) or a #! script (with its interpreter, itself a program). why and by are ""
 // for a path given by the caller; for a script interpreter they say which script needs it.
 func (r *Resolver) run(c *collector, name, why, by string) error {
-	named := cleanName(name)
+	named := tidyName(name)
 	w, err := r.walk(named)
 	if err != nil {
 		if why != "" && isNotFound(err) {
@@ -209,6 +210,8 @@ func (r *Resolver) run(c *collector, name, why, by string) error {
 
 	obj, err := r.object(w.real)
 	switch {
+	case errors.Is(err, errNotRegular):
+		return nil // a directory or device runs nothing
 	case errors.Is(err, errNoMagic):
 		return r.runScript(c, w.real, named)
 	case err != nil:
@@ -247,7 +250,10 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 	return r.run(c, fields[0], "script interpreter "+fields[0], named)
 }
 
-var errNoMagic = fmt.Errorf("%w: no ELF magic", ErrNotELF)
+var (
+	errNoMagic    = fmt.Errorf("%w: no ELF magic", ErrNotELF)
+	errNotRegular = fmt.Errorf("%w: not a regular file", ErrNotELF)
+)
 
 // object parses the ELF file at a real path once.
 func (r *Resolver) object(real string) (*object, error) {
@@ -270,7 +276,7 @@ func (r *Resolver) parseFile(real string) (*object, error) {
 		return nil, err
 	}
 	if !info.Mode().IsRegular() {
-		return nil, errNoMagic
+		return nil, errNotRegular
 	}
 	ra, err := readerAt(f)
 	if err != nil {

@@ -86,7 +86,7 @@ func (p *process) loadInterp(interp string) error {
 		}
 		return err
 	}
-	p.c.add(w, cleanName(interp), "PT_INTERP "+interp+" of "+p.root.show)
+	p.c.add(w, tidyName(interp), "PT_INTERP "+interp+" of "+p.root.show)
 	obj, err := p.r.object(w.real)
 	if err != nil {
 		// The kernel would refuse to start the program; the fidelity check's business is
@@ -98,7 +98,7 @@ func (p *process) loadInterp(interp string) error {
 	}
 	// The loader is in the link map under the PT_INTERP name and its soname, which is how
 	// libc.so.6's DT_NEEDED ld-linux-x86-64.so.2 finds it without a search.
-	p.interp = &loaded{named: cleanName(interp), origin: path.Dir(interp), real: w.real, show: w.real, obj: obj, loader: p.root}
+	p.interp = &loaded{named: tidyName(interp), origin: parentOf(tidyName(interp)), real: w.real, show: w.real, obj: obj, loader: p.root}
 	p.register(p.interp, interp)
 	return nil
 }
@@ -147,7 +147,7 @@ func (p *process) need(l *loaded, name, why string) error {
 
 // needPath loads a fixed path for name.
 func (p *process) needPath(l *loaded, name, file, why string) error {
-	ok, err := p.try(l, cleanName(file))
+	ok, err := p.try(l, tidyName(file))
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (p *process) needPath(l *loaded, name, file, why string) error {
 		p.c.miss("%s", why)
 		return nil
 	}
-	return p.loadFound(l, name, cleanName(file), why)
+	return p.loadFound(l, name, tidyName(file), why)
 }
 
 func (p *process) loadFound(l *loaded, name, named, why string) error {
@@ -174,7 +174,7 @@ func (p *process) loadFound(l *loaded, name, named, why string) error {
 	if err != nil {
 		return err
 	}
-	nl := &loaded{named: named, origin: "/" + path.Dir(named), real: w.real, show: w.real, obj: obj, loader: l}
+	nl := &loaded{named: named, origin: parentOf(named), real: w.real, show: w.real, obj: obj, loader: l}
 	p.register(nl, name)
 	p.queue = append(p.queue, nl)
 	return nil
@@ -184,9 +184,9 @@ func (p *process) loadFound(l *loaded, name, named, why string) error {
 func (p *process) search(l *loaded, name string) (bool, string, error) {
 	tried := map[string]bool{}
 	for _, dir := range p.searchDirs(l, name) {
-		cand := cleanName(path.Join(dir, name))
+		cand := tidyName(dir + "/" + name)
 		if strings.Contains(name, "/") {
-			cand = cleanName(dir)
+			cand = tidyName(dir)
 		}
 		if tried[cand] {
 			continue

@@ -424,6 +424,11 @@ func TestClosureRules(t *testing.T) {
 			paths: []string{"a.sh"},
 		},
 		{
+			name:  "directory",
+			fsys:  fstest.MapFS{"opt/app/x": text("")},
+			paths: []string{"opt/app"},
+		},
+		{
 			name:  "data file",
 			fsys:  fstest.MapFS{"etc/motd": text("hello")},
 			paths: []string{"etc/motd"},
@@ -511,4 +516,61 @@ func sorted(s []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestClosureOrderAndReasons pins the whole result for a merged-/usr image: the loader's
+// order (interpreter, libraries breadth first, NSS last) and what each reason says.
+func TestClosureOrderAndReasons(t *testing.T) {
+	m := fstest.MapFS{
+		"bin":                            link("usr/bin"),
+		"lib":                            link("usr/lib"),
+		"lib64":                          link("usr/lib64"),
+		"usr/lib64/ld-linux-x86-64.so.2": link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+		"usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": file(mkELF(t, elfSpec{soname: "ld-linux-x86-64.so.2"})),
+		"usr/lib/x86_64-linux-gnu/libc.so.6":            lib(t, "libc.so.6", "ld-linux-x86-64.so.2"),
+		"usr/lib/x86_64-linux-gnu/libx.so.1":            link("libx.so.1.0"),
+		"usr/lib/x86_64-linux-gnu/libx.so.1.0":          lib(t, "libx.so.1", "liby.so.1", "libc.so.6"),
+		"usr/lib/x86_64-linux-gnu/liby.so.1":            lib(t, "liby.so.1", "libc.so.6"),
+		"usr/lib/x86_64-linux-gnu/libnss_files.so.2":    lib(t, "libnss_files.so.2", "libc.so.6"),
+		"usr/bin/app":       app(t, elfSpec{needed: []string{"libx.so.1"}}),
+		"usr/local/bin/run": text("#!/bin/app\n"),
+		"etc/nsswitch.conf": text("passwd: files\n"),
+	}
+	r, err := New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Closure("usr/local/bin/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const interp = "PT_INTERP /lib64/ld-linux-x86-64.so.2 of bin/app"
+	want := []Dep{
+		{Path: "bin", Reason: "symlink on the way to bin/app: script interpreter /bin/app of usr/local/bin/run", Symlink: true},
+		{Path: "usr/bin/app", Reason: "script interpreter /bin/app of usr/local/bin/run, as bin/app"},
+		{Path: "lib64", Reason: "symlink on the way to lib64/ld-linux-x86-64.so.2: " + interp, Symlink: true},
+		{Path: "usr/lib64/ld-linux-x86-64.so.2", Reason: "symlink on the way to lib64/ld-linux-x86-64.so.2: " + interp, Symlink: true},
+		{Path: "lib", Reason: "symlink on the way to lib64/ld-linux-x86-64.so.2: " + interp, Symlink: true},
+		{Path: "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Reason: interp + ", as lib64/ld-linux-x86-64.so.2"},
+		{Path: "usr/lib/x86_64-linux-gnu/libx.so.1", Reason: "symlink on the way to lib/x86_64-linux-gnu/libx.so.1: DT_NEEDED libx.so.1 of bin/app", Symlink: true},
+		{Path: "usr/lib/x86_64-linux-gnu/libx.so.1.0", Reason: "DT_NEEDED libx.so.1 of bin/app, as lib/x86_64-linux-gnu/libx.so.1"},
+		{Path: "usr/lib/x86_64-linux-gnu/libc.so.6", Reason: "DT_NEEDED libc.so.6 of bin/app, as lib/x86_64-linux-gnu/libc.so.6"},
+		{Path: "usr/lib/x86_64-linux-gnu/liby.so.1", Reason: "DT_NEEDED liby.so.1 of usr/lib/x86_64-linux-gnu/libx.so.1.0, as lib/x86_64-linux-gnu/liby.so.1"},
+		{Path: "etc/nsswitch.conf", Reason: "glibc NSS configuration"},
+		{Path: "usr/lib/x86_64-linux-gnu/libnss_files.so.2", Reason: "glibc NSS module libnss_files.so.2, as lib/x86_64-linux-gnu/libnss_files.so.2"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Closure:\n got %s\nwant %s", fmtDeps(got), fmtDeps(want))
+	}
+}
+
+func fmtDeps(deps []Dep) string {
+	var b strings.Builder
+	for _, d := range deps {
+		b.WriteString("\n  " + d.Path + " | " + d.Reason)
+		if d.Symlink {
+			b.WriteString(" | symlink")
+		}
+	}
+	return b.String()
 }

@@ -32,14 +32,30 @@ type lstatResult struct {
 	err    error
 }
 
-// cleanName turns a loader path ("/lib/x", "lib//x/", "../x") into an fs.ValidPath-style
-// name relative to the image root. ".." cannot climb above the root, like in a chroot.
-func cleanName(name string) string {
-	c := path.Clean("/" + name)
-	if c == "/" {
+// tidyName turns a loader path ("/lib/x", "lib//./x/") into a name relative to the image
+// root. It keeps "..": only the walk can resolve it, because lib/.. is usr when lib is a
+// symlink to usr/lib, as the kernel sees it and the loader relies on.
+func tidyName(name string) string {
+	var parts []string
+	for _, p := range splitPath(name) {
+		if p != "." {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
 		return "."
 	}
-	return c[1:]
+	return strings.Join(parts, "/")
+}
+
+// parentOf is the directory part of a tidy name, without lexical cleaning (see tidyName),
+// as a root-absolute path for $ORIGIN.
+func parentOf(name string) string {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return "/"
+	}
+	return "/" + name[:i]
 }
 
 func (r *Resolver) lstat(name string) lstatResult {
@@ -60,7 +76,7 @@ func (r *Resolver) lstat(name string) lstatResult {
 // not rely on the fs.FS following symlinks, because fstest.MapFS and some layer views do
 // not follow absolute ones, and because the crossed links must be reported.
 func (r *Resolver) walk(name string) (walked, error) {
-	clean := cleanName(name)
+	clean := tidyName(name)
 	if res, ok := r.walks[clean]; ok {
 		return res.w, res.err
 	}
