@@ -319,7 +319,8 @@ func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// isNotFound is true for errors after which the loader tries the next candidate.
+// isNotFound is true for errors after which the loader tries the next candidate. A name
+// the file system calls invalid cannot exist in it either.
 func isNotFound(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errLoop)
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errLoop) || errors.Is(err, fs.ErrInvalid)
 }

@@ -12,8 +12,7 @@ func nssModules() []string { return []string{"libnss_files.so.2", "libnss_dns.so
 
 // loaded is one object mapped into a simulated process.
 type loaded struct {
-	named  string // root-relative path the loader opened it by; $ORIGIN derives from it
-	origin string // root-absolute directory for $ORIGIN
+	origin string // root-absolute directory for $ORIGIN, from the name the loader opened
 	real   string
 	show   string // how reasons name it
 	obj    *object
@@ -45,7 +44,7 @@ func (r *Resolver) newProcess(c *collector, obj *object, named, real string) *pr
 	}
 	// The kernel hands the loader the program's resolved path (/proc/self/exe), so the
 	// program's $ORIGIN is its real directory, while a library's is where it was found.
-	p.root = &loaded{named: named, origin: "/" + path.Dir(real), real: real, show: named, obj: obj}
+	p.root = &loaded{origin: "/" + path.Dir(real), real: real, show: named, obj: obj}
 	p.register(p.root, "")
 	return p
 }
@@ -98,7 +97,7 @@ func (p *process) loadInterp(interp string) error {
 	}
 	// The loader is in the link map under the PT_INTERP name and its soname, which is how
 	// libc.so.6's DT_NEEDED ld-linux-x86-64.so.2 finds it without a search.
-	p.interp = &loaded{named: tidyName(interp), origin: parentOf(tidyName(interp)), real: w.real, show: w.real, obj: obj, loader: p.root}
+	p.interp = &loaded{origin: parentOf(tidyName(interp)), real: w.real, show: w.real, obj: obj, loader: p.root}
 	p.register(p.interp, interp)
 	return nil
 }
@@ -174,7 +173,7 @@ func (p *process) loadFound(l *loaded, name, named, why string) error {
 	if err != nil {
 		return err
 	}
-	nl := &loaded{named: named, origin: parentOf(named), real: w.real, show: w.real, obj: obj, loader: l}
+	nl := &loaded{origin: parentOf(named), real: w.real, show: w.real, obj: obj, loader: l}
 	p.register(nl, name)
 	p.queue = append(p.queue, nl)
 	return nil
