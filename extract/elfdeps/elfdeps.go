@@ -37,10 +37,14 @@ type Option func(*options)
 
 type options struct {
 	ldLibraryPath string
+	path          string
 }
 
+// defaultPath is the PATH container runtimes give a process whose image sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 func makeOptions(opts []Option) options {
-	var o options
+	o := options{path: defaultPath}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -51,6 +55,13 @@ func makeOptions(opts []Option) options {
 // image config: the loader searches it before DT_RUNPATH and the system directories.
 func WithLibraryPath(ldLibraryPath string) Option {
 	return func(o *options) { o.ldLibraryPath = ldLibraryPath }
+}
+
+// WithPath sets PATH as the program will see it, from the Env of the image config. It is
+// used to find the program that a "#!/usr/bin/env NAME" script runs; without it the
+// runtimes' default PATH is used.
+func WithPath(path string) Option {
+	return func(o *options) { o.path = path }
 }
 
 // Resolver finds ELF dependencies inside one image file system. It caches what it reads,
@@ -247,7 +258,61 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 		// A relative interpreter is looked up from the working directory, unknown here.
 		return nil
 	}
-	return r.run(c, fields[0], "script interpreter "+fields[0], named)
+	interp := fields[0]
+	if err := r.run(c, interp, "script interpreter "+interp, named); err != nil {
+		return err
+	}
+	if path.Base(interp) != "env" {
+		return nil
+	}
+	// "#!/usr/bin/env python3" runs python3 from PATH: that program is what the script
+	// really needs. env's options (-S splits the rest, -u and -C take an argument) and
+	// NAME=value settings come before it.
+	args := fields[1:]
+	for i := 0; i < len(args); i++ {
+		switch f := args[i]; {
+		case f == "-u" || f == "--unset" || f == "-C" || f == "--chdir":
+			i++
+		case strings.HasPrefix(f, "-") || strings.Contains(f, "="):
+		default:
+			return r.runFromPath(c, f, named)
+		}
+	}
+	return nil
+}
+
+// runFromPath finds prog the way execvp does (a name with a slash as is, else the first
+// executable file in PATH) and runs it.
+func (r *Resolver) runFromPath(c *collector, prog, script string) error {
+	why := "program " + prog + " run by env"
+	if strings.Contains(prog, "/") {
+		if !path.IsAbs(prog) {
+			return nil // relative to the working directory, unknown here
+		}
+		return r.run(c, prog, why, script)
+	}
+	for _, dir := range strings.Split(r.opts.path, ":") {
+		if !path.IsAbs(dir) {
+			continue
+		}
+		cand := dir + "/" + prog
+		w, err := r.walk(cand)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		res := r.lstat(w.real)
+		if res.err != nil {
+			return res.err
+		}
+		if res.info.Mode().IsRegular() && res.info.Mode().Perm()&0o111 != 0 {
+			return r.run(c, cand, why, script)
+		}
+	}
+	c.miss("%s of %s", why, script)
+	return nil
 }
 
 var (

@@ -412,6 +412,31 @@ func TestClosureRules(t *testing.T) {
 			want:  append([]string{"bin ->", "usr/bin/dash", "usr/bin/sh ->"}, base...),
 		},
 		{
+			name: "env script runs a program from PATH",
+			fsys: glibcRoot(t, fstest.MapFS{
+				"usr/bin/env":        app(t, elfSpec{}),
+				"usr/bin/python3":    link("python3.11"),
+				"usr/bin/python3.11": app(t, elfSpec{needed: []string{"libz.so.1"}}),
+				"usr/lib/libz.so.1":  lib(t, "libz.so.1"),
+				"opt/bin/python3":    text("not executable"),
+				"app/run.py":         text("#!/usr/bin/env -u HOME -S LC_ALL=C python3 -u\nprint()\n"),
+			}),
+			opts:  []Option{WithPath("relative:/opt/bin:/nowhere:/usr/bin")},
+			paths: []string{"app/run.py"},
+			want:  append([]string{"usr/bin/env", "usr/bin/python3 ->", "usr/bin/python3.11", "usr/lib/libz.so.1"}, base...),
+		},
+		{
+			name: "env script with a program missing from PATH",
+			fsys: glibcRoot(t, fstest.MapFS{
+				"usr/bin/env": app(t, elfSpec{}),
+				"app/run.py":  text("#!/usr/bin/env python3\n"),
+			}),
+			paths:   []string{"app/run.py"},
+			want:    append([]string{"usr/bin/env"}, base...),
+			missing: []string{"program python3 run by env of app/run.py"},
+			wantErr: ErrMissing,
+		},
+		{
 			name:    "script with a missing interpreter",
 			fsys:    fstest.MapFS{"run.sh": text("#!/bin/bash\n")},
 			paths:   []string{"run.sh"},
