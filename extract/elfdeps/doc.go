@@ -1,8 +1,10 @@
 // Package elfdeps owns the ELF shared-library closure of files inside an image's file
 // system: the dynamic loader (PT_INTERP), every DT_NEEDED library found the way glibc's or
 // musl's loader would find it (RPATH, LD_LIBRARY_PATH, RUNPATH, ld.so.conf, default
-// directories), script interpreters, glibc's NSS modules, and every symlink on the way, so
-// that a copy of the returned files runs like the original.
+// directories), #! script interpreters (and the program a "#!/usr/bin/env NAME" line
+// runs), glibc's NSS modules, and every symlink on the way, so that a copy of the returned
+// files runs like the original. Unresolved is the same walk turned into a check of a new
+// image's root.
 //
 // The loader is never run: everything is read through an fs.FS that implements
 // fs.ReadLinkFS, with the image root as the FS root. Symlinks are followed by this package,

@@ -16,6 +16,7 @@ func FuzzClosure(f *testing.F) {
 	f.Add(mkELF(f, elfSpec{interp: "/lib/ld-musl-x86_64.so.1", needed: []string{"libc.musl-x86_64.so.1", "libfuzz.so.1"}}))
 	f.Add(mkELF(f, elfSpec{noDyn: true}))
 	f.Add([]byte("#!/usr/bin/fuzz\n"))
+	f.Add([]byte("#!/usr/bin/env -u X -S A=b fuzz -x\n"))
 	f.Add([]byte("include /etc/*.conf\n/usr/lib\n"))
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	if b, err := os.ReadFile("/usr/bin/true"); err == nil {
@@ -36,6 +37,7 @@ func FuzzClosure(f *testing.F) {
 			"lib64/ld-linux-x86-64.so.2": file(data),
 			"etc/ld.so.conf":             file(data),
 			"etc/x.conf":                 file(data),
+			"usr/bin/env":                file(data),
 		}
 		r, err := New(m)
 		if err != nil {
