@@ -1,0 +1,303 @@
+package rebase
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/extract/elfdeps"
+	"github.com/slim-dev/slim/internal/imagefs"
+)
+
+// defaultPATH is what Docker, containerd and runc give a process whose image sets no
+// PATH, so an entrypoint found through it here is found there too.
+const defaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// CheckError lists every reason the image would not start, each with how to fix it.
+// It wraps ErrCheck.
+type CheckError struct {
+	Problems []string
+}
+
+func (e *CheckError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "checking that the image starts: %d problem", len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString(" (--force writes it anyway):")
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func (e *CheckError) Unwrap() error { return ErrCheck }
+
+// WithSource names where the files came from, so that a missing library's fix names the
+// path it has there: `--from SRC:/usr/lib/x86_64-linux-gnu/libssl.so.3`.
+func WithSource(ref string, fsys fs.FS) Option {
+	return func(o *options) { o.srcRef, o.srcFS = ref, fsys }
+}
+
+// Check looks at img's merged file system the way a runtime would start it:
+//
+//   - the entrypoint (the first word of Entrypoint+Cmd; looked up through the config's
+//     PATH when it has no slash, relative to WORKDIR when it has one but is not
+//     absolute) exists, is a file and is executable;
+//   - if it is ELF, its PT_INTERP and every DT_NEEDED (transitively) resolve inside the
+//     image, with the config's LD_LIBRARY_PATH; if it is a #! script, its interpreter
+//     exists (and, if ELF, resolves likewise);
+//   - a named USER (not numeric) is in /etc/passwd, and a named group in /etc/group.
+//
+// A missing WORKDIR is only reported through WithWarn: runtimes create it.
+//
+// Problems make a *CheckError wrapping ErrCheck that lists them all with their fixes,
+// unless WithForce is given, in which case they go to WithWarn and Check returns nil.
+// Errors reading the image are returned as they are, force or not.
+func Check(ctx context.Context, img v1.Image, opts ...Option) error {
+	o := makeOptions(opts...)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("checking image: reading config: %w", err)
+	}
+	fsys, err := imagefs.New(ctx, img)
+	if err != nil {
+		return fmt.Errorf("checking image: reading layers: %w", err)
+	}
+	defer fsys.Close()
+
+	c := &checker{fsys: fsys, cfg: cf.Config, o: &o}
+	if err := c.entrypoint(); err != nil {
+		return err
+	}
+	if err := c.user(); err != nil {
+		return err
+	}
+	c.workdir()
+
+	if len(c.problems) == 0 {
+		return nil
+	}
+	if o.force {
+		for _, p := range c.problems {
+			o.warn(p)
+		}
+		return nil
+	}
+	return &CheckError{Problems: c.problems}
+}
+
+type checker struct {
+	fsys     *imagefs.FS
+	cfg      v1.Config
+	o        *options
+	problems []string
+}
+
+func (c *checker) fail(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) env(key string) (string, bool) {
+	for _, kv := range c.cfg.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// rel turns an absolute image path into an fs.FS name.
+func rel(p string) string {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+func (c *checker) entrypoint() error {
+	argv := append(append([]string{}, c.cfg.Entrypoint...), c.cfg.Cmd...)
+	if len(argv) == 0 || argv[0] == "" {
+		c.fail("the image has no entrypoint and no cmd, so a runtime has nothing to start: add --entrypoint or --cmd")
+		return nil
+	}
+	prog := argv[0]
+	workdir := c.cfg.WorkingDir
+	if workdir == "" {
+		workdir = "/"
+	}
+	var file string
+	switch {
+	case path.IsAbs(prog):
+		file = path.Clean(prog)
+	case strings.Contains(prog, "/"):
+		file = path.Join(workdir, prog)
+	default:
+		pathEnv, ok := c.env("PATH")
+		if !ok {
+			pathEnv = defaultPATH
+		}
+		for _, dir := range strings.Split(pathEnv, ":") {
+			if dir == "" {
+				dir = workdir // an empty PATH element is the working directory
+			}
+			if !path.IsAbs(dir) {
+				dir = path.Join(workdir, dir)
+			}
+			cand := path.Join(dir, prog)
+			fi, err := fs.Stat(c.fsys, rel(cand))
+			if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+				file = cand
+				break
+			}
+		}
+		if file == "" {
+			c.fail("entrypoint %q is not in any PATH directory (%s): add it with --from SRC:/path/to/%s, or set --entrypoint to its absolute path",
+				prog, pathEnv, prog)
+			return nil
+		}
+	}
+
+	fi, err := fs.Stat(c.fsys, rel(file))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.fail("entrypoint %s does not exist: add it with --from SRC:%s", file, file)
+		return nil
+	case err != nil:
+		c.fail("entrypoint %s cannot be reached (%v): add it with --from SRC:%s", file, err, file)
+		return nil
+	case fi.IsDir():
+		c.fail("entrypoint %s is a directory: set --entrypoint to the program inside it", file)
+		return nil
+	case !fi.Mode().IsRegular():
+		c.fail("entrypoint %s is not a regular file: set --entrypoint to the program", file)
+		return nil
+	case fi.Mode().Perm()&0o111 == 0:
+		c.fail("entrypoint %s is not executable (mode %s): make it executable in the source image", file, fi.Mode().Perm())
+	}
+
+	ld, _ := c.env("LD_LIBRARY_PATH")
+	missing, err := elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld))
+	if err != nil {
+		return fmt.Errorf("checking libraries of %s: %w", file, err)
+	}
+	for _, m := range missing {
+		c.fail("%s", c.hint(m, file))
+	}
+	return nil
+}
+
+// hint turns an elfdeps "what is missing" string into a problem with its fix.
+func (c *checker) hint(missing, entry string) string {
+	what, by, _ := strings.Cut(missing, " of ")
+	by = "/" + strings.TrimPrefix(by, "/")
+	kind, name, _ := strings.Cut(what, " ")
+	src := "SRC"
+	if c.o.srcRef != "" {
+		src = c.o.srcRef
+	}
+	switch kind {
+	case "DT_NEEDED":
+		if p := c.findInSource(entry, name); p != "" {
+			return fmt.Sprintf("missing %s needed by %s: add --from %s:%s, or use --deps auto", name, by, src, p)
+		}
+		return fmt.Sprintf("missing %s needed by %s: add --from %s:/path/to/%s (where the source image has it), or use --deps auto", name, by, src, name)
+	case "PT_INTERP":
+		return fmt.Sprintf("missing ELF interpreter %s needed by %s: add --from %s:%s, or use --deps auto", name, by, src, name)
+	case "script":
+		interp := strings.TrimPrefix(what, "script interpreter ")
+		return fmt.Sprintf("missing script interpreter %s needed by %s: add --from %s:%s, or use a base that has it", interp, by, src, interp)
+	}
+	return fmt.Sprintf("missing %s: add it with --from, or use --deps auto", missing)
+}
+
+// findInSource is where the loader finds lib for entry in the source file system, if
+// one was given with WithSource.
+func (c *checker) findInSource(entry, lib string) string {
+	if c.o.srcFS == nil {
+		return ""
+	}
+	ld, _ := c.env("LD_LIBRARY_PATH")
+	r, err := elfdeps.New(c.o.srcFS, elfdeps.WithLibraryPath(ld))
+	if err != nil {
+		return ""
+	}
+	deps, _ := r.Closure(rel(entry))
+	for _, d := range deps {
+		if path.Base(d.Path) == lib {
+			return "/" + d.Path
+		}
+	}
+	return ""
+}
+
+func (c *checker) user() error {
+	if c.cfg.User == "" {
+		return nil
+	}
+	user, group, _ := strings.Cut(c.cfg.User, ":")
+	if user != "" && !numeric(user) {
+		if err := c.lookup("/etc/passwd", "user", user); err != nil {
+			return err
+		}
+	}
+	if group != "" && !numeric(group) {
+		if err := c.lookup("/etc/group", "group", group); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookup fails the check when name is not the first field of a line of file.
+func (c *checker) lookup(file, what, name string) error {
+	b, err := c.fsys.ReadFile(rel(file))
+	if errors.Is(err, fs.ErrNotExist) {
+		c.fail("%s %q is a name but the image has no %s: use a numeric --user (e.g. 65532:65532), or --base static, which has root, nonroot and nobody", what, name, file)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking %s %q: reading %s: %w", what, name, file, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f, _, ok := strings.Cut(sc.Text(), ":"); ok && f == name {
+			return nil
+		}
+	}
+	c.fail("%s %q is not in %s: use a numeric --user, a %s the base has, or add a %s with that entry via --from", what, name, file, what, file)
+	return nil
+}
+
+func numeric(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (c *checker) workdir() {
+	wd := c.cfg.WorkingDir
+	if wd == "" || wd == "/" {
+		return
+	}
+	fi, err := fs.Stat(c.fsys, rel(wd))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.o.warn(fmt.Sprintf("working directory %s does not exist; runtimes create it (empty, owned by root) when the container starts", wd))
+	case err == nil && !fi.IsDir():
+		c.fail("working directory %s is not a directory: set --workdir to a directory", wd)
+	}
+}
