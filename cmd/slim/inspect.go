@@ -78,12 +78,12 @@ func printInspect(out io.Writer, r *extract.Report) error {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "#\tDIGEST\tSIZE\tUNCOMPRESSED\tENTRIES\tWASTED\t CREATED BY\t")
+	fmt.Fprintln(tw, "#\tDIGEST\tSIZE\tUNCOMPRESSED\tENTRIES\tWASTED\t  CREATED BY")
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t %s\t\n", l.Index, shortDigest(l.Digest), humanSize(l.Size),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t  %s\n", l.Index, shortDigest(l.Digest), humanSize(l.Size),
 			humanSize(l.UncompressedSize), l.Entries, humanSize(l.Wasted), truncate(l.CreatedBy, 60))
 	}
-	fmt.Fprintf(tw, "total\t\t%s\t%s\t%d\t%s\t \t\n", humanSize(r.Totals.Size), humanSize(r.Totals.UncompressedSize),
+	fmt.Fprintf(tw, "total\t\t%s\t%s\t%d\t%s\t\n", humanSize(r.Totals.Size), humanSize(r.Totals.UncompressedSize),
 		r.Totals.Entries, humanSize(r.Totals.Wasted))
 	if err := tw.Flush(); err != nil {
 		return err
