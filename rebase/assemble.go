@@ -102,6 +102,12 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 		if err != nil {
 			return nil, fmt.Errorf("assembling image: layer %d (%s): %w", i+1, descs[i].Digest, err)
 		}
+		if mt != descs[i].MediaType {
+			// The layer must describe itself as the manifest does (validate.Image and
+			// registries compare them); unconverted layers stay unwrapped, so ggcr can
+			// still mount them across repositories.
+			l = typedLayer{Layer: l, mt: mt}
+		}
 		adds[i] = mutate.Addendum{Layer: l, MediaType: mt, Annotations: descs[i].Annotations, URLs: descs[i].URLs}
 	}
 	img, err := mutate.Append(emptyImage(family), adds...)
@@ -152,6 +158,14 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	}
 	return img, nil
 }
+
+// typedLayer is a layer whose media type is given in the other family's words.
+type typedLayer struct {
+	v1.Layer
+	mt types.MediaType
+}
+
+func (l typedLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
 
 // chooseFamily picks the manifest's media-type family: forced, else OCI when any layer
 // is zstd, else the base manifest's family.
