@@ -101,6 +101,11 @@ type checker struct {
 	cfg      v1.Config
 	o        *options
 	problems []string
+
+	// srcDeps is the entrypoint's closure in the WithSource file system, computed on
+	// the first missing library.
+	srcDeps     []elfdeps.Dep
+	srcResolved bool
 }
 
 func (c *checker) fail(format string, args ...any) {
@@ -227,13 +232,15 @@ func (c *checker) findInSource(entry, lib string) string {
 	if c.o.srcFS == nil {
 		return ""
 	}
-	ld, _ := c.env("LD_LIBRARY_PATH")
-	r, err := elfdeps.New(c.o.srcFS, elfdeps.WithLibraryPath(ld))
-	if err != nil {
-		return ""
+	if !c.srcResolved {
+		c.srcResolved = true
+		ld, _ := c.env("LD_LIBRARY_PATH")
+		if r, err := elfdeps.New(c.o.srcFS, elfdeps.WithLibraryPath(ld)); err == nil {
+			// What cannot be found there either is simply not hinted at.
+			c.srcDeps, _ = r.Closure(rel(entry))
+		}
 	}
-	deps, _ := r.Closure(rel(entry))
-	for _, d := range deps {
+	for _, d := range c.srcDeps {
 		if path.Base(d.Path) == lib {
 			return "/" + d.Path
 		}

@@ -78,11 +78,45 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 	// The old base's names must not survive as labels of the new image.
 	delete(src.Config.Labels, AnnotationBaseName)
 	delete(src.Config.Labels, AnnotationBaseDigest)
+	if oldBase != nil {
+		if err := dropInherited(&src.Config, oldBase); err != nil {
+			return nil, err
+		}
+	}
 	out, err := assemble(ctx, newBase, o.baseName, own, history, src, &o)
 	if err != nil {
 		return nil, fmt.Errorf("rebasing: %w", err)
 	}
 	return out, nil
+}
+
+// dropInherited removes from c the environment variables and labels that c has exactly
+// as the old base set them: they describe the old base (its LANG, its SSL_CERT_FILE),
+// and the new base's own values should apply instead. A PATH that the image changed is
+// kept whole: its old-base directories cannot be told from the program's own, and a
+// PATH directory that does not exist costs nothing.
+func dropInherited(c *v1.Config, oldBase v1.Image) error {
+	ocf, err := oldBase.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("rebasing: reading old base config: %w", err)
+	}
+	inherited := map[string]bool{}
+	for _, kv := range ocf.Config.Env {
+		inherited[kv] = true
+	}
+	env := c.Env[:0:0]
+	for _, kv := range c.Env {
+		if !inherited[kv] {
+			env = append(env, kv)
+		}
+	}
+	c.Env = env
+	for k, v := range ocf.Config.Labels {
+		if lv, ok := c.Labels[k]; ok && lv == v {
+			delete(c.Labels, k)
+		}
+	}
+	return nil
 }
 
 // baseLayerCount is how many layers and history entries the old base has (0 for none).
