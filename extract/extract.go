@@ -1,0 +1,286 @@
+package extract
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/slim-dev/slim/tarball"
+)
+
+// Extract copies paths (absolute, globs allowed, a trailing "/" for a directory's
+// contents) out of fsys with what they need (see Select) into dest: a directory, or a
+// deterministic tar when dest ends in ".tar". The output is written under a temporary
+// name next to dest and renamed at the end, so a failed or cancelled run leaves nothing.
+// A directory dest must not exist or be empty.
+//
+// In a directory, owners are set only when running as root; extended attributes
+// (file capabilities) are set unless WithoutXattrs is given, and a failure to set one
+// is an error. The returned FileSet says what was written and why.
+func Extract(ctx context.Context, fsys fs.FS, paths []string, dest string, opts ...Option) (*FileSet, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("extracting: no paths given: %w", ErrBadSpec)
+	}
+	if dest == "" {
+		return nil, fmt.Errorf("extracting: no destination given: %w", ErrBadOption)
+	}
+	specs := make([]Spec, 0, len(paths))
+	for _, p := range paths {
+		sp, err := NewSpec(p, "")
+		if err != nil {
+			return nil, fmt.Errorf("extracting %q: %w", p, err)
+		}
+		specs = append(specs, sp)
+	}
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	set, err := Select(fsys, specs, opts...)
+	if err != nil {
+		return set, err
+	}
+	if err := ctx.Err(); err != nil {
+		return set, err
+	}
+	if strings.HasSuffix(dest, ".tar") {
+		return set, writeTarFile(ctx, set, dest)
+	}
+	return set, writeDir(ctx, set, dest, o)
+}
+
+// writeTarFile writes the set as a tar file, by way of a temporary file in dest's
+// directory (so the rename cannot cross file systems).
+func writeTarFile(ctx context.Context, set *FileSet, dest string) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dest, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := tarball.WriteTar(ctxWriter{ctx, f}, set.Entries()); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if err := os.Rename(f.Name(), dest); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	return nil
+}
+
+// ctxWriter stops a long write when the context ends.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// writeDir writes the set into a fresh directory, then renames it to dest.
+func writeDir(ctx context.Context, set *FileSet, dest string, o options) (err error) {
+	if ents, err := os.ReadDir(dest); err == nil && len(ents) > 0 {
+		return fmt.Errorf("extracting into %s: not empty, choose a new directory: %w", dest, fs.ErrExist)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	entries := set.Entries()
+	if err := checkParents(entries); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	root, err := os.OpenRoot(tmp)
+	if err != nil {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	w := dirWriter{root: root, asRoot: os.Geteuid() == 0, xattrs: !o.noXattr, buf: make([]byte, 128<<10)}
+	err = w.write(ctx, entries)
+	if cerr := root.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	// rename(2) replaces an empty directory, which is what the check above allowed.
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
+	return nil
+}
+
+// checkParents refuses entries under a non-directory of the set. os.Root would keep a
+// write inside the root anyway, but a symlink parent would put it somewhere the
+// user did not ask for.
+func checkParents(entries []tarball.Entry) error {
+	types := make(map[string]byte, len(entries))
+	for _, e := range entries {
+		types[e.Header.Name] = e.Header.Typeflag
+	}
+	for _, e := range entries {
+		for d := filepath.Dir(e.Header.Name); d != "."; d = filepath.Dir(d) {
+			if t, ok := types[d]; ok && t != tar.TypeDir {
+				return fmt.Errorf("checking /%s: parent /%s is not a directory: %w", e.Header.Name, d, ErrUnsafePath)
+			}
+		}
+	}
+	return nil
+}
+
+type dirWriter struct {
+	root   *os.Root
+	asRoot bool
+	xattrs bool
+	buf    []byte
+}
+
+func (w *dirWriter) write(ctx context.Context, entries []tarball.Entry) error {
+	var dirs []*tar.Header
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h := e.Header
+		var err error
+		switch h.Typeflag {
+		case tar.TypeDir:
+			// Owner-only until the end, so a read-only directory cannot stop its
+			// children from being written.
+			err = w.root.Mkdir(h.Name, 0o700)
+			dirs = append(dirs, h)
+		case tar.TypeReg:
+			err = w.file(e)
+		case tar.TypeSymlink:
+			if err = w.root.Symlink(h.Linkname, h.Name); err == nil && w.asRoot {
+				err = w.root.Lchown(h.Name, h.Uid, h.Gid)
+			}
+		case tar.TypeLink:
+			err = w.root.Link(h.Linkname, h.Name)
+		default:
+			err = fmt.Errorf("type %q cannot be written to a directory, write a .tar instead: %w", h.Typeflag, errors.ErrUnsupported)
+		}
+		if err != nil {
+			return fmt.Errorf("writing /%s: %w", h.Name, err)
+		}
+	}
+	// Deepest first, so setting a parent's times is not undone by its children.
+	for _, h := range slices.Backward(dirs) {
+		if err := w.dirMeta(h); err != nil {
+			return fmt.Errorf("setting metadata of /%s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+func (w *dirWriter) file(e tarball.Entry) (err error) {
+	h := e.Header
+	f, err := w.root.OpenFile(h.Name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if h.Size > 0 {
+		if e.Open == nil {
+			return fmt.Errorf("no content for %d bytes: %w", h.Size, tarball.ErrSizeMismatch)
+		}
+		rc, err := e.Open()
+		if err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(f, io.LimitReader(rc, h.Size), w.buf)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if n != h.Size {
+			return fmt.Errorf("got %d bytes, the source said %d: %w", n, h.Size, tarball.ErrSizeMismatch)
+		}
+	}
+	// chown clears setuid bits and file capabilities, so it goes first, then the mode,
+	// then the xattrs.
+	if err := w.meta(f, h); err != nil {
+		return err
+	}
+	return w.root.Chtimes(h.Name, h.ModTime, h.ModTime)
+}
+
+func (w *dirWriter) dirMeta(h *tar.Header) error {
+	f, err := w.root.Open(h.Name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := w.meta(f, h); err != nil {
+		return err
+	}
+	return w.root.Chtimes(h.Name, h.ModTime, h.ModTime)
+}
+
+// meta sets owner, mode and extended attributes through the open file.
+func (w *dirWriter) meta(f *os.File, h *tar.Header) error {
+	if w.asRoot {
+		if err := f.Chown(h.Uid, h.Gid); err != nil {
+			return err
+		}
+	}
+	if err := f.Chmod(h.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		return err
+	}
+	if !w.xattrs {
+		return nil
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, paxXattr) && !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, paxXattr)
+		if err := setXattr(f, name, h.PAXRecords[k]); err != nil {
+			return fmt.Errorf("setting extended attribute %s (run as root on a file system with xattrs, or leave them out with WithoutXattrs): %w", name, err)
+		}
+	}
+	return nil
+}
+
+// paxXattr is the PAX record prefix under which tar carries extended attributes.
+const paxXattr = "SCHILY.xattr."

@@ -1,0 +1,83 @@
+package extract
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrBadOption means an option value cannot be used; the message says which values can.
+var ErrBadOption = errors.New("invalid option")
+
+// Deps says whether the ELF shared-library closure of what is taken is taken too.
+type Deps string
+
+const (
+	// DepsAuto takes, for every ELF file and #! script taken, its loader, libraries and
+	// interpreters (the default: a copied binary without its libraries does not start).
+	DepsAuto Deps = "auto"
+	// DepsNone takes only what the specs name.
+	DepsNone Deps = "none"
+)
+
+// ParseDeps reads the value of --deps.
+func ParseDeps(s string) (Deps, error) {
+	switch d := Deps(s); d {
+	case DepsAuto, DepsNone:
+		return d, nil
+	}
+	return "", fmt.Errorf("parsing --deps %q (want auto or none): %w", s, ErrBadOption)
+}
+
+// Option configures Select and Extract.
+type Option func(*options)
+
+type options struct {
+	deps    Deps
+	env     []string
+	source  string
+	noXattr bool
+}
+
+func makeOptions(opts []Option) (options, error) {
+	o := options{deps: DepsAuto, source: "source"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, err := ParseDeps(string(o.deps)); err != nil {
+		return o, err
+	}
+	if o.source == "" {
+		return o, fmt.Errorf("checking source name: empty, pass the stage or image name the user gave: %w", ErrBadOption)
+	}
+	return o, nil
+}
+
+// WithDeps sets whether shared libraries and interpreters are taken (default DepsAuto).
+func WithDeps(d Deps) Option { return func(o *options) { o.deps = d } }
+
+// WithEnv passes the source image config's Env: its PATH and LD_LIBRARY_PATH are what
+// the programs will see, so the loader's search is repeated with them.
+func WithEnv(env []string) Option {
+	return func(o *options) { o.env = append([]string(nil), env...) }
+}
+
+// WithSourceName names the source (stage or image) in the reasons, as the user typed it
+// in --from.
+func WithSourceName(name string) Option { return func(o *options) { o.source = name } }
+
+// WithoutXattrs makes Extract skip extended attributes when writing a directory: setting
+// security.capability needs root (CAP_SETFCAP) and a file system that keeps xattrs.
+// Tar output always keeps them.
+func WithoutXattrs() Option { return func(o *options) { o.noXattr = true } }
+
+// lookupEnv returns the last value of key in env, as a process would see it.
+func lookupEnv(env []string, key string) (string, bool) {
+	val, ok := "", false
+	for _, kv := range env {
+		if k, v, found := strings.Cut(kv, "="); found && k == key {
+			val, ok = v, true
+		}
+	}
+	return val, ok
+}
