@@ -51,7 +51,9 @@ func newCompressor(w io.Writer, o *options) (io.WriteCloser, error) {
 func gzipLevel(l Level) int {
 	switch l {
 	case LevelDefault:
-		return flate.DefaultCompression
+		// gzip's own default, pinned: klauspost's DefaultCompression (5 today) may
+		// move, and with it every default-level digest.
+		return 6
 	case LevelBest:
 		return flate.BestCompression
 	}

@@ -139,7 +139,15 @@ func WithMediaTypes(m MediaTypes) Option { return func(o *options) { o.mediaType
 
 // WithSourceDateEpoch sets the time that modification times are clamped to (default the
 // Unix epoch, so digests do not depend on when files were built).
-func WithSourceDateEpoch(t time.Time) Option { return func(o *options) { o.epoch = t } }
+// A zero time means the Unix epoch.
+func WithSourceDateEpoch(t time.Time) Option {
+	return func(o *options) {
+		if t.IsZero() {
+			t = time.Unix(0, 0)
+		}
+		o.epoch = t.UTC()
+	}
+}
 
 // WithPreserveMTime keeps modification times (truncated to whole seconds, so USTAR
 // headers suffice) instead of clamping them.

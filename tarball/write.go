@@ -146,7 +146,17 @@ func planEntries(entries []Entry, o *options) ([]Entry, error) {
 	// only when asked.
 	n := len(out)
 	for i := range n {
-		name := strings.TrimSuffix(out[i].Header.Name, "/")
+		h := out[i].Header
+		if h.Typeflag == tar.TypeLink {
+			// A hardlink target reached through a symlink would link a file outside
+			// the root.
+			for dir := path.Dir(h.Linkname); dir != "."; dir = path.Dir(dir) {
+				if j, ok := byName[dir]; ok && out[j].Header.Typeflag != tar.TypeDir {
+					return nil, fmt.Errorf("checking hardlink %q: target parent %q is not a directory: %w", h.Name, dir, ErrUnsafePath)
+				}
+			}
+		}
+		name := strings.TrimSuffix(h.Name, "/")
 		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
 			if j, ok := byName[dir]; ok {
 				if out[j].Header.Typeflag != tar.TypeDir {

@@ -279,6 +279,7 @@ func TestWriteTarRefusesBadInput(t *testing.T) {
 		{"absolute hardlink escaping", []Entry{hardlink("a", "/../../etc/shadow")}, ErrUnsafePath},
 		{"hardlink to itself", []Entry{hardlink("a", "./a")}, ErrUnsafePath},
 		{"under a symlink", []Entry{symlink("etc", "/host/etc"), file("etc/passwd", "x", 0o644)}, ErrUnsafePath},
+		{"hardlink through a symlink", []Entry{symlink("etc", "/host/etc"), hardlink("shadow", "etc/shadow")}, ErrUnsafePath},
 		{"under a file", []Entry{file("etc", "x", 0o644), file("etc/passwd", "x", 0o644)}, ErrUnsafePath},
 		{"root as file", []Entry{file("/", "x", 0o644)}, ErrUnsafePath},
 		{"duplicate", []Entry{file("a", "1", 0o644), file("./a", "2", 0o644)}, ErrDuplicate},

@@ -1,0 +1,127 @@
+package tarball
+
+import (
+	"archive/tar"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// benchTar returns a ~100 MB tar of this machine's /usr/lib files (every fourth file
+// under 4 MiB, in walk order, so it mixes libraries, scripts and data the way a real
+// image does). SLIM_BENCH_TAR names an existing tar to use instead, so the same bytes
+// can be fed to gzip, pigz and zstd for comparison; the tar is written once per run.
+func benchTar(b *testing.B) string {
+	b.Helper()
+	if p := os.Getenv("SLIM_BENCH_TAR"); p != "" {
+		return p
+	}
+	benchTarOnce.Do(func() { benchTarPath, benchTarErr = makeBenchTar() })
+	if benchTarErr != nil {
+		b.Skipf("building benchmark tar from /usr/lib: %v", benchTarErr)
+	}
+	return benchTarPath
+}
+
+// The generated tar is shared by the benchmarks of one test binary run; this is test
+// state, not package state.
+var (
+	benchTarOnce sync.Once
+	benchTarPath string
+	benchTarErr  error
+)
+
+func makeBenchTar() (string, error) {
+	const target = 100_000_000
+	var entries []Entry
+	var total int64
+	i := 0
+	err := filepath.WalkDir("/usr/lib", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || total > target {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() >= 4<<20 {
+			return nil
+		}
+		if i++; i%4 != 0 {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		f.Close()
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return nil
+		}
+		hdr.Name = p
+		entries = append(entries, Entry{Header: hdr, Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		total += info.Size()
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "slim-bench-*.tar")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := WriteTar(f, entries, WithParents()); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func benchCompress(b *testing.B, opts ...Option) {
+	path := benchTar(b)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	var out countWriter
+	for b.Loop() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = 0
+		w, err := NewCompressWriter(&out, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	b.ReportMetric(float64(out), "compressed-bytes")
+	b.ReportMetric(float64(out)/float64(fi.Size()), "ratio")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+}
+
+// BenchmarkGzipBest compresses the benchmark tar at gzip LevelBest with one worker per
+// core. Compare with `pigz -9 -p 2`, `gzip -9` on the same tar (SLIM_BENCH_TAR).
+func BenchmarkGzipBest(b *testing.B) { benchCompress(b, WithCompression(Gzip), WithLevel(LevelBest)) }
+
+// BenchmarkZstdBest compresses the benchmark tar at zstd LevelBest (128 MiB window).
+// Compare with `zstd -19 -T2` on the same tar.
+func BenchmarkZstdBest(b *testing.B) { benchCompress(b, WithCompression(Zstd), WithLevel(LevelBest)) }
+
+// BenchmarkGzipDefault is the everyday setting, for scale.
+func BenchmarkGzipDefault(b *testing.B) { benchCompress(b, WithCompression(Gzip)) }
