@@ -117,7 +117,7 @@ func rel(p string) string {
 // describe makes a resolution error say what was missing.
 func describe(err error) error {
 	var pe *fs.PathError
-	if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) {
+	if errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || isNotDir(err)) {
 		return fmt.Errorf("/%s does not exist: %w: %w", pe.Path, ErrNotFound, err)
 	}
 	return err

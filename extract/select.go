@@ -139,8 +139,15 @@ func (s *selector) takeSpec(sp Spec) error {
 		// A named symlink is copied as its target's content under its own name, as
 		// Dockerfile COPY does: the user named the file, not the link.
 		real, _, err := s.r.resolve(m, true)
+		if err != nil && glob && !contents && errors.Is(err, fs.ErrNotExist) {
+			// A glob matched a dangling symlink: there is no content to copy, and the
+			// user did not name it, so it is kept as the image has it.
+			if link, _, lerr := s.r.resolve(m, false); lerr == nil {
+				real, err = link, nil
+			}
+		}
 		if err != nil {
-			return fmt.Errorf("taking %s: %w", s.where("/"+strings.TrimPrefix(m, ".")), describe(err))
+			return fmt.Errorf("taking %s: %w", s.where("/"+m), describe(err))
 		}
 		fi, err := s.r.links.Lstat(real)
 		if err != nil {

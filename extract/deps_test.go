@@ -1,0 +1,55 @@
+package extract
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/slim-dev/slim/extract/elfdeps"
+)
+
+// TestSelectScriptDeps follows a "#!/usr/bin/env NAME" script through the PATH of the
+// image config given with WithEnv, and reports what cannot be found.
+func TestSelectScriptDeps(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"app/run.sh":         file("#!/usr/bin/env python3\nprint(1)\n", 0o755),
+		"app/data.txt":       file("#!not a program: no execute bit\n", 0o644),
+		"usr/bin/env":        file("env", 0o755),
+		"opt/py/bin/python3": file("py", 0o755),
+	}
+	set, err := Select(fsys, []Spec{{Path: "/app/"}}, WithEnv([]string{"HOME=/", "PATH=/nope", "PATH=/opt/py/bin"}), WithSourceName("img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, f := range set.Files() {
+		reasons[f.Path] = f.Reason
+	}
+	for _, p := range []string{"/usr/bin/env", "/opt/py/bin/python3"} {
+		if reasons[p] == "" || strings.HasPrefix(reasons[p], "--from") {
+			t.Errorf("%s: reason %q, want one from the interpreter search", p, reasons[p])
+		}
+	}
+
+	if set, err := Select(fsys, []Spec{{Path: "/app/"}}, WithDeps(DepsNone)); err != nil || len(set.Files()) != 3 {
+		t.Errorf("--deps none: %v, %+v", err, set.Files())
+	}
+
+	delete(fsys, "opt/py/bin/python3")
+	set, err = Select(fsys, []Spec{{Path: "/app/run.sh"}}, WithEnv([]string{"PATH=/opt/py/bin"}), WithSourceName("img"))
+	if !errors.Is(err, elfdeps.ErrMissing) || !strings.Contains(err.Error(), "python3") || !strings.Contains(err.Error(), "img") {
+		t.Fatalf("missing interpreter: %v, want elfdeps.ErrMissing naming python3 and the source", err)
+	}
+	if set == nil {
+		t.Fatalf("missing interpreter: no FileSet of what was found")
+	}
+	found := false
+	for _, f := range set.Files() {
+		found = found || f.Path == "/usr/bin/env"
+	}
+	if !found {
+		t.Errorf("the FileSet lacks what was found: %+v", set.Files())
+	}
+}

@@ -1,0 +1,347 @@
+package extract
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/fstest"
+
+	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// needRoot skips a test that needs root, except under CI=true where root is promised
+// and a skip would hide a failure.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s needs root, and CI=true promises it", why)
+	}
+	t.Skipf("%s needs root; not skipped under CI=true", why)
+}
+
+// hostFS is this machine's root as a source. os.DirFS implements fs.ReadLinkFS since
+// Go 1.25, so no adapter is needed; the assertion keeps it honest.
+func hostFS(t *testing.T) fs.FS {
+	t.Helper()
+	fsys := os.DirFS("/")
+	if _, ok := fsys.(fs.ReadLinkFS); !ok {
+		t.Fatalf("os.DirFS does not implement fs.ReadLinkFS")
+	}
+	if _, err := os.Stat("/usr/bin/ls"); err != nil {
+		t.Skipf("no /usr/bin/ls on this machine: %v", err)
+	}
+	return fsys
+}
+
+func TestSelectHostProgramClosure(t *testing.T) {
+	t.Parallel()
+	set, err := Select(hostFS(t), []Spec{{Path: "/usr/bin/ls"}}, WithSourceName("host"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var libc, loader *File
+	files := set.Files()
+	for i, f := range files {
+		if f.Reason == "" {
+			t.Errorf("%s: no reason", f.Path)
+		}
+		switch base := filepath.Base(f.Path); {
+		case base == "libc.so.6" && f.Size > 0:
+			libc = &files[i]
+		case strings.HasPrefix(base, "ld-linux") && f.Size > 0:
+			loader = &files[i]
+		}
+	}
+	if libc == nil || loader == nil {
+		t.Fatalf("closure of /usr/bin/ls lacks libc.so.6 or the loader: %+v", files)
+	}
+	if !strings.Contains(libc.Reason, "libc.so.6") || !strings.Contains(loader.Reason, "PT_INTERP") {
+		t.Errorf("reasons: libc %q, loader %q", libc.Reason, loader.Reason)
+	}
+	t.Logf("libc %s: %s; loader %s: %s", libc.Path, libc.Reason, loader.Path, loader.Reason)
+
+	none, err := Select(hostFS(t), []Spec{{Path: "/usr/bin/ls"}}, WithDeps(DepsNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range none.Files() {
+		if strings.Contains(f.Path, "libc.so") {
+			t.Errorf("--deps none took %s", f.Path)
+		}
+	}
+}
+
+func TestExtractDirRuns(t *testing.T) {
+	needRoot(t, "running the extracted ls with chroot")
+	fsys := hostFS(t)
+	dest := filepath.Join(t.TempDir(), "out")
+	set, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Files()) < 5 {
+		t.Errorf("only %d files extracted", len(set.Files()))
+	}
+	out, err := exec.Command("chroot", dest, "/usr/bin/ls", "/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chroot %s /usr/bin/ls /: %v\n%s", dest, err, out)
+	}
+	if !strings.Contains(string(out), "usr") {
+		t.Errorf("ls / in the extracted root printed %q", out)
+	}
+}
+
+func TestExtractTarReproducible(t *testing.T) {
+	t.Parallel()
+	fsys := hostFS(t)
+	dir := t.TempDir()
+	var sums [2][]byte
+	for i, name := range []string{"a.tar", "b.tar"} {
+		p := filepath.Join(dir, name)
+		if _, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, p); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[i] = b
+	}
+	if !bytes.Equal(sums[0], sums[1]) {
+		t.Fatalf("two runs wrote different tars (%d and %d bytes)", len(sums[0]), len(sums[1]))
+	}
+	names := map[string]bool{}
+	tr := tar.NewReader(bytes.NewReader(sums[0]))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[h.Name] = true
+	}
+	if !names["usr/bin/ls"] || !names["usr/"] {
+		t.Errorf("tar lacks usr/bin/ls or usr/: %v", names)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestExtractDirFidelity writes setuid, owners, a file capability, a hardlink pair and
+// symlinks into a directory and checks them on disk.
+func TestExtractDirFidelity(t *testing.T) {
+	needRoot(t, "setting owners and security.capability")
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, err := Extract(t.Context(), rulesFS(), []string{"/suid/prog", "/hl/", "/app/cfg", "/app/current"}, dest); err != nil {
+		if errors.Is(err, syscall.ENOTSUP) {
+			t.Skipf("the temporary directory's file system keeps no xattrs: %v", err)
+		}
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(filepath.Join(dest, "suid/prog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode() != 0o755|fs.ModeSetuid || st.Uid != 1000 || st.Gid != 1001 {
+		t.Errorf("suid/prog: mode %v owner %d:%d, want -rwsr-xr-x 1000:1001", fi.Mode(), st.Uid, st.Gid)
+	}
+	buf := make([]byte, 64)
+	n, err := syscall.Getxattr(filepath.Join(dest, "suid/prog"), "security.capability", buf)
+	if err != nil || string(buf[:n]) != capability {
+		t.Errorf("suid/prog: security.capability %q, %v", buf[:max(n, 0)], err)
+	}
+	one, err1 := os.Stat(filepath.Join(dest, "hl/one"))
+	two, err2 := os.Stat(filepath.Join(dest, "hl/two"))
+	if err1 != nil || err2 != nil || !os.SameFile(one, two) {
+		t.Errorf("hl/one and hl/two are not one file: %v %v", err1, err2)
+	}
+	if l, err := os.Readlink(filepath.Join(dest, "app/current")); err == nil {
+		t.Errorf("named symlink app/current written as a symlink to %q, want its content", l)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "app/releases/v2/run")); err == nil {
+		t.Errorf("app/releases/v2/run taken (%q) for a named symlink copied as content", b)
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "app")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("app: %v %v, want the source's mode 0750", fi, err)
+	}
+}
+
+// failFS fails to open one file, to break a run half way.
+type failFS struct {
+	fstest.MapFS
+	fail string
+}
+
+func (f failFS) Open(name string) (fs.File, error) {
+	if name == f.fail {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EIO}
+	}
+	return f.MapFS.Open(name)
+}
+
+func TestExtractFailsCleanly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		fsys    fs.FS
+		paths   []string
+		dest    string
+		opts    []Option
+		wantErr error
+	}{
+		{name: "missing path to dir", fsys: rulesFS(), paths: []string{"/bin/a", "/nope"}, dest: "out", wantErr: ErrNotFound},
+		{name: "empty glob to tar", fsys: rulesFS(), paths: []string{"/bin/*.zzz"}, dest: "out.tar", wantErr: ErrNoMatch},
+		{name: "escaping path", fsys: rulesFS(), paths: []string{"/../etc"}, dest: "out", wantErr: ErrUnsafePath},
+		{name: "relative path", fsys: rulesFS(), paths: []string{"bin/a"}, dest: "out", wantErr: ErrBadSpec},
+		{name: "read error in a dir", fsys: failFS{rulesFS(), "etc/app.conf"}, paths: []string{"/app"}, dest: "out", wantErr: syscall.EIO},
+		{name: "read error in a tar", fsys: failFS{rulesFS(), "etc/app.conf"}, paths: []string{"/app"}, dest: "out.tar", wantErr: syscall.EIO},
+		{name: "device in a dir", fsys: fstest.MapFS{"dev/null": {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}}, paths: []string{"/dev/null"}, dest: "out", wantErr: errors.ErrUnsupported},
+		{name: "bad option", fsys: rulesFS(), paths: []string{"/bin/a"}, dest: "out", opts: []Option{WithDeps("all")}, wantErr: ErrBadOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			_, err := Extract(t.Context(), tt.fsys, tt.paths, filepath.Join(dir, tt.dest), append(tt.opts, WithoutXattrs())...)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Extract: %v, want %v", err, tt.wantErr)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("a failed run left %v", ents)
+			}
+		})
+	}
+
+	t.Run("not empty", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "keep"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Extract(t.Context(), rulesFS(), []string{"/bin/a"}, dir)
+		if !errors.Is(err, fs.ErrExist) {
+			t.Fatalf("Extract into a non-empty directory: %v, want ErrExist", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := Extract(ctx, rulesFS(), []string{"/bin/a"}, filepath.Join(dir, "x.tar"))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Extract with a cancelled context: %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("a cancelled run left %v", ents)
+		}
+	})
+}
+
+func TestCheckParents(t *testing.T) {
+	t.Parallel()
+	entries := []tarball.Entry{
+		{Header: &tar.Header{Name: "x", Typeflag: tar.TypeSymlink, Linkname: "/etc"}},
+		{Header: &tar.Header{Name: "x/passwd", Typeflag: tar.TypeReg}},
+	}
+	if err := checkParents(entries); !errors.Is(err, ErrUnsafePath) {
+		t.Fatalf("a file under a symlink: %v, want ErrUnsafePath", err)
+	}
+	// Merge refuses the same situation before it can be written.
+	s1, err := Select(fstest.MapFS{"x": symlink("/etc")}, []Spec{{Path: "/", Dest: "/"}}, WithSourceName("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Select(fstest.MapFS{"x/passwd": file("evil", 0o644)}, []Spec{{Path: "/x/passwd"}}, WithSourceName("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Merge(s2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("merging a directory over a symlink: %v, want ErrConflict", err)
+	}
+}
+
+// TestSelectFromImage runs the rules over a real image view: layers, a whiteout, a
+// hardlink and a symlink, read through imagefs.
+func TestSelectFromImage(t *testing.T) {
+	t.Parallel()
+	img := testimage.Image(t, [][]testimage.Entry{
+		{
+			testimage.Dir("app"),
+			{Name: "app/server", Type: tar.TypeReg, Mode: 0o4755, Uid: 10, Gid: 20, Body: []byte("v1"), Xattrs: map[string]string{"security.capability": capability}},
+			testimage.File("app/old", "old"),
+			testimage.Symlink("app/run", "server"),
+			testimage.Dir("etc"),
+			testimage.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65533::/home/nonroot:/sbin/nologin\n"),
+			testimage.File("etc/group", "root:x:0:\nnonroot:x:65533:\n"),
+		},
+		{
+			testimage.Whiteout("app/old"),
+			testimage.Hardlink("app/server2", "app/server"),
+		},
+	})
+	fsys, err := imagefs.New(t.Context(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	set, err := Select(fsys, []Spec{{Path: "/app/"}}, WithSourceName("img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := tarball.WriteTar(&buf, set.Entries()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*tar.Header{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h
+	}
+	if _, ok := got["app/old"]; ok {
+		t.Errorf("whited-out app/old taken")
+	}
+	s := got["app/server"]
+	if s == nil || s.Mode != 0o4755 || s.Uid != 10 || s.Gid != 20 || s.PAXRecords["SCHILY.xattr.security.capability"] != capability {
+		t.Errorf("app/server: %+v", s)
+	}
+	if r := got["app/run"]; r == nil || r.Typeflag != tar.TypeSymlink || r.Linkname != "server" {
+		t.Errorf("app/run: %+v", r)
+	}
+	// imagefs shows a hardlink as the file it names, so the second name gets a copy
+	// of the content: the output still runs the same.
+	if s2 := got["app/server2"]; s2 == nil || (s2.Typeflag != tar.TypeReg && s2.Typeflag != tar.TypeLink) {
+		t.Errorf("app/server2: %+v", s2)
+	}
+
+	uid, gid, err := LookupUser(fsys, "nonroot")
+	if err != nil || uid != 65532 || gid != 65533 {
+		t.Errorf("LookupUser(nonroot) = %d, %d, %v", uid, gid, err)
+	}
+}
