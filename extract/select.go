@@ -95,12 +95,21 @@ func Select(fsys fs.FS, specs []Spec, opts ...Option) (*FileSet, error) {
 	return s.set, nil
 }
 
+// tree is a copy in progress: the real source path that was named and where it goes.
+type tree struct{ src, out string }
+
+// pendingLink is a symlink found inside a copied tree.
+type pendingLink struct {
+	link string // real source path
+	t    tree
+}
+
 type selector struct {
 	r       resolver
 	o       options
 	origin  *origin
 	set     *FileSet
-	pending []string // symlinks taken whose targets are still to take
+	pending []pendingLink // symlinks taken whose targets are still to take
 	checked int      // regular files before this index of order already went through elfdeps
 	order   []string // regular files taken, in order, for elfdeps
 	elf     *elfdeps.Resolver
@@ -110,6 +119,11 @@ func (s *selector) where(p string) string { return s.o.source + ":" + p }
 
 // takeSpec takes what one spec names.
 func (s *selector) takeSpec(sp Spec) error {
+	// Specs may come from callers other than ParseFrom: clean and check them here too.
+	sp, err := NewSpec(sp.Path, sp.Dest)
+	if err != nil {
+		return fmt.Errorf("taking from %s: %w", s.o.source, err)
+	}
 	comps, err := splitPattern(sp.Path)
 	if err != nil {
 		return err
@@ -170,7 +184,7 @@ func (s *selector) takeSpec(sp Spec) error {
 				return fmt.Errorf("listing %s: %w", s.where("/"+real), err)
 			}
 			for _, k := range kids {
-				if err := s.takeTree(join(real, k.Name()), join(outDir, k.Name()), reason); err != nil {
+				if err := s.takeTree(join(real, k.Name()), join(outDir, k.Name()), reason, &tree{real, outDir}); err != nil {
 					return err
 				}
 			}
@@ -190,7 +204,8 @@ func (s *selector) takeSpec(sp Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := s.takeTree(real, join(outDir, path.Base(out)), reason); err != nil {
+		out = join(outDir, path.Base(out))
+		if err := s.takeTree(real, out, reason, &tree{real, out}); err != nil {
 			return err
 		}
 	}
@@ -277,7 +292,7 @@ func (s *selector) placeDir(dir, reason string) (string, error) {
 				fi, err := s.r.links.Lstat(next)
 				if err == nil && fi.IsDir() {
 					for _, l := range links {
-						if err := s.takeAt(l, "symlink on the way to /"+dir); err != nil {
+						if err := s.takeAt(l, "symlink on the way to /"+dir, nil); err != nil {
 							return "", err
 						}
 					}
@@ -324,8 +339,13 @@ func (s *selector) takeParents(p string) error {
 }
 
 // takeTree takes src (a real path, not followed if a symlink) as out, and everything
-// under it if it is a directory. out's parent must already be in the set.
-func (s *selector) takeTree(src, out, reason string) error {
+// under it if it is a directory. out's parent must already be in the set. Symlinks met
+// inside a tree t get their targets taken later; a symlink taken on its own (a link on
+// the way to a directory, a library's soname link) already has its target in the set.
+func (s *selector) takeTree(src, out, reason string, t *tree) error {
+	if fi, err := s.r.links.Lstat(src); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+		return nil // a socket belongs to a running process; no layer can hold one
+	}
 	fi, err := s.r.links.Lstat(src)
 	if err != nil {
 		return fmt.Errorf("taking %s: %w", s.where("/"+src), describe(err))
@@ -371,14 +391,16 @@ func (s *selector) takeTree(src, out, reason string) error {
 	case tar.TypeReg:
 		s.order = append(s.order, out)
 	case tar.TypeSymlink:
-		s.pending = append(s.pending, src)
+		if t != nil {
+			s.pending = append(s.pending, pendingLink{src, *t})
+		}
 	case tar.TypeDir:
 		kids, err := fs.ReadDir(s.r.fsys, src)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", s.where("/"+src), err)
 		}
 		for _, k := range kids {
-			if err := s.takeTree(join(src, k.Name()), join(out, k.Name()), reason); err != nil {
+			if err := s.takeTree(join(src, k.Name()), join(out, k.Name()), reason, t); err != nil {
 				return err
 			}
 		}
@@ -410,12 +432,14 @@ func (s *selector) finish(missing *error) error {
 
 // takeTarget takes what the symlink at the real path l points to, where it is in the
 // source. A dangling symlink is kept as it is: the image had it so.
-func (s *selector) takeTarget(l string) error {
+func (s *selector) takeTarget(p pendingLink) error {
+	l := p.link
 	target, err := s.r.links.ReadLink(l)
 	if err != nil {
 		return fmt.Errorf("reading symlink %s: %w", s.where("/"+l), err)
 	}
-	if !strings.HasPrefix(target, "/") {
+	relative := !strings.HasPrefix(target, "/")
+	if relative {
 		target = path.Dir(l) + "/" + target
 	}
 	real, links, err := s.r.resolve(target, true)
@@ -423,24 +447,29 @@ func (s *selector) takeTarget(l string) error {
 		// Dangling, a loop, or the whole root: nothing to take.
 		return nil
 	}
-	if it, ok := s.set.items[real]; ok && it.origin == s.origin && it.src == real {
+	if relative && (real == p.t.src || strings.HasPrefix(real, p.t.src+"/")) {
+		// Inside the copied tree: the copy has it at the same relative place, even
+		// when the tree was copied under another name.
+		return nil
+	}
+	if it, ok := s.set.items[real]; ok && it.origin == s.origin && it.src == real && it.taken {
 		return nil
 	}
 	why := "target of symlink /" + l
 	for _, m := range links {
-		if err := s.takeAt(m, why); err != nil {
+		if err := s.takeAt(m, why, nil); err != nil {
 			return err
 		}
 	}
-	return s.takeAt(real, why)
+	return s.takeAt(real, why, &tree{real, real})
 }
 
 // takeAt takes the real path p under the same name, with its parents.
-func (s *selector) takeAt(p, reason string) error {
+func (s *selector) takeAt(p, reason string, t *tree) error {
 	if _, err := s.placeDir(path.Dir(p), reason); err != nil {
 		return err
 	}
-	return s.takeTree(p, p, reason)
+	return s.takeTree(p, p, reason, t)
 }
 
 // takeDeps runs elfdeps over the regular files taken since the last run that may be
@@ -490,7 +519,7 @@ func (s *selector) takeDeps(missing *error) error {
 		if it, ok := s.set.items[p]; ok && it.origin == s.origin && it.src == p {
 			continue
 		}
-		if err := s.takeAt(p, d.Reason); err != nil {
+		if err := s.takeAt(p, d.Reason, nil); err != nil {
 			return err
 		}
 	}
@@ -642,6 +671,9 @@ func sameContent(a, b *item) (bool, error) {
 // when both give the same entry and content; otherwise Merge fails with ErrConflict and
 // s is left as it was.
 func (s *FileSet) Merge(other *FileSet) error {
+	if other == nil {
+		return nil
+	}
 	next := &FileSet{items: make(map[string]*item, len(s.items)+len(other.items))}
 	for k, v := range s.items {
 		next.items[k] = v

@@ -55,6 +55,9 @@ func rulesFS() fstest.MapFS {
 		"hl/one":                              file("same", 0o644),
 		"hl/two":                              {Data: []byte("same"), Mode: 0o644, Sys: &tar.Header{Typeflag: tar.TypeLink, Linkname: "hl/one"}},
 		"other/x":                             file("other x", 0o644),
+		"links/libdir":                        symlink("/usr/lib"),
+		"run/pid":                             file("1", 0o644),
+		"run/sock":                            {Mode: fs.ModeSocket | 0o777},
 		"suid/prog": {Data: []byte("prog"), Mode: 0o755 | fs.ModeSetuid, Sys: &tar.Header{
 			Uid: 1000, Gid: 1001, PAXRecords: map[string]string{"SCHILY.xattr.security.capability": capability},
 		}},
@@ -177,6 +180,33 @@ func TestSelectRules(t *testing.T) {
 				"opt/tool/bin/t":      "file 0755 0:0 t",
 			},
 			absent: []string{"nowhere", "etc/other"},
+		},
+		{
+			name:  "a renamed tree keeps its own links and takes outside targets where they are",
+			specs: []Spec{{Path: "/app", Dest: "/srv"}},
+			want: map[string]string{
+				"srv":                 "dir 0750 1000:1000",
+				"srv/current":         "symlink releases/v2",
+				"srv/releases/v2/run": "file 0755 0:0 run",
+				"etc/app.conf":        "file 0640 0:0 conf",
+				"opt/tool/bin/t":      "file 0755 0:0 t",
+			},
+			absent: []string{"app", "app/releases/v2/run"},
+		},
+		{
+			name:  "a symlink to a directory brings the whole directory",
+			specs: []Spec{{Path: "/usr/lib/x86_64-linux-gnu/libc.so.6"}, {Path: "/links/"}},
+			want: map[string]string{
+				"links/libdir":                        "symlink /usr/lib",
+				"usr/lib/x86_64-linux-gnu/libm.so.6":  "file 0644 0:0 libm",
+				"usr/lib/aarch64-linux-gnu/libc.so.6": "file 0755 0:0 libc-arm",
+			},
+		},
+		{
+			name:   "sockets are left out",
+			specs:  []Spec{{Path: "/run/"}},
+			want:   map[string]string{"run/pid": "file 0644 0:0 1"},
+			absent: []string{"run/sock"},
 		},
 		{
 			name:  "symlinked parent directories come as the symlink and the real path",
