@@ -110,8 +110,8 @@ type selector struct {
 	origin  *origin
 	set     *FileSet
 	pending []pendingLink // symlinks taken whose targets are still to take
-	checked int      // regular files before this index of order already went through elfdeps
-	order   []string // regular files taken, in order, for elfdeps
+	checked int           // regular files before this index of order already went through elfdeps
+	order   []string      // regular files taken, in order, for elfdeps
 	elf     *elfdeps.Resolver
 }
 
