@@ -135,7 +135,11 @@ func writeDir(ctx context.Context, set *FileSet, dest string, o options) (err er
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("extracting into %s: %w", dest, err)
 	}
-	// rename(2) replaces an empty directory, which is what the check above allowed.
+	// os.Rename refuses to replace a directory, even an empty one: remove the empty
+	// directory the check above allowed (os.Remove fails on anything else).
+	if err := os.Remove(dest); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("extracting into %s: %w", dest, err)
+	}
 	if err := os.Rename(tmp, dest); err != nil {
 		return fmt.Errorf("extracting into %s: %w", dest, err)
 	}

@@ -345,3 +345,32 @@ func TestSelectFromImage(t *testing.T) {
 		t.Errorf("LookupUser(nonroot) = %d, %d, %v", uid, gid, err)
 	}
 }
+
+func TestExtractIntoEmptyDir(t *testing.T) {
+	t.Parallel()
+	dest := t.TempDir()
+	set, err := Extract(t.Context(), rulesFS(), []string{"/bin/[ab]", "/app/lib/"}, dest, WithoutXattrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"bin/a", "bin/b", "app/lib/a.so", "app/lib/sub/c.so"} {
+		if _, err := os.Lstat(filepath.Join(dest, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "bin/c")); err == nil {
+		t.Errorf("bin/c extracted, not asked for")
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "app")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("app: %v, %v; want the source's 0750", fi, err)
+	}
+	if n := len(set.Files()); n != 10 {
+		t.Errorf("%d files: %+v", n, set.Files())
+	}
+	ents, _ := os.ReadDir(filepath.Dir(dest))
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
+	}
+}
