@@ -374,3 +374,68 @@ func TestExtractIntoEmptyDir(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractFromImageMatchesHost builds an image out of the host files that ls needs
+// (plus a fat file it does not), reads it through imagefs, and checks that extracting
+// ls from the image gives the very tar that extracting it from the host gives, and a
+// root where it runs.
+func TestExtractFromImageMatchesHost(t *testing.T) {
+	t.Parallel()
+	host := hostFS(t)
+	set, err := Select(host, []Spec{{Path: "/usr/bin/ls"}}, WithSourceName("host"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []testimage.Entry
+	for _, e := range set.Entries() {
+		h := e.Header
+		te := testimage.Entry{Name: h.Name, Type: h.Typeflag, Mode: h.Mode, Uid: h.Uid, Gid: h.Gid, Linkname: h.Linkname}
+		if h.Typeflag == tar.TypeReg {
+			rc, err := e.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if te.Body, err = io.ReadAll(rc); err != nil {
+				t.Fatal(err)
+			}
+			rc.Close()
+		}
+		entries = append(entries, te)
+	}
+	fat := []testimage.Entry{testimage.Dir("opt"), testimage.File("opt/fat.bin", strings.Repeat("x", 1<<20))}
+	img := testimage.Image(t, [][]testimage.Entry{fat, entries})
+	fsys, err := imagefs.New(t.Context(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+
+	dir := t.TempDir()
+	fromHost, fromImage := filepath.Join(dir, "host.tar"), filepath.Join(dir, "image.tar")
+	if _, err := Extract(t.Context(), host, []string{"/usr/bin/ls"}, fromHost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, fromImage, WithSourceName("img")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(fromHost)
+	b, _ := os.ReadFile(fromImage)
+	if !bytes.Equal(a, b) {
+		t.Errorf("extracting ls from the image and from the host gave different tars (%d and %d bytes)", len(b), len(a))
+	}
+
+	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
+		return // the run below needs chroot; TestExtractDirRuns says so when skipped
+	}
+	root := filepath.Join(dir, "root")
+	if _, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, root); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("chroot", root, "/usr/bin/ls", "/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chroot %s /usr/bin/ls /: %v\n%s", root, err, out)
+	}
+	if strings.Contains(string(out), "opt") {
+		t.Errorf("the fat layer's /opt was extracted: ls / printed %q", out)
+	}
+}
