@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -458,5 +460,41 @@ func TestSymlinkLoop(t *testing.T) {
 	}
 	if _, err := Select(fsys, []Spec{{Path: "/a/x"}}); err == nil {
 		t.Errorf("naming a looping symlink: no error")
+	}
+}
+
+// TestSelectHostHardlinks finds a hardlink pair in a host directory by its inode.
+func TestSelectHostHardlinks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "one"), []byte("same"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "one"), filepath.Join(dir, "two")); err != nil {
+		t.Skipf("no hardlinks in the temporary directory: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "three"), []byte("same"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"one", "three"} { // whatever the umask
+		if err := os.Chmod(filepath.Join(dir, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := Select(os.DirFS(dir), []Spec{{Path: "/", Dest: "/d/"}}, WithDeps(DepsNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describeSet(t, set)
+	uid, gid := os.Getuid(), os.Getgid()
+	want := map[string]string{
+		"d/one":   fmt.Sprintf("file 0644 %d:%d same", uid, gid),
+		"d/two":   "hardlink d/one",
+		"d/three": fmt.Sprintf("file 0644 %d:%d same", uid, gid),
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %q, want %q", name, got[name], w)
+		}
 	}
 }

@@ -30,8 +30,10 @@ type Spec struct {
 	// Path is absolute and clean; it may be a glob, and a trailing "/" means the
 	// directory's contents rather than the directory itself.
 	Path string
-	// Dest is absolute and clean (a trailing "/" means "into this directory"); empty
-	// means Path.
+	// Dest is absolute and clean; empty means Path. A trailing "/" means "into this
+	// directory". When Path is a glob, an explicit Dest is always the directory the
+	// matches go into (Docker would take a single match's Dest as a file name, so that
+	// a second match appearing later changes what the spec means; here it never does).
 	Dest string
 }
 
