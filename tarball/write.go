@@ -81,9 +81,17 @@ func writeEntry(tw *tar.Writer, e Entry, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("opening content of %q: %w", h.Name, err)
 	}
-	defer rc.Close()
-	// Copying at most Size bytes and counting them lets a wrong Size be named as such,
-	// instead of surfacing as tar's generic short-write error.
+	err = copyExact(tw, rc, h, buf)
+	if cerr := rc.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing content of %q: %w", h.Name, cerr)
+	}
+	return err
+}
+
+// copyExact copies exactly h.Size bytes of content. Copying at most Size bytes and
+// counting them lets a wrong Size be named as such, instead of surfacing as tar's
+// generic short-write error.
+func copyExact(tw *tar.Writer, rc io.Reader, h *tar.Header, buf []byte) error {
 	n, err := io.CopyBuffer(tw, io.LimitReader(rc, h.Size), buf)
 	if err != nil {
 		return fmt.Errorf("writing content of %q: %w", h.Name, err)
@@ -93,11 +101,8 @@ func writeEntry(tw *tar.Writer, e Entry, buf []byte) error {
 	}
 	// One more byte means the content is longer than declared: refuse rather than
 	// silently cut a file.
-	if m, _ := rc.Read(buf[:1]); m > 0 {
+	if m, _ := io.ReadFull(rc, buf[:1]); m > 0 {
 		return fmt.Errorf("writing content of %q: more than the %d bytes the header says: %w", h.Name, h.Size, ErrSizeMismatch)
-	}
-	if err := rc.Close(); err != nil {
-		return fmt.Errorf("closing content of %q: %w", h.Name, err)
 	}
 	return nil
 }
