@@ -8,49 +8,31 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 )
 
-// benchTar returns a ~100 MB tar of this machine's /usr/lib files (every fourth file
-// under 4 MiB, in walk order, so it mixes libraries, scripts and data the way a real
-// image does). SLIM_BENCH_TAR names an existing tar to use instead, so the same bytes
-// can be fed to gzip, pigz and zstd for comparison; the tar is written once per run.
+// benchTar returns a ~100 MB tar of this machine's /usr/lib files (see usrLibEntries),
+// written into the benchmark's temporary directory. SLIM_BENCH_TAR names an existing
+// tar to use instead, so the same bytes can be fed to gzip, pigz and zstd.
 func benchTar(b *testing.B) string {
 	b.Helper()
 	if p := os.Getenv("SLIM_BENCH_TAR"); p != "" {
 		return p
 	}
-	benchTarOnce.Do(func() { benchTarPath, benchTarErr = makeBenchTar() })
-	if benchTarErr != nil {
-		b.Skipf("building benchmark tar from /usr/lib: %v", benchTarErr)
-	}
-	return benchTarPath
-}
-
-// The generated tar is shared by the benchmarks of one test binary run; this is test
-// state, not package state.
-var (
-	benchTarOnce sync.Once
-	benchTarPath string
-	benchTarErr  error
-)
-
-func makeBenchTar() (string, error) {
 	entries, err := usrLibEntries()
 	if err != nil {
-		return "", err
+		b.Skipf("listing /usr/lib: %v", err)
 	}
-	f, err := os.CreateTemp("", "slim-bench-*.tar")
+	p := filepath.Join(b.TempDir(), "usrlib.tar")
+	f, err := os.Create(p)
 	if err != nil {
-		return "", err
+		b.Fatal(err)
 	}
 	defer f.Close()
 	if err := WriteTar(f, entries, WithParents()); err != nil {
-		os.Remove(f.Name())
-		return "", err
+		b.Fatal(err)
 	}
-	return f.Name(), nil
+	return p
 }
 
 // usrLibEntries picks the benchmark's files: every fourth regular file under 4 MiB
