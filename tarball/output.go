@@ -1,0 +1,484 @@
+package tarball
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Output errors. ErrBadOutput is a spec or combination the user must change;
+// ErrUnsupportedOutput is an image that the chosen output cannot hold (zstd in a
+// docker archive, an index in the Docker daemon); ErrNoDaemon is a daemon that cannot be
+// reached.
+var (
+	ErrBadOutput         = errors.New("invalid output")
+	ErrUnsupportedOutput = errors.New("output cannot hold this image")
+	ErrNoDaemon          = errors.New("docker daemon unreachable")
+)
+
+// OutputType is the kind of place an image is written to, as buildx names them.
+type OutputType string
+
+const (
+	// OutputOCI is an OCI image layout, as a directory or as a tar of one.
+	OutputOCI OutputType = "oci"
+	// OutputDocker is a `docker save` archive when Dest is set, else a load into the
+	// Docker daemon (buildx's `-o type=docker` without dest loads, as --load does).
+	OutputDocker OutputType = "docker"
+	// OutputRegistry pushes to a registry (buildx: type=image,push=true).
+	OutputRegistry OutputType = "registry"
+	// OutputImage pushes when Push is set, else loads into the Docker daemon: slim has
+	// no image store of its own, the daemon's is the nearest thing to buildx's.
+	OutputImage OutputType = "image"
+)
+
+var outputTypes = []OutputType{OutputOCI, OutputDocker, OutputRegistry, OutputImage}
+
+// keysByType lists the -o keys each type takes, so a typo is an error and not a
+// silently ignored setting.
+var keysByType = map[OutputType][]string{
+	OutputOCI:      {"type", "dest", "name", "tar"},
+	OutputDocker:   {"type", "dest", "name"},
+	OutputRegistry: {"type", "name"},
+	OutputImage:    {"type", "name", "push"},
+}
+
+// Output is one place Write puts the image, parsed from a buildx-style `-o` spec.
+type Output struct {
+	Type OutputType
+	// Dest is the file or directory for oci and docker outputs.
+	Dest string
+	// Tar writes an oci output as one tar file rather than a directory.
+	Tar bool
+	// Name lists the references the image is written under. When empty, the tags
+	// given with WithTags are used (as buildx does with -t).
+	Name []string
+	// Push makes an image output push to a registry.
+	Push bool
+}
+
+// String returns the spec in the form ParseOutput reads back.
+func (o Output) String() string {
+	parts := []string{"type=" + string(o.Type)}
+	if o.Dest != "" {
+		parts = append(parts, "dest="+o.Dest)
+	}
+	if o.Type == OutputOCI {
+		parts = append(parts, "tar="+strconv.FormatBool(o.Tar))
+	}
+	if len(o.Name) > 0 {
+		parts = append(parts, "name="+strings.Join(o.Name, ","))
+	}
+	if o.Type == OutputImage {
+		parts = append(parts, "push="+strconv.FormatBool(o.Push))
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write(parts) // a strings.Builder does not fail
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// ParseOutput parses one -o value.
+//
+// The full form is buildx's comma-separated key=value list, with csv quoting so that
+// name="a:1,b:2" can hold several names:
+//
+//	type=oci,dest=DIR            an OCI layout directory
+//	type=oci,dest=FILE.tar       an OCI layout in one tar file (tar=true|false overrides
+//	                             the choice made from the name: a dest ending in ".tar" is a
+//	                             tar, anything else a directory)
+//	type=docker,dest=FILE        a docker archive for `docker load`
+//	type=docker                  load into the Docker daemon (as --load)
+//	type=registry,name=REF       push
+//	type=image,name=REF,push=true  push; without push, load into the Docker daemon
+//
+// A value without '=' is a path and means type=oci,dest=PATH. buildx reads a bare path
+// as type=local (the files of the result); slim's result is an image, and a layout
+// directory is the image written as files, so the shorthand keeps the meaning "write
+// it here" while staying an image other tools can read.
+func ParseOutput(spec string) (Output, error) {
+	if strings.TrimSpace(spec) == "" {
+		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", joinTypes(), ErrBadOutput)
+	}
+	if spec == "-" {
+		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
+	}
+	if !strings.Contains(spec, "=") {
+		return Output{Type: OutputOCI, Dest: spec, Tar: isTarName(spec)}, nil
+	}
+	r := csv.NewReader(strings.NewReader(spec))
+	fields, err := r.Read()
+	if err != nil {
+		return Output{}, fmt.Errorf("parsing output %q: %v: %w", spec, err, ErrBadOutput)
+	}
+	kv := map[string]string{}
+	var order []string
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok || k == "" {
+			return Output{}, fmt.Errorf("parsing output %q: %q is not key=value: %w", spec, f, ErrBadOutput)
+		}
+		if _, dup := kv[k]; dup {
+			return Output{}, fmt.Errorf("parsing output %q: %s given twice: %w", spec, k, ErrBadOutput)
+		}
+		kv[k] = strings.TrimSpace(v)
+		order = append(order, k)
+	}
+	typ, ok := kv["type"]
+	if !ok {
+		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
+	}
+	out := Output{Type: OutputType(strings.ToLower(typ))}
+	valid, ok := keysByType[out.Type]
+	if !ok {
+		hint := ""
+		if out.Type == "local" || out.Type == "tar" {
+			hint = "; for the files rather than an image use slim extract"
+		}
+		return Output{}, fmt.Errorf("parsing output %q: unknown type %q (want %s)%s: %w", spec, typ, joinTypes(), hint, ErrBadOutput)
+	}
+	for _, k := range order {
+		if !slices.Contains(valid, k) {
+			return Output{}, fmt.Errorf("parsing output %q: type=%s takes no key %q (valid: %s): %w", spec, out.Type, k, strings.Join(valid, ", "), ErrBadOutput)
+		}
+	}
+	out.Dest = kv["dest"]
+	if s, ok := kv["name"]; ok {
+		for n := range strings.SplitSeq(s, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				out.Name = append(out.Name, n)
+			}
+		}
+		if len(out.Name) == 0 {
+			return Output{}, fmt.Errorf("parsing output %q: empty name: %w", spec, ErrBadOutput)
+		}
+	}
+	for _, k := range []string{"tar", "push"} {
+		s, ok := kv[k]
+		if !ok {
+			continue
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return Output{}, fmt.Errorf("parsing output %q: %s=%q is not true or false: %w", spec, k, s, ErrBadOutput)
+		}
+		if k == "tar" {
+			out.Tar = b
+		} else {
+			out.Push = b
+		}
+	}
+	if _, ok := kv["tar"]; !ok {
+		out.Tar = isTarName(out.Dest)
+	}
+	if _, ok := kv["dest"]; ok && out.Dest == "" {
+		return Output{}, fmt.Errorf("parsing output %q: empty dest: %w", spec, ErrBadOutput)
+	}
+	if out.Dest == "-" {
+		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
+	}
+	if out.Type == OutputOCI && out.Dest == "" {
+		return Output{}, fmt.Errorf("parsing output %q: type=oci needs dest=DIR or dest=FILE.tar: %w", spec, ErrBadOutput)
+	}
+	return out, nil
+}
+
+func isTarName(dest string) bool {
+	return strings.HasSuffix(strings.ToLower(dest), ".tar")
+}
+
+func joinTypes() string {
+	s := make([]string, len(outputTypes))
+	for i, t := range outputTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, "|")
+}
+
+// OutputOption configures Write and Load.
+type OutputOption func(*outputOptions)
+
+type outputOptions struct {
+	tags     []string
+	insecure bool
+	progress io.Writer
+	keychain authn.Keychain
+	// transport replaces the registry transport; tests use it to count requests or
+	// fail them.
+	transport http.RoundTripper
+	// daemonClient stands in for the Docker daemon in tests (ko's fakes through
+	// unexported options).
+	daemonClient daemon.Client
+}
+
+func makeOutputOptions(opts ...OutputOption) outputOptions {
+	o := outputOptions{progress: io.Discard, keychain: authn.DefaultKeychain}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithTags gives the -t tags: the names of a docker archive, the ref.name annotations of
+// an OCI layout, and the references pushed or loaded by an output without name=.
+func WithTags(tags []string) OutputOption {
+	return func(o *outputOptions) { o.tags = slices.Clone(tags) }
+}
+
+// WithInsecure allows plain HTTP (and unverified certificates) for every registry
+// pushed to; loopback registries always get plain HTTP, as imageref reads them.
+func WithInsecure(insecure bool) OutputOption {
+	return func(o *outputOptions) { o.insecure = insecure }
+}
+
+// WithProgress receives one line per output written.
+func WithProgress(w io.Writer) OutputOption {
+	return func(o *outputOptions) {
+		if w != nil {
+			o.progress = w
+		}
+	}
+}
+
+// WithKeychain sets where registry credentials come from (default: the Docker config).
+func WithKeychain(k authn.Keychain) OutputOption {
+	return func(o *outputOptions) { o.keychain = k }
+}
+
+func withTransport(t http.RoundTripper) OutputOption {
+	return func(o *outputOptions) { o.transport = t }
+}
+
+func withDaemonClient(c daemon.Client) OutputOption {
+	return func(o *outputOptions) { o.daemonClient = c }
+}
+
+// subject is what Write was given: exactly one of img and idx is set.
+type subject struct {
+	img v1.Image
+	idx v1.ImageIndex
+}
+
+func newSubject(v any) (subject, error) {
+	switch v := v.(type) {
+	case v1.Image:
+		if v != nil {
+			return subject{img: v}, nil
+		}
+	case v1.ImageIndex:
+		if v != nil {
+			return subject{idx: v}, nil
+		}
+	}
+	return subject{}, fmt.Errorf("writing outputs: %T is neither an image nor an index: %w", v, ErrBadOutput)
+}
+
+func (s subject) digest() (v1.Hash, error) {
+	if s.img != nil {
+		return s.img.Digest()
+	}
+	return s.idx.Digest()
+}
+
+// committer finishes an output that was written under a temporary name (rename into
+// place) or throws it away.
+type committer interface {
+	commit() error
+	abort()
+}
+
+// Write writes an image (v1.Image) or an index (v1.ImageIndex) to every output.
+//
+// Every output is checked before anything is written, so a spec that cannot work (zstd
+// in a docker archive, an index for the Docker daemon, a push without a name) fails
+// without side effects. Files and directories are then written under temporary names
+// next to their destination, pushes and daemon loads follow, and only when all of them
+// succeeded are the files renamed into place: a failed or cancelled run leaves no
+// output, partial or whole, under any destination name. (A registry push cannot be
+// taken back; ggcr puts the manifest last, so a failed push leaves no tag.)
+func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err error) {
+	o := makeOutputOptions(opts...)
+	s, err := newSubject(v)
+	if err != nil {
+		return err
+	}
+	if len(outs) == 0 {
+		return fmt.Errorf("writing outputs: no output given (want -o type=%s,... or --push or --load): %w", joinTypes(), ErrBadOutput)
+	}
+	plans := make([]outputPlan, len(outs))
+	for i, out := range outs {
+		if plans[i], err = planOutput(s, out, &o); err != nil {
+			return err
+		}
+	}
+
+	var pending []committer
+	defer func() {
+		if err != nil {
+			for _, c := range pending {
+				c.abort()
+			}
+		}
+	}()
+	// Local files first: they are the likeliest to fail (disk full, permissions) and
+	// the only ones that can be undone.
+	for _, p := range plans {
+		if p.file == nil {
+			continue
+		}
+		c, err := p.file(ctx)
+		if err != nil {
+			return err
+		}
+		pending = append(pending, c)
+	}
+	for _, p := range plans {
+		if p.remote == nil {
+			continue
+		}
+		if err := p.remote(ctx); err != nil {
+			return err
+		}
+	}
+	for i, c := range pending {
+		if err := c.commit(); err != nil {
+			pending = pending[i+1:]
+			return err
+		}
+	}
+	pending = nil
+	d, derr := s.digest()
+	for _, p := range plans {
+		if derr == nil {
+			fmt.Fprintf(o.progress, "wrote %s (%s)\n", p.desc, d)
+		} else {
+			fmt.Fprintf(o.progress, "wrote %s\n", p.desc)
+		}
+	}
+	return nil
+}
+
+// outputPlan is a checked output: file writes to a temporary name, remote pushes or
+// loads.
+type outputPlan struct {
+	desc   string
+	file   func(context.Context) (committer, error)
+	remote func(context.Context) error
+}
+
+func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
+	names := out.Name
+	if len(names) == 0 {
+		names = o.tags
+	}
+	switch out.Type {
+	case OutputOCI:
+		if out.Dest == "" {
+			return outputPlan{}, fmt.Errorf("checking output %s: type=oci needs dest=DIR or dest=FILE.tar: %w", out, ErrBadOutput)
+		}
+		annotations, err := layoutAnnotations(names)
+		if err != nil {
+			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+		}
+		if out.Tar {
+			return outputPlan{desc: "oci layout tar " + out.Dest, file: func(ctx context.Context) (committer, error) {
+				return writeLayoutTar(ctx, s, out.Dest, annotations)
+			}}, nil
+		}
+		return outputPlan{desc: "oci layout " + out.Dest, file: func(ctx context.Context) (committer, error) {
+			return writeLayoutDir(ctx, s, out.Dest, annotations)
+		}}, nil
+
+	case OutputDocker:
+		if out.Dest == "" {
+			return planLoad(s, out, names, o)
+		}
+		if s.img == nil {
+			return outputPlan{}, fmt.Errorf("checking output %s: a docker archive holds one platform's image and this is a multi-platform index; choose one with --platform: %w", out, ErrUnsupportedOutput)
+		}
+		if err := checkDockerLayers(s.img, false); err != nil {
+			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+		}
+		tags, err := dockerTags(names)
+		if err != nil {
+			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+		}
+		return outputPlan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, error) {
+			return writeDockerArchive(ctx, s.img, out.Dest, tags)
+		}}, nil
+
+	case OutputImage:
+		if !out.Push {
+			return planLoad(s, out, names, o)
+		}
+		return planPush(s, out, names, o)
+
+	case OutputRegistry:
+		return planPush(s, out, names, o)
+	}
+	return outputPlan{}, fmt.Errorf("checking output %s: unknown type %q (want %s): %w", out, out.Type, joinTypes(), ErrBadOutput)
+}
+
+func planLoad(s subject, out Output, names []string, o *outputOptions) (outputPlan, error) {
+	if s.img == nil {
+		return outputPlan{}, fmt.Errorf("checking output %s: the Docker daemon loads one platform's image and this is a multi-platform index; choose one with --platform: %w", out, ErrUnsupportedOutput)
+	}
+	if len(names) == 0 {
+		return outputPlan{}, fmt.Errorf("checking output %s: loading into the Docker daemon needs a name; give -t NAME:TAG: %w", out, ErrBadOutput)
+	}
+	if _, err := dockerTags(names); err != nil {
+		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+	}
+	return outputPlan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context) error {
+		return loadDaemon(ctx, s.img, names, o)
+	}}, nil
+}
+
+func planPush(s subject, out Output, names []string, o *outputOptions) (outputPlan, error) {
+	if len(names) == 0 {
+		return outputPlan{}, fmt.Errorf("checking output %s: pushing needs a name; give -t REGISTRY/REPO:TAG or name=: %w", out, ErrBadOutput)
+	}
+	refs, err := registryRefs(names, o.insecure)
+	if err != nil {
+		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+	}
+	return outputPlan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) error {
+		return pushRefs(ctx, s, refs, o)
+	}}, nil
+}
+
+// checkDockerLayers refuses layers Docker cannot load. Docker before 25 (API 1.44) reads
+// only gzip and uncompressed layers; zstdOK is set when the daemon is known to be newer.
+func checkDockerLayers(img v1.Image, zstdOK bool) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return fmt.Errorf("reading manifest: %w", err)
+	}
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case types.DockerLayer, types.DockerUncompressedLayer, types.OCILayer, types.OCIUncompressedLayer,
+			types.DockerForeignLayer, types.OCIRestrictedLayer, types.OCIUncompressedRestrictedLayer:
+			continue
+		case types.OCILayerZStd:
+			if zstdOK {
+				continue
+			}
+			return fmt.Errorf("layer %d (%s) is zstd-compressed, which Docker before 25 cannot load; use --compression gzip, or -o type=oci: %w", i, l.Digest, ErrUnsupportedOutput)
+		}
+		return fmt.Errorf("layer %d (%s) has media type %s, which Docker cannot load: %w", i, l.Digest, l.MediaType, ErrUnsupportedOutput)
+	}
+	return nil
+}
