@@ -45,17 +45,23 @@ func (f *FS) Open(name string) (fs.File, error) {
 	return &file{fs: f, n: n, name: name, remaining: n.contentSize()}, nil
 }
 
-// Stat follows symlinks; Sys() of the result is the entry's *tar.Header.
+// Stat follows symlinks; Sys() of the result is the entry's *tar.Header. A
+// hard link shows as the regular file it is another name of.
 func (f *FS) Stat(name string) (fs.FileInfo, error) {
 	n, err := f.lookup("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
-	return n.header(name).FileInfo(), nil
+	return n.statHeader(name).FileInfo(), nil
 }
 
-// Lstat does not follow a final symlink. Hard links report the regular file
-// they point to.
+// Lstat does not follow a final symlink. A hard link to a regular file is a
+// regular file of its target's size whose Sys() header keeps Typeflag
+// tar.TypeLink and, as Linkname, the cleaned path of the name carrying the
+// content, so tar.FileInfoHeader and extractors keep the pair. When that
+// name is deleted or overwritten by a later layer, a surviving link becomes
+// a plain regular file with the content (the first survivor of the lowest
+// layer; the others link to it).
 func (f *FS) Lstat(name string) (fs.FileInfo, error) {
 	n, err := f.lookup("lstat", name, false)
 	if err != nil {
@@ -111,7 +117,8 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 // Walk calls fn for every entry of the merged view but the root, depth
 // first, directory entries in name order (the order of fs.WalkDir). fn may
 // return fs.SkipDir or fs.SkipAll as with fs.WalkDir. Symlinks are not
-// followed; fn must not keep h beyond its call if it modifies it.
+// followed; headers are Lstat's (hard links as tar.TypeLink with the
+// content's Size); fn must not keep h beyond its call if it modifies it.
 func (f *FS) Walk(fn func(path string, h *tar.Header) error) error {
 	err := walkTree(f.root, "", fn)
 	if errors.Is(err, fs.SkipAll) {
@@ -244,7 +251,7 @@ type file struct {
 	closed    bool
 }
 
-func (fl *file) Stat() (fs.FileInfo, error) { return fl.n.header(fl.name).FileInfo(), nil }
+func (fl *file) Stat() (fs.FileInfo, error) { return fl.n.statHeader(fl.name).FileInfo(), nil }
 
 func (fl *file) Read(p []byte) (int, error) {
 	switch {

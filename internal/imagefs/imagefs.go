@@ -40,6 +40,8 @@ type Option func(*options)
 type options struct {
 	largest     int
 	concurrency int
+	rewrite     bool
+	keepBase    int
 }
 
 func makeOptions(opts []Option) options {
@@ -97,6 +99,7 @@ type FS struct {
 	root    *node
 	layers  []LayerIndex
 	sources []source
+	rewrite *rewriteInfo // nil unless WithRewriteInfo
 }
 
 // New indexes img: each layer is read once, layers in parallel, and the
@@ -147,6 +150,10 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 	}
 
 	b := newBuilder(len(layers))
+	if o.rewrite {
+		b.rewrite = &rewriteInfo{keepBase: o.keepBase, hides: make([][]Hide, len(layers))}
+		f.rewrite = b.rewrite
+	}
 	for i, raws := range indexes {
 		b.applyLayer(i, raws)
 		indexes[i] = nil // let the raw entries go as soon as they are merged

@@ -33,7 +33,8 @@ func open(t testing.TB, img v1.Image, opts ...imagefs.Option) *imagefs.FS {
 }
 
 // render lists the merged view as one string per entry: "d/" for a
-// directory, "f=content" for a file, "l->target" for a symlink.
+// directory, "f=content" for a file, "l->target" for a symlink, "h=>f=content"
+// for a hard link to f.
 func render(t testing.TB, f *imagefs.FS) []string {
 	t.Helper()
 	var out []string
@@ -43,13 +44,16 @@ func render(t testing.TB, f *imagefs.FS) []string {
 			out = append(out, p+"/")
 		case tar.TypeSymlink:
 			out = append(out, p+"->"+h.Linkname)
-		case tar.TypeReg:
+		case tar.TypeReg, tar.TypeLink:
 			b, err := f.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			if int64(len(b)) != h.Size {
 				return fmt.Errorf("%s: read %d bytes, header says %d", p, len(b), h.Size)
+			}
+			if h.Typeflag == tar.TypeLink {
+				p += "=>" + h.Linkname
 			}
 			out = append(out, p+"="+string(b))
 		default:
@@ -125,7 +129,25 @@ func TestMergedView(t *testing.T) {
 			[]string{"p/", "p/x=1"}, false},
 		{"hardlink same layer",
 			[]L{{ti.File("f", "abc"), ti.Hardlink("h", "f")}},
-			[]string{"f=abc", "h=abc"}, false},
+			[]string{"f=abc", "h=>f=abc"}, false},
+		{"hardlink to a hardlink names the first name",
+			[]L{{ti.File("f", "abc"), ti.Hardlink("h", "f")}, {ti.Hardlink("g", "./h")}},
+			[]string{"f=abc", "g=>f=abc", "h=>f=abc"}, false},
+		{"hardlink target through a symlinked parent is the resolved path",
+			[]L{{ti.Dir("usr"), ti.Dir("usr/lib"), ti.File("usr/lib/x", "abc"), ti.Symlink("lib", "usr/lib")}, {ti.Hardlink("y", "lib/x")}},
+			[]string{"lib->usr/lib", "usr/", "usr/lib/", "usr/lib/x=abc", "y=>usr/lib/x=abc"}, false},
+		{"two links left when the target goes: the first becomes the file",
+			[]L{{ti.File("f", "abc"), ti.Hardlink("b", "f"), ti.Hardlink("a", "f")}, {ti.Whiteout("f")}},
+			[]string{"a=abc", "b=>a=abc"}, false},
+		{"links left when the target goes: the lowest layer's becomes the file",
+			[]L{{ti.File("f", "abc"), ti.Hardlink("z", "f")}, {ti.Hardlink("a", "z")}, {ti.File("f", "new")}},
+			[]string{"a=>z=abc", "f=new", "z=abc"}, false},
+		{"hardlink whose target is overwritten in the same layer keeps the old content",
+			[]L{{ti.File("f", "abc"), ti.Hardlink("h", "f"), ti.File("f", "new")}},
+			[]string{"f=new", "h=abc"}, true},
+		{"hardlink to a symlink is a copy of the symlink",
+			[]L{{ti.File("f", "abc"), ti.Symlink("s", "f"), ti.Hardlink("h", "s")}},
+			[]string{"f=abc", "h->f", "s->f"}, false},
 		{"hardlink earlier layer survives deletion of its target",
 			[]L{{ti.Dir("bin"), ti.File("bin/f", "abc")}, {ti.Hardlink("h", "./bin/f")}, {ti.Whiteout("bin/f")}},
 			[]string{"bin/", "h=abc"}, false},
@@ -173,15 +195,52 @@ func TestHardlinkStat(t *testing.T) {
 		{{Name: "f", Body: []byte("abcd"), Mode: 0o750, Uid: 7}},
 		{ti.Hardlink("h", "f")},
 	}))
-	for _, stat := range []func(string) (fs.FileInfo, error){f.Stat, f.Lstat} {
-		fi, err := stat("h")
+	tests := []struct {
+		name     string
+		stat     func(string) (fs.FileInfo, error)
+		typ      byte
+		linkname string
+	}{
+		{"stat gives the content", f.Stat, tar.TypeReg, ""},
+		{"lstat keeps the link", f.Lstat, tar.TypeLink, "f"},
+		{"open file stat gives the content", func(p string) (fs.FileInfo, error) {
+			fl, err := f.Open(p)
+			if err != nil {
+				return nil, err
+			}
+			defer fl.Close()
+			return fl.Stat()
+		}, tar.TypeReg, ""},
+		{"dir entry info keeps the link", func(p string) (fs.FileInfo, error) {
+			des, err := f.ReadDir(".")
+			if err != nil {
+				return nil, err
+			}
+			for _, de := range des {
+				if de.Name() == p {
+					return de.Info()
+				}
+			}
+			return nil, fs.ErrNotExist
+		}, tar.TypeLink, "f"},
+	}
+	for _, tt := range tests {
+		fi, err := tt.stat("h")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tt.name, err)
 		}
 		h := fi.Sys().(*tar.Header)
-		if !fi.Mode().IsRegular() || fi.Size() != 4 || fi.Mode().Perm() != 0o750 || h.Uid != 7 || h.Typeflag != tar.TypeReg {
-			t.Errorf("stat h = %v size %d uid %d type %c", fi.Mode(), fi.Size(), h.Uid, h.Typeflag)
+		if !fi.Mode().IsRegular() || fi.Size() != 4 || fi.Mode().Perm() != 0o750 || h.Uid != 7 || h.Typeflag != tt.typ || h.Linkname != tt.linkname {
+			t.Errorf("%s: h = %v size %d uid %d type %c link %q", tt.name, fi.Mode(), fi.Size(), h.Uid, h.Typeflag, h.Linkname)
 		}
+		// What extractors do with it: tar.FileInfoHeader keeps a hard link.
+		th, err := tar.FileInfoHeader(fi, "")
+		if err != nil || th.Typeflag != tt.typ || th.Linkname != tt.linkname {
+			t.Errorf("%s: FileInfoHeader = %+v, %v", tt.name, th, err)
+		}
+	}
+	if b, err := f.ReadFile("h"); err != nil || string(b) != "abcd" {
+		t.Errorf("ReadFile(h) = %q, %v", b, err)
 	}
 }
 

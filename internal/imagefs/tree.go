@@ -13,28 +13,39 @@ import (
 const (
 	flagImplicit uint8 = 1 << iota // parent directory with no entry of its own
 	flagSparse                     // content read through tar.Reader; off is the entry number
+	flagHardlink                   // a further name of a regular file; link is the first name
 )
 
 // node is one entry of the merged tree. It holds header fields and where
 // the content is, never the content. Rarely used header fields live in x so
 // that the common entry stays small.
 type node struct {
-	name  string
-	link  string // symlink target
-	x     *extra
-	kids  []*node          // directories, sorted by name once built
-	kidm  map[string]*node // directories, while building
-	size  int64
-	off   int64 // content offset in the layer's uncompressed tar stream
-	mtime int64
-	mode  int64
-	uid   int
-	gid   int
-	layer int32 // layer holding the content (the target's, for hard links)
-	nsec  int32
-	typ   byte
-	flags uint8
+	name string
+	// link is a symlink's target, or for a hard link (flagHardlink) the path of
+	// the name that carries the content, known once the tree is finished.
+	link string
+	x    *extra
+	kids []*node          // directories, sorted by name once built
+	kidm map[string]*node // directories, while building
+	size int64
+	// off is the content offset in the layer's uncompressed tar stream. A
+	// directory has no content; there it holds the layer that created it
+	// (see since), which keeps the node at its size.
+	off    int64
+	mtime  int64
+	mode   int64
+	uid    int
+	gid    int
+	layer  int32 // layer holding the content (the target's, for hard links)
+	nsec   int32
+	typ    byte
+	flags  uint8
+	elayer int32 // layer whose tar entry this node is (the last one, for directories)
 }
+
+// since is, for a directory, the layer from which it has existed without
+// interruption: a directory deleted and made again starts over.
+func (n *node) since() int { return int(n.off) }
 
 type extra struct {
 	uname, gname       string
@@ -57,16 +68,33 @@ func (n *node) child(name string) *node {
 	return n.kids[i]
 }
 
-// header rebuilds the entry's tar header, named p. Hard links come out as
-// the regular file (or symlink) they point to, as a file system shows them.
+// header rebuilds the entry's tar header, named p. A hard link to a regular
+// file comes out as tar writes it (TypeLink, Linkname the name carrying the
+// content) but with the content's Size, so that its FileInfo is the regular
+// file a file system shows while tar.FileInfoHeader keeps the link.
+// Hard links to anything else come out as a copy of their target.
 func (n *node) header(p string) *tar.Header {
+	h := n.statHeader(p)
+	if n.flags&flagHardlink != 0 {
+		h.Typeflag, h.Linkname = tar.TypeLink, n.link
+	}
+	return h
+}
+
+// statHeader is header as seen through the name: a hard link is the regular
+// file it names.
+func (n *node) statHeader(p string) *tar.Header {
+	link := n.link
+	if n.typ != tar.TypeSymlink {
+		link = ""
+	}
 	h := &tar.Header{
 		Name:     p,
 		Typeflag: n.typ,
 		Mode:     n.mode,
 		Uid:      n.uid,
 		Gid:      n.gid,
-		Linkname: n.link,
+		Linkname: link,
 		ModTime:  time.Unix(n.mtime, int64(n.nsec)),
 	}
 	if n.typ == tar.TypeReg {
@@ -84,13 +112,18 @@ func (n *node) header(p string) *tar.Header {
 }
 
 func newDir(name string, layer int) *node {
-	return &node{name: name, typ: tar.TypeDir, mode: 0o755, layer: int32(layer), kidm: map[string]*node{}}
+	return &node{name: name, typ: tar.TypeDir, mode: 0o755, layer: int32(layer), elayer: int32(layer), off: int64(layer), kidm: map[string]*node{}}
 }
 
 // contentKey names a regular file's bytes: hard links share them.
 type contentKey struct {
-	layer int32
-	off   int64
+	layer  int32
+	off    int64
+	sparse bool // off is an entry number, not an offset
+}
+
+func (n *node) key() contentKey {
+	return contentKey{n.layer, n.off, n.flags&flagSparse != 0}
 }
 
 // builder merges layer indexes bottom-up and counts wasted bytes.
@@ -100,12 +133,17 @@ type builder struct {
 	// links counts the extra names (hard links) of a content, so deleting
 	// one name does not count bytes as wasted while another still shows them.
 	links map[contentKey]int
+	// linked marks the contents that ever got a second name, so that finish
+	// only looks at those to settle which name carries the content.
+	linked map[contentKey]bool
+	// rewrite is set by WithRewriteInfo.
+	rewrite *rewriteInfo
 }
 
 func newBuilder(layers int) *builder {
 	root := newDir(".", 0)
 	root.flags |= flagImplicit
-	return &builder{root: root, wasted: make([]int64, layers), links: map[contentKey]int{}}
+	return &builder{root: root, wasted: make([]int64, layers), links: map[contentKey]int{}, linked: map[contentKey]bool{}}
 }
 
 // applyLayer merges one layer. Whiteouts and opaque markers go first, all
@@ -113,6 +151,9 @@ func newBuilder(layers int) *builder {
 // does not matter and they never hide entries of their own layer.
 func (b *builder) applyLayer(layer int, raws []rawEntry) {
 	for _, r := range raws {
+		if b.rewrite != nil && r.kind != kindEntry {
+			b.recordHide(layer, r)
+		}
 		switch r.kind {
 		case kindWhiteout:
 			if dir, base := b.parent(r.path, -1); dir != nil {
@@ -132,12 +173,15 @@ func (b *builder) applyLayer(layer int, raws []rawEntry) {
 			b.add(layer, &raws[i])
 		}
 	}
+	if b.rewrite != nil && layer == b.rewrite.keepBase-1 {
+		b.rewrite.snapshotBase(b.root)
+	}
 }
 
 func (b *builder) add(layer int, r *rawEntry) {
 	n := new(node)
 	*n = r.node
-	n.layer = int32(layer)
+	n.layer, n.elayer = int32(layer), int32(layer)
 	if r.path == "." {
 		b.root.setMeta(n) // the root can only change metadata
 		return
@@ -148,6 +192,7 @@ func (b *builder) add(layer int, r *rawEntry) {
 		if !b.resolveHardlink(n) {
 			return
 		}
+		n.elayer = int32(layer)
 	}
 	old := dir.kidm[base]
 	if old != nil {
@@ -159,13 +204,16 @@ func (b *builder) add(layer int, r *rawEntry) {
 	}
 	if n.isDir() {
 		n.kidm = map[string]*node{}
+		n.off = int64(layer) // a new directory: see since
 	}
 	dir.kidm[base] = n
 }
 
 // resolveHardlink turns n into a copy of its target, which must already be
 // in the tree (same or lower layer). Links to nothing, to directories or
-// out of the root are dropped.
+// out of the root are dropped. A link to a regular file keeps its identity
+// (flagHardlink); which name carries the content is settled by finish, once
+// every layer has deleted or overwritten what it does.
 func (b *builder) resolveHardlink(n *node) bool {
 	target, ok := cleanName(n.link)
 	if !ok || target == "." {
@@ -179,7 +227,9 @@ func (b *builder) resolveHardlink(n *node) bool {
 	*n = *t
 	n.name = name
 	if t.typ == tar.TypeReg {
-		b.links[contentKey{t.layer, t.off}]++
+		b.links[t.key()]++
+		b.linked[t.key()] = true
+		n.flags |= flagHardlink
 	}
 	return true
 }
@@ -187,7 +237,7 @@ func (b *builder) resolveHardlink(n *node) bool {
 // setMeta copies header fields from n, keeping the directory's children.
 func (d *node) setMeta(n *node) {
 	d.mode, d.uid, d.gid, d.mtime, d.nsec, d.x = n.mode, n.uid, n.gid, n.mtime, n.nsec, n.x
-	d.layer = n.layer
+	d.layer, d.elayer = n.layer, n.elayer
 	d.flags &^= flagImplicit
 }
 
@@ -257,7 +307,7 @@ func (b *builder) drop(n *node) {
 			b.drop(k)
 		}
 	case n.typ == tar.TypeReg:
-		key := contentKey{n.layer, n.off}
+		key := n.key()
 		if b.links[key] > 0 {
 			b.links[key]--
 			return
@@ -284,13 +334,80 @@ func (b *builder) finish() *node {
 		}
 	}
 	sortDir(b.root)
+	b.settleHardlinks()
 	return b.root
+}
+
+// settleHardlinks decides, for every content with several names left, which
+// name carries it: the name the links were made to while it is still there,
+// else (deleted or overwritten later) the surviving name of the lowest layer,
+// first in walk order, as the merged view of a running container has it.
+// A lone survivor becomes a plain regular file.
+func (b *builder) settleHardlinks() {
+	if len(b.linked) == 0 {
+		return
+	}
+	type named struct {
+		path string
+		n    *node
+	}
+	groups := map[contentKey][]named{}
+	var keys []contentKey
+	var visit func(d *node, prefix string)
+	visit = func(d *node, prefix string) {
+		for _, k := range d.kids {
+			p := path.Join(prefix, k.name)
+			switch {
+			case k.isDir():
+				visit(k, p)
+			case k.typ == tar.TypeReg && b.linked[k.key()]:
+				key := k.key()
+				if _, ok := groups[key]; !ok {
+					keys = append(keys, key)
+				}
+				groups[key] = append(groups[key], named{p, k})
+			}
+		}
+	}
+	visit(b.root, "")
+	for _, key := range keys {
+		g := groups[key]
+		first := -1
+		for i, m := range g {
+			if m.n.flags&flagHardlink == 0 {
+				first = i
+				break
+			}
+			if first < 0 || m.n.elayer < g[first].n.elayer {
+				first = i
+			}
+		}
+		for i, m := range g {
+			if i == first {
+				m.n.flags &^= flagHardlink
+				m.n.link = ""
+				continue
+			}
+			m.n.flags |= flagHardlink
+			m.n.link = g[first].path
+		}
+	}
 }
 
 // walk resolves name from root. Symlinks in intermediate components are
 // followed, the last one only if followLast; absolute targets start again
 // at root and ".." stops at root, so resolution never leaves the image.
 func walk(root *node, name string, followLast bool) (*node, error) {
+	trail, err := walkTrail(root, name, followLast)
+	if err != nil {
+		return nil, err
+	}
+	return trail[len(trail)-1], nil
+}
+
+// walkTrail is walk returning the resolved node and its ancestors, root
+// first: their names make the path the node has in the tree.
+func walkTrail(root *node, name string, followLast bool) ([]*node, error) {
 	trail := []*node{root} // the current directory and its ancestors
 	rest := name
 	hops := 0
@@ -336,5 +453,5 @@ func walk(root *node, name string, followLast bool) (*node, error) {
 		}
 		trail = append(trail, k)
 	}
-	return trail[len(trail)-1], nil
+	return trail, nil
 }
