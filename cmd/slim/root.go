@@ -19,15 +19,23 @@ type globalFlags struct {
 func newRootCmd() *cobra.Command {
 	g := &globalFlags{}
 	root := &cobra.Command{
-		Use:           "slim",
-		Short:         "Make container images as small as they can be while they still run",
+		Use:   "slim [flags] --from SRC:PATH[:DEST]...",
+		Short: "Make container images as small as they can be while they still run",
+		Long: `slim takes the named files out of images (and, with a Dockerfile, out of its build
+stages), follows their ELF shared-library dependencies, lays them onto a minimal base and
+writes freshly packed, reproducible layers: the smallest image that still runs.
+
+  slim --from myapp:fat:/app/server --base scratch -t myapp:slim --push`,
+		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	sf := newSlimFlags(root)
+	root.RunE = func(cmd *cobra.Command, args []string) error { return runSlim(cmd, g, sf) }
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.platform, "platform", "", "platform to pick from a multi-platform image (os/arch[/variant]; default: this machine's)")
+	pf.StringVar(&g.platform, "platform", "", "platform(s) to pick from multi-platform images, comma-separated os/arch[/variant] (default: this machine's, or every platform of an index source)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
-	root.AddCommand(newInspectCmd(g))
+	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g))
 	return root
 }
 
@@ -36,16 +44,32 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
 
+// platforms parses --platform's comma-separated list.
+func (g *globalFlags) platforms() ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, s := range strings.Split(g.platform, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := imageref.ParsePlatform(s)
+		if err != nil {
+			return nil, fmt.Errorf("parsing --platform %q: %w", s, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // refOptions turns the shared flags into image-reference options, refusing a malformed
 // --platform before any network or disk work.
 func (g *globalFlags) refOptions() ([]imageref.Option, error) {
 	opts := []imageref.Option{imageref.WithInsecure(g.insecure)}
-	if g.platform != "" {
-		p, err := v1.ParsePlatform(g.platform)
-		if err != nil {
-			return nil, fmt.Errorf("parsing --platform %q: %w", g.platform, err)
-		}
-		opts = append(opts, imageref.WithPlatform(*p))
+	ps, err := g.platforms()
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 1 {
+		opts = append(opts, imageref.WithPlatform(ps[0]))
 	}
 	return opts, nil
 }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"archive/tar"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// needRoot stops a test that must chroot: under CI=true it fails, so CI never passes by
+// skipping what it is there to prove.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test runs images with chroot and needs root; CI runs as root")
+	}
+	t.Skip("needs root to run images with chroot (CI=true makes this a failure)")
+}
+
+// needTool finds a third-party program, failing under CI=true and skipping otherwise.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (make deps installs it); CI needs it", name)
+	}
+	t.Skipf("%s is not installed: run make deps (under CI=true this fails)", name)
+	return ""
+}
+
+// goBuild compiles a Go program for goarch with cgo off, as a static binary.
+func goBuild(t *testing.T, src, goarch string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module probe\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "prog")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-buildvcs=false")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+// gccBuild compiles a C program dynamically linked against glibc and libm.
+func gccBuild(t *testing.T, src string) string {
+	t.Helper()
+	needTool(t, "gcc")
+	dir := t.TempDir()
+	c := filepath.Join(dir, "prog.c")
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "prog")
+	if b, err := exec.Command("gcc", "-O2", "-o", out, c, "-lm").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	return out
+}
+
+// hostEntries streams host files into layer entries: each path (file, symlink or
+// directory tree) under its own name, or under the name given after "=" (dest=src).
+// Content is opened only when the layer is written, so a large tree never sits in memory.
+func hostEntries(t *testing.T, paths ...string) []tarball.Entry {
+	t.Helper()
+	var out []tarball.Entry
+	seen := map[string]bool{}
+	add := func(name, src string, fi fs.FileInfo) {
+		name = strings.TrimPrefix(filepath.Clean(name), "/")
+		if name == "." || seen[name] {
+			return
+		}
+		seen[name] = true
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			var err error
+			if link, err = os.Readlink(src); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+			return // sockets, devices: not part of any image we make
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Name, h.Uname, h.Gname = name, "", ""
+		e := tarball.Entry{Header: h}
+		if fi.Mode().IsRegular() {
+			e.Open = func() (io.ReadCloser, error) { return os.Open(src) }
+		}
+		out = append(out, e)
+	}
+	for _, p := range paths {
+		dest, src, ok := strings.Cut(p, "=")
+		if !ok {
+			src = dest
+		}
+		fi, err := os.Lstat(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.IsDir() {
+			add(dest, src, fi)
+			continue
+		}
+		err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			add(filepath.Join(dest, rel), p, fi)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// hostImage writes an image of host files as an OCI layout, with uncompressed layers so
+// that a near-gigabyte fat image is quick to make, and returns its oci-layout reference.
+func hostImage(t *testing.T, layers [][]tarball.Entry, cfg func(*v1.Config), platform ...string) (v1.Image, string) {
+	t.Helper()
+	var ls []v1.Layer
+	for _, entries := range layers {
+		l, err := tarball.NewLayer(entries, tarball.WithCompression(tarball.Uncompressed), tarball.WithParents(), tarball.WithTempDir(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		ls = append(ls, l)
+	}
+	opts := []testimage.Option{testimage.WithConfig(cfg)}
+	if len(platform) == 2 {
+		opts = append(opts, testimage.WithPlatform(platform[0], platform[1]))
+	}
+	img := testimage.ImageFromLayers(t, ls, opts...)
+	return img, "oci-layout://" + testimage.WriteLayout(t, img)
+}
+
+// unpack unpacks an OCI layout's image with umoci, a third-party reader, and returns
+// the root file system.
+func unpack(t *testing.T, layoutDir, tag string) string {
+	t.Helper()
+	umoci := needTool(t, "umoci")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if b, err := exec.Command(umoci, "unpack", "--image", layoutDir+":"+tag, bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack %s:%s: %v\n%s", layoutDir, tag, err, b)
+	}
+	return filepath.Join(bundle, "rootfs")
+}
+
+// runIn runs argv inside rootfs with chroot as user (uid:gid, or "" for root), with
+// env, and returns what it printed.
+func runIn(t *testing.T, rootfs, user string, env []string, argv ...string) string {
+	t.Helper()
+	needRoot(t)
+	args := []string{}
+	if user != "" {
+		args = append(args, "--userspec="+user)
+	}
+	args = append(append(args, rootfs), argv...)
+	cmd := exec.Command("chroot", args...)
+	cmd.Env = env
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chroot %s %v: %v\n%s", rootfs, argv, err, b)
+	}
+	return string(b)
+}
+
+func symlinkEntry(name, target string) tarball.Entry {
+	return tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777}}
+}
+
+// runHost runs a program on this machine: the fat C image holds this machine's own
+// libraries, so this is what the fat image prints.
+func runHost(t *testing.T, argv ...string) string {
+	t.Helper()
+	b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, b)
+	}
+	return string(b)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/imageref"
+)
+
+type extractFlags struct {
+	out      string
+	deps     string
+	noXattrs bool
+	depsMode extract.Deps
+}
+
+func (f *extractFlags) Validate() error {
+	if f.out == "" {
+		return errors.New("give -o DIR or -o FILE.tar")
+	}
+	var err error
+	f.depsMode, err = extract.ParseDeps(f.deps)
+	return err
+}
+
+func newExtractCmd(g *globalFlags) *cobra.Command {
+	f := &extractFlags{}
+	cmd := &cobra.Command{
+		Use:   "extract IMAGE PATH... -o DIR|FILE.tar",
+		Short: "Copy paths (and their shared-library closure) out of an image",
+		Long: `Copy paths out of an image into a directory or a reproducible tar. PATH may be a glob
+(*, ?, [..], ** for any depth); a trailing / takes a directory's contents. With --deps auto
+(the default) the ELF shared libraries and interpreters every executable needs come too.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.Validate(); err != nil {
+				return err
+			}
+			ropts, err := g.refOptions()
+			if err != nil {
+				return err
+			}
+			ref, err := imageref.Parse(args[0], ropts...)
+			if err != nil {
+				return err
+			}
+			img, err := imageref.Image(cmd.Context(), ref, ropts...)
+			if err != nil {
+				return err
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return fmt.Errorf("reading config of %s: %w", args[0], err)
+			}
+			fsys, err := imagefs.New(cmd.Context(), img)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", args[0], err)
+			}
+			defer fsys.Close()
+			opts := []extract.Option{extract.WithDeps(f.depsMode), extract.WithEnv(cf.Config.Env), extract.WithSourceName(args[0])}
+			if f.noXattrs {
+				opts = append(opts, extract.WithoutXattrs())
+			}
+			set, err := extract.Extract(cmd.Context(), fsys, args[1:], f.out, opts...)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, fl := range set.Files() {
+				fmt.Fprintf(tw, "/%s\t%s\t%s\n", fl.Path, humanSize(fl.Size), fl.Reason)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "slim: wrote %d files (%s) to %s\n", len(set.Files()), humanSize(set.Size()), f.out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&f.out, "output", "o", "", "directory (must be new or empty) or FILE.tar to write")
+	cmd.Flags().StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure; none: only the named paths")
+	cmd.Flags().BoolVar(&f.noXattrs, "no-xattrs", false, "do not set extended attributes (file capabilities) when writing a directory")
+	return cmd
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/slim-dev/slim/tarball"
+)
+
+// outputFlags are the buildx-shaped output flags shared by every command that writes an
+// image: -o, -t, --push, --load.
+type outputFlags struct {
+	outputs []string
+	tags    []string
+	push    bool
+	load    bool
+
+	parsed []tarball.Output
+}
+
+func (f *outputFlags) register(fl *pflag.FlagSet) {
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output: type=oci,dest=DIR|FILE.tar; type=docker,dest=FILE; type=registry,name=REF; or a bare DIR (an OCI layout) (repeatable)")
+	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name the result (repeatable): pushed with --push, loaded with --load, recorded in archives")
+	fl.BoolVar(&f.push, "push", false, "push the result to the registry of every -t tag")
+	fl.BoolVar(&f.load, "load", false, "load the result into the Docker daemon")
+}
+
+func (f *outputFlags) Validate() error {
+	f.parsed = nil
+	for _, s := range f.outputs {
+		o, err := tarball.ParseOutput(s)
+		if err != nil {
+			return err
+		}
+		f.parsed = append(f.parsed, o)
+	}
+	if f.push {
+		if len(f.tags) == 0 {
+			return fmt.Errorf("--push needs a name: add -t REGISTRY/REPO:TAG")
+		}
+		f.parsed = append(f.parsed, tarball.Output{Type: tarball.OutputRegistry})
+	}
+	if f.load {
+		f.parsed = append(f.parsed, tarball.Output{Type: tarball.OutputDocker})
+	}
+	return nil
+}
+
+// write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
+// nothing was written when no output was asked for.
+func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) error {
+	if len(f.parsed) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "slim: no output requested (-o, --push or --load): the result was checked but not written")
+		return nil
+	}
+	return tarball.Write(cmd.Context(), subject, f.parsed, tarball.WithTags(f.tags), tarball.WithInsecure(insecure))
+}

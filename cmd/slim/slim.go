@@ -1,0 +1,383 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// exitMaxSize is the status when the result is larger than --max-size, so CI can tell a
+// broken budget from a failed run.
+const exitMaxSize = 3
+
+// slimFlags are the root command's flags: the whole job.
+type slimFlags struct {
+	from        []string
+	base        string
+	deps        string
+	entrypoint  string
+	cmd         string
+	env         []string
+	user        string
+	workdir     string
+	labels      []string
+	expose      []string
+	force       bool
+	compression string
+	level       string
+	out         outputFlags
+	report      string
+	maxSize     string
+
+	// parsed by Validate
+	froms    []extract.From
+	depsMode extract.Deps
+	packing  []tarball.Option
+	budget   int64
+}
+
+func (f *slimFlags) Validate() error {
+	if len(f.from) == 0 {
+		return errors.New("nothing to take: give at least one --from SRC:PATH[:DEST]")
+	}
+	for _, s := range f.from {
+		fr, err := extract.ParseFrom(s)
+		if err != nil {
+			return err
+		}
+		f.froms = append(f.froms, fr)
+	}
+	var err error
+	if f.depsMode, err = extract.ParseDeps(f.deps); err != nil {
+		return err
+	}
+	if f.packing, err = packingOptions(f.compression, f.level); err != nil {
+		return err
+	}
+	if f.maxSize != "" {
+		if f.budget, err = parseSize(f.maxSize); err != nil {
+			return fmt.Errorf("parsing --max-size: %w", err)
+		}
+	}
+	return f.out.Validate()
+}
+
+// packingOptions turns --compression and --compression-level into layer options,
+// refusing unknown values before any work starts.
+func packingOptions(compression, level string) ([]tarball.Option, error) {
+	c, err := tarball.ParseCompression(compression)
+	if err != nil {
+		return nil, err
+	}
+	l, err := tarball.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	opts := []tarball.Option{tarball.WithCompression(c), tarball.WithLevel(l)}
+	if t, ok, err := sourceDateEpoch(); err != nil {
+		return nil, err
+	} else if ok {
+		opts = append(opts, tarball.WithSourceDateEpoch(t))
+	}
+	return opts, nil
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH, the reproducible-builds convention for the
+// time stamped into outputs.
+func sourceDateEpoch() (time.Time, bool, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Time{}, false, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("parsing SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
+	}
+	return time.Unix(n, 0).UTC(), true, nil
+}
+
+func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.Option, error) {
+	var opts []rebase.Option
+	if t, ok, err := sourceDateEpoch(); err != nil {
+		return nil, err
+	} else if ok {
+		opts = append(opts, rebase.WithSourceDateEpoch(t))
+	}
+	if f.entrypoint != "" {
+		args, err := parseArgv(f.entrypoint)
+		if err != nil {
+			return nil, fmt.Errorf("parsing --entrypoint: %w", err)
+		}
+		opts = append(opts, rebase.WithEntrypoint(args...))
+	}
+	if f.cmd != "" {
+		args, err := parseArgv(f.cmd)
+		if err != nil {
+			return nil, fmt.Errorf("parsing --cmd: %w", err)
+		}
+		opts = append(opts, rebase.WithCmd(args...))
+	}
+	if len(f.env) > 0 {
+		opts = append(opts, rebase.WithEnv(f.env...))
+	}
+	if f.user != "" {
+		opts = append(opts, rebase.WithUser(f.user))
+	}
+	if f.workdir != "" {
+		opts = append(opts, rebase.WithWorkdir(f.workdir))
+	}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		opts = append(opts, rebase.WithLabel(k, v))
+	}
+	if len(f.expose) > 0 {
+		opts = append(opts, rebase.WithExpose(f.expose...))
+	}
+	if f.force {
+		opts = append(opts, rebase.WithForce())
+	}
+	opts = append(opts, rebase.WithWarn(func(msg string) { fmt.Fprintf(warn, "slim: warning: %s\n", msg) }))
+	return opts, nil
+}
+
+// parseArgv takes a JSON array (exec form, as in a Dockerfile) or words split on spaces.
+func parseArgv(s string) ([]string, error) {
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		var args []string
+		if err := json.Unmarshal([]byte(s), &args); err != nil {
+			return nil, fmt.Errorf("%q is not a JSON array of strings: %w", s, err)
+		}
+		return args, nil
+	}
+	return strings.Fields(s), nil
+}
+
+func newSlimFlags(cmd *cobra.Command) *slimFlags {
+	f := &slimFlags{}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.from, "from", nil, "SRC:PATH[:DEST] to take (repeatable); PATH may be a glob (*, ?, [..], **); a trailing / takes a directory's contents")
+	fl.StringVar(&f.base, "base", "scratch", "base to lay the files on: scratch, static (built in, offline), alpine, distroless, distroless/static|base|cc, or any image reference")
+	fl.StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure of every executable taken; none: take only what --from names")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", `override the entrypoint (JSON array, e.g. '["/app/server","-v"]', or words)`)
+	fl.StringVar(&f.cmd, "cmd", "", "override the cmd (JSON array or words)")
+	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable K=V (repeatable)")
+	fl.StringVar(&f.user, "user", "", "override the user (name or uid[:gid])")
+	fl.StringVar(&f.workdir, "workdir", "", "override the working directory")
+	fl.StringArrayVar(&f.labels, "label", nil, "set a label K=V (repeatable)")
+	fl.StringArrayVar(&f.expose, "expose", nil, "expose a port, e.g. 8080/tcp (repeatable)")
+	fl.BoolVar(&f.force, "force", false, "write the image even when the fidelity check finds it cannot start")
+	fl.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip, zstd or uncompressed")
+	fl.StringVar(&f.level, "compression-level", "best", "compression level: best, default or a number (gzip 1-9, zstd 1-22)")
+	fl.StringVar(&f.report, "report", "", "also write the report as JSON to this file")
+	fl.StringVar(&f.maxSize, "max-size", "", "fail with exit status 3 when the result's compressed size is larger (e.g. 20MB, 15MiB)")
+	f.out.register(fl)
+	return f
+}
+
+func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	ropts, err := g.refOptions()
+	if err != nil {
+		return err
+	}
+	aopts, err := f.assembleOptions(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	platforms, err := g.platforms()
+	if err != nil {
+		return err
+	}
+	if len(platforms) > 0 {
+		aopts = append(aopts, rebase.WithPlatforms(platforms...))
+	}
+	job := rebase.Job{From: f.froms, Deps: f.depsMode, Packing: f.packing, Options: aopts}
+	progress := cmd.ErrOrStderr()
+	fmt.Fprintf(progress, "slim: resolving base %s\n", f.base)
+	baseOpts := []rebase.Option{rebase.WithRefOptions(ropts...)}
+	if len(platforms) == 1 {
+		baseOpts = append(baseOpts, rebase.WithPlatform(platforms[0]))
+	}
+	base, err := rebase.ResolveBase(ctx, f.base, baseOpts...)
+	if err != nil {
+		return err
+	}
+	sources := rebase.ImageSources(ropts...)
+
+	// The config source decides between one image and an index: an index source gives
+	// an index result unless --platform picks exactly one platform.
+	cfgRef, err := imageref.Parse(job.From[0].Source, ropts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "slim: reading %s\n", job.From[0].Source)
+	srcImg, srcIdx, err := imageref.Open(ctx, cfgRef, ropts...)
+	if err != nil {
+		return err
+	}
+	var res *rebase.Result
+	if srcIdx != nil && len(platforms) != 1 {
+		res, err = rebase.RunIndex(ctx, job, base, srcIdx, sources)
+	} else {
+		p := defaultPlatform(platforms)
+		if srcImg != nil {
+			if cf, err := srcImg.ConfigFile(); err == nil && cf.OS != "" {
+				p = cf.Platform()
+				if p.OS == "" {
+					p = defaultPlatform(platforms)
+				}
+			}
+		}
+		res, err = rebase.Run(ctx, job, base, sources, *p)
+	}
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	return finish(cmd, res, f, g.insecure)
+}
+
+// finish writes the outputs, the report and applies the size budget: the steps every
+// form of the root command ends with.
+func finish(cmd *cobra.Command, res *rebase.Result, f *slimFlags, insecure bool) error {
+	var subject any = res.Image
+	if res.Index != nil {
+		subject = res.Index
+	}
+	if err := f.out.write(cmd, subject, insecure); err != nil {
+		return err
+	}
+	printReport(cmd.OutOrStdout(), res.Report)
+	if f.report != "" {
+		b, err := json.MarshalIndent(res.Report, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(f.report, append(b, '\n')); err != nil {
+			return fmt.Errorf("writing --report: %w", err)
+		}
+	}
+	if f.budget > 0 {
+		for _, im := range res.Report.Images {
+			if im.Size > f.budget {
+				return &budgetError{size: im.Size, budget: f.budget, platform: im.Platform}
+			}
+		}
+	}
+	return nil
+}
+
+type budgetError struct {
+	size, budget int64
+	platform     string
+}
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("the result (%s) is %s compressed, over --max-size %s", e.platform, humanSize(e.size), humanSize(e.budget))
+}
+
+func (e *budgetError) ExitCode() int { return exitMaxSize }
+
+func defaultPlatform(ps []v1.Platform) *v1.Platform {
+	if len(ps) > 0 {
+		return &ps[0]
+	}
+	p, err := imageref.ParsePlatform("")
+	if err != nil {
+		return &v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	return &p
+}
+
+func printReport(out io.Writer, r *rebase.Report) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tIMAGE\tPLATFORM\tSIZE\tUNCOMPRESSED\t")
+	for _, s := range r.Sources {
+		fmt.Fprintf(tw, "before\t%s\t%s\t%s\t%s\t\n", s.Name, s.Platform, sizeOrDash(s.Size), sizeOrDash(s.Uncompressed))
+	}
+	bs, bu := r.Before()
+	for _, im := range r.Images {
+		fmt.Fprintf(tw, "after\t%s\t%s\t%s\t%s\t\n", "on "+r.Base, im.Platform, humanSize(im.Size), humanSize(im.Uncompressed))
+	}
+	tw.Flush()
+	for _, im := range r.Images {
+		if bs > 0 {
+			fmt.Fprintf(out, "%s: %.1f%% smaller compressed", im.Platform, 100*(1-float64(im.Size)/float64(bs)))
+			if bu > 0 {
+				fmt.Fprintf(out, ", %.1f%% smaller uncompressed", 100*(1-float64(im.Uncompressed)/float64(bu)))
+			}
+			fmt.Fprintln(out)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+		for _, l := range im.Layers {
+			kind := "base"
+			if l.New {
+				kind = "new"
+			}
+			fmt.Fprintf(tw, "  layer\t%s\t%s\t%s\t%s\t\n", shortDigest(l.Digest), kind, humanSize(l.Size), humanSize(l.Uncompressed))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(out, "\nFiles taken (%d)\n", len(r.Files))
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, fl := range r.Files {
+		fmt.Fprintf(tw, "  /%s\t%s\t%s\n", fl.Path, humanSize(fl.Size), fl.Reason)
+	}
+	tw.Flush()
+}
+
+func sizeOrDash(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return humanSize(n)
+}
+
+// parseSize reads 20MB, 15MiB, 1.5GB or plain bytes.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}, {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 20MB, 15MiB, 1000000)", s)
+	}
+	return int64(v * mult), nil
+}
+
+// writeFileAtomic writes to a temporary name beside path and renames it, so a reader
+// never sees half a report.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp-slim"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
