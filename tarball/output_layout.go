@@ -70,25 +70,17 @@ type layoutContents struct {
 
 func collectLayout(s subject, annotations []map[string]string) (*layoutContents, error) {
 	byDigest := map[v1.Hash]layoutBlob{}
-	var top v1.Descriptor
+	var (
+		top v1.Descriptor
+		err error
+	)
 	if s.img != nil {
-		if err := collectImage(s.img, byDigest); err != nil {
-			return nil, err
-		}
-		d, err := descriptorOf(s.img)
-		if err != nil {
-			return nil, err
-		}
-		top = d
+		top, err = collectImage(s.img, byDigest)
 	} else {
-		if err := collectIndex(s.idx, byDigest); err != nil {
-			return nil, err
-		}
-		d, err := descriptorOf(s.idx)
-		if err != nil {
-			return nil, err
-		}
-		top = d
+		top, err = collectIndex(s.idx, byDigest)
+	}
+	if err != nil {
+		return nil, err
 	}
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	for _, a := range annotations {
@@ -108,94 +100,136 @@ func collectLayout(s subject, annotations []map[string]string) (*layoutContents,
 	return c, nil
 }
 
-type describable interface {
-	MediaType() (types.MediaType, error)
-	RawManifest() ([]byte, error)
-}
-
-func descriptorOf(d describable) (v1.Descriptor, error) {
-	mt, err := d.MediaType()
-	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
-	}
-	raw, err := d.RawManifest()
-	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
-	}
-	h, _, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: h}, nil
-}
-
 func addRaw(byDigest map[v1.Hash]layoutBlob, raw []byte) v1.Hash {
 	h, _, _ := v1.SHA256(bytes.NewReader(raw)) // reading memory does not fail
 	byDigest[h] = layoutBlob{digest: h, size: int64(len(raw)), raw: raw}
 	return h
 }
 
-func collectImage(img v1.Image, byDigest map[v1.Hash]layoutBlob) error {
+// ociTypes maps Docker media types to their OCI equals. An OCI layout holds OCI
+// manifests: skopeo (before 1.14) and umoci do not even see a Docker manifest in
+// index.json. So a Docker-typed image is written with OCI manifests, as BuildKit's oci
+// exporter and `skopeo copy … oci:` do: its config and layer blobs stay byte for byte
+// the same, only the manifests (and so the image digest) change.
+var ociTypes = map[types.MediaType]types.MediaType{
+	types.DockerManifestSchema2:   types.OCIManifestSchema1,
+	types.DockerManifestList:      types.OCIImageIndex,
+	types.DockerConfigJSON:        types.OCIConfigJSON,
+	types.DockerLayer:             types.OCILayer,
+	types.DockerUncompressedLayer: types.OCIUncompressedLayer,
+	types.DockerForeignLayer:      types.OCIRestrictedLayer,
+}
+
+func toOCI(mt types.MediaType) types.MediaType {
+	if o, ok := ociTypes[mt]; ok {
+		return o
+	}
+	return mt
+}
+
+// collectImage adds img's blobs and returns the descriptor of its (possibly converted)
+// manifest.
+func collectImage(img v1.Image, byDigest map[v1.Hash]layoutBlob) (v1.Descriptor, error) {
 	raw, err := img.RawManifest()
 	if err != nil {
-		return fmt.Errorf("reading manifest: %w", err)
+		return v1.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
 	}
-	addRaw(byDigest, raw)
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
-	}
-	addRaw(byDigest, cfg)
 	m, err := img.Manifest()
 	if err != nil {
-		return fmt.Errorf("reading manifest: %w", err)
+		return v1.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
 	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("reading config: %w", err)
+	}
+	addRaw(byDigest, cfg)
 	for _, d := range m.Layers {
 		if _, ok := byDigest[d.Digest]; ok {
 			continue
 		}
 		l, err := img.LayerByDigest(d.Digest)
 		if err != nil {
-			return fmt.Errorf("reading layer %s: %w", d.Digest, err)
+			return v1.Descriptor{}, fmt.Errorf("reading layer %s: %w", d.Digest, err)
 		}
 		byDigest[d.Digest] = layoutBlob{digest: d.Digest, size: d.Size, layer: l}
 	}
-	return nil
+	mt := m.MediaType
+	if mt == "" {
+		if mt, err = img.MediaType(); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
+		}
+	}
+	if toOCI(mt) != mt {
+		c := m.DeepCopy()
+		c.MediaType = toOCI(mt)
+		c.Config.MediaType = toOCI(c.Config.MediaType)
+		for i := range c.Layers {
+			c.Layers[i].MediaType = toOCI(c.Layers[i].MediaType)
+		}
+		if raw, err = json.Marshal(c); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("encoding manifest: %w", err)
+		}
+		mt = c.MediaType
+	}
+	h := addRaw(byDigest, raw)
+	return v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: h}, nil
 }
 
-func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) error {
+func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) (v1.Descriptor, error) {
 	raw, err := idx.RawManifest()
 	if err != nil {
-		return fmt.Errorf("reading index: %w", err)
+		return v1.Descriptor{}, fmt.Errorf("reading index: %w", err)
 	}
-	addRaw(byDigest, raw)
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return fmt.Errorf("reading index: %w", err)
+		return v1.Descriptor{}, fmt.Errorf("reading index: %w", err)
 	}
-	for _, d := range im.Manifests {
+	mt := im.MediaType
+	if mt == "" {
+		if mt, err = idx.MediaType(); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
+		}
+	}
+	changed := toOCI(mt) != mt
+	children := slices.Clone(im.Manifests)
+	for i, d := range im.Manifests {
+		var child v1.Descriptor
 		switch {
 		case d.MediaType.IsIndex():
-			child, err := idx.ImageIndex(d.Digest)
+			ci, err := idx.ImageIndex(d.Digest)
 			if err != nil {
-				return fmt.Errorf("reading index %s: %w", d.Digest, err)
+				return v1.Descriptor{}, fmt.Errorf("reading index %s: %w", d.Digest, err)
 			}
-			if err := collectIndex(child, byDigest); err != nil {
-				return err
+			if child, err = collectIndex(ci, byDigest); err != nil {
+				return v1.Descriptor{}, err
 			}
 		case d.MediaType.IsImage():
 			img, err := idx.Image(d.Digest)
 			if err != nil {
-				return fmt.Errorf("reading image %s: %w", d.Digest, err)
+				return v1.Descriptor{}, fmt.Errorf("reading image %s: %w", d.Digest, err)
 			}
-			if err := collectImage(img, byDigest); err != nil {
-				return fmt.Errorf("reading image %s: %w", d.Digest, err)
+			if child, err = collectImage(img, byDigest); err != nil {
+				return v1.Descriptor{}, fmt.Errorf("reading image %s: %w", d.Digest, err)
 			}
 		default:
-			return fmt.Errorf("reading index: manifest %s has media type %s, which slim cannot copy: %w", d.Digest, d.MediaType, ErrUnsupportedOutput)
+			return v1.Descriptor{}, fmt.Errorf("reading index: manifest %s has media type %s, which slim cannot copy: %w", d.Digest, d.MediaType, ErrUnsupportedOutput)
+		}
+		if child.Digest != d.Digest {
+			changed = true
+			children[i].Digest, children[i].Size, children[i].MediaType = child.Digest, child.Size, child.MediaType
 		}
 	}
-	return nil
+	if changed {
+		c := im.DeepCopy()
+		c.MediaType = toOCI(mt)
+		c.Manifests = children
+		if raw, err = json.Marshal(c); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("encoding index: %w", err)
+		}
+		mt = c.MediaType
+	}
+	h := addRaw(byDigest, raw)
+	return v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: h}, nil
 }
 
 // writeBlob streams b to w, checking its size and digest: a layer that yields other

@@ -131,9 +131,10 @@ func (t *tempDir) commit() error {
 			t.abort()
 			return fmt.Errorf("replacing %s: %w", t.dest, err)
 		}
-		// Renaming a directory onto an empty one replaces it.
+		// MkdirTemp only reserved a unique name; not every file system lets a rename
+		// replace an empty directory.
+		_ = os.Remove(o)
 		if err := os.Rename(t.dest, o); err != nil {
-			_ = os.Remove(o)
 			t.abort()
 			return fmt.Errorf("replacing %s: %w", t.dest, err)
 		}
