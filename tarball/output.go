@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -319,10 +320,20 @@ func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err
 		return fmt.Errorf("writing outputs: no output given (want -o type=%s,... or --push or --load): %w", joinTypes(), ErrBadOutput)
 	}
 	plans := make([]outputPlan, len(outs))
+	dests := map[string]Output{}
 	for i, out := range outs {
 		if plans[i], err = planOutput(s, out, &o); err != nil {
 			return err
 		}
+		if out.Dest == "" {
+			continue
+		}
+		// Two outputs to one place would race for the final rename.
+		key := filepath.Clean(out.Dest)
+		if prev, ok := dests[key]; ok {
+			return fmt.Errorf("checking outputs %s and %s: both write to %s: %w", prev, out, key, ErrBadOutput)
+		}
+		dests[key] = out
 	}
 
 	var pending []committer
@@ -333,25 +344,29 @@ func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err
 			}
 		}
 	}()
+	written := make([]string, len(plans))
 	// Local files first: they are the likeliest to fail (disk full, permissions) and
 	// the only ones that can be undone.
-	for _, p := range plans {
+	for i, p := range plans {
 		if p.file == nil {
 			continue
 		}
-		c, err := p.file(ctx)
+		c, what, err := p.file(ctx)
 		if err != nil {
 			return err
 		}
 		pending = append(pending, c)
+		written[i] = what
 	}
-	for _, p := range plans {
+	for i, p := range plans {
 		if p.remote == nil {
 			continue
 		}
-		if err := p.remote(ctx); err != nil {
+		what, err := p.remote(ctx)
+		if err != nil {
 			return err
 		}
+		written[i] = what
 	}
 	for i, c := range pending {
 		if err := c.commit(); err != nil {
@@ -360,23 +375,18 @@ func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err
 		}
 	}
 	pending = nil
-	d, derr := s.digest()
-	for _, p := range plans {
-		if derr == nil {
-			fmt.Fprintf(o.progress, "wrote %s (%s)\n", p.desc, d)
-		} else {
-			fmt.Fprintf(o.progress, "wrote %s\n", p.desc)
-		}
+	for i, p := range plans {
+		fmt.Fprintf(o.progress, "wrote %s (%s)\n", p.desc, written[i])
 	}
 	return nil
 }
 
-// outputPlan is a checked output: file writes to a temporary name, remote pushes or
-// loads.
+// outputPlan is a checked output: a file written under a temporary name, or a push or
+// load. Both say what they wrote (a digest, an image ID) for the progress line.
 type outputPlan struct {
 	desc   string
-	file   func(context.Context) (committer, error)
-	remote func(context.Context) error
+	file   func(context.Context) (committer, string, error)
+	remote func(context.Context) (string, error)
 }
 
 func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
@@ -393,13 +403,13 @@ func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
 		if err != nil {
 			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
+		write, desc := writeLayoutDir, "oci layout "
 		if out.Tar {
-			return outputPlan{desc: "oci layout tar " + out.Dest, file: func(ctx context.Context) (committer, error) {
-				return writeLayoutTar(ctx, s, out.Dest, annotations)
-			}}, nil
+			write, desc = writeLayoutTar, "oci layout tar "
 		}
-		return outputPlan{desc: "oci layout " + out.Dest, file: func(ctx context.Context) (committer, error) {
-			return writeLayoutDir(ctx, s, out.Dest, annotations)
+		return outputPlan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+			c, d, err := write(ctx, s, out.Dest, annotations)
+			return c, d.String(), err
 		}}, nil
 
 	case OutputDocker:
@@ -416,8 +426,9 @@ func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
 		if err != nil {
 			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
-		return outputPlan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, error) {
-			return writeDockerArchive(ctx, s.img, out.Dest, tags)
+		return outputPlan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+			c, err := writeDockerArchive(ctx, s.img, out.Dest, tags)
+			return c, imageID(s.img), err
 		}}, nil
 
 	case OutputImage:
@@ -442,8 +453,8 @@ func planLoad(s subject, out Output, names []string, o *outputOptions) (outputPl
 	if _, err := dockerTags(names); err != nil {
 		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
 	}
-	return outputPlan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context) error {
-		return loadDaemon(ctx, s.img, names, o)
+	return outputPlan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
+		return imageID(s.img), loadDaemon(ctx, s.img, names, o)
 	}}, nil
 }
 
@@ -455,9 +466,25 @@ func planPush(s subject, out Output, names []string, o *outputOptions) (outputPl
 	if err != nil {
 		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
 	}
-	return outputPlan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) error {
-		return pushRefs(ctx, s, refs, o)
+	return outputPlan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
+		if err := pushRefs(ctx, s, refs, o); err != nil {
+			return "", err
+		}
+		d, err := s.digest()
+		if err != nil {
+			return "", fmt.Errorf("pushing %s: %w", strings.Join(names, ", "), err)
+		}
+		return d.String(), nil
 	}}, nil
+}
+
+// imageID is what Docker calls the image: its config digest.
+func imageID(img v1.Image) string {
+	h, err := img.ConfigName()
+	if err != nil {
+		return "image ID unknown"
+	}
+	return "image ID " + h.String()
 }
 
 // checkDockerLayers refuses layers Docker cannot load. Docker before 25 (API 1.44) reads

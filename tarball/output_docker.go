@@ -85,7 +85,11 @@ func writeDockerArchiveTo(ctx context.Context, w io.Writer, img v1.Image, tags [
 		// reports its ID; [] rather than null is what Docker itself writes.
 		desc.RepoTags = []string{}
 	}
-	var blobs []layoutBlob
+	type entry struct {
+		name string
+		blob layoutBlob
+	}
+	entries := []entry{{name: desc.Config, blob: layoutBlob{size: int64(len(cfg)), raw: cfg}}}
 	seen := map[v1.Hash]bool{}
 	for _, d := range m.Layers {
 		file := d.Digest.Hex + layerFileExtension(d.MediaType)
@@ -112,21 +116,13 @@ func writeDockerArchiveTo(ctx context.Context, w io.Writer, img v1.Image, tags [
 		if err != nil {
 			return fmt.Errorf("reading layer %s: %w", d.Digest, err)
 		}
-		blobs = append(blobs, layoutBlob{digest: d.Digest, size: d.Size, layer: l})
+		entries = append(entries, entry{name: file, blob: layoutBlob{digest: d.Digest, size: d.Size, layer: l}})
 	}
 	manifest, err := json.Marshal(ggcrtarball.Manifest{desc})
 	if err != nil {
 		return fmt.Errorf("encoding manifest.json: %w", err)
 	}
 
-	type entry struct {
-		name string
-		blob layoutBlob
-	}
-	entries := []entry{{name: desc.Config, blob: layoutBlob{size: int64(len(cfg)), raw: cfg}}}
-	for _, b := range blobs {
-		entries = append(entries, entry{name: b.digest.Hex + layerFileExtension(mediaTypeOf(m, b.digest)), blob: b})
-	}
 	// Hex names sort before "manifest.json" ('0'-'f' < 'm').
 	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	entries = append(entries, entry{name: "manifest.json", blob: layoutBlob{size: int64(len(manifest)), raw: manifest}})
@@ -142,15 +138,6 @@ func writeDockerArchiveTo(ctx context.Context, w io.Writer, img v1.Image, tags [
 		}
 	}
 	return tw.Close()
-}
-
-func mediaTypeOf(m *v1.Manifest, h v1.Hash) types.MediaType {
-	for _, d := range m.Layers {
-		if d.Digest == h {
-			return d.MediaType
-		}
-	}
-	return ""
 }
 
 // layerFileExtension names layer files as ggcr and Docker do, so tools that guess the
@@ -192,7 +179,7 @@ func loadDaemon(ctx context.Context, img v1.Image, names []string, o *outputOpti
 	if c == nil {
 		cl, err := client.New(client.FromEnv)
 		if err != nil {
-			return fmt.Errorf("loading into the docker daemon: %v: use -o type=docker,dest=FILE and `docker load`: %w", err, ErrNoDaemon)
+			return fmt.Errorf("loading into the docker daemon: cannot reach the Docker daemon at %s: use -o type=docker,dest=FILE and `docker load` (%v): %w", os.Getenv("DOCKER_HOST"), err, ErrNoDaemon)
 		}
 		defer cl.Close()
 		c = cl

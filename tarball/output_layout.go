@@ -44,9 +44,14 @@ func layoutAnnotations(names []string) ([]map[string]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("parsing name %q: a digest cannot name a layout entry; give NAME:TAG: %w", n, ErrBadOutput)
 		}
+		full := tag.Name()
+		if tag.RegistryStr() == name.DefaultRegistry {
+			// containerd and BuildKit spell Docker Hub names docker.io/library/app:tag.
+			full = "docker.io/" + tag.RepositoryStr() + ":" + tag.TagStr()
+		}
 		out = append(out, map[string]string{
 			annotationRefName:       tag.TagStr(),
-			annotationContainerName: tag.Name(),
+			annotationContainerName: full,
 		})
 	}
 	return out, nil
@@ -66,6 +71,8 @@ type layoutBlob struct {
 type layoutContents struct {
 	blobs []layoutBlob
 	index []byte
+	// top is the manifest index.json points at.
+	top v1.Descriptor
 }
 
 func collectLayout(s subject, annotations []map[string]string) (*layoutContents, error) {
@@ -92,7 +99,7 @@ func collectLayout(s subject, annotations []map[string]string) (*layoutContents,
 	if err != nil {
 		return nil, fmt.Errorf("encoding index.json: %w", err)
 	}
-	c := &layoutContents{index: ib}
+	c := &layoutContents{index: ib, top: top}
 	for _, b := range byDigest {
 		c.blobs = append(c.blobs, b)
 	}
@@ -263,24 +270,24 @@ const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 // writeLayoutTar writes the layout as one tar: entries sorted by name, directories
 // before their contents, mtimes at the epoch and owners root, so the same image gives
 // the same bytes.
-func writeLayoutTar(ctx context.Context, s subject, dest string, annotations []map[string]string) (committer, error) {
+func writeLayoutTar(ctx context.Context, s subject, dest string, annotations []map[string]string) (committer, v1.Hash, error) {
 	c, err := collectLayout(s, annotations)
 	if err != nil {
-		return nil, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
 	}
 	tf, err := newTempFile(dest)
 	if err != nil {
-		return nil, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
 	}
 	if err := writeLayoutTarTo(ctx, tf.f, c); err != nil {
 		tf.abort()
-		return nil, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
 	}
 	if err := tf.close(); err != nil {
 		tf.abort()
-		return nil, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout tar %s: %w", dest, err)
 	}
-	return tf, nil
+	return tf, c.top.Digest, nil
 }
 
 func writeLayoutTarTo(ctx context.Context, w io.Writer, c *layoutContents) error {
@@ -326,23 +333,23 @@ func writeLayoutTarTo(ctx context.Context, w io.Writer, c *layoutContents) error
 // over it. An existing dest is replaced only when it is empty or already an OCI layout
 // (as buildx replaces its dest tar): adding to an old layout would keep images and tags
 // nobody asked for, and a directory of other files is most likely a mistyped -o.
-func writeLayoutDir(ctx context.Context, s subject, dest string, annotations []map[string]string) (committer, error) {
+func writeLayoutDir(ctx context.Context, s subject, dest string, annotations []map[string]string) (committer, v1.Hash, error) {
 	if err := checkReplaceableDir(dest); err != nil {
-		return nil, fmt.Errorf("writing oci layout %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout %s: %w", dest, err)
 	}
 	c, err := collectLayout(s, annotations)
 	if err != nil {
-		return nil, fmt.Errorf("writing oci layout %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout %s: %w", dest, err)
 	}
 	td, err := newTempDir(dest)
 	if err != nil {
-		return nil, fmt.Errorf("writing oci layout %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout %s: %w", dest, err)
 	}
 	if err := writeLayoutDirTo(ctx, td.tmp, c); err != nil {
 		td.abort()
-		return nil, fmt.Errorf("writing oci layout %s: %w", dest, err)
+		return nil, v1.Hash{}, fmt.Errorf("writing oci layout %s: %w", dest, err)
 	}
-	return td, nil
+	return td, c.top.Digest, nil
 }
 
 func writeLayoutDirTo(ctx context.Context, root string, c *layoutContents) error {

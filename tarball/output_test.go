@@ -281,8 +281,8 @@ func TestWriteFormats(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			if n := strings.Count(progress.String(), "wrote "); n != len(outs) {
-				t.Errorf("progress has %d lines, want %d:\n%s", n, len(outs), progress.String())
+			if n := strings.Count(progress.String(), "wrote "); n != len(outs) || !strings.Contains(progress.String(), "wrote registry "+ref+" ("+want.String()+")") {
+				t.Errorf("progress has %d lines, want %d, one with the pushed digest:\n%s", n, len(outs), progress.String())
 			}
 
 			for _, r := range []string{"oci-layout://" + dir + ":slim", "oci-layout://" + untarTo(t, tarFile) + ":slim", ref} {
@@ -499,6 +499,7 @@ func TestWriteRefused(t *testing.T) {
 		{"oci without dest", gz, []Output{{Type: OutputOCI}}, nil, ErrBadOutput, "needs dest"},
 		{"unknown type", gz, []Output{{Type: "local", Dest: "x"}}, nil, ErrBadOutput, "unknown type"},
 		{"no outputs", gz, nil, nil, ErrBadOutput, "no output given"},
+		{"same dest twice", gz, []Output{{Type: OutputOCI, Dest: "x.tar", Tar: true}, {Type: OutputDocker, Dest: "./x.tar"}}, nil, ErrBadOutput, "both write to"},
 		{"not an image", "image", []Output{{Type: OutputOCI, Dest: "x"}}, nil, ErrBadOutput, "neither an image nor an index"},
 	}
 	for _, tt := range tests {
@@ -621,7 +622,7 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: OutputRegistry, Name: []string{"127.0.0.1:1/app:v1"}}}
 		}, []OutputOption{failPush}, "network is down"},
 		{"cancelled", cancelled, good, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "existing")}, {Type: OutputDocker, Dest: filepath.Join(d, "d.tar")}}
+			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: OutputDocker, Dest: filepath.Join(d, "d.tar")}}
 		}, nil, "context canceled"},
 	}
 	for _, tt := range tests {
