@@ -113,6 +113,9 @@ func ParseOutput(spec string) (Output, error) {
 	if strings.TrimSpace(spec) == "" {
 		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", joinTypes(), ErrBadOutput)
 	}
+	if i := strings.IndexFunc(spec, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return Output{}, fmt.Errorf("parsing output %q: control character at byte %d: %w", spec, i, ErrBadOutput)
+	}
 	if spec == "-" {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
@@ -135,14 +138,15 @@ func ParseOutput(spec string) (Output, error) {
 		if _, dup := kv[k]; dup {
 			return Output{}, fmt.Errorf("parsing output %q: %s given twice: %w", spec, k, ErrBadOutput)
 		}
-		kv[k] = strings.TrimSpace(v)
+		// Values are kept as given: a path may begin or end with a space.
+		kv[k] = v
 		order = append(order, k)
 	}
 	typ, ok := kv["type"]
 	if !ok {
 		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
 	}
-	out := Output{Type: OutputType(strings.ToLower(typ))}
+	out := Output{Type: OutputType(strings.ToLower(strings.TrimSpace(typ)))}
 	valid, ok := keysByType[out.Type]
 	if !ok {
 		hint := ""
@@ -172,7 +176,7 @@ func ParseOutput(spec string) (Output, error) {
 		if !ok {
 			continue
 		}
-		b, err := strconv.ParseBool(s)
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
 			return Output{}, fmt.Errorf("parsing output %q: %s=%q is not true or false: %w", spec, k, s, ErrBadOutput)
 		}
