@@ -932,3 +932,44 @@ func FuzzParseOutput(f *testing.F) {
 		}
 	})
 }
+
+// Where a Docker daemon runs, the docker archive loads with `docker load` and --load
+// puts the image in the daemon, both under the image ID slim reports.
+func TestLoadIntoDocker(t *testing.T) {
+	t.Parallel()
+	c, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Skipf("no Docker client (%v); the docker load checks run where a daemon does", err)
+	}
+	defer c.Close()
+	if _, err := c.Ping(t.Context(), client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		t.Skipf("no Docker daemon at %s; the docker load checks run where one does", c.DaemonHost())
+	}
+	img := testimage.Image(t, outputLayers, testimage.WithConfig(func(c *v1.Config) { c.Cmd = []string{"/bin/app"} }))
+	want := mustConfigName(t, img)
+	tag := fmt.Sprintf("slim-test/output:%d", os.Getpid())
+	fileTag := tag + "-file"
+	t.Cleanup(func() {
+		for _, r := range []string{tag, fileTag} {
+			_, _ = c.ImageRemove(context.Background(), r, client.ImageRemoveOptions{Force: true})
+		}
+	})
+	archive := filepath.Join(t.TempDir(), "d.tar")
+	if err := Write(t.Context(), img, []Output{{Type: OutputDocker, Dest: archive, Name: []string{fileTag}}, {Type: OutputDocker}}, WithTags([]string{tag})); err != nil {
+		t.Fatal(err)
+	}
+	loaded := []string{tag}
+	if docker, err := exec.LookPath("docker"); err == nil {
+		out := runTool(t, docker, "load", "-i", archive)
+		if !strings.Contains(string(out), fileTag) {
+			t.Errorf("docker load: %s", out)
+		}
+		loaded = append(loaded, fileTag)
+	}
+	for _, r := range loaded {
+		got, _ := openOutput(t, "docker-daemon://"+r)
+		if got == nil || mustConfigName(t, got) != want {
+			t.Errorf("docker-daemon://%s is not the image %s", r, want)
+		}
+	}
+}
