@@ -44,15 +44,20 @@ const (
 	OutputImage OutputType = "image"
 )
 
-var outputTypes = []OutputType{OutputOCI, OutputDocker, OutputRegistry, OutputImage}
-
-// keysByType lists the -o keys each type takes, so a typo is an error and not a
-// silently ignored setting.
-var keysByType = map[OutputType][]string{
-	OutputOCI:      {"type", "dest", "name", "tar"},
-	OutputDocker:   {"type", "dest", "name"},
-	OutputRegistry: {"type", "name"},
-	OutputImage:    {"type", "name", "push"},
+// outputKeys lists the -o keys a type takes, so a typo is an error and not a silently
+// ignored setting; ok is false for a type that does not exist.
+func outputKeys(t OutputType) (keys []string, ok bool) {
+	switch t {
+	case OutputOCI:
+		return []string{"type", "dest", "name", "tar"}, true
+	case OutputDocker:
+		return []string{"type", "dest", "name"}, true
+	case OutputRegistry:
+		return []string{"type", "name"}, true
+	case OutputImage:
+		return []string{"type", "name", "push"}, true
+	}
+	return nil, false
 }
 
 // Output is one place Write puts the image, parsed from a buildx-style `-o` spec.
@@ -147,7 +152,7 @@ func ParseOutput(spec string) (Output, error) {
 		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
 	}
 	out := Output{Type: OutputType(strings.ToLower(strings.TrimSpace(typ)))}
-	valid, ok := keysByType[out.Type]
+	valid, ok := outputKeys(out.Type)
 	if !ok {
 		hint := ""
 		if out.Type == "local" || out.Type == "tar" {
@@ -206,11 +211,7 @@ func isTarName(dest string) bool {
 }
 
 func joinTypes() string {
-	s := make([]string, len(outputTypes))
-	for i, t := range outputTypes {
-		s[i] = string(t)
-	}
-	return strings.Join(s, "|")
+	return strings.Join([]string{string(OutputOCI), string(OutputDocker), string(OutputRegistry), string(OutputImage)}, "|")
 }
 
 // OutputOption configures Write and Load.

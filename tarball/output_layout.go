@@ -113,23 +113,25 @@ func addRaw(byDigest map[v1.Hash]layoutBlob, raw []byte) v1.Hash {
 	return h
 }
 
-// ociTypes maps Docker media types to their OCI equals. An OCI layout holds OCI
+// toOCI maps a Docker media type to its OCI equal. An OCI layout holds OCI
 // manifests: skopeo (before 1.14) and umoci do not even see a Docker manifest in
 // index.json. So a Docker-typed image is written with OCI manifests, as BuildKit's oci
 // exporter and `skopeo copy … oci:` do: its config and layer blobs stay byte for byte
 // the same, only the manifests (and so the image digest) change.
-var ociTypes = map[types.MediaType]types.MediaType{
-	types.DockerManifestSchema2:   types.OCIManifestSchema1,
-	types.DockerManifestList:      types.OCIImageIndex,
-	types.DockerConfigJSON:        types.OCIConfigJSON,
-	types.DockerLayer:             types.OCILayer,
-	types.DockerUncompressedLayer: types.OCIUncompressedLayer,
-	types.DockerForeignLayer:      types.OCIRestrictedLayer,
-}
-
 func toOCI(mt types.MediaType) types.MediaType {
-	if o, ok := ociTypes[mt]; ok {
-		return o
+	switch mt {
+	case types.DockerManifestSchema2:
+		return types.OCIManifestSchema1
+	case types.DockerManifestList:
+		return types.OCIImageIndex
+	case types.DockerConfigJSON:
+		return types.OCIConfigJSON
+	case types.DockerLayer:
+		return types.OCILayer
+	case types.DockerUncompressedLayer:
+		return types.OCIUncompressedLayer
+	case types.DockerForeignLayer:
+		return types.OCIRestrictedLayer
 	}
 	return mt
 }

@@ -30,9 +30,11 @@ import (
 
 // outputLayers is the content of every test image: a file to look for after unpacking,
 // and an executable in a second layer.
-var outputLayers = [][]testimage.Entry{
-	{testimage.Dir("etc"), testimage.File("etc/hello", "hello from slim\n")},
-	{testimage.Dir("bin"), testimage.File("bin/app", "#!/bin/sh\necho hi\n", 0o755)},
+func outputLayers() [][]testimage.Entry {
+	return [][]testimage.Entry{
+		{testimage.Dir("etc"), testimage.File("etc/hello", "hello from slim\n")},
+		{testimage.Dir("bin"), testimage.File("bin/app", "#!/bin/sh\necho hi\n", 0o755)},
+	}
 }
 
 type outputCase struct {
@@ -43,11 +45,11 @@ type outputCase struct {
 
 func outputSubjects(t *testing.T) []outputCase {
 	t.Helper()
-	gz := testimage.Image(t, outputLayers)
-	zst := testimage.Image(t, outputLayers, testimage.WithCompression(testimage.Zstd))
-	docker := testimage.Image(t, outputLayers, testimage.WithDocker())
-	plain := testimage.Image(t, outputLayers, testimage.WithCompression(testimage.None))
-	arm := testimage.Image(t, outputLayers, testimage.WithPlatform("linux", "arm64/v8"))
+	gz := testimage.Image(t, outputLayers())
+	zst := testimage.Image(t, outputLayers(), testimage.WithCompression(testimage.Zstd))
+	docker := testimage.Image(t, outputLayers(), testimage.WithDocker())
+	plain := testimage.Image(t, outputLayers(), testimage.WithCompression(testimage.None))
+	arm := testimage.Image(t, outputLayers(), testimage.WithPlatform("linux", "arm64/v8"))
 	return []outputCase{
 		{name: "oci-gzip", v: gz},
 		{name: "oci-zstd", v: zst, zstd: true},
@@ -412,7 +414,7 @@ func layerDigests(t *testing.T, img v1.Image) []v1.Hash {
 // map iteration inside ggcr would have been.
 func TestWriteReproducible(t *testing.T) {
 	t.Parallel()
-	img := testimage.Image(t, outputLayers)
+	img := testimage.Image(t, outputLayers())
 	tags := WithTags([]string{"b.example/app:2", "a.example/app:1", "app"})
 	var sums [2][2][]byte
 	for i := range 2 {
@@ -466,7 +468,7 @@ func TestWriteReproducible(t *testing.T) {
 // pushed; name= in the spec wins over the tags, as in buildx.
 func TestWriteTags(t *testing.T) {
 	t.Parallel()
-	img := testimage.Image(t, outputLayers)
+	img := testimage.Image(t, outputLayers())
 	want := digestOfOutput(t, img)
 	host := testimage.Registry(t)
 	dir := filepath.Join(t.TempDir(), "layout")
@@ -501,8 +503,8 @@ func TestWriteTags(t *testing.T) {
 
 func TestWriteRefused(t *testing.T) {
 	t.Parallel()
-	gz := testimage.Image(t, outputLayers)
-	zst := testimage.Image(t, outputLayers, testimage.WithCompression(testimage.Zstd))
+	gz := testimage.Image(t, outputLayers())
+	zst := testimage.Image(t, outputLayers(), testimage.WithCompression(testimage.Zstd))
 	idx := testimage.Index(t, map[string]v1.Image{"linux/amd64": gz})
 	tests := []struct {
 		name    string
@@ -603,7 +605,7 @@ func (l liarLayer) Compressed() (io.ReadCloser, error) {
 // no temporary files, no created parents, and an existing layout untouched.
 func TestWriteFailureLeavesNothing(t *testing.T) {
 	t.Parallel()
-	good := testimage.Image(t, outputLayers)
+	good := testimage.Image(t, outputLayers())
 	mkBroken := func(wrap func(v1.Layer) v1.Layer) v1.Image {
 		ls, err := good.Layers()
 		if err != nil {
@@ -680,8 +682,8 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // An existing layout (or empty directory) is replaced whole; anything else is refused.
 func TestWriteReplacesLayout(t *testing.T) {
 	t.Parallel()
-	a := testimage.Image(t, outputLayers)
-	b := testimage.Image(t, outputLayers[:1])
+	a := testimage.Image(t, outputLayers())
+	b := testimage.Image(t, outputLayers()[:1])
 	dir := t.TempDir()
 	layout := filepath.Join(dir, "layout")
 	for _, img := range []v1.Image{a, b} {
@@ -735,7 +737,7 @@ func TestWriteReplacesLayout(t *testing.T) {
 func TestLoadWithoutDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "nothing.sock")
 	t.Setenv("DOCKER_HOST", "unix://"+sock)
-	img := testimage.Image(t, outputLayers)
+	img := testimage.Image(t, outputLayers())
 	for _, call := range []func() error{
 		func() error { return Load(t.Context(), img, []string{"app:slim"}) },
 		func() error {
@@ -793,8 +795,8 @@ func (f *fakeDaemon) ImageTag(_ context.Context, o client.ImageTagOptions) (clie
 
 func TestLoad(t *testing.T) {
 	t.Parallel()
-	gz := testimage.Image(t, outputLayers)
-	zst := testimage.Image(t, outputLayers, testimage.WithCompression(testimage.Zstd))
+	gz := testimage.Image(t, outputLayers())
+	zst := testimage.Image(t, outputLayers(), testimage.WithCompression(testimage.Zstd))
 	const ok = `{"stream":"Loaded image: app:slim\n"}`
 	tests := []struct {
 		name     string
@@ -843,8 +845,8 @@ func TestLoad(t *testing.T) {
 // blobs.
 func TestWriteLayoutMediaTypes(t *testing.T) {
 	t.Parallel()
-	docker := testimage.Image(t, outputLayers, testimage.WithDocker())
-	dockerArm := testimage.Image(t, outputLayers, testimage.WithDocker(), testimage.WithPlatform("linux", "arm64"))
+	docker := testimage.Image(t, outputLayers(), testimage.WithDocker())
+	dockerArm := testimage.Image(t, outputLayers(), testimage.WithDocker(), testimage.WithPlatform("linux", "arm64"))
 	dockerIndex := testimage.Index(t, map[string]v1.Image{"linux/amd64": docker, "linux/arm64": dockerArm})
 	for _, sc := range append(outputSubjects(t), outputCase{name: "docker-index", v: dockerIndex}) {
 		t.Run(sc.name, func(t *testing.T) {
@@ -945,7 +947,7 @@ func TestLoadIntoDocker(t *testing.T) {
 	if _, err := c.Ping(t.Context(), client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		t.Skipf("no Docker daemon at %s; the docker load checks run where one does", c.DaemonHost())
 	}
-	img := testimage.Image(t, outputLayers, testimage.WithConfig(func(c *v1.Config) { c.Cmd = []string{"/bin/app"} }))
+	img := testimage.Image(t, outputLayers(), testimage.WithConfig(func(c *v1.Config) { c.Cmd = []string{"/bin/app"} }))
 	want := mustConfigName(t, img)
 	tag := fmt.Sprintf("slim-test/output:%d", os.Getpid())
 	fileTag := tag + "-file"
