@@ -191,7 +191,7 @@ func ParseOutput(spec string) (Output, error) {
 			out.Push = b
 		}
 	}
-	if _, ok := kv["tar"]; !ok {
+	if _, ok := kv["tar"]; !ok && out.Type == OutputOCI {
 		out.Tar = isTarName(out.Dest)
 	}
 	if _, ok := kv["dest"]; ok && out.Dest == "" {
@@ -413,7 +413,7 @@ func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
 			write, desc = writeLayoutTar, "oci layout tar "
 		}
 		return outputPlan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
-			c, d, err := write(ctx, s, out.Dest, annotations)
+			c, d, err := write(ctx, s, filepath.Clean(out.Dest), annotations)
 			return c, d.String(), err
 		}}, nil
 
@@ -432,7 +432,7 @@ func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
 			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
 		return outputPlan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, string, error) {
-			c, err := writeDockerArchive(ctx, s.img, out.Dest, tags)
+			c, err := writeDockerArchive(ctx, s.img, filepath.Clean(out.Dest), tags)
 			return c, imageID(s.img), err
 		}}, nil
 

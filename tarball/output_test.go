@@ -200,7 +200,7 @@ func TestParseOutput(t *testing.T) {
 		{"type=oci,dest=layout,tar=true", Output{Type: OutputOCI, Dest: "layout", Tar: true}},
 		{"type=oci,dest=dir.tar,tar=false", Output{Type: OutputOCI, Dest: "dir.tar"}},
 		{"type=oci,dest=out,name=app:slim", Output{Type: OutputOCI, Dest: "out", Name: []string{"app:slim"}}},
-		{"type=docker,dest=img.tar,name=app:slim", Output{Type: OutputDocker, Dest: "img.tar", Tar: true, Name: []string{"app:slim"}}},
+		{"type=docker,dest=img.tar,name=app:slim", Output{Type: OutputDocker, Dest: "img.tar", Name: []string{"app:slim"}}},
 		{"type=docker", Output{Type: OutputDocker}},
 		{"type=registry,name=localhost:5000/app:slim", Output{Type: OutputRegistry, Name: []string{"localhost:5000/app:slim"}}},
 		{`type=image,"name=a:1,b:2",push=true`, Output{Type: OutputImage, Name: []string{"a:1", "b:2"}, Push: true}},
@@ -273,11 +273,12 @@ func TestWriteFormats(t *testing.T) {
 			_, isIndex := sc.v.(v1.ImageIndex)
 			tmp := t.TempDir()
 			dir := filepath.Join(tmp, "layout")
+			slashed := dir + string(filepath.Separator) // as typed in -o dest=out/
 			tarFile := filepath.Join(tmp, "sub", "layout.tar")
 			archive := filepath.Join(tmp, "docker.tar")
 			ref := host + "/" + sc.name + ":slim"
 			outs := []Output{
-				{Type: OutputOCI, Dest: dir},
+				{Type: OutputOCI, Dest: slashed},
 				{Type: OutputOCI, Dest: tarFile, Tar: true},
 				{Type: OutputRegistry},
 			}
@@ -292,6 +293,9 @@ func TestWriteFormats(t *testing.T) {
 			if n := strings.Count(progress.String(), "wrote "); n != len(outs) || !strings.Contains(progress.String(), "wrote registry "+ref+" ("+want.String()+")") {
 				t.Errorf("progress has %d lines, want %d, one with the pushed digest:\n%s", n, len(outs), progress.String())
 			}
+			// No temporary names left next to the outputs.
+			assertEmptyDir(t, tmp, "layout", "sub", "docker.tar")
+			assertEmptyDir(t, filepath.Dir(tarFile), "layout.tar")
 
 			for _, r := range []string{"oci-layout://" + dir + ":slim", "oci-layout://" + untarTo(t, tarFile) + ":slim", ref} {
 				img, idx := openOutput(t, r)
