@@ -379,6 +379,12 @@ func writeFileFunc(p string, fn func(io.Writer) error) error {
 		f.Close()
 		return err
 	}
+	// As for single files: the rename that publishes the directory must not publish
+	// blobs a crash could still lose.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
 	return f.Close()
 }
 

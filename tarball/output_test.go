@@ -979,3 +979,28 @@ func TestLoadIntoDocker(t *testing.T) {
 		}
 	}
 }
+
+// Push targets follow imageref's rules: plain HTTP for loopback registries, and for all
+// with WithInsecure.
+func TestOutputRegistryScheme(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		insecure bool
+		scheme   string
+	}{
+		{"registry.example/app:v1", false, "https"},
+		{"registry.example/app:v1", true, "http"},
+		{"localhost:5000/app:v1", false, "http"},
+		{"127.0.0.1:5000/app:v1", false, "http"},
+		{"app", false, "https"},
+	} {
+		refs, err := registryRefs([]string{tt.name}, tt.insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := refs[0].Context().Scheme(); got != tt.scheme {
+			t.Errorf("%s (insecure %v): scheme %s, want %s", tt.name, tt.insecure, got, tt.scheme)
+		}
+	}
+}
