@@ -19,23 +19,28 @@ type globalFlags struct {
 func newRootCmd() *cobra.Command {
 	g := &globalFlags{}
 	root := &cobra.Command{
-		Use:   "slim [flags] --from SRC:PATH[:DEST]...",
+		Use:   "slim [flags] [CONTEXT]",
 		Short: "Make container images as small as they can be while they still run",
 		Long: `slim takes the named files out of images (and, with a Dockerfile, out of its build
 stages), follows their ELF shared-library dependencies, lays them onto a minimal base and
 writes freshly packed, reproducible layers: the smallest image that still runs.
 
-  slim --from myapp:fat:/app/server --base scratch -t myapp:slim --push`,
-		Args:          cobra.NoArgs,
+With a build CONTEXT (or -f), slim runs the Dockerfile through BuildKit and SRC may also
+be a stage, by name or index; with no --from it takes what the target stage copies from
+other stages, plus its entrypoint.
+
+  slim --from myapp:fat:/app/server --base scratch -t myapp:slim --push
+  slim --from builder:/app/server --base static -t myapp:slim --push .`,
+		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	sf := newSlimFlags(root)
-	root.RunE = func(cmd *cobra.Command, args []string) error { return runSlim(cmd, g, sf) }
+	root.RunE = func(cmd *cobra.Command, args []string) error { return runSlim(cmd, g, sf, args) }
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.platform, "platform", "", "platform(s) to pick from multi-platform images, comma-separated os/arch[/variant] (default: this machine's, or every platform of an index source)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
-	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g))
+	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g))
 	return root
 }
 

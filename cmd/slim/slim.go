@@ -26,22 +26,25 @@ const exitMaxSize = 3
 
 // slimFlags are the root command's flags: the whole job.
 type slimFlags struct {
-	from        []string
-	base        string
-	deps        string
-	entrypoint  string
-	cmd         string
-	env         []string
-	user        string
-	workdir     string
-	labels      []string
-	expose      []string
-	force       bool
-	compression string
-	level       string
-	out         outputFlags
-	report      string
-	maxSize     string
+	from           []string
+	base           string
+	deps           string
+	entrypoint     string
+	cmd            string
+	env            []string
+	user           string
+	workdir        string
+	labels         []string
+	expose         []string
+	force          bool
+	compression    string
+	level          string
+	out            outputFlags
+	report         string
+	maxSize        string
+	keep           []string
+	emitDockerfile string
+	build          buildFlags
 
 	// parsed by Validate
 	froms    []extract.From
@@ -50,9 +53,15 @@ type slimFlags struct {
 	budget   int64
 }
 
-func (f *slimFlags) Validate() error {
-	if len(f.from) == 0 {
-		return errors.New("nothing to take: give at least one --from SRC:PATH[:DEST]")
+// Validate checks the flags; buildMode is true when a Dockerfile is run, where no
+// --from means "what the target stage copies from other stages".
+func (f *slimFlags) Validate(buildMode bool) error {
+	f.froms = nil
+	if len(f.from) == 0 && !buildMode {
+		return errNoFrom
+	}
+	if !buildMode && (len(f.keep) > 0 || f.emitDockerfile != "") {
+		return errors.New("--keep and --emit-dockerfile work with a Dockerfile: give the build CONTEXT")
 	}
 	for _, s := range f.from {
 		fr, err := extract.ParseFrom(s)
@@ -184,13 +193,24 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringVar(&f.level, "compression-level", "best", "compression level: best, default or a number (gzip 1-9, zstd 1-22)")
 	fl.StringVar(&f.report, "report", "", "also write the report as JSON to this file")
 	fl.StringVar(&f.maxSize, "max-size", "", "fail with exit status 3 when the result's compressed size is larger (e.g. 20MB, 15MiB)")
+	fl.StringArrayVar(&f.keep, "keep", nil, "with a Dockerfile and no --from: also keep this path of the target stage (repeatable)")
+	fl.StringVar(&f.emitDockerfile, "emit-dockerfile", "", "with a Dockerfile: write the multi-stage Dockerfile equivalent to what slim did to this file")
 	f.out.register(fl)
+	f.build.register(fl)
 	return f
 }
 
-func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags) error {
-	if err := f.Validate(); err != nil {
+func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) error {
+	buildMode := len(args) > 0 || f.build.file != ""
+	if err := f.Validate(buildMode); err != nil {
 		return err
+	}
+	if buildMode {
+		contextDir := "."
+		if len(args) > 0 {
+			contextDir = args[0]
+		}
+		return runSlimBuild(cmd, g, f, &f.build, contextDir)
 	}
 	ctx := cmd.Context()
 	ropts, err := g.refOptions()
@@ -338,7 +358,7 @@ func printReport(out io.Writer, r *rebase.Report) {
 	fmt.Fprintf(out, "\nFiles taken (%d)\n", len(r.Files))
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, fl := range r.Files {
-		fmt.Fprintf(tw, "  /%s\t%s\t%s\n", fl.Path, humanSize(fl.Size), fl.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", absPath(fl.Path), humanSize(fl.Size), fl.Reason)
 	}
 	tw.Flush()
 }
@@ -381,3 +401,6 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// absPath shows an image path as users write it, with one leading slash.
+func absPath(p string) string { return "/" + strings.TrimLeft(p, "/") }

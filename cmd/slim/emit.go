@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/build"
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/rebase"
+)
+
+// emitDockerfile writes the multi-stage Dockerfile equivalent to what slim did: the
+// original stages, then a final stage on the base with one COPY --from per file taken,
+// and the result's runtime config. A single-stage project can adopt it as it is.
+func emitDockerfile(df []byte, stages []build.Stage, target build.Stage, froms []extract.From, base string, res *rebase.Result) string {
+	var b strings.Builder
+	b.WriteString("# syntax=docker/dockerfile:1\n# Written by slim --emit-dockerfile: your stages, then the slim stage.\n\n")
+	b.Write(df)
+	if !strings.HasSuffix(string(df), "\n") {
+		b.WriteString("\n")
+	}
+	from := base
+	switch base {
+	case rebase.Scratch:
+	case rebase.Static:
+		from = "scratch"
+		b.WriteString("\n# slim's built-in static base is not in a registry: scratch plus the files below\n# runs the same only for programs that need no /etc/passwd, certificates or zoneinfo.\n")
+	}
+	fmt.Fprintf(&b, "\nFROM %s AS slim\n", from)
+
+	srcOf := map[string]string{} // source name → stage reference usable in COPY --from
+	for _, s := range stages {
+		srcOf[s.Ref()] = s.Ref()
+		srcOf[fmt.Sprint(s.Index)] = s.Ref()
+	}
+	copyFrom := func(src string) string {
+		if r, ok := srcOf[src]; ok {
+			return r
+		}
+		return src
+	}
+	named := map[string]bool{}
+	for _, f := range froms {
+		dest := f.Dest
+		if dest == "" {
+			dest = f.Path
+		}
+		fmt.Fprintf(&b, "COPY --from=%s %s %s\n", copyFrom(f.Source), f.Path, dest)
+		named[strings.TrimPrefix(dest, "/")] = true
+	}
+	files := slices.Clone(res.Report.Files)
+	slices.SortFunc(files, func(a, b extract.File) int { return strings.Compare(a.Path, b.Path) })
+	for _, f := range files {
+		if named[f.Path] || strings.HasPrefix(f.Reason, "--from") || f.Reason == "parent directory" || coveredBy(named, f.Path) {
+			continue
+		}
+		fmt.Fprintf(&b, "# %s\nCOPY --from=%s /%s /%s\n", f.Reason, copyFrom(f.Source), f.Path, f.Path)
+	}
+	if res.Image != nil {
+		if cf, err := res.Image.ConfigFile(); err == nil {
+			writeConfig(&b, cf.Config)
+		}
+	}
+	return b.String()
+}
+
+// coveredBy reports whether p lies inside a directory already copied whole.
+func coveredBy(named map[string]bool, p string) bool {
+	for d := range named {
+		if strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func writeConfig(b *strings.Builder, c v1.Config) {
+	for _, e := range c.Env {
+		k, v, _ := strings.Cut(e, "=")
+		fmt.Fprintf(b, "ENV %s=%s\n", k, quoteIfNeeded(v))
+	}
+	for p := range c.ExposedPorts {
+		fmt.Fprintf(b, "EXPOSE %s\n", p)
+	}
+	for k, v := range c.Labels {
+		fmt.Fprintf(b, "LABEL %s=%s\n", quoteIfNeeded(k), quoteIfNeeded(v))
+	}
+	if c.WorkingDir != "" {
+		fmt.Fprintf(b, "WORKDIR %s\n", c.WorkingDir)
+	}
+	if c.User != "" {
+		fmt.Fprintf(b, "USER %s\n", c.User)
+	}
+	if len(c.Entrypoint) > 0 {
+		j, _ := json.Marshal(c.Entrypoint)
+		fmt.Fprintf(b, "ENTRYPOINT %s\n", j)
+	}
+	if len(c.Cmd) > 0 {
+		j, _ := json.Marshal(c.Cmd)
+		fmt.Fprintf(b, "CMD %s\n", j)
+	}
+}
+
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\"'$\\") {
+		j, _ := json.Marshal(s)
+		return string(j)
+	}
+	return s
+}
