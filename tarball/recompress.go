@@ -594,14 +594,17 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// diffIDLayer answers DiffID from the config: asking a layout or archive layer
-// decompresses the whole blob.
-type diffIDLayer struct {
+// keptLayer is a base layer kept byte for byte. It answers DiffID from the config
+// (asking a layout or archive layer decompresses the whole blob) and, when a Docker
+// image turns OCI, the OCI media type of the same bytes.
+type keptLayer struct {
 	v1.Layer
-	diffID v1.Hash
+	diffID    v1.Hash
+	mediaType types.MediaType
 }
 
-func (l diffIDLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l keptLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l keptLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
 
 // assemble builds the output image: kept layers as they are, the built ones, the
 // input's config with new diff ids and history, the manifest's annotations.
@@ -630,13 +633,14 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 		lr.Size, lr.UncompressedSize = idx[i].Size, idx[i].UncompressedSize
 		switch nl := builtFor[i]; {
 		case i < o.keepBase:
-			add := mutate.Addendum{Layer: diffIDLayer{l, idx[i].DiffID}}
+			kl := keptLayer{Layer: l, diffID: idx[i].DiffID, mediaType: idx[i].MediaType}
+			if !docker {
+				kl.mediaType = ociLayerType(kl.mediaType)
+			}
+			add := mutate.Addendum{Layer: kl, MediaType: kl.mediaType}
 			if len(manifest.Layers) > i {
 				add.Annotations = manifest.Layers[i].Annotations
 				add.URLs = manifest.Layers[i].URLs
-			}
-			if !docker {
-				add.MediaType = ociLayerType(idx[i].MediaType)
 			}
 			adds = append(adds, add)
 			diffIDs = append(diffIDs, idx[i].DiffID)

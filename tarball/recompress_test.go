@@ -140,7 +140,7 @@ func describeExtract(t testing.TB, img v1.Image) map[string]fileDesc {
 			}
 			d.size, d.sum = int64(len(b)), sha256.Sum256(b)
 		}
-		out[strings.TrimPrefix(path.Clean("/" + h.Name), "/")] = d
+		out[strings.TrimPrefix(path.Clean("/"+h.Name), "/")] = d
 	}
 }
 
@@ -423,6 +423,11 @@ func randomImage(r *rand.Rand, links bool) layers {
 			files = append(files, path.Join(d, fmt.Sprintf("f%d", i)))
 		}
 	}
+	if links {
+		// Names that change type (files over directories and back): compared
+		// with imagefs only, mutate.Extract gets them wrong.
+		files = append(files, "c/d", "e", "a/b/f0/g")
+	}
 	syms := []string{"a/l0", "c/d/l1", "l2"}
 	hard := []string{"a/h0", "h1"}
 	all := slices.Concat(dirs, files, syms)
@@ -533,7 +538,7 @@ func TestRecompressProperty(t *testing.T) {
 				ropts = append(ropts, WithSquash())
 			}
 			keep := 0
-			if r.Intn(3) == 0 {
+			if r.Intn(2) == 0 {
 				keep = r.Intn(len(ls) + 1)
 				ropts = append(ropts, WithKeepBase(keep))
 			}
