@@ -57,10 +57,16 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 		return err
 	}
 
-	// Every stage a --from names is solved; other SRCs are image references.
+	// Every stage a --from names is solved; other SRCs are image references. A bare
+	// word that is no stage is almost always a typo, not an image on Docker Hub.
 	want := []string{target.Ref()}
 	for _, fr := range f.froms {
-		if s, ok := build.ResolveStage(stages, fr.Source); ok && s.Index != target.Index {
+		s, ok := build.ResolveStage(stages, fr.Source)
+		if !ok && !strings.ContainsAny(fr.Source, "/:@.") {
+			_, err := build.LookupStage(stages, fr.Source)
+			return fmt.Errorf("%w; for an image, give its full name (docker.io/library/%s:latest)", err, fr.Source)
+		}
+		if ok && s.Index != target.Index {
 			want = append(want, fr.Source)
 		}
 	}

@@ -96,7 +96,8 @@ func busyboxEntries() ([]tarball.Entry, error) {
 	}
 	// Enough applets for the RUN steps of tests and demos.
 	for _, a := range []string{"sh", "echo", "cat", "ls", "mkdir", "cp", "mv", "rm", "ln", "sleep", "test", "[",
-		"touch", "chmod", "wget", "env", "true", "false", "head", "tail", "grep", "sed", "dd", "du", "find", "id", "tar"} {
+		"touch", "chmod", "wget", "env", "true", "false", "head", "tail", "grep", "sed", "dd", "du", "find", "id", "tar",
+		"wc", "printf", "yes", "sort", "uname"} {
 		out = append(out, tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777}})
 	}
 	return out, nil
