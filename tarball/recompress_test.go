@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -843,6 +844,48 @@ func TestRecompressBadInput(t *testing.T) {
 			if left, _ := os.ReadDir(dir); len(left) > 0 {
 				t.Errorf("left behind: %v", left)
 			}
+		})
+	}
+}
+
+// countingLayer counts how often its blob is opened: each opening is one more pass of
+// decompression.
+type countingLayer struct {
+	v1.Layer
+	opened *atomic.Int32
+}
+
+func (c countingLayer) Compressed() (io.ReadCloser, error) {
+	c.opened.Add(1)
+	return c.Layer.Compressed()
+}
+
+// TestRecompressReadsLayersOnce: indexing is one pass over each layer and packing
+// another, whether the layer's tar is in path order or not (then its files are
+// spooled in tar order first).
+func TestRecompressReadsLayersOnce(t *testing.T) {
+	t.Parallel()
+	var entries []ti.Entry
+	for i := range 200 {
+		entries = append(entries, sized(fmt.Sprintf("f%03d", i), 2000, int64(i)))
+	}
+	reversed := slices.Clone(entries)
+	slices.Reverse(reversed)
+	for _, tt := range []struct {
+		name    string
+		entries []ti.Entry
+	}{{"path order", entries}, {"reverse order", reversed}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var opened atomic.Int32
+			l := countingLayer{ti.Layer(t, tt.entries), &opened}
+			top := ti.Layer(t, []ti.Entry{ti.Whiteout("f100")})
+			img := ti.ImageFromLayers(t, []v1.Layer{l, top})
+			out, rep := recompress(t, img)
+			if n := opened.Load(); n > 2 {
+				t.Errorf("layer 0 opened %d times, want at most 2", n)
+			}
+			checkRecompressed(t, img, out, rep)
 		})
 	}
 }

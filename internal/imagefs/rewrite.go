@@ -131,6 +131,12 @@ type LayerEntry struct {
 	// interruption: a directory a later layer deleted or replaced and made
 	// again starts over.
 	Since int
+	// ContentLayer and ContentOrder say where a regular file's bytes are (a hard
+	// link's are its target's): reading files of one layer by increasing order
+	// decompresses that layer once. ContentOrder is -1 for anything else and
+	// for sparse files, which are always read from the start of their layer.
+	ContentLayer int
+	ContentOrder int64
 }
 
 // LayerEntries calls fn for every path of the merged view but the root, in
@@ -152,7 +158,10 @@ func layerEntries(d *node, prefix string, fn func(LayerEntry) error) error {
 		if prefix != "" {
 			p = prefix + "/" + k.name
 		}
-		e := LayerEntry{Path: p, Header: k.header(p), Layer: int(k.elayer)}
+		e := LayerEntry{Path: p, Header: k.header(p), Layer: int(k.elayer), ContentLayer: int(k.layer), ContentOrder: -1}
+		if k.typ == tar.TypeReg && k.flags&flagSparse == 0 {
+			e.ContentOrder = k.off
+		}
 		if k.isDir() {
 			e.Since = k.since()
 			if k.flags&flagImplicit != 0 {
