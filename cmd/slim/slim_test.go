@@ -364,3 +364,33 @@ func TestSlimMaxSize(t *testing.T) {
 		t.Errorf("within budget: exit %d: %s", code, stderr)
 	}
 }
+
+// TestSlimOutputs writes one result to every output the CLI offers and has third-party
+// readers (skopeo) and slim itself read each back.
+func TestSlimOutputs(t *testing.T) {
+	skopeo := needTool(t, "skopeo")
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "bin/busybox=/bin/busybox")},
+		func(c *v1.Config) { c.Entrypoint = []string{"/bin/busybox"} })
+	host := testimage.Registry(t)
+	dir := t.TempDir()
+	pushed := host + "/slim/busybox:v1"
+	slimOK(t, "--from", ref+":/bin/busybox", "-t", pushed, "--push",
+		"-o", "type=oci,dest="+filepath.Join(dir, "layout"),
+		"-o", "type=oci,dest="+filepath.Join(dir, "layout.tar"),
+		"-o", "type=docker,dest="+filepath.Join(dir, "docker.tar"))
+	for _, target := range []string{
+		"oci:" + filepath.Join(dir, "layout") + ":v1",
+		"oci-archive:" + filepath.Join(dir, "layout.tar"),
+		"docker-archive:" + filepath.Join(dir, "docker.tar"),
+		"docker://" + pushed,
+	} {
+		if b, err := exec.Command(skopeo, "inspect", "--tls-verify=false", target).CombinedOutput(); err != nil || !strings.Contains(string(b), `"Layers"`) {
+			t.Errorf("skopeo inspect %s: %v\n%s", target, err, b)
+		}
+	}
+	// The pushed image is the same as the layout's.
+	out := slimOK(t, "inspect", "--json", pushed)
+	if !strings.Contains(out, layoutDigest(t, filepath.Join(dir, "layout")).String()) {
+		t.Errorf("pushed image's digest differs from the layout's:\n%s", out)
+	}
+}
