@@ -47,7 +47,14 @@ test: deps tools lint
 demo: deps tools build
 	$(GO) run ./cmd/slimdev demo
 
+# The harness builds its Go peers (crane, regctl) from their own modules at pinned versions
+# into .cache/bench/bin (never through go.mod), and reads peak memory with GNU time.
+# BENCH_FLAGS: -only NAME, -quick, -repeats N.
 bench: deps tools build
+	@dpkg -s time >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends time; }
+	GOBIN=$(CURDIR)/.cache/bench/bin $(GO) install github.com/google/go-containerregistry/cmd/crane@v0.22.1
+	GOBIN=$(CURDIR)/.cache/bench/bin $(GO) install github.com/regclient/regclient/cmd/regctl@v0.11.7
 	$(GO) run ./cmd/slimdev bench $(BENCH_FLAGS)
 
 clean:

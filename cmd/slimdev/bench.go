@@ -67,6 +67,11 @@ func bench(ctx context.Context, args []string) error {
 func workloads() []workload {
 	return []workload{
 		{name: "index", run: benchIndex},
+		{name: "extract-go", run: benchExtractGo},
+		{name: "extract-c", run: benchExtractC},
+		{name: "compress-debian", run: benchCompressDebian},
+		{name: "recompress-waste", run: benchRecompressWaste},
+		{name: "many-small-files", run: benchManySmallFiles},
 	}
 }
 

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slim-dev/slim/tarball"
+)
+
+// compressor is one way of compressing a tar file into another file, timed.
+type compressor struct {
+	name   string
+	family string // "gzip" or "zstd"; xz is compared with zstd, the other strong format
+	slim   bool
+	run    func(ctx context.Context, in, out string) (measurement, error)
+}
+
+// compressed is one compressor's result on one input.
+type compressed struct {
+	compressor
+	size int64
+	m    measurement
+}
+
+// slimCompressor runs slim's own layer compressor (tarball.NewCompressWriter, the code
+// every slim layer goes through) in this process on the same tar the peers get, so the
+// comparison is compressor against compressor on identical bytes.
+func slimCompressor(c tarball.Compression) compressor {
+	return compressor{name: fmt.Sprintf("slim %s best", c), family: string(c), slim: true,
+		run: func(ctx context.Context, in, out string) (measurement, error) {
+			start := time.Now()
+			err := compressFile(in, out, tarball.WithCompression(c), tarball.WithLevel(tarball.LevelBest))
+			return measurement{wall: time.Since(start)}, err
+		}}
+}
+
+func compressFile(in, out string, opts ...tarball.Option) (err error) {
+	src, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, dst.Close()) }()
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	zw, err := tarball.NewCompressWriter(bw, opts...)
+	if err != nil {
+		return fmt.Errorf("starting slim's compressor: %w", err)
+	}
+	if _, err := io.Copy(zw, bufio.NewReaderSize(src, 1<<20)); err != nil {
+		return fmt.Errorf("compressing %s: %w", in, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compressing %s: %w", in, err)
+	}
+	return bw.Flush()
+}
+
+// cliCompressor is a command-line compressor reading the tar and writing to stdout.
+func cliCompressor(name, family, script string) compressor {
+	return compressor{name: name, family: family, run: func(ctx context.Context, in, out string) (measurement, error) {
+		return shellTo(ctx, out, script, in)
+	}}
+}
+
+// compressors lists slim and its peers; withFloors adds the slow strong settings (zstd
+// --long, xz) that show how far from the format's limits slim's best is.
+func compressors(withFloors bool) []compressor {
+	cs := []compressor{
+		slimCompressor(tarball.Gzip),
+		cliCompressor("gzip -9", "gzip", `exec gzip -9 -n -c "$1"`),
+		cliCompressor("pigz -9 -p 2", "gzip", `exec pigz -9 -n -p 2 -c "$1"`),
+		slimCompressor(tarball.Zstd),
+		cliCompressor("zstd -19 -T2", "zstd", `exec zstd -q -19 -T2 -c "$1"`),
+	}
+	if withFloors {
+		cs = append(cs,
+			cliCompressor("zstd -19 --long=27 -T2", "zstd", `exec zstd -q -19 --long=27 -T2 -c "$1"`),
+			cliCompressor("xz -9 -T2", "zstd", `exec xz -q -9 -T2 -c "$1"`))
+	}
+	return cs
+}
+
+// compressAll runs every compressor on the same tar, each b.repeats times.
+func (b *bencher) compressAll(ctx context.Context, in string, cs []compressor) ([]compressed, error) {
+	var res []compressed
+	for _, c := range cs {
+		out := filepath.Join(filepath.Dir(in), "out."+strings.NewReplacer(" ", "_", "=", "").Replace(c.name))
+		fmt.Fprintf(os.Stderr, "bench:   %s\n", c.name)
+		m, err := b.median(func() (measurement, error) { return c.run(ctx, in, out) })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		size, err := fileSize(out)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Remove(out); err != nil {
+			return nil, err
+		}
+		res = append(res, compressed{compressor: c, size: size, m: m})
+	}
+	return res, nil
+}
+
+func find(res []compressed, name string) compressed {
+	for _, r := range res {
+		if r.name == name {
+			return r
+		}
+	}
+	return compressed{}
+}
+
+// compressTable prints sizes, and sizes and times as ratios to slim's compressor of the
+// same family (gzip to slim gzip, zstd and xz to slim zstd).
+func compressTable(in int64, res []compressed) string {
+	var md strings.Builder
+	md.WriteString("| compressor | size | size / input | size / slim | wall / slim |\n|---|---|---|---|---|\n")
+	for _, r := range res {
+		s := find(res, "slim "+r.family+" best")
+		fmt.Fprintf(&md, "| %s | %s | %.3f | %.3f | %s |\n", r.name, sizeMiB(r.size), sizeRatio(r.size, in),
+			sizeRatio(r.size, s.size), ratio(r.m.wall, s.m.wall))
+	}
+	return md.String()
+}
+
+// compressGoals checks issue 4's compressor goals and says, for each, met or not.
+func compressGoals(res []compressed) string {
+	sg, sz := find(res, "slim gzip best"), find(res, "slim zstd best")
+	g9, pigz, z19 := find(res, "gzip -9"), find(res, "pigz -9 -p 2"), find(res, "zstd -19 -T2")
+	var md strings.Builder
+	gs, gw := sizeRatio(sg.size, g9.size), float64(sg.m.wall)/float64(pigz.m.wall)
+	zs, zw := sizeRatio(sz.size, z19.size), float64(z19.m.wall)/float64(sz.m.wall)
+	fmt.Fprintf(&md, "- slim gzip best size / `gzip -9` = %.4f (goal ≤ 1.01: %s)\n", gs, verdict(gs <= 1.01))
+	fmt.Fprintf(&md, "- slim gzip best wall / `pigz -9 -p 2` = %.2f (goal ≤ 1.1: %s)\n", gw, verdict(gw <= 1.1))
+	fmt.Fprintf(&md, "- slim zstd best size / `zstd -19` = %.4f (goal ≤ 1.00: %s)\n", zs, verdict(zs <= 1.0))
+	fmt.Fprintf(&md, "- `zstd -19` wall / slim zstd best = %.2f, i.e. slim is %.2f× faster (goal ≥ 3×: %s)\n", zw, zw, verdict(zw >= 3))
+	for _, floor := range []string{"zstd -19 --long=27 -T2", "xz -9 -T2"} {
+		if f := find(res, floor); f.size > 0 {
+			fmt.Fprintf(&md, "- slim zstd best size / `%s` = %.4f (a floor, no goal)\n", floor, sizeRatio(sz.size, f.size))
+		}
+	}
+	return md.String()
+}
+
+// benchCompressDebian compares compressors on the merged file system of the Debian-like
+// image: one tar without waste, so every tool compresses exactly the same bytes.
+func benchCompressDebian(ctx context.Context, b *bencher) (string, error) {
+	img, err := b.debianImage()
+	if err != nil {
+		return "", err
+	}
+	in, err := fileSize(img.flat)
+	if err != nil {
+		return "", err
+	}
+	res, err := b.compressAll(ctx, img.flat, compressors(true))
+	if err != nil {
+		return "", err
+	}
+	var md strings.Builder
+	md.WriteString("## Compressing a Debian-like file system (slim's compressor vs gzip, pigz, zstd, xz)\n\n")
+	fmt.Fprintf(&md, "Input: one uncompressed tar (%s, %d entries) of the merged file system of the Debian-like image made from "+
+		"this machine's /usr (see the recompress workload), i.e. after its waste is removed, so that every tool, slim included, "+
+		"gets exactly the same bytes. slim's row is its layer compressor (`tarball.NewCompressWriter` at level `best`, the code "+
+		"every layer slim writes goes through) run on that tar; the peers read the same tar from the page cache and write to a file.\n\n",
+		sizeMiB(in), img.flatEntries)
+	md.WriteString(compressTable(in, res))
+	md.WriteString("\n" + compressGoals(res))
+	return md.String(), nil
+}
+
+// benchManySmallFiles compares compressors on a node_modules-like tree: tens of thousands
+// of small JS and JSON files, where per-file overhead and cross-file matching matter.
+func benchManySmallFiles(ctx context.Context, b *bencher) (string, error) {
+	dir := filepath.Join(b.work, b.sized("many-small-files"))
+	pkgs := int(b.pick(400, 40))
+	tarPath := filepath.Join(dir, "node_modules.tar")
+	// The tree is generated lazily (bodies are written on demand), so listing it again to
+	// count it costs nothing.
+	entries := nodeModules(pkgs)
+	if err := cached(dir, func() error { return writeTarFile(tarPath, entries) }); err != nil {
+		return "", fmt.Errorf("making the node_modules tree: %w", err)
+	}
+	files := len(entries)
+	in, err := fileSize(tarPath)
+	if err != nil {
+		return "", err
+	}
+	res, err := b.compressAll(ctx, tarPath, compressors(false))
+	if err != nil {
+		return "", err
+	}
+	sg, sz := find(res, "slim gzip best"), find(res, "slim zstd best")
+	var md strings.Builder
+	md.WriteString("## Many small files (a node_modules-like tree)\n\n")
+	fmt.Fprintf(&md, "Input: one tar (%s) of %d entries in %d generated packages: package.json, README.md and "+
+		"small CommonJS modules of generated text. Same method as above: every tool compresses the same tar. "+
+		"No goal is set for this workload; it shows where per-file overhead lands.\n\n", sizeMiB(in), files, pkgs)
+	md.WriteString(compressTable(in, res))
+	fmt.Fprintf(&md, "\nslim gzip best size / `gzip -9` = %.4f; slim zstd best size / `zstd -19` = %.4f.\n",
+		sizeRatio(sg.size, find(res, "gzip -9").size), sizeRatio(sz.size, find(res, "zstd -19 -T2").size))
+	return md.String(), nil
+}
