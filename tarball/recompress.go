@@ -151,6 +151,9 @@ func compileGlob(p string) (glob, error) {
 				return g, fmt.Errorf("parsing strip pattern %q: %w: %w", raw, ErrBadStrip, err)
 			}
 		}
+		if c == "**" && len(g.parts) > 0 && g.parts[len(g.parts)-1] == "**" {
+			continue // "**/**" is "**", and matching it twice would only cost time
+		}
 		g.parts = append(g.parts, c)
 	}
 	return g, nil

@@ -125,7 +125,7 @@ func describeExtract(t testing.TB, img v1.Image) map[string]fileDesc {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return out
+			return resolveLinks(out)
 		}
 		if err != nil {
 			t.Fatalf("reading mutate.Extract: %v", err)
@@ -141,8 +141,46 @@ func describeExtract(t testing.TB, img v1.Image) map[string]fileDesc {
 			}
 			d.size, d.sum = int64(len(b)), sha256.Sum256(b)
 		}
+		if h.Typeflag == tar.TypeLink {
+			d.link = strings.TrimPrefix(path.Clean("/"+h.Linkname), "/")
+		}
 		out[strings.TrimPrefix(path.Clean("/"+h.Name), "/")] = d
 	}
+}
+
+// resolveLinks gives hard links of an extracted view their target's content and both
+// the group, as describeFS has them.
+func resolveLinks(view map[string]fileDesc) map[string]fileDesc {
+	groups := map[string][]string{}
+	for p, d := range view {
+		if d.typ != tar.TypeLink {
+			continue
+		}
+		target := d.link
+		for range len(view) { // a link to a link names the same content
+			t, ok := view[target]
+			if !ok || t.typ != tar.TypeLink {
+				break
+			}
+			target = t.link
+		}
+		groups[target] = append(groups[target], p)
+	}
+	for target, names := range groups {
+		names = append(names, target)
+		slices.Sort(names)
+		g := strings.Join(names, " ")
+		for _, n := range names {
+			d := view[target]
+			d.group = g
+			if n != target {
+				l := view[n]
+				d.mode, d.uid, d.gid, d.xattrs = l.mode, l.uid, l.gid, l.xattrs
+			}
+			view[n] = d
+		}
+	}
+	return view
 }
 
 func diffFS(t testing.TB, what string, got, want map[string]fileDesc) {
@@ -171,61 +209,67 @@ func sized(name string, n int, seed int64) ti.Entry {
 type layers = [][]ti.Entry
 
 // recompressCases are images built to hit every rule of the rewrite.
+// extractOK marks the cases where ggcr's mutate.Extract, the second reference, gets
+// the merged view right: it misses hard links whose target is deleted or overwritten
+// later, writes through symlinked parents and a directory whited out and made again
+// in one layer.
 func recompressCases() []struct {
-	name   string
-	layers layers
+	name      string
+	layers    layers
+	extractOK bool
 } {
 	lowerD := []ti.Entry{ti.Dir("d"), sized("d/a", 20000, 1), sized("d/b", 30000, 2), ti.File("x", "3")}
 	return []struct {
-		name   string
-		layers layers
+		name      string
+		layers    layers
+		extractOK bool
 	}{
 		{"overwrites", layers{
 			{ti.Dir("etc"), sized("etc/big", 50000, 3), ti.File("etc/keep", "k")},
 			{sized("etc/big", 40000, 4)},
 			{sized("etc/big", 30000, 5), {Name: "etc/keep", Body: []byte("k2"), Mode: 0o600, Uid: 7, Gid: 8}},
-		}},
-		{"deletions", layers{lowerD, {ti.Whiteout("d/a"), ti.Whiteout("x"), ti.Whiteout("nothing")}}},
-		{"whiteout of a dir", layers{lowerD, {ti.Whiteout("d")}, {ti.File("y", "4")}}},
-		{"opaque marker first", layers{lowerD, {ti.Opaque("d"), ti.Dir("d"), ti.File("d/n", "5")}}},
-		{"opaque marker last", layers{lowerD, {ti.Dir("d"), ti.File("d/n", "5"), ti.Opaque("d")}}},
-		{"opaque over a middle layer", layers{lowerD, {sized("d/m", 10000, 6)}, {ti.Dir("d"), ti.Opaque("d")}, {ti.File("d/n", "8")}}},
-		{"dir re-created after whiteout", layers{lowerD, {ti.Whiteout("d")}, {ti.Dir("d"), ti.File("d/new", "9")}}},
-		{"dir re-created in the whiting-out layer", layers{lowerD, {ti.Whiteout("d"), ti.Dir("d"), ti.File("d/new", "9")}}},
+		}, true},
+		{"deletions", layers{lowerD, {ti.Whiteout("d/a"), ti.Whiteout("x"), ti.Whiteout("nothing")}}, true},
+		{"whiteout of a dir", layers{lowerD, {ti.Whiteout("d")}, {ti.File("y", "4")}}, true},
+		{"opaque marker first", layers{lowerD, {ti.Opaque("d"), ti.Dir("d"), ti.File("d/n", "5")}}, true},
+		{"opaque marker last", layers{lowerD, {ti.Dir("d"), ti.File("d/n", "5"), ti.Opaque("d")}}, true},
+		{"opaque over a middle layer", layers{lowerD, {sized("d/m", 10000, 6)}, {ti.Dir("d"), ti.Opaque("d")}, {ti.File("d/n", "8")}}, true},
+		{"dir re-created after whiteout", layers{lowerD, {ti.Whiteout("d")}, {ti.Dir("d"), ti.File("d/new", "9")}}, true},
+		{"dir re-created in the whiting-out layer", layers{lowerD, {ti.Whiteout("d"), ti.Dir("d"), ti.File("d/new", "9")}}, false},
 		{"file replaced by dir and dir by file", layers{
 			{sized("p", 10000, 7), ti.Dir("q"), sized("q/x", 10000, 8)},
 			{ti.Dir("p"), ti.File("p/x", "2"), sized("q", 5000, 9)},
-		}},
+		}, true},
 		{"hardlinks", layers{
 			{ti.Dir("bin"), sized("bin/f", 20000, 10), ti.Hardlink("bin/g", "bin/f")},
 			{ti.Hardlink("h", "/bin/g"), ti.File("other", "o")},
-		}},
+		}, true},
 		{"hardlink target later deleted", layers{
 			{ti.Dir("bin"), sized("bin/f", 20000, 11), ti.Hardlink("bin/g", "bin/f"), ti.Hardlink("bin/e", "bin/f")},
 			{ti.Hardlink("z", "bin/f")},
 			{ti.Whiteout("bin/f")},
-		}},
+		}, false},
 		{"hardlink target overwritten", layers{
 			{sized("f", 20000, 12)},
 			{ti.Hardlink("h", "f")},
 			{sized("f", 1000, 13)},
-		}},
+		}, false},
 		{"symlinks", layers{
 			{ti.Dir("usr"), ti.Dir("usr/lib"), ti.Symlink("lib", "usr/lib"), sized("usr/lib/a.so", 10000, 14)},
 			{ti.File("lib/b.so", "b"), ti.Symlink("usr/lib/a.so.1", "a.so"), ti.Symlink("abs", "/usr/lib/b.so")},
 			{ti.File("lib/a.so", "new a"), ti.Symlink("abs", "/usr/lib/a.so")},
-		}},
+		}, false},
 		{"metadata: modes, owners, xattrs", layers{
 			{ti.Dir("app"), {Name: "app/suid", Body: []byte("s"), Mode: 0o4755, Uid: 1, Gid: 2, Xattrs: map[string]string{"security.capability": "\x01\x00\x00\x02"}}},
 			{{Name: "app", Type: tar.TypeDir, Mode: 0o700, Uid: 3, Gid: 4, Xattrs: map[string]string{"user.x": "y"}}, sized("app/data", 9000, 15)},
 			{{Name: "app/data", Body: []byte("d"), Mode: 0o600, Uid: 5, Gid: 6}},
-		}},
+		}, true},
 		{"a layer left empty", layers{
 			{ti.File("a", "1")},
 			{sized("big", 30000, 16), ti.Dir("tmp"), sized("tmp/t", 1000, 17)},
 			{ti.Whiteout("big"), ti.Whiteout("tmp")},
 			{ti.File("b", "2")},
-		}},
+		}, true},
 	}
 }
 
@@ -330,6 +374,9 @@ func TestRecompressKeepsMergedView(t *testing.T) {
 					in := ti.Image(t, tc.layers, f.opts...)
 					out, rep := recompress(t, in, s.opts...)
 					checkRecompressed(t, in, out, rep)
+					if tc.extractOK {
+						diffFS(t, "mutate.Extract", describeFS(t, out), describeExtract(t, in))
+					}
 					checkMediaTypes(t, in, out, s.opts)
 					layers, err := out.Layers()
 					if err != nil {
@@ -888,4 +935,41 @@ func TestRecompressReadsLayersOnce(t *testing.T) {
 			checkRecompressed(t, img, out, rep)
 		})
 	}
+}
+
+func TestRecompressCancelled(t *testing.T) {
+	t.Parallel()
+	img := ti.Image(t, recompressCases()[0].layers)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	out, rep, err := Recompress(ctx, img, WithTempDir(dir))
+	if !errors.Is(err, context.Canceled) || out != nil || rep != nil {
+		t.Fatalf("Recompress(cancelled) = %v, %v, %v", out, rep, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// FuzzParseStrip: any --strip value parses or fails with ErrBadStrip, and what parses
+// matches any path without panicking.
+func FuzzParseStrip(f *testing.F) {
+	for _, s := range []string{"docs", "caches,/opt/**", "**/*.pyc", "!a/[b-c]/**", "a/[", "**x", ","} {
+		f.Add(s, "usr/share/doc/bash/copyright")
+	}
+	f.Fuzz(func(t *testing.T, s, name string) {
+		patterns, err := ParseStrip(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadStrip) {
+				t.Fatalf("ParseStrip(%q): %v does not wrap ErrBadStrip", s, err)
+			}
+			return
+		}
+		st, err := newStripper(patterns)
+		if err != nil {
+			t.Fatalf("parsed patterns %q do not compile: %v", patterns, err)
+		}
+		st.verdict(name)
+	})
 }
