@@ -227,21 +227,24 @@ func (s *stripper) verdict(name string) int {
 	return v
 }
 
-// RecompressReport says what Recompress did, per input layer and in total.
+// RecompressReport says what Recompress did, per input layer and in total. Its JSON
+// form is what `slim recompress --report` writes.
 type RecompressReport struct {
-	Layers []RecompressLayerReport
+	Layers []RecompressLayerReport `json:"layers"`
 	// LayersRemoved counts input layers that no output layer stands for: emptied, or
 	// squashed into another.
-	LayersRemoved int
+	LayersRemoved int `json:"layersRemoved"`
 	// Size and UncompressedSize are the sums over the input layers, NewSize and
 	// NewUncompressedSize over the output layers.
-	Size, NewSize                         int64
-	UncompressedSize, NewUncompressedSize int64
-	WasteRemoved                          int64
-	EntriesDropped                        int
+	Size                int64 `json:"size"`
+	NewSize             int64 `json:"newSize"`
+	UncompressedSize    int64 `json:"uncompressedSize"`
+	NewUncompressedSize int64 `json:"newUncompressedSize"`
+	WasteRemoved        int64 `json:"wasteRemoved"`
+	EntriesDropped      int   `json:"entriesDropped"`
 	// Stripped counts the entries WithStrip removed, StrippedBytes their content.
-	Stripped      int
-	StrippedBytes int64
+	Stripped      int   `json:"stripped"`
+	StrippedBytes int64 `json:"strippedBytes"`
 
 	layers []*Layer
 }
@@ -260,20 +263,24 @@ func (r *RecompressReport) Close() error {
 // RecompressLayerReport is one input layer. New* fields describe the output layer that
 // stands for it; they are zero when the layer was removed.
 type RecompressLayerReport struct {
-	Index     int
-	Digest    v1.Hash
-	NewDigest v1.Hash
-	MediaType types.MediaType
+	Index        int             `json:"index"`
+	Digest       v1.Hash         `json:"digest"`
+	NewDigest    v1.Hash         `json:"newDigest"`
+	MediaType    types.MediaType `json:"mediaType"`
+	NewMediaType types.MediaType `json:"newMediaType,omitempty"`
 	// Size is the compressed size, UncompressedSize the tar stream's.
-	Size, NewSize                         int64
-	UncompressedSize, NewUncompressedSize int64
+	Size                int64 `json:"size"`
+	NewSize             int64 `json:"newSize"`
+	UncompressedSize    int64 `json:"uncompressedSize"`
+	NewUncompressedSize int64 `json:"newUncompressedSize"`
 	// WasteRemoved is the content of files a later layer deletes or overwrites (what
 	// slim inspect calls wasted) that the layer no longer holds.
-	WasteRemoved int64
+	WasteRemoved int64 `json:"wasteRemoved"`
 	// EntriesDropped is the number of tar entries the layer lost, whiteouts included.
-	EntriesDropped int
+	EntriesDropped int `json:"entriesDropped"`
 	// Kept is true for a base layer left byte-identical; Removed for one that is gone.
-	Kept, Removed bool
+	Kept    bool `json:"kept,omitempty"`
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Recompress writes an image whose merged file system is the input's, minus what it
@@ -765,12 +772,12 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 			diffIDs = append(diffIDs, idx[i].DiffID)
 			present[i] = true
 			lr.Kept = true
-			lr.NewDigest, lr.NewSize = lr.Digest, lr.Size
+			lr.NewDigest, lr.NewSize, lr.NewMediaType = lr.Digest, lr.Size, kl.mediaType
 		case nl != nil:
 			adds = append(adds, mutate.Addendum{Layer: nl})
 			diffIDs = append(diffIDs, nl.diffID)
 			present[i] = true
-			lr.NewDigest, lr.NewSize = nl.digest, nl.size
+			lr.NewDigest, lr.NewSize, lr.NewMediaType = nl.digest, nl.size, nl.mediaType
 		default:
 			lr.Removed = true
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -456,6 +457,13 @@ func TestRecompressHistory(t *testing.T) {
 	}
 	if !rep.Layers[1].Removed || !rep.Layers[2].Removed || rep.Layers[1].NewSize != 0 || rep.Layers[1].WasteRemoved != 30000 {
 		t.Errorf("report layers: %+v", rep.Layers)
+	}
+	if rep.Layers[0].NewMediaType != types.OCILayer || rep.LayersRemoved != 2 || rep.WasteRemoved != 30000 {
+		t.Errorf("report: %+v", rep)
+	}
+	js, err := json.Marshal(rep)
+	if err != nil || !bytes.Contains(js, []byte(`"wasteRemoved":30000`)) || !bytes.Contains(js, []byte(`"newDigest":"sha256:`)) {
+		t.Errorf("report as JSON: %s, %v", js, err)
 	}
 }
 

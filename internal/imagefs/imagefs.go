@@ -6,6 +6,13 @@
 // The index keeps per file only its header fields and where its bytes are
 // (layer, offset in the uncompressed tar stream, size), so memory grows with
 // the number of entries and never with the size of the layers.
+//
+// Hard links stay hard links where a tar-minded reader looks (Lstat, Walk,
+// ReadDir's Info give tar.TypeLink headers naming the file with the content)
+// and read as the file everywhere else, so extractors can keep a pair as one
+// file. What rewriting the layers needs on top (which layer each path comes
+// from, where whiteouts act, what a kept base shows) is recorded on request:
+// WithRewriteInfo.
 package imagefs
 
 import (
