@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -77,23 +78,28 @@ func makeRecompressOptions(opts []RecompressOption) recompressOptions {
 	return o
 }
 
-// stripPresets are the named pattern sets of --strip. Copyright files stay in docs:
-// they are the licence texts that distributing the binaries requires (Debian puts
-// them there and nowhere else).
-var stripPresets = map[string][]string{
-	"docs": {
-		"usr/share/man/**",
-		"usr/share/info/**",
-		"usr/share/doc/**",
-		"!usr/share/doc/*/copyright",
-	},
-	"caches": {
-		"var/lib/apt/lists/**",
-		"var/cache/apt/**",
-		"root/.cache/pip/**",
-		"root/.npm/**",
-		"**/__pycache__/**",
-	},
+// stripPreset returns the patterns of a named --strip preset. Copyright files stay in
+// docs: they are the licence texts that distributing the binaries requires (Debian
+// puts them there and nowhere else).
+func stripPreset(name string) ([]string, bool) {
+	switch name {
+	case "docs":
+		return []string{
+			"usr/share/man/**",
+			"usr/share/info/**",
+			"usr/share/doc/**",
+			"!usr/share/doc/*/copyright",
+		}, true
+	case "caches":
+		return []string{
+			"var/lib/apt/lists/**",
+			"var/cache/apt/**",
+			"root/.cache/pip/**",
+			"root/.npm/**",
+			"**/__pycache__/**",
+		}, true
+	}
+	return nil, false
 }
 
 // ParseStrip parses a --strip value: comma-separated preset names ("docs": man pages,
@@ -111,7 +117,7 @@ func ParseStrip(s string) ([]string, error) {
 		if p == "" {
 			continue
 		}
-		if preset, ok := stripPresets[p]; ok {
+		if preset, ok := stripPreset(p); ok {
 			out = append(out, preset...)
 			continue
 		}
@@ -194,7 +200,7 @@ type stripper struct{ globs []glob }
 func newStripper(patterns []string) (*stripper, error) {
 	s := &stripper{}
 	for _, p := range patterns {
-		if preset, ok := stripPresets[p]; ok {
+		if preset, ok := stripPreset(p); ok {
 			for _, pp := range preset {
 				g, err := compileGlob(pp)
 				if err != nil {
@@ -512,22 +518,12 @@ func planRecompress(fsys *imagefs.FS, n int, o *recompressOptions, strip *stripp
 		p.entries[pl.e.Layer]++
 	}
 	for t, names := range whiteouts {
-		for _, name := range slices.Sorted(mapKeys(names)) {
+		for _, name := range slices.Sorted(maps.Keys(names)) {
 			p.sets[t] = append(p.sets[t], Entry{Header: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}})
 			p.entries[t]++
 		}
 	}
 	return p, nil
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func whiteoutName(p string) string {
