@@ -18,8 +18,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -272,6 +275,16 @@ func recompressCases() []struct {
 			{ti.File("b", "2")},
 		}, true},
 	}
+}
+
+// caseLayers returns the layers of the named recompressCases case.
+func caseLayers(name string) layers {
+	for _, c := range recompressCases() {
+		if c.name == name {
+			return c.layers
+		}
+	}
+	panic("no case " + name)
 }
 
 // check runs the checks every output must pass: valid, same merged view, no waste.
@@ -836,7 +849,7 @@ func TestRecompressDeterministic(t *testing.T) {
 		var digests []v1.Hash
 		for range 2 {
 			// Built twice from scratch: nothing may depend on the run.
-			img := ti.Image(t, recompressCases()[10].layers)
+			img := ti.Image(t, caseLayers("hardlink target later deleted"))
 			out, _ := recompress(t, img, opts...)
 			d, err := out.Digest()
 			if err != nil {
@@ -955,7 +968,7 @@ func TestRecompressReadsLayersOnce(t *testing.T) {
 
 func TestRecompressCancelled(t *testing.T) {
 	t.Parallel()
-	img := ti.Image(t, recompressCases()[0].layers)
+	img := ti.Image(t, caseLayers("overwrites"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir := t.TempDir()
@@ -988,4 +1001,39 @@ func FuzzParseStrip(f *testing.F) {
 		}
 		st.verdict(name)
 	})
+}
+
+// TestRecompressSources reads the input where slim reads images from: an OCI layout
+// and a registry (in process). Their layers re-open blobs on every read.
+func TestRecompressSources(t *testing.T) {
+	t.Parallel()
+	img := ti.Image(t, caseLayers("hardlink target later deleted"), ti.WithDocker())
+	lp, err := layout.ImageIndexFromPath(ti.WriteLayout(t, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := lp.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromLayout, err := lp.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(ti.Push(t, ti.Registry(t), "waste:latest", img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromRegistry, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, in := range map[string]v1.Image{"layout": fromLayout, "registry": fromRegistry} {
+		t.Run(src, func(t *testing.T) {
+			t.Parallel()
+			out, rep := recompress(t, in, WithKeepBase(1), WithCompression(Zstd))
+			checkRecompressed(t, in, out, rep)
+			checkKeptDigests(t, in, out, 1)
+		})
+	}
 }
