@@ -12,7 +12,9 @@ import (
 	"maps"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -1035,5 +1038,56 @@ func TestRecompressSources(t *testing.T) {
 			checkRecompressed(t, in, out, rep)
 			checkKeptDigests(t, in, out, 1)
 		})
+	}
+}
+
+// lookTool returns the path of a command-line tool, skipping the test without it
+// (failing under CI=true, where every tool must be installed).
+func lookTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+// TestRecompressReadByTools: the reference zstd decompresses every layer written to
+// the diff id in the config, and skopeo copies the image (checking every digest).
+func TestRecompressReadByTools(t *testing.T) {
+	t.Parallel()
+	zstdCLI, skopeo := lookTool(t, "zstd"), lookTool(t, "skopeo")
+	in := ti.Image(t, caseLayers("hardlink target later deleted"), ti.WithDocker())
+	out, _ := recompress(t, in, WithCompression(Zstd), WithLevel(LevelBest))
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(out, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "latest"})); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := out.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range layers {
+		d, _ := l.Digest()
+		diffID, _ := l.DiffID()
+		cmd := exec.Command(zstdCLI, "-d", "-c", filepath.Join(dir, "blobs", d.Algorithm, d.Hex))
+		raw, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("zstd -d layer %d: %v", i, err)
+		}
+		if got := fmt.Sprintf("sha256:%x", sha256.Sum256(raw)); got != diffID.String() {
+			t.Errorf("layer %d decompresses to %s, diff id %s", i, got, diffID)
+		}
+	}
+	dst := t.TempDir()
+	if b, err := exec.Command(skopeo, "copy", "--quiet", "oci:"+dir+":latest", "oci:"+dst+":latest").CombinedOutput(); err != nil {
+		t.Errorf("skopeo copy: %v\n%s", err, b)
 	}
 }
