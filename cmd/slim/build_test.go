@@ -124,15 +124,24 @@ func TestBuildTargetConfig(t *testing.T) {
 func TestBuildIndependentStagesInParallel(t *testing.T) {
 	needBuildkit(t)
 	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS a
-RUN sleep 3 && echo a > /a
+ARG NONCE
+RUN sleep 3 && echo a $NONCE > /a
 FROM busybox AS b
-RUN sleep 3 && echo b > /b
+ARG NONCE
+RUN sleep 3 && echo b $NONCE > /b
 FROM busybox
 `})
+	args := append(buildArgs("--build-arg", "NONCE="+time.Now().String(), "--from", "a:/a", "--from", "b:/b", "--from", "a:/bin/busybox", "--entrypoint", "/bin/busybox"), dir)
 	start := time.Now()
-	slimOK(t, append(buildArgs("--no-cache", "--from", "a:/a", "--from", "b:/b", "--from", "a:/bin/busybox", "--entrypoint", "/bin/busybox"), dir)...)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("two 3 s stages took %s: they did not run in parallel", d)
+	slimOK(t, args...)
+	cold := time.Since(start)
+	// The same run again is all cache hits: what it takes is slim's own work around the
+	// stages (connect, read, pack, check), which the race detector can slow a lot.
+	start = time.Now()
+	slimOK(t, args...)
+	warm := time.Since(start)
+	if d := cold - warm; d > 5*time.Second {
+		t.Errorf("two 3 s stages took %s (%s in all, %s of it slim's own work): they did not run in parallel", d, cold, warm)
 	}
 }
 
