@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/semaphore"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -215,6 +216,17 @@ func NewLayers(ctx context.Context, sets [][]Entry, opts ...Option) ([]*Layer, e
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// zstd at its best level keeps a window of history per stream (up to 128 MiB, and
+	// about 1.1× that in RSS, measured); two such streams at once would break the
+	// 256 MiB budget, so large-window streams take turns while small ones still share
+	// the cores. Output does not depend on this.
+	windows := semaphore.NewWeighted(zstdBestWindow)
+	windowOf := func(set []Entry) int64 {
+		if o.compression != Zstd || o.level != LevelBest {
+			return 0
+		}
+		return int64(bestWindow(tarSizeBound(set)))
+	}
 	layers := make([]*Layer, len(sets))
 	errs := make([]error, len(sets))
 	next := make(chan int)
@@ -222,7 +234,13 @@ func NewLayers(ctx context.Context, sets [][]Entry, opts ...Option) ([]*Layer, e
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
+				w := windowOf(sets[i])
+				if err := windows.Acquire(ctx, w); err != nil {
+					errs[i] = fmt.Errorf("building layer %d: %w", i, err)
+					continue
+				}
 				l, err := newLayer(ctx, sets[i], &o)
+				windows.Release(w)
 				if err != nil {
 					errs[i] = fmt.Errorf("building layer %d: %w", i, err)
 					cancel()
