@@ -16,8 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sync/semaphore"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/semaphore"
 )
 
 // Layer is a layer written by NewLayer: its compressed blob lives in a temporary file,
