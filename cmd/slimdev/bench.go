@@ -72,6 +72,7 @@ func workloads() []workload {
 		{name: "compress-debian", run: benchCompressDebian},
 		{name: "recompress-waste", run: benchRecompressWaste},
 		{name: "many-small-files", run: benchManySmallFiles},
+		{name: "build", run: benchBuild},
 	}
 }
 

@@ -104,7 +104,11 @@ func neededTarGzip(ctx context.Context, dir, prog string) (int64, int, error) {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
-	entries := []genEntry{fileEntry(prog, "app/prog", 0o755)}
+	pe, err := fileEntry(prog, "app/prog", 0o755)
+	if err != nil {
+		return 0, 0, err
+	}
+	entries := []genEntry{pe}
 	for _, p := range paths {
 		fi, err := os.Lstat(p)
 		if err != nil {

@@ -80,7 +80,11 @@ func benchExtractGo(ctx context.Context, b *bencher) (string, error) {
 		if err := buildGoServer(ctx, dir, bin); err != nil {
 			return err
 		}
-		app := []genEntry{dirEntry("app/"), fileEntry(bin, "app/server", 0o755)}
+		server, err := fileEntry(bin, "app/server", 0o755)
+		if err != nil {
+			return err
+		}
+		app := []genEntry{dirEntry("app/"), server}
 		return fatImage(dir, [][]string{{"/usr/share"}, {"/usr/lib/x86_64-linux-gnu"}}, budget, nil, app, "/app/server")
 	})
 	if err != nil {
@@ -105,7 +109,7 @@ func benchExtractGo(ctx context.Context, b *bencher) (string, error) {
 	fmt.Fprintf(&md, "A static Go HTTP server (`CGO_ENABLED=0 go build -ldflags='-s -w'`) in an image that also holds "+
 		"%s of this machine's /usr/share and /usr/lib/x86_64-linux-gnu in gzip layers. The floor is `gzip -9` of the binary alone. "+
 		"Goal: slim's layers ≤ 1.02 × the floor.\n\n", sizeMiB(2*budget))
-	md.WriteString("| fat image | slim result (layers) | `gzip -9` binary | slim / gzip -9 | slim / fat | slim wall / one fat-layer `gzip -dc` | goal |\n|---|---|---|---|---|---|---|\n")
+	md.WriteString("| fat image | slim result (layers) | `gzip -9` binary | slim / gzip -9 | slim / fat | slim wall / `gzip -dc` of the fat layers | goal |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&md, "| %s | %s | %s | %.3f | %.4f | %s | %s |\n", sizeMiB(fat), sizeMiB(res.size), sizeMiB(floor), r,
 		sizeRatio(res.size, fat), res.wallVsRead, verdict(r <= 1.02))
 	return md.String(), nil
@@ -127,7 +131,11 @@ func benchExtractC(ctx context.Context, b *bencher) (string, error) {
 			return err
 		}
 		need := func(p string) bool { return closure[p] }
-		app := []genEntry{dirEntry("app/"), fileEntry(prog, "app/prog", 0o755)}
+		pe, err := fileEntry(prog, "app/prog", 0o755)
+		if err != nil {
+			return err
+		}
+		app := []genEntry{dirEntry("app/"), pe}
 		roots := [][]string{{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/lib", "/lib64", "/bin"}, {"/usr/bin"}}
 		return fatImage(dir, roots, budget, need, app, "/app/prog")
 	})
@@ -155,7 +163,7 @@ func benchExtractC(ctx context.Context, b *bencher) (string, error) {
 		"/usr/lib/x86_64-linux-gnu and /usr/bin (%s of them, plus every library the program needs) with the /lib, /lib64 and /bin symlinks. "+
 		"The floor is `gzip -9` of a tar of exactly the files it needs: the program, its `ldd` closure and the symlinks on the way "+
 		"(%d entries). Goal: slim's layers ≤ 1.05 × the floor.\n\n", sizeMiB(2*budget), files)
-	md.WriteString("| fat image | slim result (layers) | `gzip -9` needed files | slim / gzip -9 | slim / fat | slim wall / one fat-layer `gzip -dc` | goal |\n|---|---|---|---|---|---|---|\n")
+	md.WriteString("| fat image | slim result (layers) | `gzip -9` needed files | slim / gzip -9 | slim / fat | slim wall / `gzip -dc` of the fat layers | goal |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&md, "| %s | %s | %s | %.3f | %.4f | %s | %s |\n", sizeMiB(fat), sizeMiB(res.size), sizeMiB(floor), r,
 		sizeRatio(res.size, fat), res.wallVsRead, verdict(r <= 1.05))
 	if runErr != nil {
@@ -167,7 +175,8 @@ func benchExtractC(ctx context.Context, b *bencher) (string, error) {
 }
 
 // slimResult is one slim run on a fat image: the result's layer bytes and its wall time as
-// a ratio to decompressing the fat image's largest layer (a floor any reader pays).
+// a ratio to decompressing every fat layer once, what any tool that reads the whole image
+// pays; slim only indexes layers and reads the content it takes, so it can come in under 1.
 type slimResult struct {
 	size       int64
 	wallVsRead string
@@ -189,8 +198,12 @@ func (b *bencher) slimFrom(ctx context.Context, dir, from string) (slimResult, e
 	if err != nil {
 		return slimResult{}, err
 	}
+	layers, err := filepath.Glob(filepath.Join(dir, "layer*.tar.gz"))
+	if err != nil {
+		return slimResult{}, err
+	}
 	read, err := b.median(func() (measurement, error) {
-		return shellTo(ctx, "/dev/null", `exec gzip -dc "$1"`, filepath.Join(dir, "layer0.tar.gz"))
+		return shellTo(ctx, "/dev/null", `exec gzip -dc "$@"`, layers...)
 	})
 	if err != nil {
 		return slimResult{}, err
@@ -232,14 +245,15 @@ func fatImage(dir string, groups [][]string, budget int64, must func(string) boo
 	return writeOCILayout(filepath.Join(dir, "image"), files, created, cfg)
 }
 
-func fileEntry(src, name string, mode int64) genEntry {
+// fileEntry is a host file put into a layer under another name.
+func fileEntry(src, name string, mode int64) (genEntry, error) {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return bytesEntry(name, mode, nil)
+		return genEntry{}, err
 	}
 	e := bytesEntry(name, mode, nil)
 	e.hdr.Size, e.body = fi.Size(), copyFile(src, fi.Size())
-	return e
+	return e, nil
 }
 
 func buildGoServer(ctx context.Context, dir, bin string) error {
