@@ -757,7 +757,7 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 		case i < o.keepBase:
 			kl := keptLayer{Layer: l, diffID: idx[i].DiffID, mediaType: idx[i].MediaType}
 			if !docker {
-				kl.mediaType = ociLayerType(kl.mediaType)
+				kl.mediaType = toOCI(kl.mediaType)
 			}
 			add := mutate.Addendum{Layer: kl, MediaType: kl.mediaType}
 			if len(manifest.Layers) > i {
@@ -793,19 +793,6 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 		out = mutate.Annotations(out, manifest.Annotations).(v1.Image)
 	}
 	return out, nil
-}
-
-// ociLayerType is the OCI media type of the same blob.
-func ociLayerType(mt types.MediaType) types.MediaType {
-	switch mt {
-	case types.DockerLayer:
-		return types.OCILayer
-	case types.DockerUncompressedLayer:
-		return types.OCIUncompressedLayer
-	case types.DockerForeignLayer:
-		return types.OCIRestrictedLayer
-	}
-	return mt
 }
 
 // rewriteHistory marks the history entries of removed layers empty, with a note, so

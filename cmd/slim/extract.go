@@ -9,7 +9,6 @@ import (
 
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imagefs"
-	"github.com/slim-dev/slim/internal/imageref"
 )
 
 type extractFlags struct {
@@ -41,15 +40,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err := f.Validate(); err != nil {
 				return err
 			}
-			ropts, err := g.refOptions()
-			if err != nil {
-				return err
-			}
-			ref, err := imageref.Parse(args[0], ropts...)
-			if err != nil {
-				return err
-			}
-			img, err := imageref.Image(cmd.Context(), ref, ropts...)
+			img, _, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/extract"
-	"github.com/slim-dev/slim/internal/imageref"
 )
 
 type inspectFlags struct {
@@ -42,15 +41,7 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if err := f.Validate(); err != nil {
 				return err
 			}
-			opts, err := g.refOptions()
-			if err != nil {
-				return err
-			}
-			ref, err := imageref.Parse(args[0], opts...)
-			if err != nil {
-				return err
-			}
-			img, err := imageref.Image(cmd.Context(), ref, opts...)
+			img, _, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

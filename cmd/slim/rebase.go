@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 )
 
@@ -36,15 +35,7 @@ or given with --old-base.`,
 				return err
 			}
 			ctx := cmd.Context()
-			ropts, err := g.refOptions()
-			if err != nil {
-				return err
-			}
-			ref, err := imageref.Parse(args[0], ropts...)
-			if err != nil {
-				return err
-			}
-			img, err := imageref.Image(ctx, ref, ropts...)
+			img, ropts, err := g.openImage(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -72,15 +72,7 @@ and archives, pip and npm caches, __pycache__).`,
 				return err
 			}
 			ctx := cmd.Context()
-			ropts, err := g.refOptions()
-			if err != nil {
-				return err
-			}
-			ref, err := imageref.Parse(args[0], ropts...)
-			if err != nil {
-				return err
-			}
-			img, err := imageref.Image(ctx, ref, ropts...)
+			img, ropts, err := g.openImage(ctx, args[0])
 			if err != nil {
 				return err
 			}

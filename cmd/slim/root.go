@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -77,4 +78,22 @@ func (g *globalFlags) refOptions() ([]imageref.Option, error) {
 		opts = append(opts, imageref.WithPlatform(ps[0]))
 	}
 	return opts, nil
+}
+
+// openImage opens the one image a command's IMAGE argument names (an index narrowed to
+// --platform), and returns the reference options for anything else the command opens.
+func (g *globalFlags) openImage(ctx context.Context, s string) (v1.Image, []imageref.Option, error) {
+	ropts, err := g.refOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	ref, err := imageref.Parse(s, ropts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := imageref.Image(ctx, ref, ropts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, ropts, nil
 }
