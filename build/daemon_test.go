@@ -88,38 +88,59 @@ func TestPrivateDaemonReused(t *testing.T) {
 // the control API is exercised.)
 func TestDockerDialer(t *testing.T) {
 	needDaemon(t)
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	bkSock := strings.TrimPrefix(daemon.client.Addr(), "unix://")
-	go func() {
-		for {
-			conn, err := l.Accept()
+	for _, tc := range []struct {
+		api     string
+		useIt   bool
+		comment string
+	}{
+		{"1.47", true, "a recent Docker's BuildKit is used"},
+		{"1.41", false, "Docker 20.10's BuildKit ignores oci-layout contexts: slim goes on to its own daemon"},
+	} {
+		t.Run(tc.api, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "docker.sock")
+			l, err := net.Listen("unix", sock)
 			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			bkSock := strings.TrimPrefix(daemon.client.Addr(), "unix://")
+			go func() {
+				for {
+					conn, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go fakeDocker(conn, bkSock, tc.api)
+				}
+			}()
+			c, err := Connect(t.Context(), withEnv(func(string) string { return "" }), withDockerSocket(sock),
+				WithDaemonBinary("/nonexistent/buildkitd"), WithStateDir(t.TempDir()))
+			if !tc.useIt {
+				if err == nil || !strings.Contains(err.Error(), "buildkitd") {
+					t.Errorf("%s: Connect = %v, want the private daemon's start to be tried (and fail on /nonexistent)", tc.comment, err)
+				}
 				return
 			}
-			go fakeDocker(conn, bkSock)
-		}
-	}()
-	c, err := Connect(t.Context(), withEnv(func(string) string { return "" }), withDockerSocket(sock),
-		WithDaemonBinary("/nonexistent/buildkitd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if c.Addr() != "docker:unix://"+sock {
-		t.Errorf("addr = %s", c.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Addr() != "docker:unix://"+sock {
+				t.Errorf("%s: addr = %s", tc.comment, c.Addr())
+			}
+		})
 	}
 }
 
-func fakeDocker(conn net.Conn, bkSock string) {
+func fakeDocker(conn net.Conn, bkSock, api string) {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
 	req, err := http.ReadRequest(br)
 	if err != nil {
+		return
+	}
+	if req.Method == http.MethodGet && req.URL.Path == "/_ping" {
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nApi-Version: "+api+"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
 		return
 	}
 	if req.Method != http.MethodPost || req.URL.Path != "/grpc" || req.Header.Get("Upgrade") != "h2c" {

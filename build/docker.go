@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ func dialDocker(ctx context.Context, host string, o options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("connecting to docker at %s: %w: scheme %q is not supported, set BUILDKIT_HOST", host, ErrNoDaemon, u.Scheme)
 	}
+	if err := recentEnough(ctx, network, address); err != nil {
+		return nil, fmt.Errorf("connecting to docker's buildkit at %s: %w: %w", host, ErrNoDaemon, err)
+	}
 	hijack := func(ctx context.Context, endpoint string, meta map[string][]string) (net.Conn, error) {
 		return dialHijack(ctx, network, address, endpoint, meta)
 	}
@@ -51,6 +55,60 @@ func dialDocker(ctx context.Context, host string, o options) (*Client, error) {
 		return nil, fmt.Errorf("connecting to docker's buildkit at %s: %w: %w", host, ErrNoDaemon, err)
 	}
 	return &Client{bk: bk, addr: "docker:" + host, opts: o}, nil
+}
+
+// minDockerAPI is the Docker API of Docker 24, the first whose BuildKit (v0.11) takes
+// oci-layout:// named contexts, which slim's offline bases and users' --build-context
+// need. An older one (Debian bookworm's Docker 20.10, API 1.41) ignores them and goes
+// to Docker Hub instead, so slim starts its own buildkitd rather than use it.
+const minDockerAPI = "1.43"
+
+// recentEnough asks the daemon's /_ping for its API version. BuildKit's own Info is
+// no help here: a daemon built without release flags reports v0.0.0.
+func recentEnough(ctx context.Context, network, address string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/_ping", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the docker daemon its version: %w", err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Api-Version"); !versionAtLeast(v, minDockerAPI) {
+		return fmt.Errorf("the docker daemon's API %q is older than %s (Docker 24), whose BuildKit slim needs", v, minDockerAPI)
+	}
+	return nil
+}
+
+// versionAtLeast compares "MAJOR.MINOR" versions ("1.43", "v0.11.0-rc1");
+// anything unparsable is too old.
+func versionAtLeast(v, min string) bool {
+	parse := func(s string) (major, minor int, ok bool) {
+		parts := strings.SplitN(strings.TrimPrefix(s, "v"), ".", 3)
+		if len(parts) < 2 {
+			return 0, 0, false
+		}
+		digits := func(p string) (int, error) {
+			if end := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); end >= 0 {
+				p = p[:end]
+			}
+			return strconv.Atoi(p)
+		}
+		major, err1 := digits(parts[0])
+		minor, err2 := digits(parts[1])
+		return major, minor, err1 == nil && err2 == nil
+	}
+	vm, vn, ok := parse(v)
+	mm, mn, _ := parse(min)
+	return ok && (vm > mm || (vm == mm && vn >= mn))
 }
 
 // dialHijack posts to a Docker API endpoint asking to upgrade to h2c and
