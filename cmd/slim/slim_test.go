@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -392,5 +393,32 @@ func TestSlimOutputs(t *testing.T) {
 	out := slimOK(t, "inspect", "--json", pushed)
 	if !strings.Contains(out, layoutDigest(t, filepath.Join(dir, "layout")).String()) {
 		t.Errorf("pushed image's digest differs from the layout's:\n%s", out)
+	}
+}
+
+// TestSlimDockerLoadAndRun loads slim's docker archive (and --load) into a Docker
+// daemon and runs the image there. .ci/run starts Debian's dockerd, so under CI=true a
+// missing daemon is a failure.
+func TestSlimDockerLoadAndRun(t *testing.T) {
+	docker := needTool(t, "docker")
+	if b, err := exec.Command(docker, "version", "--format", "{{.Server.APIVersion}}").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no Docker daemon, and CI starts one: %v\n%s", err, b)
+		}
+		t.Skipf("no Docker daemon answers (under CI=true this fails): %s", b)
+	}
+	server := goBuild(t, goServer, runtime.GOARCH)
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "srv/server="+server, "srv/junk=/etc/os-release")},
+		func(c *v1.Config) { c.Entrypoint = []string{"/srv/server"} })
+	tag := fmt.Sprintf("slim-e2e/server:%d", os.Getpid())
+	archive := filepath.Join(t.TempDir(), "docker.tar")
+	slimOK(t, "--from", ref+":/srv/server", "-t", tag, "-o", "type=docker,dest="+archive, "--load")
+	t.Cleanup(func() { exec.Command(docker, "rmi", "-f", tag).Run() })
+	if b, err := exec.Command(docker, "load", "-i", archive).CombinedOutput(); err != nil || !strings.Contains(string(b), tag) {
+		t.Fatalf("docker load: %v\n%s", err, b)
+	}
+	b, err := exec.Command(docker, "run", "--rm", "--network", "none", tag).CombinedOutput()
+	if err != nil || string(b) != "200 OK server says hello to /slim\n" {
+		t.Errorf("docker run %s: %v\n%s", tag, err, b)
 	}
 }
