@@ -74,8 +74,13 @@ func Check(ctx context.Context, img v1.Image, opts ...Option) error {
 		return fmt.Errorf("checking image: reading layers: %w", err)
 	}
 	defer fsys.Close()
+	return check(cf, fsys, &o)
+}
 
-	c := &checker{fsys: fsys, cfg: cf.Config, o: &o}
+// check is Check over an image already indexed, so that the job indexes its result
+// once for the check and the report.
+func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *options) error {
+	c := &checker{fsys: fsys, cfg: cf.Config, o: o}
 	if err := c.entrypoint(); err != nil {
 		return err
 	}

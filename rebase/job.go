@@ -106,13 +106,10 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 		images = append(images, img)
 	}
 	for i, img := range images {
-		if err := Check(ctx, img, job.Options...); err != nil {
+		p := platformOf(im.Manifests[i].Platform)
+		if err := checkAndReport(ctx, img, p, res.Report, job.Options); err != nil {
 			res.Close()
-			return nil, fmt.Errorf("checking %s: %w", platformOf(im.Manifests[i].Platform), err)
-		}
-		if err := res.Report.addAfter(ctx, img, platformOf(im.Manifests[i].Platform), 1); err != nil {
-			res.Close()
-			return nil, err
+			return nil, fmt.Errorf("checking %s: %w", p, err)
 		}
 	}
 	res.Index = idx
@@ -145,10 +142,7 @@ func runPlatform(ctx context.Context, job Job, base Base, source SourceFunc, p v
 		return nil, err
 	}
 	checkOpts := append([]Option{WithSource(job.configFrom(), cfgSrc.FS)}, job.Options...)
-	if err := Check(ctx, img, checkOpts...); err != nil {
-		return nil, err
-	}
-	if err := res.Report.addAfter(ctx, img, p.String(), 1); err != nil {
+	if err := checkAndReport(ctx, img, p.String(), res.Report, checkOpts); err != nil {
 		return nil, err
 	}
 	return img, nil
@@ -272,4 +266,23 @@ func ImageSources(ropts ...imageref.Option) SourceFunc {
 		cache[key] = s
 		return s, nil
 	}
+}
+
+// checkAndReport indexes a result once, for the fidelity check and for the report.
+func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []Option) error {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("checking image: reading config: %w", err)
+	}
+	fsys, err := imagefs.New(ctx, img, imagefs.WithLargest(0))
+	if err != nil {
+		return fmt.Errorf("checking image: reading layers: %w", err)
+	}
+	defer fsys.Close()
+	o := makeOptions(opts...)
+	if err := check(cf, fsys, &o); err != nil {
+		return err
+	}
+	// Every job writes exactly one layer above its base.
+	return r.addAfter(img, fsys, platform, 1)
 }

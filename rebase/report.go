@@ -1,7 +1,6 @@
 package rebase
 
 import (
-	"context"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -87,19 +86,13 @@ func (r *Report) addBefore(name, platform string, src Source) error {
 	return nil
 }
 
-// addAfter records a result image whose last newLayers layers are slim's. Uncompressed
-// sizes come from indexing the result, which reads only the base's layers and the
-// local spool file of the new one.
-func (r *Report) addAfter(ctx context.Context, img v1.Image, platform string, newLayers int) error {
+// addAfter records a result image, indexed as fsys, whose last newLayers layers are
+// slim's.
+func (r *Report) addAfter(img v1.Image, fsys *imagefs.FS, platform string, newLayers int) error {
 	d, err := img.Digest()
 	if err != nil {
 		return fmt.Errorf("reading result digest: %w", err)
 	}
-	fsys, err := imagefs.New(ctx, img, imagefs.WithLargest(0))
-	if err != nil {
-		return fmt.Errorf("reading result layers: %w", err)
-	}
-	defer fsys.Close()
 	s := SizeReport{Platform: platform, Digest: d.String()}
 	idx := fsys.Layers()
 	for i, l := range idx {

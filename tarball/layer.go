@@ -64,6 +64,20 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	if err != nil {
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}
+	var key string
+	if o.cacheDir != "" {
+		if key, err = cacheKey(ctx, plan, o, mt); err != nil {
+			return nil, err
+		}
+		if l, err := fromCache(o, key); l != nil || err != nil {
+			return l, err
+		}
+		defer func() {
+			if err == nil {
+				toCache(o, key, l)
+			}
+		}()
+	}
 	co := *o
 	co.sizeHint = tarSizeBound(plan)
 	f, err := os.CreateTemp(o.tempDir, "slim-layer-*")

@@ -116,6 +116,8 @@ type options struct {
 	preserveMTime bool
 	parents       bool
 	tempDir       string
+	// cacheDir, when set, keeps compressed layers for reuse (WithCacheDir).
+	cacheDir string
 	// workers is the number of goroutines one compressed stream may use. It changes
 	// speed only, never bytes; tests set it to prove that.
 	workers int

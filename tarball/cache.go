@@ -1,0 +1,114 @@
+package tarball
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// WithCacheDir keeps each layer NewLayer compresses in dir, keyed by the digest of its
+// uncompressed tar and the settings, and reuses it when the same tar comes again. The
+// output depends only on those (see WriteTar and the compressors), so a cached blob is
+// the very one that compressing again would write; a warm run skips the compression,
+// which at the best levels costs far more than the extra pass that hashes the tar.
+// As BuildKit's own cache does, the directory grows until the user clears it.
+func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+
+// cacheEntry is what the cache keeps beside each blob.
+type cacheEntry struct {
+	Digest    v1.Hash         `json:"digest"`
+	DiffID    v1.Hash         `json:"diffID"`
+	Size      int64           `json:"size"`
+	MediaType types.MediaType `json:"mediaType"`
+}
+
+// cacheKey hashes the plan's tar (reading every file's content once) and names the
+// cache entry for it and the settings that shape the compressed bytes.
+func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType) (string, error) {
+	h := sha256.New()
+	if err := writePlan(ctxWriter{ctx: ctx, w: h}, plan); err != nil {
+		return "", fmt.Errorf("hashing layer for the cache: %w", err)
+	}
+	mts := sha256.Sum256([]byte(mt)) // OCI and Docker layers of one tar are different entries
+	return fmt.Sprintf("%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), nil
+}
+
+// fromCache returns the cached layer for key, as a hard link (or copy) in the spool
+// directory that the returned Layer owns, or nil when there is none.
+func fromCache(o *options, key string) (*Layer, error) {
+	meta, err := os.ReadFile(filepath.Join(o.cacheDir, key+".json"))
+	if err != nil {
+		return nil, nil // a miss: nothing cached, or unreadable, which is the same
+	}
+	var e cacheEntry
+	if err := json.Unmarshal(meta, &e); err != nil {
+		return nil, nil
+	}
+	f, err := os.CreateTemp(o.tempDir, "slim-layer-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating layer spool file: %w", err)
+	}
+	spool := f.Name()
+	f.Close()
+	os.Remove(spool)
+	if err := linkOrCopy(filepath.Join(o.cacheDir, key), spool); err != nil {
+		return nil, nil
+	}
+	if fi, err := os.Stat(spool); err != nil || fi.Size() != e.Size {
+		os.Remove(spool)
+		return nil, nil
+	}
+	return &Layer{path: spool, compression: o.compression, mediaType: e.MediaType, digest: e.Digest, diffID: e.DiffID, size: e.Size}, nil
+}
+
+// toCache keeps a freshly written layer. Failing to cache is not failing to build, so
+// errors are dropped; the blob goes in before its metadata so a reader never finds
+// metadata without its blob.
+func toCache(o *options, key string, l *Layer) {
+	if err := os.MkdirAll(o.cacheDir, 0o755); err != nil {
+		return
+	}
+	blob := filepath.Join(o.cacheDir, key)
+	tmp := blob + ".tmp"
+	os.Remove(tmp)
+	if err := linkOrCopy(l.path, tmp); err != nil {
+		return
+	}
+	if err := os.Rename(tmp, blob); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	meta, _ := json.Marshal(cacheEntry{Digest: l.digest, DiffID: l.diffID, Size: l.size, MediaType: l.mediaType})
+	if err := os.WriteFile(tmp, meta, 0o644); err == nil {
+		os.Rename(tmp, blob+".json")
+	}
+}
+
+// linkOrCopy hard-links src to dst, or copies it across file systems.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	return out.Close()
+}
