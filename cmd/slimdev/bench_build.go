@@ -266,7 +266,9 @@ func benchDemoSizes(ctx context.Context, b *bencher, addr, golang string) (strin
 	if err != nil {
 		return "", fmt.Errorf("slim inspect of the demo's builder stage: %w", err)
 	}
-	var st struct{ Totals struct{ Size, UncompressedSize int64 } }
+	var st struct {
+		Totals struct{ Size, UncompressedSize int64 }
+	}
 	if err := json.Unmarshal(stage, &st); err != nil {
 		return "", err
 	}
@@ -274,7 +276,9 @@ func benchDemoSizes(ctx context.Context, b *bencher, addr, golang string) (strin
 	if err != nil {
 		return "", err
 	}
-	var rep struct{ Images []struct{ Size, Uncompressed int64 } }
+	var rep struct {
+		Images []struct{ Size, Uncompressed int64 }
+	}
 	if err := json.Unmarshal(rb, &rep); err != nil || len(rep.Images) != 1 {
 		return "", fmt.Errorf("reading the demo's report: %v", err)
 	}
