@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
@@ -210,4 +211,22 @@ func runHost(t *testing.T, argv ...string) string {
 		t.Fatalf("%v: %v\n%s", argv, err, b)
 	}
 	return string(b)
+}
+
+// layoutImage is the single image of an OCI layout directory.
+func layoutImage(t *testing.T, dir string) v1.Image {
+	t.Helper()
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 1 {
+		t.Fatalf("layout %s: %v, %d manifests", dir, err, len(im.Manifests))
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

@@ -160,7 +160,7 @@ func TestSlimFidelityCheckNamesMissingLibrary(t *testing.T) {
 	prog := gccBuild(t, cProgram)
 	libdir := "/usr/lib/x86_64-linux-gnu"
 	if runtime.GOARCH != "amd64" {
-		t.Skip("the fixture lists amd64 paths; CI runs on amd64")
+		t.Skip("the fixture lists amd64 paths; CI runs on amd64, where this test runs")
 	}
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "/lib", "/lib64", "/usr/lib64", libdir+"/libc.so.6", libdir+"/libm.so.6", "app/hello="+prog)},
 		func(c *v1.Config) { c.Entrypoint = []string{"/app/hello"} })

@@ -192,8 +192,16 @@ func (c *collector) addDep(d Dep) {
 	c.deps = append(c.deps, d)
 }
 
+// miss records something missing once: several programs of one Closure call often
+// need the same library, and the user needs to hear of it once.
 func (c *collector) miss(format string, args ...any) {
-	c.missing = append(c.missing, &missingError{what: fmt.Sprintf(format, args...)})
+	what := fmt.Sprintf(format, args...)
+	for _, m := range c.missing {
+		if m.(*missingError).what == what {
+			return
+		}
+	}
+	c.missing = append(c.missing, &missingError{what: what})
 }
 
 // run resolves name as a program the kernel starts: an ELF file (with its loader and

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/tarball"
+)
+
+// TestExtractCLI copies a dynamically linked program out of an image of this machine's
+// files, with its closure, and runs it from the directory; the tar form is reproducible.
+func TestExtractCLI(t *testing.T) {
+	needRoot(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the fixture lists amd64 paths; CI runs on amd64, where this test runs")
+	}
+	prog := gccBuild(t, cProgram)
+	want := runHost(t, prog)
+	libdir := "/usr/lib/" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH] + "-linux-gnu"
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "/lib", "/lib64", "/usr/lib64", libdir+"/libc.so.6", libdir+"/libm.so.6",
+		libdir+"/ld-linux-x86-64.so.2", libdir+"/libnss_files.so.2", "/etc/nsswitch.conf", "usr/local/bin/hello="+prog)}, func(c *v1.Config) {})
+	dir := filepath.Join(t.TempDir(), "root")
+	stdout := slimOK(t, "extract", ref, "/usr/local/bin/hello", "-o", dir)
+	if !strings.Contains(stdout, "libm.so.6") {
+		t.Errorf("extract did not list the closure:\n%s", stdout)
+	}
+	if got := runIn(t, dir, "", nil, "/usr/local/bin/hello"); got != want {
+		t.Errorf("extracted program printed %q, want %q", got, want)
+	}
+	var tars [][]byte
+	for range 2 {
+		p := filepath.Join(t.TempDir(), "out.tar")
+		slimOK(t, "extract", ref, "/usr/local/bin/hello", "-o", p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tars = append(tars, b)
+	}
+	if string(tars[0]) != string(tars[1]) {
+		t.Error("two extracts to a tar differ")
+	}
+	// A non-empty directory is refused, and nothing is written on error.
+	if code, _, stderr := slimCLI(t, "extract", ref, "/no/such", "-o", filepath.Join(t.TempDir(), "x")); code != 1 || !strings.Contains(stderr, "no/such") {
+		t.Errorf("missing path: exit %d, %q", code, stderr)
+	}
+}
+
+// TestRebaseCLI slims a Go program onto scratch, then moves it onto the static base with
+// slim rebase (the old base found from slim's own annotations), and runs it as nonroot.
+func TestRebaseCLI(t *testing.T) {
+	needRoot(t)
+	prog := goBuild(t, goNonroot, runtime.GOARCH)
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "usr/local/bin/probe="+prog)},
+		func(c *v1.Config) { c.Entrypoint = []string{"/usr/local/bin/probe"} })
+	first := filepath.Join(t.TempDir(), "first")
+	// On scratch the probe cannot find its user: --force writes it all the same.
+	slimOK(t, "--from", ref+":/usr/local/bin/probe", "--base", "scratch", "-t", "p:scratch", "-o", "type=oci,dest="+first)
+	moved := filepath.Join(t.TempDir(), "moved")
+	slimOK(t, "rebase", "oci-layout://"+first+":scratch", "--base", "static", "-t", "p:static", "-o", "type=oci,dest="+moved)
+	got := runIn(t, unpack(t, moved, "static"), "65532:65532", nil, "/usr/local/bin/probe")
+	if !strings.Contains(got, "nonroot uid=65532 home=/home/nonroot certs=true running as uid 65532") {
+		t.Errorf("rebased image printed %q", got)
+	}
+	// The program's layer is carried over byte for byte.
+	a, b := layerDigests(t, first), layerDigests(t, moved)
+	if len(b) != 2 || b[1] != a[len(a)-1] {
+		t.Errorf("layers before %v, after %v: want the static base's layer then the same program layer", a, b)
+	}
+}
+
+func layerDigests(t *testing.T, dir string) []string {
+	t.Helper()
+	img := layoutImage(t, dir)
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range m.Layers {
+		out = append(out, l.Digest.String())
+	}
+	return out
+}
