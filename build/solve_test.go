@@ -396,9 +396,7 @@ func TestSolveCacheAndLocalContext(t *testing.T) {
 }
 
 func TestOCILayoutContext(t *testing.T) {
-	if daemon.busybox == "" {
-		t.Skip("no busybox layout")
-	}
+	needDaemon(t) // the busybox layout is made with the daemon
 	_, d1, _, err := ociLayoutContext(daemon.busybox)
 	if err != nil {
 		t.Fatal(err)

@@ -231,7 +231,7 @@ func TestCompressedStreamsReadByCLI(t *testing.T) {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s not installed", tt.tool)
 			}
-			t.Skipf("%s not installed", tt.tool)
+			t.Skipf("%s not installed (under CI=true this fails)", tt.tool)
 		}
 		f := filepath.Join(t.TempDir(), "blob")
 		blob := compress(t, data, tt.opts...)

@@ -1050,7 +1050,7 @@ func lookTool(t *testing.T, name string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is not installed", name)
 		}
-		t.Skipf("%s is not installed", name)
+		t.Skipf("%s is not installed (under CI=true this fails)", name)
 	}
 	return p
 }

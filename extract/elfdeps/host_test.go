@@ -23,7 +23,7 @@ func need(t *testing.T, tool string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is needed: %v", tool, err)
 		}
-		t.Skipf("%s is not installed: %v", tool, err)
+		t.Skipf("%s is not installed (under CI=true this fails): %v", tool, err)
 	}
 	return p
 }
