@@ -238,7 +238,7 @@ func recompressReport(in inspected, res []repacked, haveSlim bool) string {
 	var md strings.Builder
 	md.WriteString("## Removing waste and recompressing an image (`slim recompress` vs crane, regctl, skopeo)\n\n")
 	fmt.Fprintf(&md, "Input: the Debian-like image, %d gzip layers, %s of layers, of which `slim inspect` calls %s wasted "+
-		"(a later layer deletes a third of /usr/share's directories and rewrites the largest libraries). "+
+		"(a later layer deletes /usr/share/doc and a third of /usr/share's other directories, and rewrites the largest libraries). "+
 		"Each tool does the nearest change it can: slim recompress drops the waste and repacks every layer (or, with --squash, writes one); crane flatten squashes "+
 		"into one gzip layer (registry to registry, on crane's own registry at 127.0.0.1); crane export + append writes the merged tar and "+
 		"pushes it as a new one-layer image; regctl and skopeo only recompress (zstd), the waste stays. "+
