@@ -106,7 +106,9 @@ func TestWriteTarOrderIsCanonical(t *testing.T) {
 		file("a-b", "-", 0o644),
 		file("B", "upper", 0o644),
 	}
-	want := []string{"B", "a/", "a/b", "a/c/", "a/c/d", "a-b", "a.txt"}
+	// Directories first, parents before children; then files by kind (extension)
+	// and name, so that similar content compresses together.
+	want := []string{"a/", "a/c/", "B", "a-b", "a/b", "a/c/d", "a.txt"}
 	first := writeTarBytes(t, entries)
 	if got := names(readTar(t, bytes.NewReader(first))); !slices.Equal(got, want) {
 		t.Fatalf("order = %q, want %q", got, want)
@@ -204,11 +206,11 @@ func TestWriteTarHardlinkBeforeTarget(t *testing.T) {
 	got := readTar(t, bytes.NewReader(writeTarBytes(t, entries)))
 	want := []struct{ name, content, link string }{
 		{"a/", "", ""},
-		{"a/link", "shared content", ""},
 		{"m/", "", ""},
-		{"m/chain", "", "a/link"},
 		{"z/", "", ""},
-		{"z/target", "", "a/link"},
+		{"m/chain", "shared content", ""},
+		{"a/link", "", "m/chain"},
+		{"z/target", "", "m/chain"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %q", names(got))
@@ -219,8 +221,8 @@ func TestWriteTarHardlinkBeforeTarget(t *testing.T) {
 			t.Errorf("entry %d = %q %q link %q, want %q %q link %q", i, g.hdr.Name, g.content, g.hdr.Linkname, w.name, w.content, w.link)
 		}
 	}
-	if got[1].hdr.Typeflag != tar.TypeReg || got[1].hdr.Mode != 0o640 || got[1].hdr.Uid != 7 {
-		t.Errorf("content entry %+v lost the target's metadata", got[1].hdr)
+	if got[3].hdr.Typeflag != tar.TypeReg || got[3].hdr.Mode != 0o640 || got[3].hdr.Uid != 7 {
+		t.Errorf("content entry %+v lost the target's metadata", got[3].hdr)
 	}
 	// Naming either path as the original gives the same layer.
 	swapped := []Entry{
