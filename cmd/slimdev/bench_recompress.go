@@ -237,7 +237,7 @@ func (b *bencher) startRegistry(ctx context.Context) (string, func(), error) {
 func recompressReport(in inspected, res []repacked, haveSlim bool) string {
 	var md strings.Builder
 	md.WriteString("## Removing waste and recompressing an image (`slim recompress` vs crane, regctl, skopeo)\n\n")
-	fmt.Fprintf(&md, "Input: the Debian-like image, %d gzip layers, %s of layers, of which `slim inspect` calls %s wasted "+
+	fmt.Fprintf(&md, "Input: the Debian-like image, %d gzip layers, %s of layers, compressed, holding %s (uncompressed) of file bytes that `slim inspect` calls wasted "+
 		"(a later layer deletes /usr/share/doc and a third of /usr/share's other directories, and rewrites the largest libraries). "+
 		"Each tool does the nearest change it can: slim recompress drops the waste and repacks every layer (or, with --squash, writes one); crane flatten squashes "+
 		"into one gzip layer (registry to registry, on crane's own registry at 127.0.0.1); crane export + append writes the merged tar and "+
