@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,6 +20,7 @@ import (
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // runSlimBuild is the whole job with a Dockerfile: BuildKit solves the stages that --from
@@ -138,7 +140,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 			}
 			return images(ctx, src, p)
 		}
-		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: f.packing, Options: aopts}
+		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Options: aopts}
 		fmt.Fprintf(progress, "slim: packing %d sources onto %s for %s\n", len(groupSources(froms)), f.base, p)
 		res, err := rebase.Run(ctx, job, base, source, p)
 		if err != nil {
@@ -327,3 +329,15 @@ func groupSources(froms []extract.From) map[string]bool {
 }
 
 var errNoFrom = errors.New("nothing to take: give at least one --from SRC:PATH[:DEST], or a build CONTEXT to take what the target stage copies")
+
+// layerCache keeps compressed layers for the next build with the same files, as
+// BuildKit keeps its blobs, so a warm build skips the compression. Only builds use it:
+// the key costs a second read of the files, cheap from a solved stage, but a second
+// decompression of the layers when the files come from an image (--no-cache skips it).
+func layerCache(noCache bool) []tarball.Option {
+	dir, err := os.UserCacheDir()
+	if noCache || err != nil {
+		return nil
+	}
+	return []tarball.Option{tarball.WithCacheDir(filepath.Join(dir, "slim", "layers"))}
+}

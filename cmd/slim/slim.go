@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -78,9 +77,6 @@ func (f *slimFlags) Validate(buildMode bool) error {
 	if f.packing, err = packingOptions(f.compression, f.level); err != nil {
 		return err
 	}
-	if f.build.noCache {
-		f.packing = append(f.packing, tarball.WithCacheDir(""))
-	}
 	if f.maxSize != "" {
 		if f.budget, err = parseSize(f.maxSize); err != nil {
 			return fmt.Errorf("parsing --max-size: %w", err)
@@ -101,11 +97,6 @@ func packingOptions(compression, level string) ([]tarball.Option, error) {
 		return nil, err
 	}
 	opts := []tarball.Option{tarball.WithCompression(c), tarball.WithLevel(l)}
-	if dir, err := os.UserCacheDir(); err == nil {
-		// Compressed layers are kept for the next run with the same files, as BuildKit
-		// keeps its blobs: a warm run skips the compression (--no-cache skips the cache).
-		opts = append(opts, tarball.WithCacheDir(filepath.Join(dir, "slim", "layers")))
-	}
 	if t, ok, err := sourceDateEpoch(); err != nil {
 		return nil, err
 	} else if ok {

@@ -46,6 +46,9 @@ func bench(ctx context.Context, args []string) error {
 	fmt.Fprintf(&md, "# Benchmarks\n\nWritten by `make bench` (cmd/slimdev) in one run on %s: %d cores, %s, %s. "+
 		"Every figure is the median of %d runs; times are given as ratios, since absolute times are noise on a shared machine.\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH, b.repeats)
+	// A failing workload is reported in its section and the others still run: one
+	// broken peer must not throw away half an hour of measurements.
+	var failed []string
 	for _, w := range workloads() {
 		if *only != "" && !strings.Contains(w.name, *only) {
 			continue
@@ -53,7 +56,8 @@ func bench(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "bench: %s\n", w.name)
 		s, err := w.run(ctx, b)
 		if err != nil {
-			return fmt.Errorf("workload %s: %w", w.name, err)
+			failed = append(failed, w.name)
+			s = fmt.Sprintf("## %s\n\n**Failed**: %v\n", w.name, err)
 		}
 		md.WriteString("\n" + s)
 	}
@@ -61,6 +65,9 @@ func bench(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Print(md.String())
+	if len(failed) > 0 {
+		return fmt.Errorf("workloads failed: %s", strings.Join(failed, ", "))
+	}
 	return nil
 }
 

@@ -40,7 +40,7 @@ func benchIndex(ctx context.Context, b *bencher) (string, error) {
 			return "", err
 		}
 		slim, err := b.median(func() (measurement, error) {
-			return runCmd(ctx, b.slim, "inspect", "--json", "oci-layout://"+filepath.Join(dir, "image")+":latest")
+			return runRSS(ctx, b.slim, "inspect", "--json", "oci-layout://"+filepath.Join(dir, "image")+":latest")
 		})
 		if err != nil {
 			return "", err
