@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -17,6 +18,14 @@ func main() {
 	// BuildKit's and containerd's client code log through logrus; their warnings (no
 	// fsverity on this file system, say) are noise beside slim's own messages.
 	logrus.SetLevel(logrus.ErrorLevel)
+	// slim promises bounded memory. Its largest live allocation is one best-level zstd
+	// encoder (about 170 MiB of window and tables); with the default GOGC the heap may
+	// grow to twice the live size before a collection (measured: 370 MiB peak for
+	// recompress --compression zstd), while a soft limit keeps it at 185 MiB at no cost
+	// in time. GOMEMLIMIT still overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(224 << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
