@@ -178,7 +178,7 @@ func TestNewLayersCancelled(t *testing.T) {
 // the blob to the layer's diffID.
 func TestZstdBestLayerLongWindow(t *testing.T) {
 	if testing.Short() {
-		t.Skip("compresses 24 MiB at the best level")
+		t.Skip("-short: compresses 24 MiB at the best level")
 	}
 	zstdCLI, err := exec.LookPath("zstd")
 	if err != nil {
