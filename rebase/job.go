@@ -62,8 +62,8 @@ func (r *Result) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run does the job for one platform, or for every platform of an index source (see
-// RunImages).
+// Run does the job for one platform; RunIndex does it for every platform of an index
+// source.
 func Run(ctx context.Context, job Job, base Base, source SourceFunc, p v1.Platform) (*Result, error) {
 	res := &Result{Report: &Report{Base: base.Name}}
 	img, err := runPlatform(ctx, job, base, source, p, res)
@@ -79,7 +79,6 @@ func Run(ctx context.Context, job Job, base Base, source SourceFunc, p v1.Platfo
 // base both have (WithPlatforms narrows), and returns them under one index.
 func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source SourceFunc) (*Result, error) {
 	res := &Result{Report: &Report{Base: base.Name}}
-	var images []v1.Image
 	layersFor := func(ctx context.Context, p v1.Platform, _ v1.Image) ([]v1.Layer, []string, error) {
 		layer, history, err := packSources(ctx, job, source, p, res)
 		if err != nil {
@@ -103,10 +102,7 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 			res.Close()
 			return nil, fmt.Errorf("reading assembled image %s: %w", d.Digest, err)
 		}
-		images = append(images, img)
-	}
-	for i, img := range images {
-		p := platformOf(im.Manifests[i].Platform)
+		p := platformOf(d.Platform)
 		if err := checkAndReport(ctx, img, p, res.Report, job.Options); err != nil {
 			res.Close()
 			return nil, fmt.Errorf("checking %s: %w", p, err)
