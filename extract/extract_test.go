@@ -42,7 +42,7 @@ func hostFS(t *testing.T) fs.FS {
 		t.Fatalf("os.DirFS does not implement fs.ReadLinkFS")
 	}
 	if _, err := os.Stat("/usr/bin/ls"); err != nil {
-		t.Skipf("no /usr/bin/ls on this machine: %v", err)
+		skipEnv(t, "no /usr/bin/ls on this machine: %v", err)
 	}
 	return fsys
 }
@@ -152,7 +152,7 @@ func TestExtractDirFidelity(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "out")
 	if _, err := Extract(t.Context(), rulesFS(), []string{"/suid/prog", "/hl/", "/app/cfg", "/app/current"}, dest); err != nil {
 		if errors.Is(err, syscall.ENOTSUP) {
-			t.Skipf("the temporary directory's file system keeps no xattrs: %v", err)
+			skipEnv(t, "the temporary directory's file system keeps no xattrs: %v", err)
 		}
 		t.Fatal(err)
 	}
