@@ -305,6 +305,10 @@ func (fl *file) start() error {
 		fl.r = tr
 		return nil
 	}
+	if r := src.spool.section(fl.n.off, fl.n.size); r != nil {
+		fl.r = r
+		return nil
+	}
 	c, err := src.pool.get(src, fl.n.off)
 	if err != nil {
 		return err

@@ -16,9 +16,11 @@
 package imagefs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 
@@ -49,6 +51,8 @@ type options struct {
 	concurrency int
 	rewrite     bool
 	keepBase    int
+	spool       bool
+	spoolDir    string
 }
 
 func makeOptions(opts []Option) options {
@@ -73,6 +77,18 @@ func WithLargest(n int) Option { return func(o *options) { o.largest = n } }
 // GOMAXPROCS): decompression is CPU bound, more workers than cores only
 // add memory.
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// WithSpool keeps each layer's uncompressed tar stream, as the indexing pass
+// decompresses it, in an unlinked temporary file in dir ("" for the system's),
+// and serves file content from there. It is for callers that read most of the
+// image (recompressing, squashing), in any order: each layer is then
+// decompressed exactly once, at the cost of disk space for the uncompressed
+// layers. Without it a read out of tar order decompresses the layer again from
+// the start. Layers that WithRewriteInfo keeps as base are not spooled: their
+// content is never read. Close drops the spool.
+func WithSpool(dir string) Option {
+	return func(o *options) { o.spool, o.spoolDir = true, dir }
+}
 
 // FileStat is a file path and its size in bytes.
 type FileStat struct {
@@ -142,8 +158,12 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 	g.SetLimit(o.concurrency)
 	for i := range layers {
 		src := f.sources[i]
+		spoolDir := ""
+		if o.spool && !(o.rewrite && i < o.keepBase) {
+			spoolDir = cmp.Or(o.spoolDir, os.TempDir())
+		}
 		g.Go(func() error {
-			li, raws, err := indexLayer(gctx, src, o.largest)
+			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir)
 			if err != nil {
 				return fmt.Errorf("indexing layer %d (%s): %w", i, src.digest, err)
 			}
@@ -153,6 +173,7 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
+		f.dropSpools()
 		return nil, err
 	}
 
@@ -182,12 +203,23 @@ func (f *FS) Layers() []LayerIndex {
 	return out
 }
 
-// Close releases the decompressors kept for reading files in tar order.
-// Files opened before stay readable; the FS stays usable.
+// Close releases the decompressors kept for reading files in tar order and
+// the spool files of WithSpool. The FS stays usable (content is then read
+// from the layer blobs again), but a file whose reading began from a spool
+// fails its next read.
 func (f *FS) Close() error {
 	var errs []error
 	for i := range f.sources {
 		errs = append(errs, f.sources[i].pool.closeIdle())
+	}
+	errs = append(errs, f.dropSpools())
+	return errors.Join(errs...)
+}
+
+func (f *FS) dropSpools() error {
+	var errs []error
+	for i := range f.sources {
+		errs = append(errs, f.sources[i].spool.close())
 	}
 	return errors.Join(errs...)
 }
@@ -198,6 +230,7 @@ type source struct {
 	digest v1.Hash
 	codec  codec
 	pool   *cursorPool
+	spool  *spool // the uncompressed tar stream, with WithSpool
 }
 
 func newSource(l v1.Layer) (source, error) {
@@ -209,7 +242,7 @@ func newSource(l v1.Layer) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("reading media type of %s: %w", d, err)
 	}
-	return source{layer: l, digest: d, codec: codecFor(mt), pool: &cursorPool{}}, nil
+	return source{layer: l, digest: d, codec: codecFor(mt), pool: &cursorPool{}, spool: &spool{}}, nil
 }
 
 // cursorPool holds idle open readers of one layer, so reading files in tar

@@ -197,7 +197,7 @@ const (
 
 // indexLayer reads a layer once: headers are recorded with the offset of
 // their content, content is skipped, the blob digest is checked at the end.
-func indexLayer(ctx context.Context, src source, largest int) (LayerIndex, []rawEntry, error) {
+func indexLayer(ctx context.Context, src source, largest int, spoolDir string) (LayerIndex, []rawEntry, error) {
 	li := LayerIndex{Digest: src.digest}
 	mt, err := src.layer.MediaType()
 	if err != nil {
@@ -215,7 +215,13 @@ func indexLayer(ctx context.Context, src source, largest int) (LayerIndex, []raw
 	if size, err := src.layer.Size(); err == nil && size < blobBufSize {
 		bufSize = max(int(size), 4096) // small layers, small buffers
 	}
-	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest)
+	var sw *spoolWriter
+	if spoolDir != "" {
+		if sw, err = newSpoolWriter(spoolDir); err != nil {
+			return li, nil, err
+		}
+	}
+	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest, sw)
 	if err == nil {
 		err = blob.drain()
 	} else if !errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
@@ -226,7 +232,17 @@ func indexLayer(ctx context.Context, src source, largest int) (LayerIndex, []raw
 		}
 	}
 	if err != nil {
+		if sw != nil {
+			sw.abort()
+		}
 		return li, nil, err
+	}
+	if sw != nil {
+		f, err := sw.finish()
+		if err != nil {
+			return li, nil, err
+		}
+		src.spool.set(f)
 	}
 	li.Size = blob.n
 	li.UncompressedSize = ucount
@@ -237,7 +253,7 @@ func indexLayer(ctx context.Context, src source, largest int) (LayerIndex, []raw
 
 // readTar decompresses and parses one layer stream. The errors it returns
 // wrap ErrCorruptLayer unless they come from the blob reader itself.
-func readTar(blob *blobReader, c codec, bufSize, largest int) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
+func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
 	corrupt := func(what string, err error) error {
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -250,7 +266,11 @@ func readTar(blob *blobReader, c codec, bufSize, largest int) (raws []rawEntry, 
 		return nil, 0, 0, nil, corrupt("decompressing", err)
 	}
 	defer dec.Close()
-	cr := &countingReader{r: dec}
+	var r io.Reader = dec
+	if spool != nil {
+		r = teeReader{r: dec, w: spool}
+	}
+	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
 	top := &largestFiles{max: largest}
 	for {
