@@ -37,6 +37,13 @@ func newCompressor(w io.Writer, o *options) (io.WriteCloser, error) {
 	case Gzip:
 		return newParallelGzip(w, gzipLevel(o.level), o.gzipBlock, o.streamWorkers()), nil
 	case Zstd:
+		if o.level != LevelBest {
+			zw, err := newParallelZstd(w, zstdLevel(o.level), zstdFrameSize, o.streamWorkers())
+			if err != nil {
+				return nil, fmt.Errorf("creating zstd encoder at level %s: %w", o.level, err)
+			}
+			return zw, nil
+		}
 		zw, err := zstd.NewWriter(w, zstdOptions(o)...)
 		if err != nil {
 			return nil, fmt.Errorf("creating zstd encoder at level %s: %w", o.level, err)
@@ -70,15 +77,20 @@ func zstdOptions(o *options) []zstd.EOption {
 		// proves it), so it is safe to use every core.
 		zstd.WithEncoderConcurrency(o.streamWorkers()),
 	}
-	switch o.level {
-	case LevelDefault:
-		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedDefault))
-	case LevelBest:
+	if o.level == LevelBest {
 		zo = append(zo, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(bestWindow(o.sizeHint)))
-	default:
-		zo = append(zo, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(int(o.level))))
+	} else {
+		zo = append(zo, zstd.WithEncoderLevel(zstdLevel(o.level)))
 	}
 	return zo
+}
+
+// zstdLevel maps a level below best to klauspost's encoder levels.
+func zstdLevel(l Level) zstd.EncoderLevel {
+	if l == LevelDefault {
+		return zstd.SpeedDefault
+	}
+	return zstd.EncoderLevelFromZstd(int(l))
 }
 
 // bestWindow is the zstd window at LevelBest: 128 MiB, or the smallest power of two
