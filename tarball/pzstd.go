@@ -24,7 +24,7 @@ const zstdFrameSize = 16 << 20
 // block at a time, so a single layer used one core. At best the 128 MiB window is
 // what makes the output small, and frames would cut it.
 type parallelZstd struct {
-	w       io.Writer
+	w         io.Writer
 	enc       *zstd.Encoder // EncodeAll is safe for concurrent use, up to its concurrency
 	workers   int
 	frameSize int
