@@ -96,6 +96,27 @@ func (o Output) String() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// parseBareOutput reads an output without keys: a path, or a path in the form slim
+// reads images from (oci-layout://DIR, docker-archive://FILE), so that what works as
+// a source works as a destination. Any other scheme is refused rather than taken as
+// a directory named after it.
+func parseBareOutput(spec string) (Output, error) {
+	scheme, rest, ok := strings.Cut(spec, "://")
+	if !ok {
+		return Output{Type: OutputOCI, Dest: spec, Tar: isTarName(spec)}, nil
+	}
+	if rest == "" {
+		return Output{}, fmt.Errorf("parsing output %q: no path after %s://: %w", spec, scheme, ErrBadOutput)
+	}
+	switch scheme {
+	case "oci-layout":
+		return Output{Type: OutputOCI, Dest: rest, Tar: isTarName(rest)}, nil
+	case "docker-archive":
+		return Output{Type: OutputDocker, Dest: rest}, nil
+	}
+	return Output{}, fmt.Errorf("parsing output %q: unknown scheme %s:// (want oci-layout://DIR, docker-archive://FILE, a path, or type=%s,...): %w", spec, scheme, joinTypes(), ErrBadOutput)
+}
+
 // ParseOutput parses one -o value.
 //
 // The full form is buildx's comma-separated key=value list, with csv quoting so that
@@ -110,7 +131,8 @@ func (o Output) String() string {
 //	type=registry,name=REF       push
 //	type=image,name=REF,push=true  push; without push, load into the Docker daemon
 //
-// A value without '=' is a path and means type=oci,dest=PATH. buildx reads a bare path
+// A value without '=' is a path and means type=oci,dest=PATH; oci-layout://PATH says
+// the same, and docker-archive://FILE means type=docker,dest=FILE. buildx reads a bare path
 // as type=local (the files of the result); slim's result is an image, and a layout
 // directory is the image written as files, so the shorthand keeps the meaning "write
 // it here" while staying an image other tools can read.
@@ -125,7 +147,7 @@ func ParseOutput(spec string) (Output, error) {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if !strings.Contains(spec, "=") {
-		return Output{Type: OutputOCI, Dest: spec, Tar: isTarName(spec)}, nil
+		return parseBareOutput(spec)
 	}
 	r := csv.NewReader(strings.NewReader(spec))
 	fields, err := r.Read()

@@ -210,6 +210,9 @@ func TestParseOutput(t *testing.T) {
 		{`type=oci,"dest=a,b"`, Output{Type: OutputOCI, Dest: "a,b"}},
 		{"out/", Output{Type: OutputOCI, Dest: "out/"}},
 		{"img.tar", Output{Type: OutputOCI, Dest: "img.tar", Tar: true}},
+		{"oci-layout:///tmp/out", Output{Type: OutputOCI, Dest: "/tmp/out"}},
+		{"oci-layout://img.tar", Output{Type: OutputOCI, Dest: "img.tar", Tar: true}},
+		{"docker-archive://img.tar", Output{Type: OutputDocker, Dest: "img.tar"}},
 	}
 	for _, tt := range good {
 		got, err := ParseOutput(tt.spec)
@@ -247,6 +250,9 @@ func TestParseOutput(t *testing.T) {
 		{`type=oci,dest="x`, "parsing output"},
 		{"type=oci,dest=a\nb", "control character"},
 		{"out\x00", "control character"},
+		{"docker-daemon://app:slim", "unknown scheme docker-daemon://"},
+		{"registry://x/y", "unknown scheme registry://"},
+		{"oci-layout://", "no path after oci-layout://"},
 	}
 	for _, tt := range bad {
 		_, err := ParseOutput(tt.spec)

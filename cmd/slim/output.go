@@ -21,7 +21,7 @@ type outputFlags struct {
 }
 
 func (f *outputFlags) register(fl *pflag.FlagSet) {
-	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output: type=oci,dest=DIR|FILE.tar; type=docker,dest=FILE; type=registry,name=REF; or a bare DIR (an OCI layout) (repeatable)")
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output: type=oci,dest=DIR|FILE.tar; type=docker,dest=FILE; type=registry,name=REF; oci-layout://DIR; docker-archive://FILE; or a bare DIR (an OCI layout) (repeatable)")
 	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name the result (repeatable): pushed with --push, loaded with --load, recorded in archives")
 	fl.BoolVar(&f.push, "push", false, "push the result to the registry of every -t tag")
 	fl.BoolVar(&f.load, "load", false, "load the result into the Docker daemon")
