@@ -5,7 +5,6 @@ import (
 	"io"
 	"runtime"
 
-	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -62,7 +61,7 @@ func gzipLevel(l Level) int {
 		// move, and with it every default-level digest.
 		return 6
 	case LevelBest:
-		return flate.BestCompression
+		return gzipOptimal
 	}
 	return int(l)
 }

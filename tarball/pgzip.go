@@ -9,7 +9,15 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/slim-dev/slim/internal/deflate"
 )
+
+// gzipOptimal is the parallel writer's level for LevelBest: blocks go through
+// internal/deflate's near-optimal parser, about 3% smaller than klauspost's level 9
+// and a little smaller than zlib's gzip -9, at a third of level 9's speed. Level 9
+// itself stays klauspost's, so its digests do not move.
+const gzipOptimal = -100
 
 // parallelGzip writes one gzip member whose deflate stream is cut into fixed-size
 // blocks, pigz-style: each block is compressed on its own, primed with the previous
@@ -44,6 +52,7 @@ type gzipJob struct {
 	last bool
 	out  bytes.Buffer
 	fw   *flate.Writer
+	enc  *deflate.Encoder // at gzipOptimal, instead of fw
 	err  error
 	done chan struct{}
 }
@@ -68,7 +77,7 @@ func (z *parallelGzip) header() []byte {
 	// leaks into the digest.
 	xfl := byte(0)
 	switch z.level {
-	case flate.BestCompression:
+	case flate.BestCompression, gzipOptimal:
 		xfl = 2
 	case flate.BestSpeed:
 		xfl = 4
@@ -150,6 +159,15 @@ func (z *parallelGzip) takeJob() *gzipJob {
 func (j *gzipJob) run(level int) {
 	defer close(j.done)
 	j.out.Reset()
+	if level == gzipOptimal {
+		if j.enc == nil {
+			j.enc = deflate.NewEncoder()
+		}
+		// Appending to the buffer's free space, as AvailableBuffer's doc shows,
+		// reuses its storage from block to block.
+		j.out.Write(j.enc.Compress(j.out.AvailableBuffer(), j.in, j.dict, j.last))
+		return
+	}
 	if j.fw == nil {
 		fw, err := flate.NewWriter(&j.out, level)
 		if err != nil {

@@ -1,0 +1,102 @@
+package tarball
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGzipBestReadByZlib has zlib's own gzip check and decode what the near-optimal
+// best level writes, across block sizes that put segment boundaries everywhere,
+// including an empty last block.
+func TestGzipBestReadByZlib(t *testing.T) {
+	gz := needTool(t, "gzip")
+	data := testData(3<<20 + 4321)
+	for _, block := range []int{4 << 10, 64 << 10, 1 << 20, 3<<20 + 4321} {
+		t.Run(fmt.Sprint(block), func(t *testing.T) {
+			blob := compress(t, data, WithCompression(Gzip), WithLevel(LevelBest), func(o *options) { o.gzipBlock = block })
+			f := filepath.Join(t.TempDir(), "layer.gz")
+			if err := os.WriteFile(f, blob, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(gz, "-t", f).CombinedOutput(); err != nil {
+				t.Fatalf("gzip -t: %v: %s", err, out)
+			}
+			out, err := exec.Command(gz, "-d", "-c", f).Output()
+			if err != nil {
+				t.Fatalf("gzip -dc: %v", err)
+			}
+			if !bytes.Equal(out, data) {
+				t.Fatalf("gzip -dc gave %d bytes, want the original %d", len(out), len(data))
+			}
+		})
+	}
+}
+
+// TestGzipBestSmallerThanLevel9 guards the reason the best level has its own encoder,
+// and that level 9 keeps klauspost's (its digests are pinned elsewhere). The input is
+// the test binary: real machine code and tables, what layers mostly hold. (testData,
+// mostly random bytes, would measure stored-block bookkeeping instead.)
+func TestGzipBestSmallerThanLevel9(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = data[:min(len(data), 3<<20)]
+	best := compress(t, data, WithCompression(Gzip), WithLevel(LevelBest))
+	nine := compress(t, data, WithCompression(Gzip), WithLevel(9))
+	if len(best) >= len(nine) {
+		t.Errorf("gzip best is %d bytes, level 9 %d: best should be smaller", len(best), len(nine))
+	}
+	if best[8] != 2 || nine[8] != 2 {
+		t.Errorf("XFL = %d (best), %d (9); want 2, the slowest-compression flag", best[8], nine[8])
+	}
+}
+
+// TestMeasureGzipBest reports size and time of the best level on real files named in
+// SLIM_GZIP_MEASURE (colon-separated), next to `gzip -9`'s size when gzip is
+// installed. It is a measurement, not a check, so it only runs when asked.
+func TestMeasureGzipBest(t *testing.T) {
+	env := os.Getenv("SLIM_GZIP_MEASURE")
+	if env == "" {
+		t.Skip("set SLIM_GZIP_MEASURE=file[:file...] to measure")
+	}
+	for _, p := range strings.Split(env, ":") {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n countWriter
+		start := time.Now()
+		w, err := NewCompressWriter(&n, WithCompression(Gzip), WithLevel(LevelBest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := io.Copy(w, f)
+		if err == nil {
+			err = w.Close()
+		}
+		f.Close()
+		if err != nil {
+			t.Fatalf("compressing %s: %v", p, err)
+		}
+		elapsed := time.Since(start)
+		msg := fmt.Sprintf("%s: %d -> %d bytes in %.2fs (%.2f MB/s)", p, in, n, elapsed.Seconds(), float64(in)/1e6/elapsed.Seconds())
+		if ref := os.Getenv("SLIM_GZIP_MEASURE_REF"); ref != "" {
+			var size int64
+			fmt.Sscan(ref, &size)
+			msg += fmt.Sprintf(", %.4f x reference %d", float64(n)/float64(size), size)
+		}
+		t.Log(msg)
+	}
+}
