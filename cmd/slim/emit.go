@@ -17,12 +17,16 @@ import (
 // original stages, then a final stage on the base with one COPY --from per file taken,
 // and the result's runtime config. A single-stage project can adopt it as it is.
 func emitDockerfile(df []byte, stages []build.Stage, target build.Stage, froms []extract.From, base string, res *rebase.Result) string {
+	// The original comes first and unchanged, so its parser directives (# syntax,
+	// # escape) stay on its first lines where they count. slim adds no syntax line of
+	// its own: one makes BuildKit pull that frontend image, which fails offline, and
+	// the built-in frontend reads everything written below.
 	var b strings.Builder
-	b.WriteString("# syntax=docker/dockerfile:1\n# Written by slim --emit-dockerfile: your stages, then the slim stage.\n\n")
 	b.Write(df)
 	if !strings.HasSuffix(string(df), "\n") {
 		b.WriteString("\n")
 	}
+	b.WriteString("\n# Written by slim --emit-dockerfile: your stages above, the slim stage below.\n")
 	from := base
 	switch base {
 	case rebase.Scratch:
