@@ -310,18 +310,45 @@ func (i fileInfo) Sys() any           { return i.st }
 
 // stageFile streams a file's content in chunks, and also reads at offsets
 // (ELF parsing reads headers and sections, not the whole file).
+//
+// Every fetch is a gateway round trip, so a sequential reader is served from a
+// window that starts small (a 4-byte magic sniff must not pull 4 MiB across) and
+// doubles up to fetchWindow, and from the second fetch on the next windows are
+// fetched while the reader consumes this one, a few at once: one round trip
+// leaves both the daemon and slim idle half the time.
 type stageFile struct {
-	fs   *StageFS
-	real string
-	name string
-	info fileInfo
-	off  int64
-	buf  []byte
-	bufO int64 // offset of buf[0] in the file
+	fs     *StageFS
+	real   string
+	name   string
+	info   fileInfo
+	off    int64
+	buf    []byte
+	bufO   int64 // offset of buf[0] in the file
+	window int   // size of the next sequential fetch
+	ahead  []*prefetch
+	aheadE int64 // end of the last window fetched ahead
 }
 
+// prefetch is one window being fetched in the background.
+type prefetch struct {
+	off  int64
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+const (
+	// firstWindow is the first fetch of a sequential read: enough for any magic
+	// number, a #! line or a small config file in one round trip.
+	firstWindow = 64 << 10
+	// fetchWindow and fetchDepth shape a long sequential read: windows this big,
+	// this many in flight.
+	fetchWindow = 1 << 20
+	fetchDepth  = 4
+)
+
 func (s *stageFile) Stat() (fs.FileInfo, error) { return s.info, nil }
-func (s *stageFile) Close() error               { s.buf = nil; return nil }
+func (s *stageFile) Close() error               { s.buf, s.ahead = nil, nil; return nil }
 
 func (s *stageFile) Read(p []byte) (int, error) {
 	if !s.info.Mode().IsRegular() {
@@ -331,16 +358,56 @@ func (s *stageFile) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if s.off < s.bufO || s.off >= s.bufO+int64(len(s.buf)) {
-		n := min(int64(chunkSize), s.info.Size()-s.off)
-		b, err := s.fetch(s.off, int(n))
-		if err != nil {
+		sequential := len(s.buf) > 0 && s.off == s.bufO+int64(len(s.buf))
+		if err := s.fill(len(p), sequential); err != nil {
 			return 0, err
 		}
-		s.buf, s.bufO = b, s.off
 	}
 	n := copy(p, s.buf[s.off-s.bufO:])
 	s.off += int64(n)
 	return n, nil
+}
+
+// fill makes buf hold s.off: from a window fetched ahead when the reader went
+// on where it was, else by a fetch of its own.
+func (s *stageFile) fill(want int, sequential bool) error {
+	if len(s.ahead) > 0 && s.ahead[0].off == s.off {
+		a := s.ahead[0]
+		s.ahead = s.ahead[1:]
+		<-a.done
+		if a.err != nil {
+			s.ahead = nil
+			return a.err
+		}
+		s.buf, s.bufO = a.b, a.off
+	} else {
+		s.ahead = nil // a seek elsewhere: the windows ahead are dropped
+		if !sequential {
+			s.window = firstWindow
+		}
+		n := min(int64(max(want, s.window)), s.info.Size()-s.off)
+		b, err := s.fetch(s.off, int(n))
+		if err != nil {
+			return err
+		}
+		s.buf, s.bufO = b, s.off
+		s.aheadE = s.off + int64(len(b))
+		if !sequential {
+			return nil // maybe a sniff: fetch ahead only once the reader comes back
+		}
+	}
+	for len(s.ahead) < fetchDepth && s.aheadE < s.info.Size() {
+		s.window = min(2*s.window, fetchWindow)
+		a := &prefetch{off: s.aheadE, done: make(chan struct{})}
+		n := int(min(int64(s.window), s.info.Size()-a.off))
+		go func() {
+			defer close(a.done)
+			a.b, a.err = s.fetch(a.off, n)
+		}()
+		s.ahead = append(s.ahead, a)
+		s.aheadE += int64(n)
+	}
+	return nil
 }
 
 func (s *stageFile) fetch(off int64, n int) ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -22,19 +23,22 @@ import (
 // same code the daemon runs for a solved reference (cache/util), so the
 // stage file system is tested without a daemon.
 type dirRef struct {
-	root  string
-	reads int
+	root    string
+	reads   atomic.Int64 // the stage file system fetches ahead concurrently
+	fetched atomic.Int64 // bytes
 }
 
 func (r *dirRef) ToState() (llb.State, error)        { return llb.Scratch(), nil }
 func (r *dirRef) Evaluate(ctx context.Context) error { return nil }
 func (r *dirRef) ReadFile(ctx context.Context, req gateway.ReadRequest) ([]byte, error) {
-	r.reads++
+	r.reads.Add(1)
 	var rng *util.FileRange
 	if req.Range != nil {
 		rng = &util.FileRange{Offset: req.Range.Offset, Length: req.Range.Length}
 	}
-	return util.ReadFile(ctx, r.root, util.ReadRequest{Filename: req.Filename, Range: rng}, 16<<20)
+	b, err := util.ReadFile(ctx, r.root, util.ReadRequest{Filename: req.Filename, Range: rng}, 16<<20)
+	r.fetched.Add(int64(len(b)))
+	return b, err
 }
 func (r *dirRef) StatFile(ctx context.Context, req gateway.StatRequest) (*fstypes.Stat, error) {
 	return util.StatFile(ctx, r.root, req.Path)
@@ -168,12 +172,38 @@ func TestStageFSChunks(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), big) {
 		t.Fatalf("read %d bytes, differ from the %d written", got.Len(), len(big))
 	}
-	if want := (len(big) + chunkSize - 1) / chunkSize; ref.reads != want {
-		t.Errorf("%d reads, want %d chunks", ref.reads, want)
+	// Every byte crosses once, in few round trips.
+	if got := ref.fetched.Load(); got != int64(len(big)) {
+		t.Errorf("%d bytes fetched for a %d-byte file", got, len(big))
+	}
+	if got, most := ref.reads.Load(), int64(4+len(big)/fetchWindow+1); got > most {
+		t.Errorf("%d reads, want at most %d", got, most)
 	}
 	p := make([]byte, 10)
 	n, err := f.(io.ReaderAt).ReadAt(p, int64(len(big)-4))
 	if n != 4 || err != io.EOF || string(p[:n]) != "cdef" {
 		t.Errorf("ReadAt tail = %d %v %q", n, err, p[:n])
+	}
+
+	// A magic-number sniff costs one small round trip, not a chunk.
+	sniff := &dirRef{root: root}
+	f, err = newStageFS(t.Context(), Stage{}, "", sniff, nil).Open("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, p[:4]); err != nil || string(p[:4]) != "0123" {
+		t.Fatalf("sniff = %q, %v", p[:4], err)
+	}
+	if got := sniff.fetched.Load(); got > firstWindow {
+		t.Errorf("a 4-byte sniff fetched %d bytes", got)
+	}
+	// Reading on from a seek elsewhere gives the right bytes.
+	if _, err := f.(io.Seeker).Seek(int64(len(big)-20), io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(rest, big[len(big)-20:]) {
+		t.Errorf("read after seek = %q, %v", rest, err)
 	}
 }

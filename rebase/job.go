@@ -2,9 +2,12 @@ package rebase
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,6 +45,10 @@ type Job struct {
 	Packing []tarball.Option
 	// Options for assembly and the fidelity check (overrides, force, warn, epoch…).
 	Options []Option
+	// CheckCache, when set, is a directory where the outcome of the fidelity check
+	// and the result's sizes are kept by image digest, so that a warm build whose
+	// result is the very image already checked skips indexing it again.
+	CheckCache string
 }
 
 // Result is what a job made: an image, or an index when the config source is one, and
@@ -138,7 +145,7 @@ func runPlatform(ctx context.Context, job Job, base Base, source SourceFunc, p v
 		return nil, err
 	}
 	checkOpts := append([]Option{WithSource(job.configFrom(), cfgSrc.FS)}, job.Options...)
-	if err := checkAndReport(ctx, img, p.String(), res.Report, checkOpts); err != nil {
+	if err := checkCached(ctx, job.CheckCache, img, p.String(), res.Report, checkOpts); err != nil {
 		return nil, err
 	}
 	return img, nil
@@ -262,6 +269,66 @@ func ImageSources(ropts ...imageref.Option) SourceFunc {
 		cache[key] = s
 		return s, nil
 	}
+}
+
+// checkVersion names the check's rules in CheckCache keys: a change to what Check
+// looks at must change it, so that no outcome of the old rules is reused.
+const checkVersion = "check1"
+
+// checkOutcome is what CheckCache keeps for an image that passed the check.
+type checkOutcome struct {
+	Warnings []string      `json:"warnings,omitempty"`
+	Layers   []LayerReport `json:"layers"`
+}
+
+// checkCached is checkAndReport, answered from dir when the same image passed before.
+// The check and the sizes depend only on the image, which its digest names, and on
+// --force; a failure is never kept, so a failing image is checked (and its problems
+// shown with their hints) every time. The warnings of the first check are shown again.
+func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, opts []Option) error {
+	if dir == "" {
+		return checkAndReport(ctx, img, platform, r, opts)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("reading result digest: %w", err)
+	}
+	o := makeOptions(opts...)
+	file := filepath.Join(dir, fmt.Sprintf("%s-%s-force=%t.json", d.Hex, checkVersion, o.force))
+	if b, err := os.ReadFile(file); err == nil {
+		var c checkOutcome
+		if json.Unmarshal(b, &c) == nil && len(c.Layers) > 0 {
+			for _, w := range c.Warnings {
+				o.warn(w)
+			}
+			s := SizeReport{Platform: platform, Digest: d.String(), Layers: c.Layers}
+			for _, l := range c.Layers {
+				s.Size += l.Size
+				s.Uncompressed += l.Uncompressed
+			}
+			r.Images = append(r.Images, s)
+			return nil
+		}
+	}
+	var c checkOutcome
+	record := WithWarn(func(msg string) {
+		c.Warnings = append(c.Warnings, msg)
+		o.warn(msg)
+	})
+	if err := checkAndReport(ctx, img, platform, r, append(opts[:len(opts):len(opts)], record)); err != nil {
+		return err
+	}
+	c.Layers = r.Images[len(r.Images)-1].Layers
+	// Failing to keep the outcome is not failing the job: the next run checks again.
+	if b, err := json.Marshal(c); err == nil && os.MkdirAll(dir, 0o755) == nil {
+		if f, err := os.CreateTemp(dir, ".tmp-*"); err == nil {
+			_, werr := f.Write(b)
+			if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), file) != nil {
+				os.Remove(f.Name())
+			}
+		}
+	}
+	return nil
 }
 
 // checkAndReport indexes a result once, for the fidelity check and for the report.

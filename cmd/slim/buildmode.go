@@ -140,7 +140,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 			}
 			return images(ctx, src, p)
 		}
-		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Options: aopts}
+		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Options: aopts, CheckCache: checkCache(bf.noCache)}
 		fmt.Fprintf(progress, "slim: packing %d sources onto %s for %s\n", len(groupSources(froms)), f.base, p)
 		res, err := rebase.Run(ctx, job, base, source, p)
 		if err != nil {
@@ -340,4 +340,15 @@ func layerCache(noCache bool) []tarball.Option {
 		return nil
 	}
 	return []tarball.Option{tarball.WithCacheDir(filepath.Join(dir, "slim", "layers"))}
+}
+
+// checkCache keeps the fidelity check's outcome by result digest beside the layer
+// cache: a warm build makes the very image it made before, and need not index it again
+// to learn that it starts (--no-cache checks anyway).
+func checkCache(noCache bool) string {
+	dir, err := os.UserCacheDir()
+	if noCache || err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "slim", "checks")
 }

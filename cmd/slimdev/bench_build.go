@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,21 +79,13 @@ func benchBuild(ctx context.Context, b *bencher) (string, error) {
 	if _, err := buildctlRun("warm"); err != nil {
 		return "", err
 	}
-	coldB := *b
-	coldB.repeats = min(b.repeats, 2) // each cold run compiles Go from scratch
-	slimCold, err := coldB.median(cold(slimRun))
+	// slim and buildctl take turns, so that a load that comes and goes on a shared
+	// machine falls on both alike rather than on whichever ran second.
+	slimCold, ctlCold, err := interleavedMedians(min(b.repeats, 2), cold(slimRun), cold(buildctlRun)) // each cold run compiles Go from scratch
 	if err != nil {
 		return "", err
 	}
-	ctlCold, err := coldB.median(cold(buildctlRun))
-	if err != nil {
-		return "", err
-	}
-	slimWarm, err := b.median(warm(slimRun))
-	if err != nil {
-		return "", err
-	}
-	ctlWarm, err := b.median(warm(buildctlRun))
+	slimWarm, ctlWarm, err := interleavedMedians(b.repeats, warm(slimRun), warm(buildctlRun))
 	if err != nil {
 		return "", err
 	}
@@ -130,6 +123,35 @@ func benchBuild(ctx context.Context, b *bencher) (string, error) {
 	fmt.Fprintf(&md, "| buildctl, hand-written Dockerfile | %s | %.3f× |\n", mb(ctlSize), float64(ctlSize)/float64(slimSize))
 	fmt.Fprintf(&md, "| slim | %s | 1 |\n\nslim's image no larger than buildctl's: %s.\n", mb(slimSize), verdict(slimSize <= ctlSize))
 	return md.String(), nil
+}
+
+// interleavedMedians runs a and b in turns, n times each, and returns each one's median.
+func interleavedMedians(n int, a, b func() (measurement, error)) (measurement, measurement, error) {
+	var as, bs []measurement
+	for range n {
+		for _, r := range []struct {
+			f   func() (measurement, error)
+			out *[]measurement
+		}{{a, &as}, {b, &bs}} {
+			m, err := r.f()
+			if err != nil {
+				return measurement{}, measurement{}, err
+			}
+			*r.out = append(*r.out, m)
+		}
+	}
+	return medianOf(as), medianOf(bs), nil
+}
+
+func medianOf(ms []measurement) measurement {
+	walls := make([]time.Duration, len(ms))
+	var rss int64
+	for i, m := range ms {
+		walls[i] = m.wall
+		rss = max(rss, m.maxRSS)
+	}
+	slices.Sort(walls)
+	return measurement{wall: walls[len(walls)/2], maxRSS: rss}
 }
 
 func writeBuildProject(dir string, junkMB int) error {
