@@ -36,7 +36,7 @@ func newCompressor(w io.Writer, o *options) (io.WriteCloser, error) {
 	case Gzip:
 		return newParallelGzip(w, gzipLevel(o.level), o.gzipBlock, o.streamWorkers()), nil
 	case Zstd:
-		if o.level != LevelBest {
+		if o.level != LevelBest && parallelZstdLevel(zstdLevel(o.level)) {
 			zw, err := newParallelZstd(w, zstdLevel(o.level), zstdFrameSize, o.streamWorkers())
 			if err != nil {
 				return nil, fmt.Errorf("creating zstd encoder at level %s: %w", o.level, err)
