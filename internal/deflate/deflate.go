@@ -10,12 +10,20 @@
 // compressed on different goroutines join into the same stream every time.
 package deflate
 
-// Tuning. Depth and nice length bound the match finder's work per position; passes is
-// the number of minimum-cost parses per block after the first, greedy one.
+// Tuning, measured on Debian's /usr against zlib's gzip -9 and pigz -9. Depth and nice
+// length bound the match finder's work per position: a depth of 32 or a nice length
+// of 128 gain nothing, as a long match found early and taken whole parses about as
+// well as the longest. A segment's first block starts from the code of a greedy
+// parse and is parsed twice; every later block starts from the previous block's
+// code and is parsed once. Neighbouring blocks are alike enough that this beats a
+// fresh greedy model per block, which can trap the parse in short matches on
+// machine code (9% larger on synthetic code, 0.15% smaller on /usr), and a second
+// pass per block gains 0.4% for 40% more time.
 const (
-	searchDepth = 32
-	niceLen     = 128
-	optimPasses = 2
+	searchDepth = 24
+	niceLen     = 32
+	firstPasses = 2
+	laterPasses = 1
 
 	// A block ends where the split heuristic sees the data change, but holds at least
 	// minBlockLen and at most maxBlockLen bytes, and at most maxCachedMatches matches,
@@ -37,10 +45,11 @@ type Encoder struct {
 	choice  []uint32 // the step taken from each position: length | dist<<9
 	split   splitStats
 
-	model costModel
-	freqs freqs
-	huff  huffBuilder
-	w     blockWriter
+	model    costModel
+	havePrev bool // whether the code in w is a previous block's, to start from
+	freqs    freqs
+	huff     huffBuilder
+	w        blockWriter
 }
 
 // NewEncoder returns an Encoder; its memory (about 12 MiB for large segments) is
@@ -65,8 +74,8 @@ func (e *Encoder) Compress(dst []byte, in, dict []byte, final bool) []byte {
 	}
 	e.buf = append(append(e.buf[:0], dict...), in...)
 	e.mf.reset()
+	e.havePrev = false
 	e.w.reset(dst)
-	e.model.initialized = false
 	for p := range dict {
 		if maxLen := min(maxMatch, len(e.buf)-p); maxLen >= 4 {
 			e.mf.advance(e.buf, p, maxLen, min(niceLen, maxLen), searchDepth, nil, false)
@@ -152,24 +161,20 @@ func (e *Encoder) encodeBlock(start, end int, last bool) {
 	}
 	e.costs[n] = 0
 
-	if !e.model.initialized {
+	passes := laterPasses
+	if !e.havePrev {
 		e.greedy(start, n)
 		e.buildCodes()
-		e.model.fromCodes(&e.w.litLenLens, &e.w.distLens)
-		e.model.initialized = true
+		passes = firstPasses
 	}
-	for pass := range optimPasses {
+	for range passes {
+		e.model.fromCodes(&e.w.litLenLens, &e.w.distLens)
 		e.minCostPath(start, n)
 		e.tallyPath(start, n)
 		e.buildCodes()
-		if pass < optimPasses-1 {
-			e.model.fromCodes(&e.w.litLenLens, &e.w.distLens)
-		}
 	}
+	e.havePrev = true
 	e.w.writeBlock(e.buf[start:end], e.choice[:n], &e.freqs, last)
-	// The next block starts from this block's final codes: neighbouring data is
-	// usually alike, and it saves the greedy pass.
-	e.model.fromCodes(&e.w.litLenLens, &e.w.distLens)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -224,7 +229,10 @@ func (e *Encoder) minCostPath(start, n int) {
 	distCost := &e.model.dist
 	mi := len(matches)
 	for i := n - 1; i >= 0; i-- {
-		best := lit[buf[i]] + costs[i+1]
+		// rest[k] is the cost after a step of k+1 bytes; it always holds maxMatch
+		// entries, which lets the compiler drop bounds checks in the loop below.
+		rest := costs[i+1 : i+1+maxMatch]
+		best := lit[buf[i]] + rest[0]
 		step := uint32(1)
 		if c := int(counts[i]); c > 0 {
 			mi -= c
@@ -233,12 +241,19 @@ func (e *Encoder) minCostPath(start, n int) {
 				d := uint32(m.dist)
 				dc := distCost[distSlot(d)]
 				ml := int(m.length)
-				for ; l <= ml; l++ {
-					if cost := dc + lenCost[l] + costs[i+l]; cost < best {
+				if ml < l {
+					continue
+				}
+				lc := lenCost[l : ml+1]
+				rc := rest[l-1 : ml]
+				rc = rc[:len(lc)]
+				for k, c := range lc {
+					if cost := dc + c + rc[k]; cost < best {
 						best = cost
-						step = uint32(l) | d<<9
+						step = uint32(l+k) | d<<9
 					}
 				}
+				l = ml + 1
 			}
 		}
 		costs[i] = best
@@ -293,10 +308,9 @@ const (
 
 // costModel is the price of each step of a parse, from a set of code lengths.
 type costModel struct {
-	lit         [256]uint32
-	length      [maxMatch + 1]uint32 // length symbol plus extra bits, by match length
-	dist        [numDist]uint32      // distance symbol plus extra bits, by slot
-	initialized bool
+	lit    [256]uint32
+	length [maxMatch + 1]uint32 // length symbol plus extra bits, by match length
+	dist   [numDist]uint32      // distance symbol plus extra bits, by slot
 }
 
 func (m *costModel) fromCodes(litLen *[288]uint8, dist *[32]uint8) {

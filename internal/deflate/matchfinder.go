@@ -25,19 +25,19 @@ type match struct {
 }
 
 type matchFinder struct {
-	hash3 []int32 // two ways per bucket: newest, then second newest
-	hash4 []int32
+	hash3 *[2 << hash3Bits]int32 // two ways per bucket: newest, then second newest
+	hash4 *[1 << hash4Bits]int32
 	// child holds the left and right subtrees of each position in the window,
 	// indexed by position modulo the window: a slot is reused only once its
 	// position has left the window, and no walk reaches such a position.
-	child []int32
+	child *[2 * windowSize]int32
 }
 
 func newMatchFinder() matchFinder {
 	return matchFinder{
-		hash3: make([]int32, 2<<hash3Bits),
-		hash4: make([]int32, 1<<hash4Bits),
-		child: make([]int32, 2*windowSize),
+		hash3: new([2 << hash3Bits]int32),
+		hash4: new([1 << hash4Bits]int32),
+		child: new([2 * windowSize]int32),
 	}
 }
 
@@ -97,8 +97,8 @@ func (mf *matchFinder) advance(buf []byte, pos, maxLen, niceLen, depth int, out 
 	child := mf.child
 	node = mf.hash4[h4]
 	mf.hash4[h4] = int32(pos)
-	lt := 2 * (pos & windowMask) // slot awaiting the next node smaller than cur
-	gt := lt + 1                 // slot awaiting the next node greater than cur
+	lt := 2 * (uint32(pos) & windowMask) // slot awaiting the next node smaller than cur
+	gt := lt + 1                         // slot awaiting the next node greater than cur
 	if node <= cutoff {
 		child[lt], child[gt] = noPos, noPos
 		return out
@@ -116,13 +116,13 @@ func (mf *matchFinder) advance(buf []byte, pos, maxLen, niceLen, depth int, out 
 				}
 				if l >= niceLen {
 					// cur equals node as far as it can see: take over node's subtrees.
-					n := 2 * (int(node) & windowMask)
+					n := 2 * (uint32(node) & windowMask)
 					child[lt], child[gt] = child[n], child[n+1]
 					return out
 				}
 			}
 		}
-		n := 2 * (int(node) & windowMask)
+		n := 2 * (uint32(node) & windowMask)
 		if m[l] < cur[l] {
 			child[lt] = node
 			lt = n + 1
