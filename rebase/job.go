@@ -261,7 +261,10 @@ func ImageSources(ropts ...imageref.Option) SourceFunc {
 		if err != nil {
 			return Source{}, fmt.Errorf("reading config of %s: %w", src, err)
 		}
-		fsys, err := imagefs.New(ctx, img)
+		// Spooled: the closure and the packer read files in their own order, and
+		// each step back in a layer would decompress it again from the start
+		// (measured: 4× the indexing pass on the C program bench image).
+		fsys, err := imagefs.New(ctx, img, imagefs.WithSpool(""))
 		if err != nil {
 			return Source{}, fmt.Errorf("reading %s: %w", src, err)
 		}

@@ -48,7 +48,9 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config of %s: %w", args[0], err)
 			}
-			fsys, err := imagefs.New(cmd.Context(), img)
+			// Spooled, as for the root command's image sources: files are read
+			// in path and dependency order, not in tar order.
+			fsys, err := imagefs.New(cmd.Context(), img, imagefs.WithSpool(""))
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}

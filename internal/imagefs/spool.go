@@ -2,6 +2,7 @@ package imagefs
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,24 @@ type spoolWriter struct {
 	f   *os.File
 	w   *bufio.Writer
 	err error
+	// unchecked counts the bytes written since the free space was last looked at.
+	unchecked int64
+}
+
+// errSpoolFull stops a spool that would leave the disk short (see spoolCheckEvery):
+// the layer is then read from its blob, as without WithSpool.
+var errSpoolFull = errors.New("spool stopped: the disk is getting full")
+
+// spoolCheckEvery is how often a spool looks at the free space of its file system.
+// It stops once less than spoolReserve(total) would be left: a large image then costs
+// some decompression, never a full disk (the temporary directory is often shared
+// with the build and the output).
+const spoolCheckEvery = 64 << 20
+
+// spoolReserve is the free space a spool leaves on a file system of total bytes: a
+// tenth of it, and at least 1 GiB.
+func spoolReserve(total uint64) uint64 {
+	return max(total/10, 1<<30)
 }
 
 func newSpoolWriter(dir string) (*spoolWriter, error) {
@@ -66,19 +85,32 @@ func newSpoolWriter(dir string) (*spoolWriter, error) {
 }
 
 func (s *spoolWriter) Write(p []byte) (int, error) {
-	if s.err == nil {
-		_, s.err = s.w.Write(p)
+	if s.err != nil {
+		return len(p), nil
 	}
+	if s.unchecked += int64(len(p)); s.unchecked >= spoolCheckEvery {
+		s.unchecked = 0
+		if free, total, ok := diskSpace(s.f); ok && free < spoolReserve(total)+spoolCheckEvery {
+			s.err = errSpoolFull
+			return len(p), nil
+		}
+	}
+	_, s.err = s.w.Write(p)
 	return len(p), nil
 }
 
-// finish flushes the spool and hands over its file, or reports why it failed.
+// finish flushes the spool and hands over its file, or reports why it failed. A spool
+// stopped for lack of space is no error: it returns no file, and the layer's content
+// is read from its blob.
 func (s *spoolWriter) finish() (*os.File, error) {
 	if s.err == nil {
 		s.err = s.w.Flush()
 	}
 	if s.err != nil {
 		s.f.Close()
+		if errors.Is(s.err, errSpoolFull) {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("writing layer spool: %w", s.err)
 	}
 	return s.f, nil

@@ -3,7 +3,10 @@ package imagefs_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -81,5 +84,40 @@ func TestSpool(t *testing.T) {
 				t.Errorf("after Close, a read opened the blobs %d times in all, want 3", got)
 			}
 		})
+	}
+}
+
+// TestSpoolStopsOnAFullDisk spools onto a 256 MiB tmpfs, where the 1 GiB reserve is
+// out of reach from the start: the spool stops at its first look at the free space,
+// and the files are read from the blob instead, intact.
+func TestSpoolStopsOnAFullDisk(t *testing.T) {
+	skip := t.Skipf
+	if os.Getenv("CI") == "true" {
+		skip = t.Fatalf // CI runs as root on Linux
+	}
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		skip("mounting a tmpfs needs root on linux")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256m", "slim-spool-test", dir).CombinedOutput(); err != nil {
+		skip("mounting a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+
+	// Two files around the first check (64 MiB into the stream): the one after it
+	// must come from the blob.
+	big := strings.Repeat("slim spool test line\n", (70<<20)/21)
+	opens := new(atomic.Int32)
+	img := ti.ImageFromLayers(t, []v1.Layer{countingLayer{ti.Layer(t, []ti.Entry{ti.File("a/big", big), ti.File("z/last", "last file")}), opens}})
+	f := open(t, img, imagefs.WithSpool(dir))
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("spool directory holds %d names", len(left))
+	}
+	b, err := f.ReadFile("z/last")
+	if err != nil || string(b) != "last file" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if got := opens.Load(); got != 2 {
+		t.Errorf("blob opened %d times, want 2: the index pass and the read (the spool should have stopped)", got)
 	}
 }
