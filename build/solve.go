@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	buildctl "github.com/moby/buildkit/cmd/buildctl/build"
@@ -547,17 +548,26 @@ func (c *Client) Export(ctx context.Context, req Request, stage, dest string) er
 	_ = os.RemoveAll(tmp)
 	defer os.RemoveAll(tmp)
 	asTar := strings.HasSuffix(dest, ".tar")
+	// The stage is named STAGE:latest, so tools that address a layout by tag
+	// (umoci, skopeo oci:DIR:latest) find it; a stage name that is no valid image
+	// name stays unnamed rather than failing the export.
+	attrs := map[string]string{}
+	if _, err := name.NewTag(stage+":latest", name.StrictValidation); err == nil {
+		attrs["name"] = stage + ":latest"
+	}
 	if asTar {
 		p.opt.Exports = []client.ExportEntry{{
-			Type: client.ExporterOCI,
+			Type:  client.ExporterOCI,
+			Attrs: attrs,
 			Output: func(map[string]string) (io.WriteCloser, error) {
 				return os.Create(tmp)
 			},
 		}}
 	} else {
+		attrs["tar"] = "false"
 		p.opt.Exports = []client.ExportEntry{{
 			Type:      client.ExporterOCI,
-			Attrs:     map[string]string{"tar": "false"},
+			Attrs:     attrs,
 			OutputDir: tmp,
 		}}
 	}

@@ -331,6 +331,10 @@ func TestExport(t *testing.T) {
 	if len(im.Manifests) != 1 {
 		t.Fatalf("%d manifests in the exported layout", len(im.Manifests))
 	}
+	// Named, so tools that address a layout by tag find the stage.
+	if got := im.Manifests[0].Annotations["org.opencontainers.image.ref.name"]; got != "latest" {
+		t.Errorf("exported stage's ref name = %q, want latest (annotations %v)", got, im.Manifests[0].Annotations)
+	}
 	img, err := idx.Image(im.Manifests[0].Digest)
 	if err != nil {
 		t.Fatal(err)

@@ -204,6 +204,18 @@ ENTRYPOINT ["/app/run.sh"]
 	if len(stages) != 2 || !strings.Contains(string(df), "COPY --from=0 /app/run.sh /app/run.sh") || !strings.Contains(string(df), `ENTRYPOINT ["/app/run.sh"]`) {
 		t.Errorf("emitted Dockerfile lacks the slim stage:\n%s", df)
 	}
+
+	// The emitted Dockerfile builds as it is, and its last stage is the slim image: it
+	// runs, and it has no junk either.
+	stagesDir := filepath.Join(t.TempDir(), "stages")
+	slimOK(t, append([]string{"build"}, buildArgs("-f", emitted, "--stage", "slim", "-o", stagesDir, dir)...)...)
+	built := unpack(t, filepath.Join(stagesDir, "slim"), "latest")
+	if got := runIn(t, built, "", nil, "/app/run.sh"); got != "single stage works\n" {
+		t.Errorf("the image built from the emitted Dockerfile printed %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(built, "var/cache/junk/big")); !os.IsNotExist(err) {
+		t.Errorf("the image built from the emitted Dockerfile has the junk: %v", err)
+	}
 }
 
 func TestBuildErrors(t *testing.T) {
