@@ -57,18 +57,7 @@ const (
 // decompress wraps br by codec. concurrent lets zstd decode blocks ahead in
 // goroutines, worth it for the one-pass indexing, not for short lazy reads.
 func decompress(c codec, br *bufio.Reader, concurrent bool) (io.ReadCloser, error) {
-	if c == codecSniff {
-		magic, _ := br.Peek(4)
-		switch {
-		case bytes.HasPrefix(magic, []byte(gzipMagic)):
-			c = codecGzip
-		case bytes.HasPrefix(magic, []byte(zstdMagic)):
-			c = codecZstd
-		default:
-			c = codecNone
-		}
-	}
-	switch c {
+	switch sniff(c, br) {
 	case codecGzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -91,6 +80,21 @@ func decompress(c codec, br *bufio.Reader, concurrent bool) (io.ReadCloser, erro
 		return zr.IOReadCloser(), nil
 	}
 	return io.NopCloser(br), nil
+}
+
+// sniff resolves codecSniff by the stream's magic bytes.
+func sniff(c codec, br *bufio.Reader) codec {
+	if c != codecSniff {
+		return c
+	}
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte(gzipMagic)):
+		return codecGzip
+	case bytes.HasPrefix(magic, []byte(zstdMagic)):
+		return codecZstd
+	}
+	return codecNone
 }
 
 // blobReader hashes and counts the compressed bytes as they are read, and
@@ -246,7 +250,17 @@ func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter
 		return fmt.Errorf("%w: %s: %w", ErrCorruptLayer, what, err)
 	}
 	br := bufio.NewReaderSize(blob, bufSize)
-	dec, err := decompress(c, br, true)
+	var dec io.ReadCloser
+	if c = sniff(c, br); c == codecGzip && blob.h != nil {
+		// The digest covers every compressed byte, hence what gzip's
+		// CRC-32 would check: see gzipNoCRC. Without a digest to check
+		// (an unknown algorithm) the CRC stays.
+		if dec, err = newGzipNoCRC(br); err != nil {
+			err = fmt.Errorf("opening gzip stream: %w", err)
+		}
+	} else {
+		dec, err = decompress(c, br, true)
+	}
 	if err != nil {
 		return nil, 0, 0, nil, corrupt("decompressing", err)
 	}
