@@ -362,6 +362,7 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 		keys = []string{p.targets[0].Ref()}
 	}
 
+	var steps *stepper // slim's steps, shown by the display: see StartStep
 	build := func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		base := maps.Clone(gw.BuildOpts().Opts)
 		maps.Copy(base, p.opt.FrontendAttrs)
@@ -392,15 +393,19 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 				s, _ := ResolveStage(p.stages, k)
 				byKey[k] = perPlatform[pl][s.Index]
 			}
-			if err := fn(ctx, byKey); err != nil {
+			err := fn(context.WithValue(ctx, stepperKey{}, steps), byKey)
+			if err != nil {
+				steps.close()
 				return nil, err
 			}
 		}
+		steps.close()
 		return cacheResult(ctx, gw, req.CacheTo, results)
 	}
 
 	var fnErr error
 	err = withProgress(ctx, p, func(ctx context.Context, ch chan *client.SolveStatus) error {
+		steps = &stepper{ch: ch}
 		_, err := c.bk.Build(ctx, p.opt, "slim", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 			res, err := build(ctx, gw)
 			if err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -50,7 +52,8 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	if err != nil {
 		return err
 	}
-	aopts, err := f.assembleOptions(progress)
+	warn := &switchWriter{w: progress}
+	aopts, err := f.assembleOptions(warn)
 	if err != nil {
 		return err
 	}
@@ -122,9 +125,11 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 			if froms, err = autoFroms(stages, target, solved, f.keep); err != nil {
 				return err
 			}
+			step := build.StartStep(ctx, "[slim] auto mode: what the target stage copies, and its entrypoint")
 			for _, fr := range froms {
-				fmt.Fprintf(progress, "slim: taking %s\n", fr)
+				fmt.Fprintf(step, "taking %s\n", fr)
 			}
+			step.Done(nil)
 		}
 		source := func(ctx context.Context, src string, p v1.Platform) (rebase.Source, error) {
 			if s, ok := build.ResolveStage(stages, src); ok {
@@ -141,8 +146,11 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 			return images(ctx, src, p)
 		}
 		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Options: aopts, CheckCache: checkCache(bf.noCache)}
-		fmt.Fprintf(progress, "slim: packing %d sources onto %s for %s\n", len(groupSources(froms)), f.base, p)
+		step := build.StartStep(ctx, fmt.Sprintf("[slim] packing %d sources onto %s for %s", len(groupSources(froms)), f.base, p.String()))
+		warn.set(step) // the job's warnings become the step's log
 		res, err := rebase.Run(ctx, job, base, source, p)
+		warn.set(progress)
+		step.Done(err)
 		if err != nil {
 			return err
 		}
@@ -351,4 +359,23 @@ func checkCache(noCache bool) string {
 		return ""
 	}
 	return filepath.Join(dir, "slim", "checks")
+}
+
+// switchWriter passes writes to a writer that can be swapped: the job's warnings go
+// to the step running in BuildKit's display while it runs, to the terminal after.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
