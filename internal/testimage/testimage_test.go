@@ -1,8 +1,6 @@
 package testimage
 
 import (
-	"archive/tar"
-	"errors"
 	"io"
 	"testing"
 
@@ -79,16 +77,9 @@ func TestLayerOrderAndHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range ReadTar(t, rc) {
+		h := m.Header
 		names = append(names, h.Name)
 		if h.Name == "usr/bin/su" && (h.Mode != 0o4755 || h.PAXRecords["SCHILY.xattr.security.capability"] != "x") {
 			t.Errorf("su header = %+v", h)
