@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,19 +19,6 @@ import (
 	"github.com/slim-dev/slim/tarball"
 )
 
-// needRoot skips a test that needs root, except under CI=true where root is promised
-// and a skip would hide a failure.
-func needRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s needs root, and CI=true promises it", why)
-	}
-	t.Skipf("%s needs root; not skipped under CI=true", why)
-}
-
 // hostFS is this machine's root as a source. os.DirFS implements fs.ReadLinkFS since
 // Go 1.25, so no adapter is needed; the assertion keeps it honest.
 func hostFS(t *testing.T) fs.FS {
@@ -42,7 +28,7 @@ func hostFS(t *testing.T) fs.FS {
 		t.Fatalf("os.DirFS does not implement fs.ReadLinkFS")
 	}
 	if _, err := os.Stat("/usr/bin/ls"); err != nil {
-		skipEnv(t, "no /usr/bin/ls on this machine: %v", err)
+		testimage.Missing(t, "no /usr/bin/ls on this machine: %v", err)
 	}
 	return fsys
 }
@@ -86,7 +72,7 @@ func TestSelectHostProgramClosure(t *testing.T) {
 }
 
 func TestExtractDirRuns(t *testing.T) {
-	needRoot(t, "running the extracted ls with chroot")
+	testimage.NeedRoot(t, "running the extracted ls with chroot")
 	fsys := hostFS(t)
 	dest := filepath.Join(t.TempDir(), "out")
 	set, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, dest)
@@ -96,11 +82,8 @@ func TestExtractDirRuns(t *testing.T) {
 	if len(set.Files()) < 5 {
 		t.Errorf("only %d files extracted", len(set.Files()))
 	}
-	out, err := exec.Command("chroot", dest, "/usr/bin/ls", "/").CombinedOutput()
-	if err != nil {
-		t.Fatalf("chroot %s /usr/bin/ls /: %v\n%s", dest, err, out)
-	}
-	if !strings.Contains(string(out), "usr") {
+	out := testimage.Chroot(t, dest, "", nil, "/usr/bin/ls", "/")
+	if !strings.Contains(out, "usr") {
 		t.Errorf("ls / in the extracted root printed %q", out)
 	}
 }
@@ -125,16 +108,8 @@ func TestExtractTarReproducible(t *testing.T) {
 		t.Fatalf("two runs wrote different tars (%d and %d bytes)", len(sums[0]), len(sums[1]))
 	}
 	names := map[string]bool{}
-	tr := tar.NewReader(bytes.NewReader(sums[0]))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names[h.Name] = true
+	for _, m := range testimage.ReadTar(t, bytes.NewReader(sums[0])) {
+		names[m.Name] = true
 	}
 	if !names["usr/bin/ls"] || !names["usr/"] {
 		t.Errorf("tar lacks usr/bin/ls or usr/: %v", names)
@@ -148,11 +123,11 @@ func TestExtractTarReproducible(t *testing.T) {
 // TestExtractDirFidelity writes setuid, owners, a file capability, a hardlink pair and
 // symlinks into a directory and checks them on disk.
 func TestExtractDirFidelity(t *testing.T) {
-	needRoot(t, "setting owners and security.capability")
+	testimage.NeedRoot(t, "setting owners and security.capability")
 	dest := filepath.Join(t.TempDir(), "out")
 	if _, err := Extract(t.Context(), rulesFS(), []string{"/suid/prog", "/hl/", "/app/cfg", "/app/current"}, dest); err != nil {
 		if errors.Is(err, syscall.ENOTSUP) {
-			skipEnv(t, "the temporary directory's file system keeps no xattrs: %v", err)
+			testimage.Missing(t, "the temporary directory's file system keeps no xattrs: %v", err)
 		}
 		t.Fatal(err)
 	}
@@ -313,16 +288,8 @@ func TestSelectFromImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]*tar.Header{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[h.Name] = h
+	for _, m := range testimage.ReadTar(t, &buf) {
+		got[m.Name] = m.Header
 	}
 	if _, ok := got["app/old"]; ok {
 		t.Errorf("whited-out app/old taken")
@@ -431,11 +398,8 @@ func TestExtractFromImageMatchesHost(t *testing.T) {
 	if _, err := Extract(t.Context(), fsys, []string{"/usr/bin/ls"}, root); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("chroot", root, "/usr/bin/ls", "/").CombinedOutput()
-	if err != nil {
-		t.Fatalf("chroot %s /usr/bin/ls /: %v\n%s", root, err, out)
-	}
-	if strings.Contains(string(out), "opt") {
+	out := testimage.Chroot(t, root, "", nil, "/usr/bin/ls", "/")
+	if strings.Contains(out, "opt") {
 		t.Errorf("the fat layer's /opt was extracted: ls / printed %q", out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -358,17 +359,9 @@ func TestFidelityThroughTar(t *testing.T) {
 	if err := tarball.WriteTar(&buf, set.Entries()); err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(&buf)
 	got := map[string]*tar.Header{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[h.Name] = h
+	for _, m := range testimage.ReadTar(t, &buf) {
+		got[m.Name] = m.Header
 	}
 	prog := got["suid/prog"]
 	if prog == nil {
@@ -471,7 +464,7 @@ func TestSelectHostHardlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Link(filepath.Join(dir, "one"), filepath.Join(dir, "two")); err != nil {
-		skipEnv(t, "no hardlinks in the temporary directory: %v", err)
+		testimage.Missing(t, "no hardlinks in the temporary directory: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "three"), []byte("same"), 0o644); err != nil {
 		t.Fatal(err)

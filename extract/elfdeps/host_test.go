@@ -13,25 +13,14 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-)
 
-// need skips a test that needs a host tool, except under CI where the tool must be there.
-func need(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is needed: %v", tool, err)
-		}
-		t.Skipf("%s is not installed (under CI=true this fails): %v", tool, err)
-	}
-	return p
-}
+	"github.com/slim-dev/slim/internal/testimage"
+)
 
 // lddPaths asks the real loader which files a host program loads: the oracle.
 func lddPaths(t *testing.T, program string, env ...string) []string {
 	t.Helper()
-	cmd := exec.Command(need(t, "ldd"), program)
+	cmd := exec.Command(testimage.NeedTool(t, "ldd"), program)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
@@ -83,10 +72,7 @@ func hostPrograms(t *testing.T) []string {
 		}
 	}
 	if len(out) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no host program to compare with ldd, and CI's machine has them")
-		}
-		t.Skip("no host program to compare with ldd (under CI=true this fails)")
+		testimage.Missing(t, "no host program to compare with ldd")
 	}
 	return out
 }
@@ -184,7 +170,7 @@ type gccFixture struct {
 
 func buildGCC(t *testing.T) *gccFixture {
 	t.Helper()
-	gcc := need(t, "gcc")
+	gcc := testimage.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	write := func(name, content string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
