@@ -9,8 +9,6 @@ import (
 	"io"
 	"math/rand"
 	"path"
-	"slices"
-	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -91,93 +89,13 @@ func merged(t *testing.T, f *imagefs.FS) map[string]entryDesc {
 	return out
 }
 
-// randomLayers builds layers over a small fixed namespace so that layers
-// collide: files overwritten, whited out, dirs deleted and re-created,
-// opaque markers anywhere in their layer. Every parent directory is an
-// explicit entry of the layer that writes under it, names never change
-// type and no name repeats in a layer: mutate.Extract, the reference,
-// mishandles those cases (the unit tests cover them).
-func randomLayers(r *rand.Rand) [][]ti.Entry {
-	dirs := []string{"a", "a/b", "c", "c/d", "e"}
-	var files []string
-	for _, d := range append([]string{""}, dirs...) {
-		for i := range 3 {
-			files = append(files, path.Join(d, fmt.Sprintf("f%d", i)))
-		}
-	}
-	links := []string{"a/l0", "c/d/l1", "l2"}
-	all := slices.Concat(dirs, files, links)
-
-	layers := make([][]ti.Entry, 1+r.Intn(5))
-	for li := range layers {
-		used := map[string]bool{}
-		var normal, tail []ti.Entry
-		addDir := func(d string) {
-			parts := strings.Split(d, "/")
-			for i := range parts {
-				p := strings.Join(parts[:i+1], "/")
-				if p == "" || p == "." || used[p] {
-					continue
-				}
-				used[p] = true
-				normal = append(normal, ti.Entry{Name: p, Type: tar.TypeDir, Mode: []int64{0o755, 0o750, 0o700}[r.Intn(3)]})
-			}
-		}
-		for range 1 + r.Intn(10) {
-			switch op := r.Intn(10); {
-			case op < 4:
-				p := files[r.Intn(len(files))]
-				if used[p] {
-					continue
-				}
-				addDir(path.Dir(p))
-				used[p] = true
-				body := make([]byte, r.Intn(3000))
-				r.Read(body)
-				normal = append(normal, ti.Entry{Name: p, Body: body, Mode: []int64{0o644, 0o755, 0o4755}[r.Intn(3)]})
-			case op == 4:
-				p := links[r.Intn(len(links))]
-				if used[p] {
-					continue
-				}
-				addDir(path.Dir(p))
-				used[p] = true
-				target := files[r.Intn(len(files))]
-				if r.Intn(2) == 0 {
-					target = "/" + target
-				}
-				normal = append(normal, ti.Symlink(p, target))
-			case op == 5:
-				addDir(dirs[r.Intn(len(dirs))])
-			case op < 8:
-				p := all[r.Intn(len(all))]
-				if used[".wh."+p] {
-					continue
-				}
-				used[".wh."+p] = true
-				tail = append(tail, ti.Whiteout(p))
-			default:
-				d := dirs[r.Intn(len(dirs))]
-				if used[".opq."+d] {
-					continue
-				}
-				used[".opq."+d] = true
-				addDir(d)
-				normal = slices.Insert(normal, r.Intn(len(normal)+1), ti.Opaque(d))
-			}
-		}
-		layers[li] = append(normal, tail...)
-	}
-	return layers
-}
-
 func TestMatchesExtract(t *testing.T) {
 	compressions := []ti.Compression{ti.Gzip, ti.Zstd, ti.None}
 	for seed := range int64(50) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewSource(seed))
 			imgs := map[string]v1.Image{
-				"testimage": ti.Image(t, randomLayers(r), ti.WithCompression(compressions[seed%3])),
+				"testimage": ti.Image(t, ti.RandomLayers(r), ti.WithCompression(compressions[seed%3])),
 			}
 			rimg, err := random.Image(int64(1+r.Intn(5000)), int64(1+r.Intn(4)), random.WithSource(rand.NewSource(seed)))
 			if err != nil {
