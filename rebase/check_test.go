@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -21,27 +18,7 @@ import (
 // its path (absolute, on the host).
 func gccHello(t *testing.T) string {
 	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
-	if runtime.GOOS != "linux" {
-		skip("needs linux")
-	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		skip("no gcc: %v", err)
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "hello.c")
-	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "hello")
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	return bin
+	return testimage.GCCBuild(t, "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n")
 }
 
 // hostClosure is what the host's loader needs to run bin, as image entries.

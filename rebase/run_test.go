@@ -3,71 +3,18 @@ package rebase
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
-
-// needChroot skips (fails under CI=true) when images cannot be run with chroot here.
-func needChroot(t *testing.T) string {
-	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatalf
-	}
-	if runtime.GOOS != "linux" {
-		skip("chroot needs linux")
-	}
-	if os.Geteuid() != 0 {
-		skip("chroot needs root")
-	}
-	p, err := exec.LookPath("chroot")
-	if err != nil {
-		skip("no chroot command: %v", err)
-	}
-	return p
-}
-
-const probeSource = `package main
-
-import (
-	"crypto/x509"
-	"fmt"
-	"os"
-	"os/user"
-	"time"
-)
-
-func main() {
-	u, err := user.Lookup("nonroot")
-	if err != nil {
-		fmt.Println("user:", err)
-		os.Exit(1)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		fmt.Println("certs:", err)
-		os.Exit(1)
-	}
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		fmt.Println("zone:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("uid=%s euid=%d certs=%d zone=%s\n", u.Uid, os.Geteuid(), len(pool.Subjects()), loc)
-}
-`
 
 // slimLayer packs host files into a layer with slim's own writer, as the root command
 // would: name in the image → file on the host.
@@ -95,22 +42,9 @@ func slimLayer(t *testing.T, files map[string]string) v1.Layer {
 // TestRunOnStatic slims a static Go program onto the static base, checks it, and runs
 // the result as its USER: the users, CA roots and zones the base promises must work.
 func TestRunOnStatic(t *testing.T) {
-	chroot := needChroot(t)
+	testimage.NeedChroot(t)
 	ctx := context.Background()
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(probeSource), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module probe\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "probe")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	build.Dir = src
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building probe: %v\n%s", err, out)
-	}
+	bin := testimage.GoBuild(t, testimage.ProbeStatic, runtime.GOARCH)
 
 	base, err := ResolveBase(ctx, "static", WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
 	if err != nil {
@@ -129,7 +63,7 @@ func TestRunOnStatic(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 
-	out := runImage(t, chroot, img, "65532:65532")
+	out := runImage(t, img, "65532:65532")
 	if !strings.HasPrefix(out, "uid=65532 euid=65532 certs=") || !strings.HasSuffix(out, "zone=Europe/Paris") {
 		t.Fatalf("probe says %q", out)
 	}
@@ -139,7 +73,7 @@ func TestRunOnStatic(t *testing.T) {
 // scratch: the check passes and the program runs; without its libraries the check
 // names them.
 func TestRunGCCOnScratch(t *testing.T) {
-	chroot := needChroot(t)
+	testimage.NeedChroot(t)
 	ctx := context.Background()
 	hello := gccHello(t)
 	body, err := os.ReadFile(hello)
@@ -157,60 +91,16 @@ func TestRunGCCOnScratch(t *testing.T) {
 	if err := Check(ctx, img); err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	if out := runImage(t, chroot, img, ""); out != "hello" {
+	if out := runImage(t, img, ""); out != "hello" {
 		t.Fatalf("hello says %q", out)
 	}
 }
 
-// runImage extracts img's merged file system and runs its entrypoint with chroot.
-func runImage(t *testing.T, chroot string, img v1.Image, userspec string) string {
+// runImage unpacks img's merged file system and runs its entrypoint with chroot.
+func runImage(t *testing.T, img v1.Image, userspec string) string {
 	t.Helper()
 	root := t.TempDir()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(h.Name, "/")))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, h.FileInfo().Mode()); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeReg:
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, h.FileInfo().Mode().Perm())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, p); err != nil {
-				t.Fatal(err)
-			}
-		default:
-			continue
-		}
-		if err := os.Lchown(p, h.Uid, h.Gid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testimage.Unpack(t, img, root)
 	cf := configOf(t, img)
 	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
 	if !strings.HasPrefix(argv[0], "/") {
@@ -226,16 +116,5 @@ func runImage(t *testing.T, chroot string, img v1.Image, userspec string) string
 			}
 		}
 	}
-	args := []string{}
-	if userspec != "" {
-		args = append(args, "--userspec="+userspec)
-	}
-	args = append(append(args, root), argv...)
-	cmd := exec.Command(chroot, args...)
-	cmd.Env = cf.Config.Env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("running %q in chroot: %v\n%s", argv, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(testimage.Chroot(t, root, userspec, cf.Config.Env, argv...))
 }

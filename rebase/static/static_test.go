@@ -2,12 +2,9 @@ package static
 
 import (
 	"archive/tar"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,6 +12,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden-digests.txt")
@@ -121,20 +120,11 @@ func TestContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(h.Name, "/")
-		hdrs[name] = h
-		if strings.HasPrefix(name, "etc/") && h.Typeflag == tar.TypeReg {
-			b, _ := io.ReadAll(tr)
-			bodies[name] = string(b)
+	for _, m := range testimage.ReadTar(t, rc) {
+		name := strings.TrimSuffix(m.Name, "/")
+		hdrs[name] = m.Header
+		if strings.HasPrefix(name, "etc/") && m.Typeflag == tar.TypeReg {
+			bodies[name] = string(m.Body)
 		}
 	}
 	for _, tc := range []struct {
@@ -179,147 +169,35 @@ func TestContents(t *testing.T) {
 	}
 }
 
-const probe = `package main
-
-import (
-	"crypto/x509"
-	"fmt"
-	"os"
-	"os/user"
-	"time"
-)
-
-func main() {
-	u, err := user.Lookup("nonroot")
-	if err != nil {
-		fmt.Println("user:", err)
-		os.Exit(1)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		fmt.Println("certs:", err)
-		os.Exit(1)
-	}
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		fmt.Println("zone:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("uid=%s certs=%d zone=%s\n", u.Uid, len(pool.Subjects()), loc)
-}
-`
-
 // TestRunChroot runs a static Go program on the extracted base: the user database, the
 // CA bundle and the time zones must work for a real program, not only be present.
 func TestRunChroot(t *testing.T) {
-	ci := os.Getenv("CI") == "true"
-	skip := func(format string, args ...any) {
-		t.Helper()
-		if ci {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
-	if runtime.GOOS != "linux" {
-		skip("chroot needs linux")
-	}
-	if os.Geteuid() != 0 {
-		skip("chroot needs root")
-	}
-	chroot, err := exec.LookPath("chroot")
-	if err != nil {
-		skip("no chroot command: %v", err)
-	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(probe), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module probe\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	build := exec.Command(goBin, "build", "-o", filepath.Join(root, "probe"), ".")
-	build.Dir = src
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building probe: %v\n%s", err, out)
-	}
+	testimage.NeedChroot(t)
+	probe := testimage.GoBuild(t, testimage.ProbeStatic, runtime.GOARCH)
 
 	img, err := Image(v1.Platform{OS: "linux", Architecture: runtime.GOARCH})
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, _ := img.Layers()
-	extract(t, layers[0], root)
+	root := t.TempDir()
+	// The base has nothing but directories, files and symlinks.
+	for _, h := range testimage.Unpack(t, img, root) {
+		t.Fatalf("unexpected entry %s of type %c", h.Name, h.Typeflag)
+	}
+	if err := os.Rename(probe, filepath.Join(root, "probe")); err != nil {
+		t.Fatal(err)
+	}
 
 	cf, _ := img.ConfigFile()
-	cmd := exec.Command(chroot, root, "/probe")
-	cmd.Env = cf.Config.Env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("running probe in chroot: %v\n%s", err, out)
-	}
-	got := strings.TrimSpace(string(out))
+	out := testimage.Chroot(t, root, "", cf.Config.Env, "/probe")
+	got := strings.TrimSpace(out)
 	t.Logf("probe: %s", got)
 	var uid, zone string
-	var certs int
-	if _, err := fmt.Sscanf(got, "uid=%s certs=%d zone=%s", &uid, &certs, &zone); err != nil {
+	var euid, certs int
+	if _, err := fmt.Sscanf(got, "uid=%s euid=%d certs=%d zone=%s", &uid, &euid, &certs, &zone); err != nil {
 		t.Fatalf("parsing probe output %q: %v", got, err)
 	}
 	if uid != "65532" || certs <= 100 || zone != "Europe/Paris" {
 		t.Fatalf("probe says uid=%s certs=%d zone=%s, want 65532, >100, Europe/Paris", uid, certs, zone)
-	}
-}
-
-// extract writes a layer's regular files, directories and symlinks under dir (the
-// base has nothing else).
-func extract(t *testing.T, l v1.Layer, dir string) {
-	t.Helper()
-	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, h.FileInfo().Mode()); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeReg:
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, h.FileInfo().Mode().Perm())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, p); err != nil {
-				t.Fatal(err)
-			}
-		default:
-			t.Fatalf("unexpected entry %s of type %c", h.Name, h.Typeflag)
-		}
-		if err := os.Lchown(p, h.Uid, h.Gid); err != nil && os.Geteuid() == 0 {
-			t.Fatal(err)
-		}
 	}
 }
