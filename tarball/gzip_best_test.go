@@ -17,8 +17,9 @@ import (
 // including an empty last block.
 func TestGzipBestReadByZlib(t *testing.T) {
 	gz := needTool(t, "gzip")
-	data := testData(3<<20 + 4321)
-	for _, block := range []int{4 << 10, 64 << 10, 1 << 20, 3<<20 + 4321} {
+	// Small enough for -race: the near-optimal parser is slow under it.
+	data := testData(1<<20 + 4321)
+	for _, block := range []int{4 << 10, 64 << 10, 1<<20 + 4321} {
 		t.Run(fmt.Sprint(block), func(t *testing.T) {
 			blob := compress(t, data, WithCompression(Gzip), WithLevel(LevelBest), func(o *options) { o.gzipBlock = block })
 			f := filepath.Join(t.TempDir(), "layer.gz")
@@ -52,7 +53,7 @@ func TestGzipBestSmallerThanLevel9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data = data[:min(len(data), 3<<20)]
+	data = data[:min(len(data), 1<<20)]
 	best := compress(t, data, WithCompression(Gzip), WithLevel(LevelBest))
 	nine := compress(t, data, WithCompression(Gzip), WithLevel(9))
 	if len(best) >= len(nine) {
