@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 // FuzzWriteTarNames feeds arbitrary names and hardlink targets to WriteTar: it must
@@ -42,12 +44,12 @@ func FuzzWriteTarNames(f *testing.F) {
 			}
 			t.Fatalf("WriteTar() error without a sentinel: %v", err)
 		}
-		for _, e := range readTar(t, &buf) {
-			for _, p := range []string{e.hdr.Name, e.hdr.Linkname} {
-				if e.hdr.Typeflag == tar.TypeSymlink && p == e.hdr.Linkname {
+		for _, e := range testimage.ReadTar(t, &buf) {
+			for _, p := range []string{e.Name, e.Linkname} {
+				if e.Typeflag == tar.TypeSymlink && p == e.Linkname {
 					continue
 				}
-				if p == "" && p == e.hdr.Linkname {
+				if p == "" && p == e.Linkname {
 					continue
 				}
 				clean := strings.TrimSuffix(p, "/")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 // file returns a regular-file entry with the given content.
@@ -39,37 +40,10 @@ func hardlink(name, target string) Entry {
 	return Entry{Header: &tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Mode: 0o644}}
 }
 
-// tarEntry is what a reader sees of one written entry.
-type tarEntry struct {
-	hdr     *tar.Header
-	content string
-}
-
-// readTar parses a whole tar stream, failing the test on any error.
-func readTar(t testing.TB, r io.Reader) []tarEntry {
-	t.Helper()
-	tr := tar.NewReader(r)
-	var out []tarEntry
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("reading tar: %v", err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatalf("reading %q: %v", h.Name, err)
-		}
-		out = append(out, tarEntry{hdr: h, content: string(b)})
-	}
-}
-
-func names(es []tarEntry) []string {
+func names(es []testimage.Member) []string {
 	var n []string
 	for _, e := range es {
-		n = append(n, e.hdr.Name)
+		n = append(n, e.Name)
 	}
 	return n
 }

@@ -126,17 +126,10 @@ func untarTo(t *testing.T, file string) string {
 	}
 }
 
-// needTool finds a third-party reader; DESIGN.md §7 wants them to fail CI when absent.
+// needTool is testimage.NeedTool under the name gzip_best_test.go calls.
 func needTool(t *testing.T, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed; CI=true requires it (apt-get install %s)", tool, tool)
-		}
-		t.Skipf("%s is not installed; install it to run this check (it is required when CI=true)", tool)
-	}
-	return p
+	return testimage.NeedTool(t, tool)
 }
 
 func runTool(t *testing.T, name string, args ...string) []byte {
@@ -153,7 +146,7 @@ func runTool(t *testing.T, name string, args ...string) []byte {
 func skopeoDigest(t *testing.T, transportRef string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"inspect", "--override-os", "linux", "--override-arch", "amd64"}, extra...)
-	out := runTool(t, needTool(t, "skopeo"), append(args, transportRef)...)
+	out := runTool(t, testimage.NeedTool(t, "skopeo"), append(args, transportRef)...)
 	var got struct{ Digest string }
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("skopeo inspect %s: %v\n%s", transportRef, err, out)
@@ -166,13 +159,13 @@ func skopeoCopy(t *testing.T, transportRef string, extra ...string) {
 	t.Helper()
 	dst := "oci:" + t.TempDir() + ":copy"
 	args := append([]string{"copy", "--quiet", "--override-os", "linux", "--override-arch", "amd64"}, extra...)
-	runTool(t, needTool(t, "skopeo"), append(args, transportRef, dst)...)
+	runTool(t, testimage.NeedTool(t, "skopeo"), append(args, transportRef, dst)...)
 }
 
 // umociUnpack unpacks the layout with umoci and checks a file of the image is there.
 func umociUnpack(t *testing.T, dir, tag string, unpack bool) {
 	t.Helper()
-	umoci := needTool(t, "umoci")
+	umoci := testimage.NeedTool(t, "umoci")
 	runTool(t, umoci, "stat", "--image", dir+":"+tag)
 	if !unpack {
 		t.Skip("umoci 0.4 unpacks gzip and uncompressed layers only, not zstd; stat passed")
@@ -388,22 +381,16 @@ func mustConfigName(t *testing.T, img v1.Image) v1.Hash {
 
 func layerDiffIDs(t *testing.T, img v1.Image) []v1.Hash {
 	t.Helper()
-	ls, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []v1.Hash
-	for _, l := range ls {
-		d, err := l.DiffID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-	return out
+	return layerHashes(t, img, v1.Layer.DiffID)
 }
 
 func layerDigests(t *testing.T, img v1.Image) []v1.Hash {
+	t.Helper()
+	return layerHashes(t, img, v1.Layer.Digest)
+}
+
+// layerHashes is one hash (digest, diff id) of each of img's layers, bottom first.
+func layerHashes(t *testing.T, img v1.Image, hash func(v1.Layer) (v1.Hash, error)) []v1.Hash {
 	t.Helper()
 	ls, err := img.Layers()
 	if err != nil {
@@ -411,7 +398,7 @@ func layerDigests(t *testing.T, img v1.Image) []v1.Hash {
 	}
 	var out []v1.Hash
 	for _, l := range ls {
-		d, err := l.Digest()
+		d, err := hash(l)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,16 +434,9 @@ func TestWriteReproducible(t *testing.T) {
 		}
 	}
 	// Sorted entries, epoch mtimes, the -t order kept in RepoTags.
-	tr := tar.NewReader(bytes.NewReader(sums[0][0]))
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range testimage.ReadTar(t, bytes.NewReader(sums[0][0])) {
+		h := m.Header
 		if h.ModTime.Unix() != 0 || h.Uid != 0 || h.Gid != 0 {
 			t.Errorf("%s: mtime %v uid %d gid %d, want epoch and root", h.Name, h.ModTime, h.Uid, h.Gid)
 		}
@@ -951,11 +931,11 @@ func TestLoadIntoDocker(t *testing.T) {
 	t.Parallel()
 	c, err := client.New(client.FromEnv)
 	if err != nil {
-		dockerMissing(t, "no Docker client (%v); the docker load checks run where a daemon does", err)
+		testimage.Missing(t, "no Docker client (%v); the docker load checks run where a daemon does", err)
 	}
 	defer c.Close()
 	if _, err := c.Ping(t.Context(), client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		dockerMissing(t, "no Docker daemon at %s; the docker load checks run where one does", c.DaemonHost())
+		testimage.Missing(t, "no Docker daemon at %s; the docker load checks run where one does", c.DaemonHost())
 	}
 	img := testimage.Image(t, outputLayers(), testimage.WithConfig(func(c *v1.Config) { c.Cmd = []string{"/bin/app"} }))
 	want := mustConfigName(t, img)
@@ -1009,14 +989,4 @@ func TestOutputRegistryScheme(t *testing.T) {
 			t.Errorf("%s (insecure %v): scheme %s, want %s", tt.name, tt.insecure, got, tt.scheme)
 		}
 	}
-}
-
-// dockerMissing skips a Docker check where no daemon runs, but fails it under CI=true,
-// where .ci/run starts one.
-func dockerMissing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format+" (CI starts dockerd, so this is a failure)", args...)
-	}
-	t.Skipf(format+" (under CI=true this fails)", args...)
 }

@@ -483,109 +483,6 @@ func TestRecompressHistory(t *testing.T) {
 	}
 }
 
-// randomImage builds layers over a small namespace so that they collide: overwrites,
-// whiteouts of files and dirs, opaque markers anywhere in their layer, dirs deleted and
-// made again, symlinks, and (with links) hard links. Without links it stays within what
-// mutate.Extract handles right (see imagefs's property test).
-func randomImage(r *rand.Rand, links bool) layers {
-	dirs := []string{"a", "a/b", "c", "c/d", "e"}
-	var files []string
-	for _, d := range append([]string{""}, dirs...) {
-		for i := range 3 {
-			files = append(files, path.Join(d, fmt.Sprintf("f%d", i)))
-		}
-	}
-	if links {
-		// Names that change type (files over directories and back): compared
-		// with imagefs only, mutate.Extract gets them wrong.
-		files = append(files, "c/d", "e", "a/b/f0/g")
-	}
-	syms := []string{"a/l0", "c/d/l1", "l2"}
-	hard := []string{"a/h0", "h1"}
-	all := slices.Concat(dirs, files, syms)
-	if links {
-		all = append(all, hard...)
-	}
-	out := make(layers, 1+r.Intn(5))
-	for li := range out {
-		used := map[string]bool{}
-		var normal, tail []ti.Entry
-		addDir := func(d string) {
-			parts := strings.Split(d, "/")
-			for i := range parts {
-				p := strings.Join(parts[:i+1], "/")
-				if p == "" || p == "." || used[p] {
-					continue
-				}
-				used[p] = true
-				normal = append(normal, ti.Entry{Name: p, Type: tar.TypeDir, Mode: []int64{0o755, 0o750, 0o700}[r.Intn(3)], Uid: r.Intn(2)})
-			}
-		}
-		for range 1 + r.Intn(10) {
-			switch op := r.Intn(11); {
-			case op < 4:
-				p := files[r.Intn(len(files))]
-				if used[p] {
-					continue
-				}
-				addDir(path.Dir(p))
-				used[p] = true
-				body := make([]byte, r.Intn(3000))
-				r.Read(body)
-				e := ti.Entry{Name: p, Body: body, Mode: []int64{0o644, 0o755, 0o4755}[r.Intn(3)], Gid: r.Intn(2)}
-				if r.Intn(4) == 0 {
-					e.Xattrs = map[string]string{"user.k": fmt.Sprint(r.Intn(3))}
-				}
-				normal = append(normal, e)
-			case op == 4:
-				p := syms[r.Intn(len(syms))]
-				if used[p] {
-					continue
-				}
-				addDir(path.Dir(p))
-				used[p] = true
-				target := files[r.Intn(len(files))]
-				if r.Intn(2) == 0 {
-					target = "/" + target
-				}
-				normal = append(normal, ti.Symlink(p, target))
-			case op == 5:
-				addDir(dirs[r.Intn(len(dirs))])
-			case op < 8:
-				p := all[r.Intn(len(all))]
-				if used[".wh."+p] {
-					continue
-				}
-				used[".wh."+p] = true
-				tail = append(tail, ti.Whiteout(p))
-			case op == 8:
-				d := dirs[r.Intn(len(dirs))]
-				if used[".opq."+d] {
-					continue
-				}
-				used[".opq."+d] = true
-				addDir(d)
-				normal = slices.Insert(normal, r.Intn(len(normal)+1), ti.Opaque(d))
-			default:
-				if !links {
-					continue
-				}
-				p := hard[r.Intn(len(hard))]
-				if used[p] {
-					continue
-				}
-				addDir(path.Dir(p))
-				used[p] = true
-				// Targets may be missing (the link is then dropped) or come from
-				// this or a lower layer.
-				normal = append(normal, ti.Hardlink(p, files[r.Intn(len(files))]))
-			}
-		}
-		out[li] = append(normal, tail...)
-	}
-	return out
-}
-
 func TestRecompressProperty(t *testing.T) {
 	t.Parallel()
 	compressions := []ti.Compression{ti.Gzip, ti.Zstd, ti.None}
@@ -594,7 +491,9 @@ func TestRecompressProperty(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewSource(seed))
 			links := seed%2 == 1
-			ls := randomImage(r, links)
+			// Names that change type and hard links only with links: compared
+			// with imagefs only, mutate.Extract gets them wrong.
+			ls := ti.RandomLayers(r, ti.RandomOwners(), ti.RandomHardlinks(links))
 			var opts []ti.Option
 			if c := compressions[seed%3]; c != ti.Zstd && r.Intn(2) == 0 {
 				opts = append(opts, ti.WithDocker(), ti.WithCompression(c))
@@ -1041,25 +940,11 @@ func TestRecompressSources(t *testing.T) {
 	}
 }
 
-// lookTool returns the path of a command-line tool, skipping the test without it
-// (failing under CI=true, where every tool must be installed).
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed", name)
-		}
-		t.Skipf("%s is not installed (under CI=true this fails)", name)
-	}
-	return p
-}
-
 // TestRecompressReadByTools: the reference zstd decompresses every layer written to
 // the diff id in the config, and skopeo copies the image (checking every digest).
 func TestRecompressReadByTools(t *testing.T) {
 	t.Parallel()
-	zstdCLI, skopeo := lookTool(t, "zstd"), lookTool(t, "skopeo")
+	zstdCLI, skopeo := ti.NeedTool(t, "zstd"), ti.NeedTool(t, "skopeo")
 	in := ti.Image(t, caseLayers("hardlink target later deleted"), ti.WithDocker())
 	out, _ := recompress(t, in, WithCompression(Zstd), WithLevel(LevelBest))
 	dir := t.TempDir()

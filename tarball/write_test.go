@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 func TestWriteTarNormalisesHeaders(t *testing.T) {
@@ -37,24 +39,24 @@ func TestWriteTarNormalisesHeaders(t *testing.T) {
 		symlink("etc/localtime", "/usr/share/zoneinfo/UTC"),
 		hardlink("usr/bin/su-link", "/usr/bin/su"),
 	}
-	got := readTar(t, bytes.NewReader(writeTarBytes(t, entries)))
+	got := testimage.ReadTar(t, bytes.NewReader(writeTarBytes(t, entries)))
 	byName := map[string]*tar.Header{}
 	for _, e := range got {
-		byName[e.hdr.Name] = e.hdr
-		if e.hdr.Uname != "" || e.hdr.Gname != "" {
-			t.Errorf("%s: uname/gname %q/%q kept", e.hdr.Name, e.hdr.Uname, e.hdr.Gname)
+		byName[e.Name] = e.Header
+		if e.Uname != "" || e.Gname != "" {
+			t.Errorf("%s: uname/gname %q/%q kept", e.Name, e.Uname, e.Gname)
 		}
-		if !e.hdr.ModTime.Equal(time.Unix(0, 0)) {
-			t.Errorf("%s: mtime %v, want the epoch", e.hdr.Name, e.hdr.ModTime)
+		if !e.ModTime.Equal(time.Unix(0, 0)) {
+			t.Errorf("%s: mtime %v, want the epoch", e.Name, e.ModTime)
 		}
-		if !e.hdr.AccessTime.IsZero() || !e.hdr.ChangeTime.IsZero() {
-			t.Errorf("%s: atime/ctime kept", e.hdr.Name)
+		if !e.AccessTime.IsZero() || !e.ChangeTime.IsZero() {
+			t.Errorf("%s: atime/ctime kept", e.Name)
 		}
-		if _, ok := e.hdr.PAXRecords["atime"]; ok {
-			t.Errorf("%s: atime PAX record kept", e.hdr.Name)
+		if _, ok := e.PAXRecords["atime"]; ok {
+			t.Errorf("%s: atime PAX record kept", e.Name)
 		}
-		if _, ok := e.hdr.PAXRecords["SCHILY.dev"]; ok {
-			t.Errorf("%s: SCHILY.dev PAX record kept", e.hdr.Name)
+		if _, ok := e.PAXRecords["SCHILY.dev"]; ok {
+			t.Errorf("%s: SCHILY.dev PAX record kept", e.Name)
 		}
 	}
 	tests := []struct {
@@ -110,7 +112,7 @@ func TestWriteTarOrderIsCanonical(t *testing.T) {
 	// and name, so that similar content compresses together.
 	want := []string{"a/", "a/c/", "B", "a-b", "a/b", "a/c/d", "a.txt"}
 	first := writeTarBytes(t, entries)
-	if got := names(readTar(t, bytes.NewReader(first))); !slices.Equal(got, want) {
+	if got := names(testimage.ReadTar(t, bytes.NewReader(first))); !slices.Equal(got, want) {
 		t.Fatalf("order = %q, want %q", got, want)
 	}
 	perms := [][]int{{6, 5, 4, 3, 2, 1, 0}, {3, 0, 6, 1, 5, 2, 4}, {4, 2, 0, 6, 1, 3, 5}}
@@ -137,12 +139,12 @@ func TestWriteTarParents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := readTar(t, bytes.NewReader(writeTarBytes(t, entries, tt.opts...)))
+			got := testimage.ReadTar(t, bytes.NewReader(writeTarBytes(t, entries, tt.opts...)))
 			if !slices.Equal(names(got), tt.want) {
 				t.Fatalf("names = %q, want %q", names(got), tt.want)
 			}
 			for _, e := range got {
-				h := e.hdr
+				h := e.Header
 				switch h.Name {
 				case "usr/":
 					if h.Mode != 0o700 {
@@ -175,17 +177,17 @@ func TestWriteTarModTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := readTar(t, bytes.NewReader(writeTarBytes(t, []Entry{old, newer}, tt.opts...)))
+			got := testimage.ReadTar(t, bytes.NewReader(writeTarBytes(t, []Entry{old, newer}, tt.opts...)))
 			for _, e := range got {
 				want := tt.wantOld
-				if e.hdr.Name == "new" {
+				if e.Name == "new" {
 					want = tt.wantNew
 				}
-				if !e.hdr.ModTime.Equal(want) {
-					t.Errorf("%s: mtime %v, want %v", e.hdr.Name, e.hdr.ModTime, want)
+				if !e.ModTime.Equal(want) {
+					t.Errorf("%s: mtime %v, want %v", e.Name, e.ModTime, want)
 				}
-				if e.hdr.Format != tar.FormatUSTAR {
-					t.Errorf("%s: format %v, want USTAR (whole seconds)", e.hdr.Name, e.hdr.Format)
+				if e.Format != tar.FormatUSTAR {
+					t.Errorf("%s: format %v, want USTAR (whole seconds)", e.Name, e.Format)
 				}
 			}
 		})
@@ -203,7 +205,7 @@ func TestWriteTarHardlinkBeforeTarget(t *testing.T) {
 		hardlink("a/link", "z/target"),
 		hardlink("m/chain", "a/link"),
 	}
-	got := readTar(t, bytes.NewReader(writeTarBytes(t, entries)))
+	got := testimage.ReadTar(t, bytes.NewReader(writeTarBytes(t, entries)))
 	want := []struct{ name, content, link string }{
 		{"a/", "", ""},
 		{"m/", "", ""},
@@ -217,12 +219,12 @@ func TestWriteTarHardlinkBeforeTarget(t *testing.T) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.hdr.Name != w.name || g.content != w.content || g.hdr.Linkname != w.link {
-			t.Errorf("entry %d = %q %q link %q, want %q %q link %q", i, g.hdr.Name, g.content, g.hdr.Linkname, w.name, w.content, w.link)
+		if g.Name != w.name || string(g.Body) != w.content || g.Linkname != w.link {
+			t.Errorf("entry %d = %q %q link %q, want %q %q link %q", i, g.Name, string(g.Body), g.Linkname, w.name, w.content, w.link)
 		}
 	}
-	if got[3].hdr.Typeflag != tar.TypeReg || got[3].hdr.Mode != 0o640 || got[3].hdr.Uid != 7 {
-		t.Errorf("content entry %+v lost the target's metadata", got[3].hdr)
+	if got[3].Typeflag != tar.TypeReg || got[3].Mode != 0o640 || got[3].Uid != 7 {
+		t.Errorf("content entry %+v lost the target's metadata", got[3].Header)
 	}
 	// Naming either path as the original gives the same layer.
 	swapped := []Entry{
