@@ -29,11 +29,12 @@ type cacheEntry struct {
 	MediaType types.MediaType `json:"mediaType"`
 }
 
-// cacheKey hashes the plan's tar (reading every file's content once) and names the
-// cache entry for it and the settings that shape the compressed bytes.
-func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType) (string, error) {
+// cacheKey hashes the plan's tar (reading every file's content once), copying it
+// into tarCopy, and names the cache entry for it and the settings that shape the
+// compressed bytes.
+func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType, tarCopy io.Writer) (string, error) {
 	h := sha256.New()
-	if err := writePlan(ctxWriter{ctx: ctx, w: h}, plan); err != nil {
+	if err := writePlan(ctxWriter{ctx: ctx, w: io.MultiWriter(h, tarCopy)}, plan); err != nil {
 		return "", fmt.Errorf("hashing layer for the cache: %w", err)
 	}
 	mts := sha256.Sum256([]byte(mt)) // OCI and Docker layers of one tar are different entries

@@ -11,25 +11,39 @@ import (
 
 func TestLayerCache(t *testing.T) {
 	cache := t.TempDir()
+	opens := 0
 	entries := func() []Entry {
 		body := strings.Repeat("cache me ", 10_000)
 		return []Entry{{
 			Header: &tar.Header{Typeflag: tar.TypeReg, Name: "a/file", Mode: 0o644, Size: int64(len(body))},
-			Open:   func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil },
+			Open: func() (io.ReadCloser, error) {
+				opens++
+				return io.NopCloser(strings.NewReader(body)), nil
+			},
 		}}
 	}
 	for _, c := range []Compression{Gzip, Zstd} {
-		opts := []Option{WithCompression(c), WithLevel(LevelBest), WithTempDir(t.TempDir())}
+		tmp := t.TempDir()
+		opts := []Option{WithCompression(c), WithLevel(LevelBest), WithTempDir(tmp)}
 		plain, err := NewLayer(entries(), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer plain.Close()
+		opens = 0
 		first, err := NewLayer(entries(), append(opts, WithCacheDir(cache))...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer first.Close()
+		// A miss reads each source once: the tar hashed for the key is the one
+		// compressed (a BuildKit stage's files would cross the gateway twice).
+		if opens != 1 {
+			t.Errorf("%s: a cache miss opened the file %d times, want 1", c, opens)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 2 { // the two layers' blobs
+			t.Errorf("%s: temp dir holds %d files after two layers, want 2", c, len(left))
+		}
 		second, err := NewLayer(entries(), append(opts, WithCacheDir(cache))...)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -65,9 +66,22 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}
 	var key string
+	// With the cache, the tar is written once, to a spool file while it is hashed
+	// for the key; a miss compresses from that file. Reading the sources a second
+	// time would cost more: a BuildKit stage's files cross the gateway again
+	// (~150 MB/s), an image's are decompressed again.
+	var tarSpool *os.File
 	if o.cacheDir != "" {
-		if key, err = cacheKey(ctx, plan, o, mt); err != nil {
+		if tarSpool, err = unlinkedTemp(o.tempDir, "slim-tar-*"); err != nil {
 			return nil, err
+		}
+		defer tarSpool.Close()
+		bw := bufio.NewWriterSize(tarSpool, 1<<20)
+		if key, err = cacheKey(ctx, plan, o, mt, bw); err != nil {
+			return nil, err
+		}
+		if err := bw.Flush(); err != nil {
+			return nil, fmt.Errorf("writing tar spool file: %w", err)
 		}
 		if l, err := fromCache(o, key); l != nil || err != nil {
 			return l, err
@@ -99,7 +113,12 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 		return nil, err
 	}
 	tarOut := ctxWriter{ctx: ctx, w: io.MultiWriter(cw, diffHash)}
-	if err := writePlan(tarOut, plan); err != nil {
+	if tarSpool != nil {
+		_, err = io.CopyBuffer(tarOut, io.NewSectionReader(tarSpool, 0, math.MaxInt64), make([]byte, 1<<20))
+	} else {
+		err = writePlan(tarOut, plan)
+	}
+	if err != nil {
 		cw.Close()
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}
@@ -332,3 +351,17 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.close() }
+
+// unlinkedTemp creates a temporary file and removes its name at once: the open file
+// keeps the data, and nothing is left behind however the process ends.
+func unlinkedTemp(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("creating spool file: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("creating spool file: %w", err)
+	}
+	return f, nil
+}
