@@ -14,9 +14,11 @@ import (
 )
 
 // gzipOptimal is the parallel writer's level for LevelBest: blocks go through
-// internal/deflate's near-optimal parser, about 3% smaller than klauspost's level 9
-// and a little smaller than zlib's gzip -9, at a third of level 9's speed. Level 9
-// itself stays klauspost's, so its digests do not move.
+// internal/deflate's near-optimal parser. On Debian's /usr that is 5% smaller than
+// klauspost's level 9 and 2% smaller than zlib's gzip -9, for a little less CPU than
+// pigz -9; on text-heavy trees (node_modules) it is 2% smaller than gzip -9 but takes
+// 2.5 times pigz -9's CPU. Level 9 itself stays klauspost's, so its digests do not
+// move.
 const gzipOptimal = -100
 
 // parallelGzip writes one gzip member whose deflate stream is cut into fixed-size
