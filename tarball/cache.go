@@ -34,7 +34,7 @@ type cacheEntry struct {
 // compressed bytes.
 func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType, tarCopy io.Writer) (string, error) {
 	h := sha256.New()
-	if err := writePlan(ctxWriter{ctx: ctx, w: io.MultiWriter(h, tarCopy)}, plan); err != nil {
+	if err := writePlan(ctxWriter{ctx: ctx, w: io.MultiWriter(h, tarCopy)}, plan, o.readAhead); err != nil {
 		return "", fmt.Errorf("hashing layer for the cache: %w", err)
 	}
 	mts := sha256.Sum256([]byte(mt)) // OCI and Docker layers of one tar are different entries

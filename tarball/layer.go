@@ -116,7 +116,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	if tarSpool != nil {
 		_, err = io.CopyBuffer(tarOut, io.NewSectionReader(tarSpool, 0, math.MaxInt64), make([]byte, 1<<20))
 	} else {
-		err = writePlan(tarOut, plan)
+		err = writePlan(tarOut, plan, o.readAhead)
 	}
 	if err != nil {
 		cw.Close()

@@ -118,6 +118,8 @@ type options struct {
 	tempDir       string
 	// cacheDir, when set, keeps compressed layers for reuse (WithCacheDir).
 	cacheDir string
+	// readAhead is how many small files are read ahead of the writer (WithReadAhead).
+	readAhead int
 	// workers is the number of goroutines one compressed stream may use. It changes
 	// speed only, never bytes; tests set it to prove that.
 	workers int

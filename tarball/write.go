@@ -33,7 +33,7 @@ func writeTar(w io.Writer, entries []Entry, o *options) error {
 	if err != nil {
 		return err
 	}
-	return writePlan(w, plan)
+	return writePlan(w, plan, o.readAhead)
 }
 
 // tarSizeBound is an upper bound of the tar stream writePlan produces: each entry
@@ -52,10 +52,28 @@ func tarSizeBound(plan []Entry) int64 {
 	return n
 }
 
-func writePlan(w io.Writer, plan []Entry) error {
+func writePlan(w io.Writer, plan []Entry, readAheadN int) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 128<<10)
-	for _, e := range plan {
+	var ra *readAhead
+	if readAheadN > 0 {
+		ra = startReadAhead(plan, readAheadN)
+		defer ra.close()
+	}
+	for i, e := range plan {
+		if ra != nil {
+			if p := ra.next(i); p != nil {
+				if err := tw.WriteHeader(e.Header); err != nil {
+					return fmt.Errorf("writing tar header for %q: %w", e.Header.Name, err)
+				}
+				err := writePrefetched(tw, e.Header, p)
+				ra.release()
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := writeEntry(tw, e, buf); err != nil {
 			return err
 		}

@@ -77,6 +77,9 @@ func (f *slimFlags) Validate(buildMode bool) error {
 	if f.packing, err = packingOptions(f.compression, f.level); err != nil {
 		return err
 	}
+	// Every source slim packs from reads concurrently: a BuildKit stage's files cost
+	// a gateway round trip each, and image sources are spooled (imagefs.WithSpool).
+	f.packing = append(f.packing, tarball.WithReadAhead(8))
 	if f.maxSize != "" {
 		if f.budget, err = parseSize(f.maxSize); err != nil {
 			return fmt.Errorf("parsing --max-size: %w", err)
