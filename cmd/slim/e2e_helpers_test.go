@@ -21,63 +21,7 @@ import (
 // skipping what it is there to prove.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test runs images with chroot and needs root; CI runs as root")
-	}
-	t.Skip("needs root to run images with chroot (CI=true makes this a failure)")
-}
-
-// needTool finds a third-party program, failing under CI=true and skipping otherwise.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (make deps installs it); CI needs it", name)
-	}
-	t.Skipf("%s is not installed: run make deps (under CI=true this fails)", name)
-	return ""
-}
-
-// goBuild compiles a Go program for goarch with cgo off, as a static binary.
-func goBuild(t *testing.T, src, goarch string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module probe\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "prog")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-buildvcs=false")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
-}
-
-// gccBuild compiles a C program dynamically linked against glibc and libm.
-func gccBuild(t *testing.T, src string) string {
-	t.Helper()
-	needTool(t, "gcc")
-	dir := t.TempDir()
-	c := filepath.Join(dir, "prog.c")
-	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "prog")
-	if b, err := exec.Command("gcc", "-O2", "-o", out, c, "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, b)
-	}
-	return out
+	testimage.NeedRoot(t, "running images with chroot")
 }
 
 // hostEntries streams host files into layer entries: each path (file, symlink or
@@ -171,7 +115,7 @@ func hostImage(t *testing.T, layers [][]tarball.Entry, cfg func(*v1.Config), pla
 // the root file system.
 func unpack(t *testing.T, layoutDir, tag string) string {
 	t.Helper()
-	umoci := needTool(t, "umoci")
+	umoci := testimage.NeedTool(t, "umoci")
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	if b, err := exec.Command(umoci, "unpack", "--image", layoutDir+":"+tag, bundle).CombinedOutput(); err != nil {
 		t.Fatalf("umoci unpack %s:%s: %v\n%s", layoutDir, tag, err, b)
@@ -179,23 +123,10 @@ func unpack(t *testing.T, layoutDir, tag string) string {
 	return filepath.Join(bundle, "rootfs")
 }
 
-// runIn runs argv inside rootfs with chroot as user (uid:gid, or "" for root), with
-// env, and returns what it printed.
+// runIn is build_test.go's name for testimage.Chroot.
 func runIn(t *testing.T, rootfs, user string, env []string, argv ...string) string {
 	t.Helper()
-	needRoot(t)
-	args := []string{}
-	if user != "" {
-		args = append(args, "--userspec="+user)
-	}
-	args = append(append(args, rootfs), argv...)
-	cmd := exec.Command("chroot", args...)
-	cmd.Env = env
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("chroot %s %v: %v\n%s", rootfs, argv, err, b)
-	}
-	return string(b)
+	return testimage.Chroot(t, rootfs, user, env, argv...)
 }
 
 func symlinkEntry(name, target string) tarball.Entry {

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -19,7 +20,7 @@ func TestExtractCLI(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the fixture lists amd64 paths; CI runs on amd64, where this test runs")
 	}
-	prog := gccBuild(t, cProgram)
+	prog := testimage.GCCBuild(t, cProgram, "-lm")
 	want := runHost(t, prog)
 	libdir := "/usr/lib/" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH] + "-linux-gnu"
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "/lib", "/lib64", "/usr/lib64", libdir+"/libc.so.6", libdir+"/libm.so.6",
@@ -29,7 +30,7 @@ func TestExtractCLI(t *testing.T) {
 	if !strings.Contains(stdout, "libm.so.6") {
 		t.Errorf("extract did not list the closure:\n%s", stdout)
 	}
-	if got := runIn(t, dir, "", nil, "/usr/local/bin/hello"); got != want {
+	if got := testimage.Chroot(t, dir, "", nil, "/usr/local/bin/hello"); got != want {
 		t.Errorf("extracted program printed %q, want %q", got, want)
 	}
 	var tars [][]byte
@@ -55,7 +56,7 @@ func TestExtractCLI(t *testing.T) {
 // slim rebase (the old base found from slim's own annotations), and runs it as nonroot.
 func TestRebaseCLI(t *testing.T) {
 	needRoot(t)
-	prog := goBuild(t, goNonroot, runtime.GOARCH)
+	prog := testimage.GoBuild(t, goNonroot, runtime.GOARCH)
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "usr/local/bin/probe="+prog)},
 		func(c *v1.Config) { c.Entrypoint = []string{"/usr/local/bin/probe"} })
 	first := filepath.Join(t.TempDir(), "first")
@@ -63,7 +64,7 @@ func TestRebaseCLI(t *testing.T) {
 	slimOK(t, "--from", ref+":/usr/local/bin/probe", "--base", "scratch", "-t", "p:scratch", "-o", "type=oci,dest="+first)
 	moved := filepath.Join(t.TempDir(), "moved")
 	slimOK(t, "rebase", "oci-layout://"+first+":scratch", "--base", "static", "-t", "p:static", "-o", "type=oci,dest="+moved)
-	got := runIn(t, unpack(t, moved, "static"), "65532:65532", nil, "/usr/local/bin/probe")
+	got := testimage.Chroot(t, unpack(t, moved, "static"), "65532:65532", nil, "/usr/local/bin/probe")
 	if !strings.Contains(got, "nonroot uid=65532 home=/home/nonroot certs=true running as uid 65532") {
 		t.Errorf("rebased image printed %q", got)
 	}

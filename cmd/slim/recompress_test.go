@@ -40,7 +40,7 @@ func TestRecompressCLI(t *testing.T) {
 	if after.Totals.Wasted != 0 || after.Totals.UncompressedSize > before.Totals.UncompressedSize-1_200_000 {
 		t.Errorf("after recompress: wasted %d, uncompressed %d (before %d)", after.Totals.Wasted, after.Totals.UncompressedSize, before.Totals.UncompressedSize)
 	}
-	if got := runIn(t, unpack(t, out, "slim"), "", nil, "/bin/busybox", "echo", "still runs"); got != "still runs\n" {
+	if got := testimage.Chroot(t, unpack(t, out, "slim"), "", nil, "/bin/busybox", "echo", "still runs"); got != "still runs\n" {
 		t.Errorf("recompressed image printed %q", got)
 	}
 }

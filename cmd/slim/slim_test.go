@@ -118,7 +118,7 @@ func layoutDigest(t *testing.T, dir string) v1.Hash {
 // it through a symlink, runs the result and compares with the program's own output.
 func TestSlimCProgramOntoScratch(t *testing.T) {
 	needRoot(t)
-	prog := gccBuild(t, cProgram)
+	prog := testimage.GCCBuild(t, cProgram, "-lm")
 	want := runHost(t, prog)
 	libdir := "/usr/lib/" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH] + "-linux-gnu"
 	layers := [][]tarball.Entry{
@@ -137,7 +137,7 @@ func TestSlimCProgramOntoScratch(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", w, stdout)
 		}
 	}
-	if got := runIn(t, unpack(t, out, "slim"), "", nil, "/app/hello"); got != want {
+	if got := testimage.Chroot(t, unpack(t, out, "slim"), "", nil, "/app/hello"); got != want {
 		t.Errorf("slim image printed %q, the program itself %q", got, want)
 	}
 
@@ -157,7 +157,7 @@ func TestSlimCProgramOntoScratch(t *testing.T) {
 // TestSlimFidelityCheckNamesMissingLibrary: with --deps none the program's libraries are
 // left behind, and slim refuses to write an image that cannot start.
 func TestSlimFidelityCheckNamesMissingLibrary(t *testing.T) {
-	prog := gccBuild(t, cProgram)
+	prog := testimage.GCCBuild(t, cProgram, "-lm")
 	libdir := "/usr/lib/x86_64-linux-gnu"
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the fixture lists amd64 paths; CI runs on amd64, where this test runs")
@@ -184,13 +184,13 @@ func TestSlimFidelityCheckNamesMissingLibrary(t *testing.T) {
 // reproducible digests.
 func TestSlimGoServerGlobOntoScratch(t *testing.T) {
 	needRoot(t)
-	server := goBuild(t, goServer, runtime.GOARCH)
+	server := testimage.GoBuild(t, goServer, runtime.GOARCH)
 	busybox := "/bin/busybox"
 	_, ref := hostImage(t, [][]tarball.Entry{
 		hostEntries(t, "bin/busybox="+busybox, "srv/bin/server-linux="+server, "srv/README=/etc/os-release"),
 	}, func(c *v1.Config) { c.Entrypoint = []string{"/srv/bin/server-linux"}; c.WorkingDir = "/srv" })
 	fatDir := strings.TrimPrefix(ref, "oci-layout://")
-	want := runIn(t, unpack(t, fatDir, "latest"), "", nil, "/srv/bin/server-linux")
+	want := testimage.Chroot(t, unpack(t, fatDir, "latest"), "", nil, "/srv/bin/server-linux")
 	if !strings.Contains(want, "200 OK server says hello to /slim") {
 		t.Fatalf("fat image printed %q", want)
 	}
@@ -201,7 +201,7 @@ func TestSlimGoServerGlobOntoScratch(t *testing.T) {
 		slimOK(t, "--from", ref+":/srv/bin/server-*:/app/", "--entrypoint", "/app/server-linux", "--base", "scratch",
 			"-t", "server:slim", "-o", "type=oci,dest="+out)
 		digests = append(digests, layoutDigest(t, out))
-		if got := runIn(t, unpack(t, out, "slim"), "", nil, "/app/server-linux"); got != want {
+		if got := testimage.Chroot(t, unpack(t, out, "slim"), "", nil, "/app/server-linux"); got != want {
 			t.Errorf("slim image printed %q, fat image %q", got, want)
 		}
 	}
@@ -214,7 +214,7 @@ func TestSlimGoServerGlobOntoScratch(t *testing.T) {
 // the built-in static base, runs it as nonroot, and checks the base's layer is untouched.
 func TestSlimGoNonrootOntoStatic(t *testing.T) {
 	needRoot(t)
-	prog := goBuild(t, goNonroot, runtime.GOARCH)
+	prog := testimage.GoBuild(t, goNonroot, runtime.GOARCH)
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
 	if err := os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644); err != nil {
@@ -227,14 +227,14 @@ func TestSlimGoNonrootOntoStatic(t *testing.T) {
 		c.User = "nonroot"
 		c.Env = []string{"PATH=/usr/local/bin:/bin"}
 	})
-	want := runIn(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "65532:65532", nil, "/usr/local/bin/probe")
+	want := testimage.Chroot(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "65532:65532", nil, "/usr/local/bin/probe")
 	if !strings.Contains(want, "nonroot uid=65532 home=/home/nonroot certs=true running as uid 65532") {
 		t.Fatalf("fat image printed %q", want)
 	}
 
 	out := filepath.Join(t.TempDir(), "out")
 	slimOK(t, "--from", ref+":/usr/local/bin/probe", "--base", "static", "-t", "probe:slim", "-o", "type=oci,dest="+out)
-	if got := runIn(t, unpack(t, out, "slim"), "65532:65532", nil, "/usr/local/bin/probe"); got != want {
+	if got := testimage.Chroot(t, unpack(t, out, "slim"), "65532:65532", nil, "/usr/local/bin/probe"); got != want {
 		t.Errorf("slim image printed %q, fat image %q", got, want)
 	}
 
@@ -276,7 +276,7 @@ func TestSlimMultiPlatform(t *testing.T) {
 	needRoot(t)
 	images := map[string]v1.Image{}
 	for _, arch := range []string{"amd64", "arm64"} {
-		bin := goBuild(t, goServer, arch)
+		bin := testimage.GoBuild(t, goServer, arch)
 		img, _ := hostImage(t, [][]tarball.Entry{hostEntries(t, "srv/server="+bin, "srv/junk=/etc/os-release")},
 			func(c *v1.Config) { c.Entrypoint = []string{"/srv/server"} }, "linux", arch)
 		images["linux/"+arch] = img
@@ -311,12 +311,12 @@ func TestSlimMultiPlatform(t *testing.T) {
 	want := "200 OK server says hello to /slim\n"
 	if runtime.GOARCH == "amd64" {
 		// umoci cannot pick a platform out of an index; skopeo, another reader, does.
-		skopeo := needTool(t, "skopeo")
+		skopeo := testimage.NeedTool(t, "skopeo")
 		single := filepath.Join(t.TempDir(), "single")
 		if b, err := exec.Command(skopeo, "--override-os", "linux", "--override-arch", "amd64", "copy", "oci:"+out+":slim", "oci:"+single+":slim").CombinedOutput(); err != nil {
 			t.Fatalf("skopeo copy: %v\n%s", err, b)
 		}
-		if got := runIn(t, unpack(t, single, "slim"), "", nil, "/srv/server"); got != want {
+		if got := testimage.Chroot(t, unpack(t, single, "slim"), "", nil, "/srv/server"); got != want {
 			t.Errorf("amd64 result printed %q, want %q", got, want)
 		}
 	}
@@ -369,7 +369,7 @@ func TestSlimMaxSize(t *testing.T) {
 // TestSlimOutputs writes one result to every output the CLI offers and has third-party
 // readers (skopeo) and slim itself read each back.
 func TestSlimOutputs(t *testing.T) {
-	skopeo := needTool(t, "skopeo")
+	skopeo := testimage.NeedTool(t, "skopeo")
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "bin/busybox=/bin/busybox")},
 		func(c *v1.Config) { c.Entrypoint = []string{"/bin/busybox"} })
 	host := testimage.Registry(t)
@@ -400,14 +400,11 @@ func TestSlimOutputs(t *testing.T) {
 // daemon and runs the image there. .ci/run starts Debian's dockerd, so under CI=true a
 // missing daemon is a failure.
 func TestSlimDockerLoadAndRun(t *testing.T) {
-	docker := needTool(t, "docker")
+	docker := testimage.NeedTool(t, "docker")
 	if b, err := exec.Command(docker, "version", "--format", "{{.Server.APIVersion}}").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Docker daemon, and CI starts one: %v\n%s", err, b)
-		}
-		t.Skipf("no Docker daemon answers (under CI=true this fails): %s", b)
+		testimage.Missing(t, "no Docker daemon answers: %v\n%s", err, b)
 	}
-	server := goBuild(t, goServer, runtime.GOARCH)
+	server := testimage.GoBuild(t, goServer, runtime.GOARCH)
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "srv/server="+server, "srv/junk=/etc/os-release")},
 		func(c *v1.Config) { c.Entrypoint = []string{"/srv/server"} })
 	tag := fmt.Sprintf("slim-e2e/server:%d", os.Getpid())
