@@ -61,8 +61,9 @@ type Level int
 const (
 	// LevelDefault is the format's default trade-off (gzip 6, klauspost zstd default).
 	LevelDefault Level = 0
-	// LevelBest is the smallest output this package can produce for the format: gzip 9,
-	// zstd at klauspost's best encoder with a 128 MiB window.
+	// LevelBest is the smallest output this package can produce for the format: gzip
+	// by internal/deflate's near-optimal parse (about 2% smaller than gzip -9), zstd at
+	// klauspost's best encoder with a 128 MiB window.
 	LevelBest Level = -1
 )
 
