@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/baseimage"
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 // bk is the private buildkitd that this package's build tests share; TestMain starts it
@@ -48,7 +48,7 @@ func runTests(m *testing.M) int {
 }
 
 func startBuildkit(tmp, state string) error {
-	root, err := repoRoot()
+	root, err := testimage.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -81,21 +81,4 @@ func needBuildkit(t *testing.T) {
 		t.Fatalf("buildkitd could not start, and CI needs it: %v", bk.err)
 	}
 	t.Skipf("buildkitd could not start (under CI=true this fails): %v", bk.err)
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -208,3 +208,22 @@ func main() {
 	fmt.Printf("uid=%s euid=%d certs=%d zone=%s\n", u.Uid, os.Geteuid(), len(pool.Subjects()), loc)
 }
 `
+
+// RepoRoot finds the module root (the directory holding go.mod) from the test's
+// working directory, where make tools puts bin/buildkitd.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
