@@ -61,6 +61,12 @@ type Request struct {
 	// ProgressOutput (default os.Stderr).
 	Progress       string
 	ProgressOutput io.Writer
+	// Finish, when set, runs once Solve's callback has returned without error for
+	// every platform, while BuildKit closes the session: that takes a round of
+	// its own, and writing a build's outputs need not wait for it. Solve waits
+	// for Finish and returns its error. As with BuildKit's own exporters, a
+	// failure after the callbacks (a --cache-to export) comes after Finish ran.
+	Finish func() error
 }
 
 // prepared is a Request turned into what BuildKit's client takes.
@@ -362,7 +368,8 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 		keys = []string{p.targets[0].Ref()}
 	}
 
-	var steps *stepper // slim's steps, shown by the display: see StartStep
+	var steps *stepper      // slim's steps, shown by the display: see StartStep
+	var finished chan error // Finish's outcome, once started
 	build := func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		base := maps.Clone(gw.BuildOpts().Opts)
 		maps.Copy(base, p.opt.FrontendAttrs)
@@ -400,6 +407,10 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 			}
 		}
 		steps.close()
+		if req.Finish != nil {
+			finished = make(chan error, 1)
+			go func() { finished <- req.Finish() }()
+		}
 		return cacheResult(ctx, gw, req.CacheTo, results)
 	}
 
@@ -417,6 +428,11 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 		}, ch)
 		return err
 	})
+	if finished != nil {
+		if ferr := <-finished; ferr != nil && fnErr == nil {
+			fnErr = ferr
+		}
+	}
 	if fnErr != nil {
 		return fnErr
 	}

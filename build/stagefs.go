@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	digest "github.com/opencontainers/go-digest"
 	fstypes "github.com/tonistiigi/fsutil/types"
 )
 
@@ -44,9 +45,13 @@ type StageFS struct {
 	ctx context.Context
 	ref gateway.Reference
 
-	mu   sync.Mutex
-	root *fstypes.Stat
-	dirs map[string][]*fstypes.Stat // real dir path ("" = root) → sorted entries
+	mu    sync.Mutex
+	root  *fstypes.Stat
+	dirs  map[string][]*fstypes.Stat // real dir path ("" = root) → sorted entries
+	pages pageCache
+
+	defOnce sync.Once
+	def     digest.Digest // see definitionDigest
 }
 
 var (
@@ -60,7 +65,7 @@ var (
 )
 
 func newStageFS(ctx context.Context, st Stage, platform string, ref gateway.Reference, config []byte) *StageFS {
-	return &StageFS{Stage: st, Platform: platform, ConfigJSON: config, ctx: ctx, ref: ref, dirs: map[string][]*fstypes.Stat{}}
+	return &StageFS{Stage: st, Platform: platform, ConfigJSON: config, ctx: ctx, ref: ref, dirs: map[string][]*fstypes.Stat{}, pages: pageCache{m: map[pageKey][]byte{}}}
 }
 
 // Config is the stage's image config in go-containerregistry's form.
@@ -340,7 +345,7 @@ type prefetch struct {
 const (
 	// firstWindow is the first fetch of a sequential read: enough for any magic
 	// number, a #! line or a small config file in one round trip.
-	firstWindow = 64 << 10
+	firstWindow = pageSize
 	// fetchWindow and fetchDepth shape a long sequential read: windows this big,
 	// this many in flight.
 	fetchWindow = 1 << 20
@@ -385,13 +390,21 @@ func (s *stageFile) fill(want int, sequential bool) error {
 		if !sequential {
 			s.window = firstWindow
 		}
-		n := min(int64(max(want, s.window)), s.info.Size()-s.off)
-		b, err := s.fetch(s.off, int(n))
-		if err != nil {
-			return err
+		if b, ok := s.fs.pages.get(pageKey{s.real, s.off / pageSize}); ok {
+			// Read before, through this or another open (a sniff, then the packer).
+			s.buf, s.bufO = b, s.off/pageSize*pageSize
+		} else {
+			n := min(int64(max(want, s.window)), s.info.Size()-s.off)
+			b, err := s.fetch(s.off, int(n))
+			if err != nil {
+				return err
+			}
+			s.buf, s.bufO = b, s.off
+			if !sequential {
+				s.fs.pages.putSpan(s.real, s.off, b, s.info.Size())
+			}
 		}
-		s.buf, s.bufO = b, s.off
-		s.aheadE = s.off + int64(len(b))
+		s.aheadE = s.bufO + int64(len(s.buf))
 		if !sequential {
 			return nil // maybe a sniff: fetch ahead only once the reader comes back
 		}
@@ -424,22 +437,78 @@ func (s *stageFile) fetch(off int64, n int) ([]byte, error) {
 	return b, nil
 }
 
+// ReadAt serves small reads (ELF headers, sections) through the stage's page
+// cache and streams large ones. It is safe for concurrent use.
 func (s *stageFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &fs.PathError{Op: "readat", Path: s.name, Err: fs.ErrInvalid}
 	}
+	size := s.info.Size()
+	if off >= size {
+		return 0, io.EOF
+	}
+	if len(p) <= smallRead {
+		return s.readPages(p, off)
+	}
 	total := 0
 	for total < len(p) {
 		pos := off + int64(total)
-		if pos >= s.info.Size() {
+		if pos >= size {
 			return total, io.EOF
 		}
-		n := min(len(p)-total, chunkSize, int(s.info.Size()-pos))
+		n := min(len(p)-total, chunkSize, int(size-pos))
 		b, err := s.fetch(pos, n)
 		if err != nil {
 			return total, err
 		}
 		total += copy(p[total:], b)
+	}
+	return total, nil
+}
+
+// readPages copies p from the pages that hold it, fetching the ones not cached
+// in one round trip.
+func (s *stageFile) readPages(p []byte, off int64) (int, error) {
+	size := s.info.Size()
+	end := min(off+int64(len(p)), size)
+	first, last := off/pageSize, (end-1)/pageSize
+	got := make([][]byte, last-first+1)
+	lo, hi := int64(-1), int64(-1) // the span of pages missing from the cache
+	for n := first; n <= last; n++ {
+		if b, ok := s.fs.pages.get(pageKey{s.real, n}); ok {
+			got[n-first] = b
+			continue
+		}
+		if lo < 0 {
+			lo = n
+		}
+		hi = n
+	}
+	if lo >= 0 {
+		start := lo * pageSize
+		want := min((hi+1)*pageSize, size) - start
+		b, err := s.fetch(start, int(want))
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(b)) != want {
+			return 0, &fs.PathError{Op: "read", Path: s.name, Err: io.ErrUnexpectedEOF}
+		}
+		s.fs.pages.putSpan(s.real, start, b, size)
+		for n := lo; n <= hi; n++ {
+			got[n-first] = b[(n-lo)*pageSize : min((n-lo+1)*pageSize, want)]
+		}
+	}
+	total := 0
+	for i, b := range got {
+		from := int64(0)
+		if i == 0 {
+			from = off - first*pageSize
+		}
+		total += copy(p[total:], b[from:])
+	}
+	if total < len(p) {
+		return total, io.EOF
 	}
 	return total, nil
 }
@@ -496,4 +565,66 @@ func (d *stageDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	ents := d.ents[:n]
 	d.ents = d.ents[n:]
 	return ents, nil
+}
+
+const (
+	// pageSize is the unit of the small reads a stage file system keeps. ELF
+	// parsing and magic sniffs read a few bytes here and there (the file header,
+	// the program headers, the section headers at the end), often through
+	// separate opens of one file, and each read is otherwise a gateway round trip.
+	pageSize = 64 << 10
+	// maxPages bounds the cache: 4 MiB per stage.
+	maxPages = 64
+	// smallRead is the largest ReadAt served through pages; larger ones stream.
+	smallRead = 4 * pageSize
+)
+
+type pageKey struct {
+	path string // real path
+	n    int64  // page number
+}
+
+// pageCache keeps the pages of a stage's files read last, evicting the oldest.
+// The reference is immutable, so a page never goes stale.
+type pageCache struct {
+	mu    sync.Mutex
+	m     map[pageKey][]byte
+	order []pageKey
+}
+
+func (c *pageCache) get(k pageKey) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[k]
+	return b, ok
+}
+
+// putSpan keeps the whole pages of b, the content of the file from off, and the
+// last page when b reaches the file's end. Pages b only partly covers are not kept.
+func (c *pageCache) putSpan(path string, off int64, b []byte, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n := (off + pageSize - 1) / pageSize; ; n++ {
+		from := n*pageSize - off
+		to := from + pageSize
+		if from >= int64(len(b)) {
+			return
+		}
+		if to > int64(len(b)) {
+			if off+int64(len(b)) != size {
+				return
+			}
+			to = int64(len(b))
+		}
+		k := pageKey{path, n}
+		if _, ok := c.m[k]; ok {
+			continue
+		}
+		if len(c.order) >= maxPages {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.m[k] = b[from:to:to]
+		c.order = append(c.order, k)
+	}
 }

@@ -24,11 +24,17 @@ import (
 // stage file system is tested without a daemon.
 type dirRef struct {
 	root    string
+	state   llb.State    // what ToState gives (default: scratch)
 	reads   atomic.Int64 // the stage file system fetches ahead concurrently
 	fetched atomic.Int64 // bytes
 }
 
-func (r *dirRef) ToState() (llb.State, error)        { return llb.Scratch(), nil }
+func (r *dirRef) ToState() (llb.State, error) {
+	if r.state.Output() == nil {
+		return llb.Scratch(), nil
+	}
+	return r.state, nil
+}
 func (r *dirRef) Evaluate(ctx context.Context) error { return nil }
 func (r *dirRef) ReadFile(ctx context.Context, req gateway.ReadRequest) ([]byte, error) {
 	r.reads.Add(1)
@@ -205,5 +211,64 @@ func TestStageFSChunks(t *testing.T) {
 	rest, err := io.ReadAll(f)
 	if err != nil || !bytes.Equal(rest, big[len(big)-20:]) {
 		t.Errorf("read after seek = %q, %v", rest, err)
+	}
+}
+
+// Small reads are served from pages kept per stage: an ELF parse reads its header,
+// program headers and section headers, often through another open than the sniff
+// that read the magic number, and each fetch is a gateway round trip.
+func TestStageFSPages(t *testing.T) {
+	root := t.TempDir()
+	big := make([]byte, 3*pageSize+100)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(root, "prog"), big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ref := &dirRef{root: root}
+	sfs := newStageFS(t.Context(), Stage{}, "", ref, nil)
+	open := func() fs.File {
+		t.Helper()
+		f, err := sfs.Open("prog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(open(), magic); err != nil || !bytes.Equal(magic, big[:4]) {
+		t.Fatalf("sniff = %x, %v", magic, err)
+	}
+	ra := open().(io.ReaderAt)
+	readAt := func(off, n int) {
+		t.Helper()
+		p := make([]byte, n)
+		got, err := ra.ReadAt(p, int64(off))
+		if end := min(off+n, len(big)); got != end-off || !bytes.Equal(p[:got], big[off:end]) {
+			t.Fatalf("ReadAt(%d, %d) = %d bytes, %v: wrong content", off, n, got, err)
+		}
+		if off+n > len(big) && err != io.EOF {
+			t.Errorf("ReadAt(%d, %d) past the end: err %v, want io.EOF", off, n, err)
+		}
+	}
+	readAt(0, 64)    // the header: the sniff's page
+	readAt(64, 56*3) // program headers
+	if got := ref.reads.Load(); got != 1 {
+		t.Errorf("%d fetches for reads inside the first page, want the sniff's 1", got)
+	}
+	readAt(len(big)-90, 90)   // section headers at the end
+	readAt(len(big)-200, 150) // and around them
+	readAt(pageSize-10, 20)   // across two pages, the first cached
+	if got := ref.reads.Load(); got != 4 {
+		t.Errorf("%d fetches, want 4: the sniff's page, the last, the one before it, the second", got)
+	}
+	readAt(len(big)-50, 100) // past the end
+	// Pages are shared with sequential reads: the packer's read of the whole file
+	// after the parse gets the right bytes.
+	all, err := io.ReadAll(open())
+	if err != nil || !bytes.Equal(all, big) {
+		t.Errorf("whole read after the parse: %d bytes, %v", len(all), err)
 	}
 }

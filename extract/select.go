@@ -726,8 +726,18 @@ func (s *FileSet) Size() int64 {
 	return n
 }
 
+// ContentIDFS is a source that can name a file's content without reading it, so that
+// the layer cache can tell a warm build's files unchanged without moving them (see
+// tarball.Entry.ContentID). ContentID returns false when it cannot vouch for the
+// content; two files it gives one ID must have the same bytes.
+type ContentIDFS interface {
+	fs.FS
+	ContentID(name string) (string, bool)
+}
+
 // Entries returns the set as tar entries, parents before children. Names that are one
-// file in their source become a hardlink group: the first name carries the content.
+// file in their source become a hardlink group: the first name carries the content,
+// and its ContentID when the source is a ContentIDFS.
 func (s *FileSet) Entries() []tarball.Entry {
 	names := s.names()
 	first := map[linkKey]string{}
@@ -747,9 +757,13 @@ func (s *FileSet) Entries() []tarball.Entry {
 		}
 		first[it.key] = name
 		fsys, src := it.fsys, it.src
-		out = append(out, tarball.Entry{Header: &h, Open: func() (io.ReadCloser, error) {
+		e := tarball.Entry{Header: &h, Open: func() (io.ReadCloser, error) {
 			return fsys.Open(src)
-		}})
+		}}
+		if c, ok := fsys.(ContentIDFS); ok {
+			e.ContentID, _ = c.ContentID(src)
+		}
+		out = append(out, e)
 	}
 	return out
 }

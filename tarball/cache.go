@@ -14,10 +14,12 @@ import (
 )
 
 // WithCacheDir keeps each layer NewLayer compresses in dir, keyed by the digest of its
-// uncompressed tar and the settings, and reuses it when the same tar comes again. The
-// output depends only on those (see WriteTar and the compressors), so a cached blob is
-// the very one that compressing again would write; a warm run skips the compression,
-// which at the best levels costs far more than the extra pass that hashes the tar.
+// uncompressed tar and the settings (or, when every entry with content has a
+// ContentID, by the headers and those IDs), and reuses it when the same tar comes
+// again. The output depends only on those (see WriteTar and the compressors), so a
+// cached blob is the very one that compressing again would write; a warm run skips
+// the compression, which at the best levels costs far more than the extra pass that
+// hashes the tar.
 // As BuildKit's own cache does, the directory grows until the user clears it.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
@@ -39,6 +41,29 @@ func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType,
 	}
 	mts := sha256.Sum256([]byte(mt)) // OCI and Docker layers of one tar are different entries
 	return fmt.Sprintf("%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), nil
+}
+
+// contentIDKey names the cache entry for the plan from its headers and the entries'
+// ContentIDs, without reading any content, when every entry with content has an ID.
+// Its keys start with "id-", apart from those of cacheKey.
+func contentIDKey(plan []Entry, o *options, mt types.MediaType) (string, bool) {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, e := range plan {
+		if e.Open != nil && e.ContentID == "" {
+			return "", false
+		}
+		// The header as it will be written (already normalised) and the content's
+		// name stand for the tar entry; JSON sorts the PAX records' keys.
+		if err := enc.Encode(e.Header); err != nil {
+			return "", false
+		}
+		if err := enc.Encode(e.ContentID); err != nil {
+			return "", false
+		}
+	}
+	mts := sha256.Sum256([]byte(mt))
+	return fmt.Sprintf("id-%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), true
 }
 
 // fromCache returns the cached layer for key, as a hard link (or copy) in the spool

@@ -86,3 +86,85 @@ func TestLayerCache(t *testing.T) {
 		}
 	}
 }
+
+// With content IDs the cache key needs no content: a hit opens nothing, and any
+// change to a header, an ID or the settings is a miss that packs the new content.
+func TestLayerCacheContentID(t *testing.T) {
+	cache := t.TempDir()
+	opens := 0
+	entries := func(body, id string, mode int64) []Entry {
+		return []Entry{
+			{Header: &tar.Header{Typeflag: tar.TypeDir, Name: "a/", Mode: 0o755}},
+			{
+				Header: &tar.Header{Typeflag: tar.TypeReg, Name: "a/file", Mode: mode, Size: int64(len(body))},
+				Open: func() (io.ReadCloser, error) {
+					opens++
+					return io.NopCloser(strings.NewReader(body)), nil
+				},
+				ContentID: id,
+			},
+		}
+	}
+	layer := func(es []Entry, opts ...Option) *Layer {
+		t.Helper()
+		l, err := NewLayer(es, append([]Option{WithCacheDir(cache), WithTempDir(t.TempDir())}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	uncached := func(es []Entry) *Layer {
+		t.Helper()
+		l, err := NewLayer(es, WithTempDir(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+
+	first := layer(entries("one", "id-1", 0o644))
+	if opens != 1 {
+		t.Fatalf("a miss opened the file %d times, want 1", opens)
+	}
+	if want := uncached(entries("one", "", 0o644)); first.digest != want.digest || first.diffID != want.diffID {
+		t.Fatalf("the layer keyed by content ID is %s, packing the same entries gives %s", first.digest, want.digest)
+	}
+	opens = 0
+	// The ID stands for the content: a hit does not open the file. (The body here
+	// differs on purpose, to show the content is not read; a source must never
+	// give one ID to two contents.)
+	if hit := layer(entries("two", "id-1", 0o644)); hit.digest != first.digest || opens != 0 {
+		t.Errorf("same ID and headers: got %s with %d opens, want the cached %s and no open", hit.digest, opens, first.digest)
+	}
+	for _, tc := range []struct {
+		name string
+		es   []Entry
+		opts []Option
+	}{
+		{"another ID", entries("two", "id-2", 0o644), nil},
+		{"another mode", entries("one", "id-1", 0o600), nil},
+		{"another level", entries("one", "id-1", 0o644), []Option{WithLevel(LevelBest)}},
+	} {
+		opens = 0
+		got := layer(tc.es, tc.opts...)
+		if opens != 1 {
+			t.Errorf("%s: opened the file %d times, want a miss that reads it once", tc.name, opens)
+		}
+		if got.digest == first.digest {
+			t.Errorf("%s: served the first layer from the cache", tc.name)
+		}
+	}
+	// One entry without an ID: the key falls back to hashing the content.
+	opens = 0
+	mixed := append(entries("one", "id-1", 0o644), Entry{
+		Header: &tar.Header{Typeflag: tar.TypeReg, Name: "a/other", Mode: 0o644, Size: 1},
+		Open:   func() (io.ReadCloser, error) { opens++; return io.NopCloser(strings.NewReader("x")), nil },
+	})
+	layer(mixed)
+	layer(mixed)
+	if opens != 4 {
+		t.Errorf("without an ID on every file, two runs opened files %d times, want 4 (content keys read everything)", opens)
+	}
+}

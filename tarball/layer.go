@@ -69,9 +69,20 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	// With the cache, the tar is written once, to a spool file while it is hashed
 	// for the key; a miss compresses from that file. Reading the sources a second
 	// time would cost more: a BuildKit stage's files cross the gateway again
-	// (~150 MB/s), an image's are decompressed again.
+	// (~150 MB/s), an image's are decompressed again. When the sources name their
+	// content (Entry.ContentID), the key needs no content, and a miss reads it once
+	// while compressing.
 	var tarSpool *os.File
-	if o.cacheDir != "" {
+	if idKey, ok := contentIDKey(plan, o, mt); ok && o.cacheDir != "" {
+		if l, err := fromCache(o, idKey); l != nil || err != nil {
+			return l, err
+		}
+		defer func() {
+			if err == nil {
+				toCache(o, idKey, l)
+			}
+		}()
+	} else if o.cacheDir != "" {
 		if tarSpool, err = unlinkedTemp(o.tempDir, "slim-tar-*"); err != nil {
 			return nil, err
 		}

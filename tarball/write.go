@@ -14,6 +14,12 @@ import (
 type Entry struct {
 	Header *tar.Header
 	Open   func() (io.ReadCloser, error)
+	// ContentID, when not empty, names the content Open gives: two entries with
+	// the same ContentID have the same bytes. When every entry with content has
+	// one, the layer cache (WithCacheDir) keys the layer by them and the headers,
+	// and a hit reads no content at all. Leave it empty unless equal IDs
+	// guarantee equal content (a blob digest does).
+	ContentID string
 }
 
 // xattrPrefix is the PAX record prefix under which tar carries extended attributes.
@@ -161,7 +167,7 @@ func planEntries(entries []Entry, o *options) ([]Entry, error) {
 		if h.Typeflag != tar.TypeReg {
 			open = nil
 		}
-		out = append(out, Entry{Header: h, Open: open})
+		out = append(out, Entry{Header: h, Open: open, ContentID: e.ContentID})
 	}
 
 	// Check ancestors: nothing may live under a symlink or a file (a naive extractor

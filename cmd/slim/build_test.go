@@ -303,3 +303,56 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// A warm build whose stage files are unchanged takes its layer from slim's cache by
+// the files' content IDs (BuildKit's stat and the stage definition) without reading
+// them; a file changed to the same size is a new ID and a new layer with the new
+// content.
+func TestBuildWarmCacheSeesChanges(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache) // the layer cache lives under the user's cache directory
+	dir := project(t, map[string]string{
+		"Dockerfile": "FROM busybox AS b\nCOPY msg /app/msg\nRUN printf 'made by RUN\\n' > /app/made\n",
+		"msg":        "one\n",
+	})
+	setMtime := func(ns int64) {
+		t.Helper()
+		if err := os.Chtimes(filepath.Join(dir, "msg"), time.Unix(0, ns), time.Unix(0, ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idEntries := func() int {
+		t.Helper()
+		m, _ := filepath.Glob(filepath.Join(cache, "slim", "layers", "id-*.json"))
+		return len(m)
+	}
+	args := []string{"--from", "b:/app/", "--base", "oci-layout://" + bk.busybox + ":latest"}
+	cat := []string{"/bin/busybox", "cat", "/app/msg", "/app/made"}
+
+	setMtime(1_700_000_000_111_111_111)
+	if got, _ := slimBuildRun(t, dir, args, cat...); got != "one\nmade by RUN\n" {
+		t.Fatalf("first build printed %q", got)
+	}
+	if n := idEntries(); n != 1 {
+		t.Fatalf("%d layers cached by content ID after the first build, want 1: the stage's files got no IDs", n)
+	}
+	if got, _ := slimBuildRun(t, dir, args, cat...); got != "one\nmade by RUN\n" {
+		t.Fatalf("warm build printed %q", got)
+	}
+	if n := idEntries(); n != 1 {
+		t.Errorf("%d layers cached after an unchanged warm build, want still 1 (a cache hit)", n)
+	}
+	// An edit of the same size, as an editor saves it: a new mtime.
+	if err := os.WriteFile(filepath.Join(dir, "msg"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	setMtime(1_700_000_000_222_222_222)
+	if got, _ := slimBuildRun(t, dir, args, cat...); got != "two\nmade by RUN\n" {
+		t.Errorf("after the edit the result printed %q, want the new content", got)
+	}
+	if n := idEntries(); n != 2 {
+		t.Errorf("%d layers cached after the edit, want 2", n)
+	}
+}

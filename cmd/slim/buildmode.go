@@ -91,6 +91,10 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	req := bf.request(contextDir, platformStrings)
 	req.Stages = dedupe(want)
 	req.ProgressOutput = progress
+	var results []*rebase.Result
+	// The outputs are written while BuildKit closes the session; the report is
+	// printed after, when its display is done with the terminal.
+	req.Finish = func() error { return writeResult(cmd, combine(results), f, g.insecure) }
 
 	client, err := build.Connect(ctx, bf.connectOptions()...)
 	if err != nil {
@@ -108,7 +112,6 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	}
 
 	images := rebase.ImageSources(ropts...)
-	var results []*rebase.Result
 	defer func() {
 		for _, r := range results {
 			r.Close()
@@ -163,7 +166,8 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	if err != nil {
 		return err
 	}
-	return finish(cmd, combine(results), f, g.insecure)
+	return reportResult(cmd, combine(results), f)
+
 }
 
 // solvedStage finds a stage among the solved ones, whichever key (name or index) asked for it.
@@ -339,9 +343,11 @@ func groupSources(froms []extract.From) map[string]bool {
 var errNoFrom = errors.New("nothing to take: give at least one --from SRC:PATH[:DEST], or a build CONTEXT to take what the target stage copies")
 
 // layerCache keeps compressed layers for the next build with the same files, as
-// BuildKit keeps its blobs, so a warm build skips the compression. Only builds use it:
-// the key costs a second read of the files, cheap from a solved stage, but a second
-// decompression of the layers when the files come from an image (--no-cache skips it).
+// BuildKit keeps its blobs, so a warm build skips the compression. Only builds use it.
+// A stage's files name their content without being read (build.StageFS.ContentID),
+// so an unchanged warm build moves none of them; the files that cannot are hashed,
+// which from an image would cost a second decompression of its layers (--no-cache
+// skips the cache).
 func layerCache(noCache bool) []tarball.Option {
 	dir, err := os.UserCacheDir()
 	if noCache || err != nil {

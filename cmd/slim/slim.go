@@ -280,12 +280,29 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 // finish writes the outputs, the report and applies the size budget: the steps every
 // form of the root command ends with.
 func finish(cmd *cobra.Command, res *rebase.Result, f *slimFlags, insecure bool) error {
+	if err := writeResult(cmd, res, f, insecure); err != nil {
+		return err
+	}
+	return reportResult(cmd, res, f)
+}
+
+// writeResult writes the result to every output. It prints nothing, so that a build
+// can run it while BuildKit's display is still up.
+func writeResult(cmd *cobra.Command, res *rebase.Result, f *slimFlags, insecure bool) error {
+	if len(f.out.parsed) == 0 {
+		return nil // reportResult says so
+	}
 	var subject any = res.Image
 	if res.Index != nil {
 		subject = res.Index
 	}
-	if err := f.out.write(cmd, subject, insecure); err != nil {
-		return err
+	return f.out.write(cmd, subject, insecure)
+}
+
+// reportResult prints the report, writes --report and applies --max-size.
+func reportResult(cmd *cobra.Command, res *rebase.Result, f *slimFlags) error {
+	if len(f.out.parsed) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "slim: no output requested (-o, --push or --load): the result was checked but not written")
 	}
 	printReport(cmd.OutOrStdout(), res.Report)
 	if f.report != "" {
