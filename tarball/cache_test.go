@@ -156,6 +156,17 @@ func TestLayerCacheContentID(t *testing.T) {
 			t.Errorf("%s: served the first layer from the cache", tc.name)
 		}
 	}
+	// A new ID for the same bytes (a rebuild that made the same file) misses by
+	// ID, reads the content once, finds the layer by the tar's key, and keeps it
+	// under the new ID too.
+	opens = 0
+	if got := layer(entries("one", "id-rebuilt", 0o644)); got.digest != first.digest || opens != 1 {
+		t.Errorf("new ID, same bytes: got %s with %d opens, want the cached %s after one read", got.digest, opens, first.digest)
+	}
+	opens = 0
+	if got := layer(entries("one", "id-rebuilt", 0o644)); got.digest != first.digest || opens != 0 {
+		t.Errorf("the new ID again: got %s with %d opens, want a hit without reading", got.digest, opens)
+	}
 	// One entry without an ID: the key falls back to hashing the content.
 	opens = 0
 	mixed := append(entries("one", "id-1", 0o644), Entry{

@@ -65,41 +65,48 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	if err != nil {
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}
-	var key string
 	// With the cache, the tar is written once, to a spool file while it is hashed
 	// for the key; a miss compresses from that file. Reading the sources a second
 	// time would cost more: a BuildKit stage's files cross the gateway again
 	// (~150 MB/s), an image's are decompressed again. When the sources name their
-	// content (Entry.ContentID), the key needs no content, and a miss reads it once
-	// while compressing.
+	// content (Entry.ContentID), a first key needs no content at all; when it
+	// misses (a rebuild whose files may still be the same bytes) the tar's key is
+	// tried, and the layer is kept under both.
 	var tarSpool *os.File
-	if idKey, ok := contentIDKey(plan, o, mt); ok && o.cacheDir != "" {
-		if l, err := fromCache(o, idKey); l != nil || err != nil {
-			return l, err
-		}
-		defer func() {
-			if err == nil {
-				toCache(o, idKey, l)
+	if o.cacheDir != "" {
+		var keys []string
+		if idKey, ok := contentIDKey(plan, o, mt); ok {
+			if l, err := fromCache(o, idKey); l != nil || err != nil {
+				return l, err
 			}
-		}()
-	} else if o.cacheDir != "" {
+			keys = append(keys, idKey)
+		}
 		if tarSpool, err = unlinkedTemp(o.tempDir, "slim-tar-*"); err != nil {
 			return nil, err
 		}
 		defer tarSpool.Close()
 		bw := bufio.NewWriterSize(tarSpool, 1<<20)
-		if key, err = cacheKey(ctx, plan, o, mt, bw); err != nil {
+		key, err := cacheKey(ctx, plan, o, mt, bw)
+		if err != nil {
 			return nil, err
 		}
 		if err := bw.Flush(); err != nil {
 			return nil, fmt.Errorf("writing tar spool file: %w", err)
 		}
 		if l, err := fromCache(o, key); l != nil || err != nil {
+			for _, k := range keys {
+				if l != nil {
+					toCache(o, k, l)
+				}
+			}
 			return l, err
 		}
+		keys = append(keys, key)
 		defer func() {
 			if err == nil {
-				toCache(o, key, l)
+				for _, k := range keys {
+					toCache(o, k, l)
+				}
 			}
 		}()
 	}
