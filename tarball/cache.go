@@ -11,15 +11,15 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // WithCacheDir keeps each layer NewLayer compresses in dir, keyed by the digest of its
-// uncompressed tar and the settings (or, when every entry with content has a
-// ContentID, by the headers and those IDs), and reuses it when the same tar comes
-// again. The output depends only on those (see WriteTar and the compressors), so a
-// cached blob is the very one that compressing again would write; a warm run skips
-// the compression, which at the best levels costs far more than the extra pass that
-// hashes the tar.
+// uncompressed tar and the settings (and, when entries have a ContentID, by the
+// headers and those IDs too), and reuses it when the same tar comes again. The output
+// depends only on those (see WriteTar and the compressors), so a cached blob is the
+// very one that compressing again would write; a warm run skips the compression,
+// which at the best levels costs far more than the extra pass that hashes the tar.
 // As BuildKit's own cache does, the directory grows until the user clears it.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
@@ -44,26 +44,82 @@ func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType,
 }
 
 // contentIDKey names the cache entry for the plan from its headers and the entries'
-// ContentIDs, without reading any content, when every entry with content has an ID.
-// Its keys start with "id-", apart from those of cacheKey.
-func contentIDKey(plan []Entry, o *options, mt types.MediaType) (string, bool) {
+// content IDs when at least one entry with content has one. Only the files without an
+// ID are read (and hashed, up to readAhead at once); a plan with no IDs at all gets
+// no key here, since cacheKey reads everything anyway. Its keys start with "id-",
+// apart from those of cacheKey.
+func contentIDKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType) (string, bool, error) {
+	ids := make([]string, len(plan))
+	var read []int
+	for i, e := range plan {
+		switch {
+		case e.Open == nil:
+		case e.ContentID != "":
+			ids[i] = e.ContentID
+		default:
+			read = append(read, i)
+		}
+	}
+	if len(read) == countContent(plan) {
+		return "", false, nil
+	}
+	var eg errgroup.Group
+	eg.SetLimit(max(1, o.readAhead))
+	for _, i := range read {
+		eg.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			sum, err := contentDigest(plan[i])
+			ids[i] = sum
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return "", false, fmt.Errorf("hashing layer for the cache: %w", err)
+	}
 	h := sha256.New()
 	enc := json.NewEncoder(h)
-	for _, e := range plan {
-		if e.Open != nil && e.ContentID == "" {
-			return "", false
-		}
+	for i, e := range plan {
 		// The header as it will be written (already normalised) and the content's
 		// name stand for the tar entry; JSON sorts the PAX records' keys.
 		if err := enc.Encode(e.Header); err != nil {
-			return "", false
+			return "", false, fmt.Errorf("hashing layer for the cache: %w", err)
 		}
-		if err := enc.Encode(e.ContentID); err != nil {
-			return "", false
+		if err := enc.Encode(ids[i]); err != nil {
+			return "", false, fmt.Errorf("hashing layer for the cache: %w", err)
 		}
 	}
 	mts := sha256.Sum256([]byte(mt))
-	return fmt.Sprintf("id-%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), true
+	return fmt.Sprintf("id-%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), true, nil
+}
+
+func countContent(plan []Entry) int {
+	n := 0
+	for _, e := range plan {
+		if e.Open != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// contentDigest reads an entry's content, with the size check the writer makes.
+func contentDigest(e Entry) (string, error) {
+	rc, err := e.Open()
+	if err != nil {
+		return "", fmt.Errorf("opening content of %q: %w", e.Header.Name, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(rc, e.Header.Size+1))
+	if err != nil {
+		return "", fmt.Errorf("reading content of %q: %w", e.Header.Name, err)
+	}
+	if n != e.Header.Size {
+		return "", fmt.Errorf("reading content of %q: got %d bytes, header says %d: %w", e.Header.Name, n, e.Header.Size, ErrSizeMismatch)
+	}
+	return fmt.Sprintf("sha256:%x", h.Sum(nil)), nil
 }
 
 // fromCache returns the cached layer for key, as a hard link (or copy) in the spool

@@ -167,15 +167,31 @@ func TestLayerCacheContentID(t *testing.T) {
 	if got := layer(entries("one", "id-rebuilt", 0o644)); got.digest != first.digest || opens != 0 {
 		t.Errorf("the new ID again: got %s with %d opens, want a hit without reading", got.digest, opens)
 	}
-	// One entry without an ID: the key falls back to hashing the content.
-	opens = 0
-	mixed := append(entries("one", "id-1", 0o644), Entry{
-		Header: &tar.Header{Typeflag: tar.TypeReg, Name: "a/other", Mode: 0o644, Size: 1},
-		Open:   func() (io.ReadCloser, error) { opens++; return io.NopCloser(strings.NewReader("x")), nil },
-	})
-	layer(mixed)
-	layer(mixed)
-	if opens != 4 {
-		t.Errorf("without an ID on every file, two runs opened files %d times, want 4 (content keys read everything)", opens)
+	// An entry without an ID is hashed for the key; on a hit it is the only one read.
+	otherOpens := 0
+	mixed := func() []Entry {
+		return append(entries("one", "id-1", 0o644), Entry{
+			Header: &tar.Header{Typeflag: tar.TypeReg, Name: "a/other", Mode: 0o644, Size: 1},
+			Open:   func() (io.ReadCloser, error) { otherOpens++; return io.NopCloser(strings.NewReader("x")), nil },
+		})
+	}
+	layer(mixed())
+	opens, otherOpens = 0, 0
+	if got, want := layer(mixed()), uncached(mixed()); got.digest != want.digest {
+		t.Errorf("mixed IDs: got %s, want %s", got.digest, want.digest)
+	}
+	if opens != 1 || otherOpens != 2 { // the hit read "a/other" only; the uncached layer read both
+		t.Errorf("a warm run with one file without an ID opened the ID'd file %d and the other %d times, want 0 and 1 (plus one each uncached)", opens-1, otherOpens-1)
+	}
+	// With no ID at all, the content key alone reads everything once.
+	plainOpens := 0
+	plain := []Entry{{
+		Header: &tar.Header{Typeflag: tar.TypeReg, Name: "p", Mode: 0o644, Size: 1},
+		Open:   func() (io.ReadCloser, error) { plainOpens++; return io.NopCloser(strings.NewReader("p")), nil },
+	}}
+	layer(plain)
+	layer(plain)
+	if plainOpens != 2 {
+		t.Errorf("without IDs, two runs opened the file %d times, want 2", plainOpens)
 	}
 }

@@ -69,13 +69,17 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	// for the key; a miss compresses from that file. Reading the sources a second
 	// time would cost more: a BuildKit stage's files cross the gateway again
 	// (~150 MB/s), an image's are decompressed again. When the sources name their
-	// content (Entry.ContentID), a first key needs no content at all; when it
-	// misses (a rebuild whose files may still be the same bytes) the tar's key is
-	// tried, and the layer is kept under both.
+	// content (Entry.ContentID), a first key needs only the content of the files
+	// without one; when it misses (a rebuild whose files may still be the same
+	// bytes) the tar's key is tried, and the layer is kept under both.
 	var tarSpool *os.File
 	if o.cacheDir != "" {
 		var keys []string
-		if idKey, ok := contentIDKey(plan, o, mt); ok {
+		idKey, ok, err := contentIDKey(ctx, plan, o, mt)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			if l, err := fromCache(o, idKey); l != nil || err != nil {
 				return l, err
 			}

@@ -15,10 +15,10 @@ type Entry struct {
 	Header *tar.Header
 	Open   func() (io.ReadCloser, error)
 	// ContentID, when not empty, names the content Open gives: two entries with
-	// the same ContentID have the same bytes. When every entry with content has
-	// one, the layer cache (WithCacheDir) keys the layer by them and the headers,
-	// and a hit reads no content at all. Leave it empty unless equal IDs
-	// guarantee equal content (a blob digest does).
+	// the same ContentID have the same bytes. The layer cache (WithCacheDir) then
+	// keys the layer by the headers, these IDs and the digests of the other
+	// entries' content, and a hit reads only the files without an ID. Leave it
+	// empty unless equal IDs guarantee equal content (a blob digest does).
 	ContentID string
 }
 
