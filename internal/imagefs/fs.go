@@ -45,6 +45,18 @@ func (f *FS) Open(name string) (fs.File, error) {
 	return &file{fs: f, n: n, name: name, remaining: n.contentSize()}, nil
 }
 
+// ContentID names a regular file's content by where it lies: the digest of the
+// layer blob that holds it (checked when the image was indexed) and the entry's
+// place in that layer's tar stream, so equal IDs are the same bytes. slim's layer
+// cache keys layers by it without decompressing anything (extract.ContentIDFS).
+func (f *FS) ContentID(name string) (string, bool) {
+	n, err := f.lookup("contentid", name, true)
+	if err != nil || n.typ != tar.TypeReg {
+		return "", false
+	}
+	return fmt.Sprintf("oci-layer %s off=%d size=%d sparse=%t", f.sources[n.layer].digest, n.off, n.size, n.flags&flagSparse != 0), true
+}
+
 // Stat follows symlinks; Sys() of the result is the entry's *tar.Header. A
 // hard link shows as the regular file it is another name of.
 func (f *FS) Stat(name string) (fs.FileInfo, error) {

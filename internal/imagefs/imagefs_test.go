@@ -415,3 +415,39 @@ func TestFSConformance(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A file's content ID is its layer's digest and place: the same in every image that
+// has the layer, another for other bytes, none for what has no content.
+func TestContentID(t *testing.T) {
+	shared := ti.Layer(t, []ti.Entry{ti.File("lib/a", "aaaa"), ti.File("lib/b", "bbbb")})
+	one := open(t, ti.ImageFromLayers(t, []v1.Layer{shared, ti.Layer(t, []ti.Entry{ti.File("app", "v1"), ti.Hardlink("lib/h", "lib/a")})}))
+	two := open(t, ti.ImageFromLayers(t, []v1.Layer{shared, ti.Layer(t, []ti.Entry{ti.File("app", "v2"), ti.Symlink("cur", "app")})}))
+	id := func(f *imagefs.FS, name string) string {
+		t.Helper()
+		s, ok := f.ContentID(name)
+		if !ok {
+			t.Fatalf("%s has no content ID", name)
+		}
+		return s
+	}
+	if id(one, "lib/a") != id(two, "lib/a") {
+		t.Error("a file of a shared layer has different IDs in two images")
+	}
+	if id(one, "lib/a") == id(one, "lib/b") {
+		t.Error("two files of one layer share an ID")
+	}
+	if id(one, "app") == id(two, "app") {
+		t.Error("files of different layers share an ID")
+	}
+	if id(two, "cur") != id(two, "app") {
+		t.Error("a symlink's ID is not its target's")
+	}
+	if id(one, "lib/h") != id(one, "lib/a") {
+		t.Error("a hard link's ID is not the one of the name carrying its content")
+	}
+	for _, name := range []string{"lib", "missing"} {
+		if s, ok := one.ContentID(name); ok {
+			t.Errorf("%s has content ID %q, want none", name, s)
+		}
+	}
+}
