@@ -19,6 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // Layer is a layer written by NewLayer: its compressed blob lives in a temporary file,
@@ -85,7 +87,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 			}
 			keys = append(keys, idKey)
 		}
-		if tarSpool, err = unlinkedTemp(o.tempDir, "slim-tar-*"); err != nil {
+		if tarSpool, err = tempfile.Unlinked(o.tempDir, "slim-tar-*"); err != nil {
 			return nil, err
 		}
 		defer tarSpool.Close()
@@ -373,17 +375,3 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.close() }
-
-// unlinkedTemp creates a temporary file and removes its name at once: the open file
-// keeps the data, and nothing is left behind however the process ends.
-func unlinkedTemp(dir, pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("creating spool file: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("creating spool file: %w", err)
-	}
-	return f, nil
-}

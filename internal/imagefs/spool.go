@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // spool holds a layer's uncompressed tar stream in a temporary file (see
@@ -72,13 +74,8 @@ func spoolReserve(total uint64) uint64 {
 }
 
 func newSpoolWriter(dir string) (*spoolWriter, error) {
-	f, err := os.CreateTemp(dir, "slim-layer-*")
+	f, err := tempfile.Unlinked(dir, "slim-layer-*")
 	if err != nil {
-		return nil, fmt.Errorf("creating layer spool: %w", err)
-	}
-	// Unlinked at once: the open file keeps the data until it is closed.
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("creating layer spool: %w", err)
 	}
 	return &spoolWriter{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
