@@ -1,8 +1,6 @@
 package tarball
 
 import (
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/klauspost/compress/zstd"
@@ -32,21 +30,8 @@ func parallelZstdLevel(l zstd.EncoderLevel) bool {
 // It is for the fast levels (see parallelZstdLevel): klauspost's streaming encoder
 // compresses one block at a time, so a single layer used one core.
 type parallelZstd struct {
-	w         io.Writer
-	enc       *zstd.Encoder // EncodeAll is safe for concurrent use, up to its concurrency
-	workers   int
-	frameSize int
-
-	cur    []byte
-	queue  []*zstdJob
-	free   chan *zstdJob
-	closed bool
-	err    error
-}
-
-type zstdJob struct {
-	in, out []byte
-	done    chan struct{}
+	*parBlocks[[]byte]               // a job's state is its frame buffer
+	enc                *zstd.Encoder // EncodeAll is safe for concurrent use, up to its concurrency
 }
 
 func newParallelZstd(w io.Writer, level zstd.EncoderLevel, frameSize, workers int) (*parallelZstd, error) {
@@ -56,110 +41,22 @@ func newParallelZstd(w io.Writer, level zstd.EncoderLevel, frameSize, workers in
 	if err != nil {
 		return nil, err
 	}
-	return &parallelZstd{w: w, enc: enc, workers: workers, frameSize: frameSize, free: make(chan *zstdJob, workers+1)}, nil
+	f := blockFormat[[]byte]{
+		name: "zstd", unit: "frame",
+		compress: func(out *[]byte, b parBlock) ([]byte, error) {
+			*out = enc.EncodeAll(b.in, (*out)[:0])
+			return *out, nil
+		},
+		// No markLast: frames are independent, so a stream that ends on a frame
+		// boundary needs no empty frame after it; only an empty stream gets one, as
+		// the zstd tool writes.
+	}
+	return &parallelZstd{parBlocks: newParBlocks(w, f, frameSize, workers), enc: enc}, nil
 }
 
-func (z *parallelZstd) Write(p []byte) (int, error) {
-	if z.err != nil {
-		return 0, z.err
-	}
-	if z.closed {
-		return 0, errors.New("writing zstd stream: writer closed")
-	}
-	n := len(p)
-	for len(p) > 0 {
-		if z.cur == nil {
-			z.cur = make([]byte, 0, z.frameSize)
-		}
-		k := min(len(p), z.frameSize-len(z.cur))
-		z.cur = append(z.cur, p[:k]...)
-		p = p[k:]
-		if len(z.cur) == z.frameSize {
-			if err := z.submit(); err != nil {
-				return n - len(p), err
-			}
-		}
-	}
-	return n, nil
-}
-
-// submit hands the current frame to a worker, first writing out the oldest one
-// when as many as there are workers are in flight.
-func (z *parallelZstd) submit() error {
-	for len(z.queue) >= z.workers {
-		if err := z.drainOne(); err != nil {
-			return err
-		}
-	}
-	var j *zstdJob
-	select {
-	case j = <-z.free:
-	default:
-		j = &zstdJob{}
-	}
-	// The job's previous input buffer, if any, takes the next frame's bytes.
-	j.in, z.cur = z.cur, j.in[:0]
-	if cap(z.cur) == 0 {
-		z.cur = nil
-	}
-	j.done = make(chan struct{})
-	z.queue = append(z.queue, j)
-	go func() {
-		defer close(j.done)
-		j.out = z.enc.EncodeAll(j.in, j.out[:0])
-	}()
-	return nil
-}
-
-func (z *parallelZstd) drainOne() error {
-	j := z.queue[0]
-	z.queue = z.queue[1:]
-	<-j.done
-	if _, err := z.w.Write(j.out); err != nil {
-		z.err = fmt.Errorf("writing zstd frame: %w", err)
-		return z.err
-	}
-	select {
-	case z.free <- j:
-	default:
-	}
-	return nil
-}
-
-// Close compresses the last frame (an empty stream gets one empty frame, as the
-// zstd tool writes) and writes everything in order. It does not close the
+// Close writes the last frame and everything in order. It does not close the
 // underlying writer.
 func (z *parallelZstd) Close() error {
-	if z.closed {
-		return z.err
-	}
-	z.closed = true
 	defer z.enc.Close()
-	if z.err != nil {
-		z.waitAll()
-		return z.err
-	}
-	if len(z.cur) > 0 || len(z.queue) == 0 {
-		if z.cur == nil {
-			z.cur = []byte{}
-		}
-		if err := z.submit(); err != nil {
-			z.waitAll()
-			return err
-		}
-	}
-	for len(z.queue) > 0 {
-		if err := z.drainOne(); err != nil {
-			z.waitAll()
-			return err
-		}
-	}
-	return nil
-}
-
-func (z *parallelZstd) waitAll() {
-	for _, j := range z.queue {
-		<-j.done
-	}
-	z.queue = nil
+	return z.parBlocks.Close()
 }
