@@ -82,7 +82,7 @@ func (e *Encoder) Compress(dst []byte, in, dict []byte, final bool) []byte {
 	e.w.reset(dst)
 	for p := range dict {
 		if maxLen := min(maxMatch, len(e.buf)-p); maxLen >= 4 {
-			e.mf.advance(e.buf, p, maxLen, min(niceLen, maxLen), skipDepth, nil, false)
+			e.mf.insert(e.buf, p, min(niceLen, maxLen), skipDepth)
 		}
 	}
 	if len(in) == 0 {
@@ -119,7 +119,7 @@ func (e *Encoder) compressBlocks(start int, final bool) {
 			}
 			nice := min(niceLen, maxLen)
 			n0 := len(e.matches)
-			e.matches = e.mf.advance(buf, pos, maxLen, nice, searchDepth, e.matches, true)
+			e.matches = e.mf.advance(buf, pos, maxLen, nice, searchDepth, e.matches)
 			n := len(e.matches) - n0
 			e.counts = append(e.counts, uint16(n))
 			pos++
@@ -133,7 +133,7 @@ func (e *Encoder) compressBlocks(start int, final bool) {
 					// it covers without searching from them.
 					for range best - 1 {
 						if ml := min(maxMatch, end-pos); ml >= 4 {
-							e.mf.advance(buf, pos, ml, min(niceLen, ml), skipDepth, nil, false)
+							e.mf.insert(buf, pos, min(niceLen, ml), skipDepth)
 						}
 						e.counts = append(e.counts, 0)
 						pos++

@@ -75,6 +75,29 @@ func elfLike(seed uint64, n int) []byte {
 	return b[:n]
 }
 
+// moduleLike mimics a node_modules tree: small CommonJS modules of templated functions
+// with header-padded boundaries, so most positions lie inside long matches (longer than
+// niceLen) that end where a fresh identifier starts. That is the input on which the
+// match finder's insertions dominate the encoder's time.
+func moduleLike(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 4))
+	words := strings.Fields("value options index result buffer stream path config parse format string object array number callback error module exports require default")
+	w := func() string { return words[r.IntN(len(words))] }
+	var b bytes.Buffer
+	for b.Len() < n {
+		// A tar header's worth of zeros and a name between files.
+		b.Write(make([]byte, 100+r.IntN(300)))
+		fmt.Fprintf(&b, "lib/%s%d.js", w(), r.IntN(100))
+		b.WriteString("'use strict';\n\nObject.defineProperty(exports, '__esModule', { value: true });\n\n")
+		for range 1 + r.IntN(12) {
+			fn := w() + fmt.Sprint(r.IntN(100))
+			fmt.Fprintf(&b, "function %s(%s, options) {\n  if (%s == null) {\n    throw new TypeError('%s: expected a %s');\n  }\n  const %s = options && options.%s !== undefined ? options.%s : %d;\n  return %s.%s(%s);\n}\nexports.%s = %s;\n\n",
+				fn, w(), w(), fn, w(), w(), w(), w(), r.IntN(1000), w(), w(), w(), fn, fn)
+		}
+	}
+	return b.Bytes()[:n]
+}
+
 func roundTripInputs() map[string][]byte {
 	long := bytes.Repeat([]byte("abcdefghij"), 10000)
 	farRepeat := append(randomBytes(7, 32768), randomBytes(7, 32768)...) // distance exactly 32768
@@ -89,6 +112,7 @@ func roundTripInputs() map[string][]byte {
 		"random 70000":   randomBytes(2, 70000), // more than one stored block
 		"text 300K":      textLike(1, 300000),
 		"elf 400K":       elfLike(1, 400000),
+		"modules 400K":   moduleLike(1, 400000),
 		"repeats":        long,
 		"len 258":        bytes.Repeat([]byte{'a'}, 259),
 		"len 259":        append([]byte("q"), bytes.Repeat([]byte("z"), 259)...),
@@ -249,8 +273,13 @@ func benchInput(b *testing.B) []byte {
 	return append(textLike(20, 1<<20), elfLike(20, 1<<20)...)
 }
 
-func BenchmarkEncoder(b *testing.B) {
-	in := benchInput(b)
+func BenchmarkEncoder(b *testing.B) { benchmarkEncoder(b, benchInput(b)) }
+
+// BenchmarkEncoderModules is the text-heavy case, where long matches are the rule and
+// inserting the positions they cover is most of the work.
+func BenchmarkEncoderModules(b *testing.B) { benchmarkEncoder(b, moduleLike(21, 4<<20)) }
+
+func benchmarkEncoder(b *testing.B, in []byte) {
 	e := NewEncoder()
 	var out []byte
 	b.SetBytes(int64(len(in)))
@@ -264,4 +293,28 @@ func BenchmarkEncoder(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(out)), "bytes")
 	b.ReportMetric(float64(len(out))/float64(len(in)), "ratio")
+}
+
+// TestInsertMatchesAdvance checks that insert, advance without the matches, leaves the
+// match finder exactly as advance does: the encoder mixes the two freely, and its
+// output is pinned by golden digests elsewhere.
+func TestInsertMatchesAdvance(t *testing.T) {
+	for name, in := range map[string][]byte{
+		"modules": moduleLike(3, 200000),
+		"zeros":   make([]byte, 70000),
+		"elf":     elfLike(3, 100000),
+	} {
+		a, b := newMatchFinder(), newMatchFinder()
+		a.reset()
+		b.reset()
+		for p := 0; p+4 <= len(in); p++ {
+			maxLen := min(maxMatch, len(in)-p)
+			nice := min(niceLen, maxLen)
+			a.advance(in, p, maxLen, nice, skipDepth, nil)
+			b.insert(in, p, nice, skipDepth)
+		}
+		if *a.child != *b.child || *a.hash3 != *b.hash3 || *a.hash4 != *b.hash4 {
+			t.Errorf("%s: insert and advance left different match finders", name)
+		}
+	}
 }
