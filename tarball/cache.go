@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -22,6 +23,38 @@ import (
 // which at the best levels costs far more than the extra pass that hashes the tar.
 // As BuildKit's own cache does, the directory grows until the user clears it.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+
+// encodingVersion names the bytes this slim writes for a given tar and settings (the
+// tar writer's normalisation, internal/deflate, the parallel block layout). It is in
+// every cache key, with klauspost/compress's version, so that a cache filled by
+// another slim is never served as this one's output: a layer must depend on its
+// input, settings and slim's version, not on what a machine's cache holds. Bump it
+// with any change to the bytes written; TestGoldenDigests refuses new golden digests
+// under an old version.
+const encodingVersion = 3
+
+// keySettings is the part of a cache key after the content's: what shapes the
+// compressed bytes. OCI and Docker layers of one tar are different entries.
+func keySettings(o *options, mt types.MediaType) string {
+	mts := sha256.Sum256([]byte(mt))
+	return fmt.Sprintf("%s-%s-%x-e%d-%s", o.compression, o.level, mts[:4], encodingVersion, compressVersion())
+}
+
+// compressVersion is the version of klauspost/compress built in, whose encoders
+// write the gzip and zstd streams.
+func compressVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/klauspost/compress" {
+				if d.Replace != nil {
+					return "r" + d.Replace.Version
+				}
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
 
 // cacheEntry is what the cache keeps beside each blob.
 type cacheEntry struct {
@@ -39,8 +72,7 @@ func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType,
 	if err := writePlan(ctxWriter{ctx: ctx, w: io.MultiWriter(h, tarCopy)}, plan, o.readAhead); err != nil {
 		return "", fmt.Errorf("hashing layer for the cache: %w", err)
 	}
-	mts := sha256.Sum256([]byte(mt)) // OCI and Docker layers of one tar are different entries
-	return fmt.Sprintf("%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), nil
+	return fmt.Sprintf("%x-%s", h.Sum(nil), keySettings(o, mt)), nil
 }
 
 // contentIDKey names the cache entry for the plan from its headers and the entries'
@@ -90,8 +122,7 @@ func contentIDKey(ctx context.Context, plan []Entry, o *options, mt types.MediaT
 			return "", false, fmt.Errorf("hashing layer for the cache: %w", err)
 		}
 	}
-	mts := sha256.Sum256([]byte(mt))
-	return fmt.Sprintf("id-%x-%s-%s-%x", h.Sum(nil), o.compression, o.level, mts[:4]), true, nil
+	return fmt.Sprintf("id-%x-%s", h.Sum(nil), keySettings(o, mt)), true, nil
 }
 
 func countContent(plan []Entry) int {

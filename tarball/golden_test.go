@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"flag"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -54,6 +53,13 @@ func goldenSettings() map[string][]Option {
 	}
 }
 
+// goldenFile is testdata/golden.json: the digests, and the encodingVersion they are
+// the bytes of.
+type goldenFile struct {
+	EncodingVersion int                      `json:"encodingVersion"`
+	Layers          map[string]goldenDigests `json:"layers"`
+}
+
 type goldenDigests struct {
 	Digest string `json:"digest"`
 	DiffID string `json:"diffID"`
@@ -89,8 +95,22 @@ func TestGoldenDigests(t *testing.T) {
 		}
 		l.Close()
 	}
+	var file goldenFile
+	if b, err := os.ReadFile(goldenPath); err == nil {
+		if err := json.Unmarshal(b, &file); err != nil {
+			t.Fatalf("parsing %s: %v", goldenPath, err)
+		}
+	} else if !*update {
+		t.Fatalf("reading golden digests (run go test ./tarball -update to create them): %v", err)
+	}
+	changed := !maps.Equal(file.Layers, got)
 	if *update {
-		b, err := json.MarshalIndent(got, "", "  ")
+		// New bytes under the version the old ones were cached with would let a
+		// warm cache serve the old bytes: the version must move with them.
+		if changed && file.Layers != nil && file.EncodingVersion == encodingVersion {
+			t.Fatalf("layer bytes changed but encodingVersion is still %d: bump it in cache.go, then -update", encodingVersion)
+		}
+		b, err := json.MarshalIndent(goldenFile{EncodingVersion: encodingVersion, Layers: got}, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,19 +123,13 @@ func TestGoldenDigests(t *testing.T) {
 		t.Logf("wrote %s", goldenPath)
 		return
 	}
-	f, err := os.Open(goldenPath)
-	if err != nil {
-		t.Fatalf("reading golden digests (run go test ./tarball -update to create them): %v", err)
+	if file.EncodingVersion != encodingVersion {
+		t.Errorf("golden digests are for encodingVersion %d, cache.go has %d: run go test ./tarball -update", file.EncodingVersion, encodingVersion)
 	}
-	defer f.Close()
-	b, _ := io.ReadAll(f)
-	var want map[string]goldenDigests
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatalf("parsing %s: %v", goldenPath, err)
-	}
+	want := file.Layers
 	for _, name := range slices.Sorted(maps.Keys(got)) {
 		if want[name] != got[name] {
-			t.Errorf("%s: got %+v, golden %+v\nlayer bytes changed; if intended, run go test ./tarball -update and say why in the commit", name, got[name], want[name])
+			t.Errorf("%s: got %+v, golden %+v\nlayer bytes changed; if intended, bump encodingVersion in cache.go (a warm cache must not serve the old bytes), run go test ./tarball -update and say why in the commit", name, got[name], want[name])
 		}
 	}
 	if len(want) != len(got) {
