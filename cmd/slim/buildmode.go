@@ -167,7 +167,6 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 		return err
 	}
 	return reportResult(cmd, combine(results), f)
-
 }
 
 // solvedStage finds a stage among the solved ones, whichever key (name or index) asked for it.
