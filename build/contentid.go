@@ -16,8 +16,8 @@ import (
 
 // ContentID names a file's content without reading it, for slim's layer cache (see
 // extract.ContentIDFS): a warm build whose stage files are unchanged then moves no
-// file content across the gateway, which is otherwise most of its time (a 5.8 MB
-// binary takes ~40 ms on two cores). BuildKit offers no content digest for a path,
+// file content across the gateway, which was most of its time (BENCHMARKS.md, the
+// whole job's warm row). BuildKit offers no content digest for a path,
 // so the name is made of what it does offer, and given only where that is as good:
 //
 //   - the stage's build definition, with the session IDs that change every run

@@ -92,9 +92,13 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	req.Stages = dedupe(want)
 	req.ProgressOutput = progress
 	var results []*rebase.Result
+	var result *rebase.Result // the platforms' results as one, once every callback is done
 	// The outputs are written while BuildKit closes the session; the report is
 	// printed after, when its display is done with the terminal.
-	req.Finish = func() error { return writeResult(cmd, combine(results), f, g.insecure) }
+	req.Finish = func() error {
+		result = combine(results)
+		return writeResult(cmd, result, f, g.insecure)
+	}
 
 	client, err := build.Connect(ctx, bf.connectOptions()...)
 	if err != nil {
@@ -166,7 +170,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	if err != nil {
 		return err
 	}
-	return reportResult(cmd, combine(results), f)
+	return reportResult(cmd, result, f) // Finish ran: Solve returns no error otherwise
 }
 
 // solvedStage finds a stage among the solved ones, whichever key (name or index) asked for it.
