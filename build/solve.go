@@ -27,6 +27,8 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
+
+	"github.com/slim-dev/slim/internal/imageref"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -36,8 +38,9 @@ type Request struct {
 	// ContextDir is the build context (default "."). Its .dockerignore is
 	// honoured by BuildKit's dockerfile frontend.
 	ContextDir string
-	// Dockerfile is the Dockerfile's path (default ContextDir/Dockerfile).
-	Dockerfile string
+	// Dockerfile is the Dockerfile, read once by the caller (ReadDockerfile);
+	// nil reads ContextDir/Dockerfile.
+	Dockerfile *Dockerfile
 	// Stages are the stages to solve, by name or index (default: the last).
 	Stages []string
 	// BuildArgs are --build-arg K=V.
@@ -85,18 +88,14 @@ func (c *Client) prepare(req Request, want []string) (*prepared, error) {
 	if ctxDir == "" {
 		ctxDir = "."
 	}
-	dfPath := req.Dockerfile
-	if dfPath == "" {
-		dfPath = filepath.Join(ctxDir, "Dockerfile")
+	df := req.Dockerfile
+	if df == nil {
+		var err error
+		if df, err = ReadDockerfile(filepath.Join(ctxDir, "Dockerfile")); err != nil {
+			return nil, err
+		}
 	}
-	df, err := os.ReadFile(dfPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading dockerfile: %w", err)
-	}
-	stages, err := ParseStages(df)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dfPath, err)
-	}
+	stages, dfPath := df.Stages, df.Path
 	p := &prepared{stages: stages, cleanup: func() {}, names: map[int]string{}}
 	if len(want) == 0 {
 		want = []string{stages[len(stages)-1].Ref()}
@@ -132,7 +131,7 @@ func (c *Client) prepare(req Request, want []string) (*prepared, error) {
 	if len(unnamed) > 0 {
 		// BuildKit targets stages by name only: build from a copy of the
 		// Dockerfile where the wanted unnamed stages have names.
-		renamed, names, err := nameUnnamedStages(df, stages, unnamed)
+		renamed, names, err := nameUnnamedStages(df.Source, stages, unnamed)
 		if err != nil {
 			return nil, err
 		}
@@ -266,51 +265,24 @@ func (p *prepared) namedContexts(nc map[string]string) error {
 }
 
 // ociLayoutContext opens DIR[:tag|@digest] and picks the manifest (or index)
-// the frontend should load.
+// the frontend should load, by the rules of every other oci-layout:// reference.
 func ociLayoutContext(spec string) (storeID, dgst string, store content.Store, err error) {
-	dir, ref := spec, ""
-	sep := ""
-	if i := strings.LastIndex(spec, "@"); i >= 0 {
-		dir, ref, sep = spec[:i], spec[i+1:], "@"
-	} else if i := strings.LastIndex(spec, ":"); i >= 0 && !strings.Contains(spec[i+1:], "/") {
-		dir, ref, sep = spec[:i], spec[i+1:], ":"
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	ref, err := imageref.Parse("oci-layout://" + spec)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("reading oci layout: %w", err)
+		return "", "", nil, err
 	}
-	var idx ocispecs.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return "", "", nil, fmt.Errorf("parsing %s/index.json: %w", dir, err)
-	}
-	switch {
-	case sep == "@":
-		dgst = ref
-	case sep == ":" || len(idx.Manifests) != 1:
-		tag := ref
-		if tag == "" {
-			tag = "latest"
-		}
-		for _, m := range idx.Manifests {
-			if m.Annotations[ocispecs.AnnotationRefName] == tag {
-				dgst = m.Digest.String()
-				break
-			}
-		}
-		if dgst == "" {
-			return "", "", nil, fmt.Errorf("oci layout %s has no image tagged %q", dir, tag)
-		}
-	default:
-		dgst = idx.Manifests[0].Digest.String()
-	}
-	store, err = contentlocal.NewStore(dir)
+	desc, err := imageref.LayoutDescriptor(ref)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("opening oci layout %s: %w", dir, err)
+		return "", "", nil, err
 	}
-	abs, _ := filepath.Abs(dir)
+	store, err = contentlocal.NewStore(ref.Path)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("opening oci layout %s: %w", ref.Path, err)
+	}
+	abs, _ := filepath.Abs(ref.Path)
 	sum := sha256.Sum256([]byte(abs))
 	// The store ID is parsed as an image name by the frontend: lower-case hex.
-	return "oci" + hex.EncodeToString(sum[:8]), dgst, store, nil
+	return "oci" + hex.EncodeToString(sum[:8]), desc.Digest.String(), store, nil
 }
 
 func progressMode(s string) (progressui.DisplayMode, error) {

@@ -439,7 +439,7 @@ func TestRequestErrors(t *testing.T) {
 		"platform":   func(r *Request) { r.Platforms = []string{"linux/"} },
 		"context":    func(r *Request) { r.NamedContexts = map[string]string{"x": "/nonexistent"} },
 		"secret":     func(r *Request) { r.Secrets = []string{"src"} },
-		"dockerfile": func(r *Request) { r.Dockerfile = "/nonexistent/Dockerfile" },
+		"dockerfile": func(r *Request) { r.ContextDir = t.TempDir() }, // no Dockerfile there
 		"stage":      func(r *Request) { r.Stages = []string{"nope"} },
 	} {
 		r := req

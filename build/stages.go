@@ -36,6 +36,9 @@ type Stage struct {
 	Cmd        []string
 	// Line is the 1-based line of the FROM instruction, for messages.
 	Line int
+	// fromEnd is the 0-based line where the FROM instruction ends (it may
+	// continue over several lines), where nameUnnamedStages adds a name.
+	fromEnd int
 }
 
 // CopyEdge is one COPY --from=FROM SRC... DEST.
@@ -68,9 +71,18 @@ func ParseStages(dockerfile []byte) ([]Stage, error) {
 	if len(parsed) == 0 {
 		return nil, errors.New("parsing dockerfile: no FROM instruction")
 	}
+	var fromEnds []int
+	for _, n := range res.AST.Children {
+		if strings.EqualFold(n.Value, "from") {
+			fromEnds = append(fromEnds, n.EndLine-1)
+		}
+	}
 	stages := make([]Stage, 0, len(parsed))
 	for i, p := range parsed {
-		st := Stage{Name: p.Name, Index: i, BaseName: p.BaseName, Platform: p.Platform}
+		st := Stage{Name: p.Name, Index: i, BaseName: p.BaseName, Platform: p.Platform, fromEnd: -1}
+		if i < len(fromEnds) {
+			st.fromEnd = fromEnds[i]
+		}
 		if len(p.Location) > 0 {
 			st.Line = p.Location[0].Start.Line
 		}
@@ -147,25 +159,17 @@ func describeStages(stages []Stage) string {
 // nameUnnamedStages returns the Dockerfile with "AS <prefix><index>" added to
 // the FROM lines of the unnamed stages in want, because BuildKit's frontend
 // only targets stages by name. Line structure is kept so error locations stay
-// right.
+// right. It works from where ParseStages found each FROM to end, so the
+// Dockerfile is parsed once per run.
 func nameUnnamedStages(dockerfile []byte, stages []Stage, want map[int]bool) ([]byte, map[int]string, error) {
-	res, err := parser.Parse(bytes.NewReader(dockerfile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("parsing dockerfile: %w", err)
-	}
 	lines := strings.SplitAfter(string(dockerfile), "\n")
 	names := map[int]string{}
-	idx := -1
-	for _, n := range res.AST.Children {
-		if !strings.EqualFold(n.Value, "from") {
-			continue
-		}
-		idx++
-		if !want[idx] || idx >= len(stages) || stages[idx].Name != "" {
+	for idx, st := range stages {
+		if !want[idx] || st.Name != "" {
 			continue
 		}
 		name := uniqueStageName(stages, idx)
-		end := n.EndLine - 1
+		end := st.fromEnd
 		if end < 0 || end >= len(lines) {
 			return nil, nil, fmt.Errorf("naming stage %d: FROM ends outside the file", idx)
 		}

@@ -56,6 +56,16 @@ type File struct {
 	Source string
 }
 
+// reasonParent is the Reason of a directory taken only to hold what was.
+const reasonParent = "parent directory"
+
+// Named reports whether a --from named f (or a directory that holds it).
+func (f File) Named() bool { return strings.HasPrefix(f.Reason, "--from ") }
+
+// Added reports whether f was added by the closure (--deps): neither named by a
+// --from nor a parent directory.
+func (f File) Added() bool { return !f.Named() && f.Reason != reasonParent }
+
 // Select takes the paths named by specs (all from one source, fsys) with everything they
 // need: parent directories, the targets of symlinks they hold and, unless WithDeps(DepsNone),
 // the ELF closure of every executable and shared object (see elfdeps).
@@ -307,7 +317,7 @@ func (s *selector) placeDir(dir, reason string) (string, error) {
 		}
 		cur = join(cur, c)
 		h := &tar.Header{Typeflag: tar.TypeDir, Name: cur, Mode: 0o755}
-		if err := s.set.add(&item{hdr: h, origin: s.origin, reason: "parent directory", implicit: true}); err != nil {
+		if err := s.set.add(&item{hdr: h, origin: s.origin, reason: reasonParent, implicit: true}); err != nil {
 			return "", err
 		}
 	}
@@ -331,7 +341,7 @@ func (s *selector) takeParents(p string) error {
 		if err != nil {
 			return err
 		}
-		if err := s.set.add(&item{hdr: h, fsys: s.r.fsys, src: d, origin: s.origin, reason: "parent directory"}); err != nil {
+		if err := s.set.add(&item{hdr: h, fsys: s.r.fsys, src: d, origin: s.origin, reason: reasonParent}); err != nil {
 			return err
 		}
 	}

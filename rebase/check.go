@@ -77,8 +77,13 @@ func Check(ctx context.Context, img v1.Image, opts ...Option) error {
 	return check(cf, fsys, &o)
 }
 
-// check is Check over an image already indexed, so that the job indexes its result
-// once for the check and the report.
+// CheckIndexed is Check over an image already indexed, so that the job indexes its
+// result once for the check and the report.
+func CheckIndexed(cf *v1.ConfigFile, fsys *imagefs.FS, opts ...Option) error {
+	o := makeOptions(opts...)
+	return check(cf, fsys, &o)
+}
+
 func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *options) error {
 	c := &checker{fsys: fsys, cfg: cf.Config, o: o}
 	if err := c.entrypoint(); err != nil {

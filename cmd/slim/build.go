@@ -44,28 +44,13 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 			if len(args) > 0 {
 				contextDir = args[0]
 			}
-			df, err := os.ReadFile(f.build.dockerfile(contextDir))
-			if err != nil {
-				return fmt.Errorf("reading the Dockerfile: %w", err)
-			}
-			stages, err := build.ParseStages(df)
+			df, err := build.ReadDockerfile(f.build.dockerfile(contextDir))
 			if err != nil {
 				return err
 			}
-			want := f.stages
-			switch {
-			case f.allStages:
-				want = nil
-				for _, s := range stages {
-					want = append(want, s.Ref())
-				}
-			case len(want) == 0:
-				want = []string{stages[len(stages)-1].Ref()}
-			}
-			for _, w := range want {
-				if _, err := build.LookupStage(stages, w); err != nil {
-					return err
-				}
+			want, err := df.Select(f.stages, f.allStages)
+			if err != nil {
+				return err
 			}
 			platforms, err := g.platforms()
 			if err != nil {
@@ -83,7 +68,7 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 			if err := os.MkdirAll(f.out, 0o755); err != nil {
 				return err
 			}
-			req := f.build.request(contextDir, ps)
+			req := f.build.request(contextDir, df, ps)
 			req.ProgressOutput = cmd.ErrOrStderr()
 			for _, w := range want {
 				dest := filepath.Join(f.out, w)

@@ -69,11 +69,12 @@ func (f *buildFlags) Validate() error {
 	return nil
 }
 
-// request turns the flags into a build.Request for the context directory.
-func (f *buildFlags) request(contextDir string, platforms []string) build.Request {
+// request turns the flags into a build.Request for the context directory and its
+// Dockerfile, read once by the caller.
+func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms []string) build.Request {
 	req := build.Request{
 		ContextDir: contextDir,
-		Dockerfile: f.dockerfile(contextDir),
+		Dockerfile: df,
 		BuildArgs:  map[string]string{},
 		Secrets:    f.secrets,
 		SSH:        f.ssh,

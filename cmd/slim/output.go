@@ -48,12 +48,20 @@ func (f *outputFlags) Validate() error {
 	return nil
 }
 
+// noOutput says that a run wrote nothing because nothing was asked for.
+const noOutput = "slim: no output requested (-o, --push or --load): the result was checked but not written"
+
+// options are the output options every command's outputs take.
+func (f *outputFlags) options(insecure bool) []tarball.OutputOption {
+	return []tarball.OutputOption{tarball.WithTags(f.tags), tarball.WithInsecure(insecure)}
+}
+
 // write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
 // nothing was written when no output was asked for.
 func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) error {
 	if len(f.parsed) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), "slim: no output requested (-o, --push or --load): the result was checked but not written")
+		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
 		return nil
 	}
-	return tarball.Write(cmd.Context(), subject, f.parsed, tarball.WithTags(f.tags), tarball.WithInsecure(insecure))
+	return tarball.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
 }

@@ -39,20 +39,13 @@ or given with --old-base.`,
 			if err != nil {
 				return err
 			}
-			cf, err := img.ConfigFile()
-			if err != nil {
-				return fmt.Errorf("reading config of %s: %w", args[0], err)
-			}
-			p := cf.Platform()
-			if p == nil || p.OS == "" {
-				p = defaultPlatform(nil)
-			}
-			bopts := []rebase.Option{rebase.WithRefOptions(ropts...), rebase.WithPlatform(*p)}
+			p := rebase.ImagePlatform(img)
+			bopts := []rebase.Option{rebase.WithRefOptions(ropts...), rebase.WithPlatform(p)}
 			base, err := rebase.ResolveBase(ctx, f.base, bopts...)
 			if err != nil {
 				return err
 			}
-			newBase, err := base.ForPlatform(*p)
+			newBase, err := base.ForPlatform(p)
 			if err != nil {
 				return err
 			}
@@ -62,7 +55,7 @@ or given with --old-base.`,
 				if err != nil {
 					return fmt.Errorf("resolving --old-base: %w", err)
 				}
-				oldImg, err := old.ForPlatform(*p)
+				oldImg, err := old.ForPlatform(p)
 				if err != nil {
 					return fmt.Errorf("resolving --old-base: %w", err)
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -30,10 +31,11 @@ type recompressFlags struct {
 }
 
 func (f *recompressFlags) Validate() error {
-	var err error
-	if f.packing, err = packingOptions(f.compression, f.level); err != nil {
+	c, l, epoch, err := packing(f.compression, f.level)
+	if err != nil {
 		return err
 	}
+	f.packing = []tarball.Option{tarball.WithCompression(c), tarball.WithLevel(l), tarball.WithSourceDateEpoch(epoch)}
 	if f.preserveMTime {
 		f.packing = append(f.packing, tarball.WithPreserveMTime())
 	}
@@ -107,7 +109,7 @@ and archives, pip and npm caches, __pycache__).`,
 				if err != nil {
 					return err
 				}
-				if err := writeFileAtomic(f.report, append(b, '\n')); err != nil {
+				if err := tempfile.WriteAtomic(f.report, append(b, '\n')); err != nil {
 					return fmt.Errorf("writing --report: %w", err)
 				}
 			}
@@ -145,19 +147,12 @@ func keepBaseCount(cmd *cobra.Command, img v1.Image, keep string, ropts []imager
 			name = b
 		}
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return 0, fmt.Errorf("reading image config: %w", err)
-	}
-	p := cf.Platform()
-	if p == nil || p.OS == "" {
-		p = defaultPlatform(nil)
-	}
-	base, err := rebase.ResolveBase(ctx, name, rebase.WithRefOptions(ropts...), rebase.WithPlatform(*p))
+	p := rebase.ImagePlatform(img)
+	base, err := rebase.ResolveBase(ctx, name, rebase.WithRefOptions(ropts...), rebase.WithPlatform(p))
 	if err != nil {
 		return 0, fmt.Errorf("resolving --keep-base %s: %w", name, err)
 	}
-	bimg, err := base.ForPlatform(*p)
+	bimg, err := base.ForPlatform(p)
 	if err != nil {
 		return 0, fmt.Errorf("resolving --keep-base %s: %w", name, err)
 	}

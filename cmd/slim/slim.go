@@ -11,12 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
-	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/rebase/job"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -47,18 +47,17 @@ type slimFlags struct {
 	build          buildFlags
 
 	// parsed by Validate
-	froms    []extract.From
-	depsMode extract.Deps
-	packing  []tarball.Option
-	budget   int64
+	cfg    job.Config
+	budget int64
 }
 
-// Validate checks the flags; buildMode is true when a Dockerfile is run, where no
-// --from means "what the target stage copies from other stages".
+// Validate checks the flags and turns them into the job's Config; buildMode is true
+// when a Dockerfile is run, where no --from means "what the target stage copies from
+// other stages".
 func (f *slimFlags) Validate(buildMode bool) error {
-	f.froms = nil
+	f.cfg = job.Config{Base: f.base}
 	if len(f.from) == 0 && !buildMode {
-		return errNoFrom
+		return job.ErrNoFrom
 	}
 	if !buildMode && (len(f.keep) > 0 || f.emitDockerfile != "") {
 		return errors.New("--keep and --emit-dockerfile work with a Dockerfile: give the build CONTEXT")
@@ -68,18 +67,19 @@ func (f *slimFlags) Validate(buildMode bool) error {
 		if err != nil {
 			return err
 		}
-		f.froms = append(f.froms, fr)
+		f.cfg.From = append(f.cfg.From, fr)
 	}
 	var err error
-	if f.depsMode, err = extract.ParseDeps(f.deps); err != nil {
+	if f.cfg.Deps, err = extract.ParseDeps(f.deps); err != nil {
 		return err
 	}
-	if f.packing, err = packingOptions(f.compression, f.level); err != nil {
+	if f.cfg.Compression, f.cfg.Level, f.cfg.SourceDateEpoch, err = packing(f.compression, f.level); err != nil {
 		return err
 	}
-	// Every source slim packs from reads concurrently: a BuildKit stage's files cost
-	// a gateway round trip each, and image sources are spooled (imagefs.WithSpool).
-	f.packing = append(f.packing, tarball.WithReadAhead(8))
+	if f.cfg.Overrides, err = f.overrides(); err != nil {
+		return err
+	}
+	f.cfg.Force = f.force
 	if f.maxSize != "" {
 		if f.budget, err = parseSize(f.maxSize); err != nil {
 			return fmt.Errorf("parsing --max-size: %w", err)
@@ -88,47 +88,25 @@ func (f *slimFlags) Validate(buildMode bool) error {
 	return f.out.Validate()
 }
 
-// packingOptions turns --compression and --compression-level into layer options,
-// refusing unknown values before any work starts.
-func packingOptions(compression, level string) ([]tarball.Option, error) {
+// packing reads --compression, --compression-level and SOURCE_DATE_EPOCH, refusing
+// unknown values before any work starts.
+func packing(compression, level string) (tarball.Compression, tarball.Level, time.Time, error) {
 	c, err := tarball.ParseCompression(compression)
 	if err != nil {
-		return nil, err
+		return "", 0, time.Time{}, err
 	}
 	l, err := tarball.ParseLevel(level)
 	if err != nil {
-		return nil, err
+		return "", 0, time.Time{}, err
 	}
-	opts := []tarball.Option{tarball.WithCompression(c), tarball.WithLevel(l)}
-	if t, ok, err := sourceDateEpoch(); err != nil {
-		return nil, err
-	} else if ok {
-		opts = append(opts, tarball.WithSourceDateEpoch(t))
-	}
-	return opts, nil
+	epoch, err := tarball.ParseSourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
+	return c, l, epoch, err
 }
 
-// sourceDateEpoch reads SOURCE_DATE_EPOCH, the reproducible-builds convention for the
-// time stamped into outputs.
-func sourceDateEpoch() (time.Time, bool, error) {
-	s := os.Getenv("SOURCE_DATE_EPOCH")
-	if s == "" {
-		return time.Time{}, false, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("parsing SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
-	}
-	return time.Unix(n, 0).UTC(), true, nil
-}
-
-func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.Option, error) {
+// overrides are the config flags: --entrypoint, --cmd, --env, --user, --workdir,
+// --label, --expose.
+func (f *slimFlags) overrides() ([]rebase.Option, error) {
 	var opts []rebase.Option
-	if t, ok, err := sourceDateEpoch(); err != nil {
-		return nil, err
-	} else if ok {
-		opts = append(opts, rebase.WithSourceDateEpoch(t))
-	}
 	if f.entrypoint != "" {
 		args, err := parseArgv(f.entrypoint)
 		if err != nil {
@@ -159,10 +137,6 @@ func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.Option, error) {
 	if len(f.expose) > 0 {
 		opts = append(opts, rebase.WithExpose(f.expose...))
 	}
-	if f.force {
-		opts = append(opts, rebase.WithForce())
-	}
-	opts = append(opts, rebase.WithWarn(func(msg string) { fmt.Fprintf(warn, "slim: warning: %s\n", msg) }))
 	return opts, nil
 }
 
@@ -208,110 +182,37 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	if err := f.Validate(buildMode); err != nil {
 		return err
 	}
+	cfg := f.cfg
+	var err error
+	if cfg.RefOptions, err = g.refOptions(); err != nil {
+		return err
+	}
+	if cfg.Platforms, err = g.platforms(); err != nil {
+		return err
+	}
+	cfg.Outputs, cfg.OutputOptions = f.out.parsed, f.out.options(g.insecure)
+	cfg.Progress = cmd.ErrOrStderr()
+	var res *job.Result
 	if buildMode {
-		contextDir := "."
-		if len(args) > 0 {
-			contextDir = args[0]
-		}
-		return runSlimBuild(cmd, g, f, &f.build, contextDir)
-	}
-	ctx := cmd.Context()
-	ropts, err := g.refOptions()
-	if err != nil {
-		return err
-	}
-	aopts, err := f.assembleOptions(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	platforms, err := g.platforms()
-	if err != nil {
-		return err
-	}
-	if len(platforms) > 0 {
-		aopts = append(aopts, rebase.WithPlatforms(platforms...))
-	}
-	job := rebase.Job{From: f.froms, Deps: f.depsMode, Packing: f.packing, Options: aopts}
-	progress := cmd.ErrOrStderr()
-	fmt.Fprintf(progress, "slim: resolving base %s\n", f.base)
-	baseOpts := []rebase.Option{rebase.WithRefOptions(ropts...)}
-	if len(platforms) == 1 {
-		baseOpts = append(baseOpts, rebase.WithPlatform(platforms[0]))
-	}
-	base, err := rebase.ResolveBase(ctx, f.base, baseOpts...)
-	if err != nil {
-		return err
-	}
-	sources := rebase.ImageSources(ropts...)
-
-	// The config source decides between one image and an index: an index source gives
-	// an index result unless --platform picks exactly one platform.
-	cfgRef, err := imageref.Parse(job.From[0].Source, ropts...)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(progress, "slim: reading %s\n", job.From[0].Source)
-	srcImg, srcIdx, err := imageref.Open(ctx, cfgRef, ropts...)
-	if err != nil {
-		return err
-	}
-	var res *rebase.Result
-	if srcIdx != nil && len(platforms) != 1 {
-		res, err = rebase.RunIndex(ctx, job, base, srcIdx, sources)
-	} else {
-		p := defaultPlatform(platforms)
-		if srcImg != nil {
-			if cf, err := srcImg.ConfigFile(); err == nil && cf.OS != "" {
-				p = cf.Platform()
-				if p.OS == "" {
-					p = defaultPlatform(platforms)
-				}
-			}
-		}
-		res, err = rebase.Run(ctx, job, base, sources, *p)
-	}
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	return finish(cmd, res, f, g.insecure)
-}
-
-// finish writes the outputs, the report and applies the size budget: the steps every
-// form of the root command ends with.
-func finish(cmd *cobra.Command, res *rebase.Result, f *slimFlags, insecure bool) error {
-	if err := writeResult(cmd, res, f, insecure); err != nil {
-		return err
-	}
-	return reportResult(cmd, res, f)
-}
-
-// writeResult writes the result to every output. It prints nothing, so that a build
-// can run it while BuildKit's display is still up.
-func writeResult(cmd *cobra.Command, res *rebase.Result, f *slimFlags, insecure bool) error {
-	if len(f.out.parsed) == 0 {
-		return nil // reportResult says so
-	}
-	var subject any = res.Image
-	if res.Index != nil {
-		subject = res.Index
-	}
-	return f.out.write(cmd, subject, insecure)
-}
-
-// reportResult prints the report, writes --report and applies --max-size.
-func reportResult(cmd *cobra.Command, res *rebase.Result, f *slimFlags) error {
-	if len(f.out.parsed) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), "slim: no output requested (-o, --push or --load): the result was checked but not written")
-	}
-	printReport(cmd.OutOrStdout(), res.Report)
-	if f.report != "" {
-		b, err := json.MarshalIndent(res.Report, "", "  ")
+		b, err := f.buildJob(args)
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(f.report, append(b, '\n')); err != nil {
-			return fmt.Errorf("writing --report: %w", err)
+		res, err = job.Dockerfile(cmd.Context(), cfg, b)
+		if err != nil {
+			return err
+		}
+	} else if res, err = job.Images(cmd.Context(), cfg); err != nil {
+		return err
+	}
+	defer res.Close()
+	if len(cfg.Outputs) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+	}
+	printReport(cmd.OutOrStdout(), res.Report)
+	if f.report != "" {
+		if err := res.WriteReport(f.report); err != nil {
+			return err
 		}
 	}
 	if f.budget > 0 {
@@ -322,6 +223,30 @@ func reportResult(cmd *cobra.Command, res *rebase.Result, f *slimFlags) error {
 		}
 	}
 	return nil
+}
+
+// buildJob is the Dockerfile part of the job: the build flags, and the Dockerfile
+// read once.
+func (f *slimFlags) buildJob(args []string) (job.Build, error) {
+	if err := f.build.Validate(); err != nil {
+		return job.Build{}, err
+	}
+	contextDir := "."
+	if len(args) > 0 {
+		contextDir = args[0]
+	}
+	df, err := build.ReadDockerfile(f.build.dockerfile(contextDir))
+	if err != nil {
+		return job.Build{}, err
+	}
+	return job.Build{
+		Dockerfile:     df,
+		Request:        f.build.request(contextDir, df, nil),
+		Connect:        f.build.connectOptions(),
+		Target:         f.build.target,
+		Keep:           f.keep,
+		EmitDockerfile: f.emitDockerfile,
+	}, nil
 }
 
 type budgetError struct {
@@ -335,18 +260,7 @@ func (e *budgetError) Error() string {
 
 func (e *budgetError) ExitCode() int { return exitMaxSize }
 
-func defaultPlatform(ps []v1.Platform) *v1.Platform {
-	if len(ps) > 0 {
-		return &ps[0]
-	}
-	p, err := imageref.ParsePlatform("")
-	if err != nil {
-		return &v1.Platform{OS: "linux", Architecture: "amd64"}
-	}
-	return &p
-}
-
-func printReport(out io.Writer, r *rebase.Report) {
+func printReport(out io.Writer, r *job.Report) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tIMAGE\tPLATFORM\tSIZE\tUNCOMPRESSED\t")
 	for _, s := range r.Sources {
@@ -409,17 +323,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (e.g. 20MB, 15MiB, 1000000)", s)
 	}
 	return int64(v * mult), nil
-}
-
-// writeFileAtomic writes to a temporary name beside path and renames it, so a reader
-// never sees half a report.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp-slim"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // absPath shows an image path as users write it, with one leading slash.

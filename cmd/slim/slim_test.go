@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/testimage"
-	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/rebase/job"
 	"github.com/slim-dev/slim/rebase/static"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -141,7 +141,7 @@ func TestSlimCProgramOntoScratch(t *testing.T) {
 		t.Errorf("slim image printed %q, the program itself %q", got, want)
 	}
 
-	var rep rebase.Report
+	var rep job.Report
 	b, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)

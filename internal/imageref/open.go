@@ -238,6 +238,10 @@ func selectLayoutManifest(manifests []v1.Descriptor, tag, digest string) (v1.Des
 	case 0:
 		return v1.Descriptor{}, fmt.Errorf("the layout holds no image: %w", ErrNotFound)
 	}
+	// buildx reads a layout without a tag as :latest.
+	if d, err := selectLayoutManifest(manifests, "latest", ""); err == nil {
+		return d, nil
+	}
 	return v1.Descriptor{}, fmt.Errorf("the layout holds %d manifests; choose one with :TAG or @DIGEST: %s", len(manifests), describeLayout(manifests))
 }
 

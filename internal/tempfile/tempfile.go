@@ -1,5 +1,7 @@
 // Package tempfile owns slim's scratch files: spools of layer streams and tars
-// that live only as long as the process holds them open.
+// that live only as long as the process holds them open, and the temporary name a
+// small file (a report, an emitted Dockerfile) is written under before it replaces
+// its destination.
 package tempfile
 
 import (
@@ -20,4 +22,15 @@ func Unlinked(dir, pattern string) (*os.File, error) {
 		return nil, fmt.Errorf("creating spool file: %w", err)
 	}
 	return f, nil
+}
+
+// WriteAtomic writes b to a temporary name beside path and renames it over path, so a
+// reader never sees half a file.
+func WriteAtomic(path string, b []byte) error {
+	tmp := path + ".tmp-slim"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
 }

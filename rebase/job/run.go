@@ -1,9 +1,8 @@
-package rebase
+package job
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,13 +14,14 @@ import (
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
 
-// Source is one --from source as the job sees it: a file system and the runtime config
-// that goes with it. Build stages and images both become Sources, so the job never
-// knows where the files came from.
-type Source struct {
+// source is one --from source as the job sees it: a file system and the runtime config
+// that goes with it. Build stages and images both become sources, so the rest of the
+// job never knows where the files came from.
+type source struct {
 	// FS must implement io/fs.ReadLinkFS (imagefs.FS and build.StageFS do).
 	FS     fs.FS
 	Config *v1.ConfigFile
@@ -29,49 +29,34 @@ type Source struct {
 	Image v1.Image
 }
 
-// SourceFunc gives the Source named by a --from SRC for one platform. The job calls it
+// sourceFunc gives the source named by a --from SRC for one platform. The job calls it
 // once per SRC and platform.
-type SourceFunc func(ctx context.Context, src string, p v1.Platform) (Source, error)
+type sourceFunc func(ctx context.Context, src string, p v1.Platform) (source, error)
 
-// Job is the whole slim run after the build: which files to take from which sources,
-// the base to lay them on, and how to pack them.
-type Job struct {
-	From []extract.From
-	// ConfigFrom names the SRC whose runtime config the result inherits (default: the
-	// first --from's).
-	ConfigFrom string
-	Deps       extract.Deps
-	// Packing options for the new layer (compression, level, epoch).
-	Packing []tarball.Option
-	// Options for assembly and the fidelity check (overrides, force, warn, epoch…).
-	Options []Option
-	// CheckCache, when set, is a directory where the outcome of the fidelity check
+// plan is one platform-independent run after the build: which files to take from
+// which sources, and how to pack, assemble and check them.
+type plan struct {
+	from []extract.From
+	// configFrom names the SRC whose runtime config the result inherits (default:
+	// the first --from's).
+	configFrom string
+	deps       extract.Deps
+	packing    []tarball.Option
+	// options for assembly and the fidelity check (overrides, force, warn, epoch…).
+	options []rebase.Option
+	// force and warn are the check's --force and where its warnings go, which the
+	// check cache keys and replays.
+	force bool
+	warn  func(string)
+	// checkCache, when set, is a directory where the outcome of the fidelity check
 	// and the result's sizes are kept by image digest, so that a warm build whose
 	// result is the very image already checked skips indexing it again.
-	CheckCache string
+	checkCache string
 }
 
-// Result is what a job made: an image, or an index when the config source is one, and
-// the report of what it did.
-type Result struct {
-	Image  v1.Image
-	Index  v1.ImageIndex
-	Report *Report
-	layers []*tarball.Layer
-}
-
-// Close removes the spooled layer files. Call it once the result has been written.
-func (r *Result) Close() error {
-	var errs []error
-	for _, l := range r.layers {
-		errs = append(errs, l.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// Run does the job for one platform; RunIndex does it for every platform of an index
+// run does the job for one platform; runIndex does it for every platform of an index
 // source.
-func Run(ctx context.Context, job Job, base Base, source SourceFunc, p v1.Platform) (*Result, error) {
+func run(ctx context.Context, job plan, base rebase.Base, source sourceFunc, p v1.Platform) (*Result, error) {
 	res := &Result{Report: &Report{Base: base.Name}}
 	img, err := runPlatform(ctx, job, base, source, p, res)
 	if err != nil {
@@ -82,9 +67,9 @@ func Run(ctx context.Context, job Job, base Base, source SourceFunc, p v1.Platfo
 	return res, nil
 }
 
-// RunIndex does the job for every platform that the config source's index and the
+// runIndex does the job for every platform that the config source's index and the
 // base both have (WithPlatforms narrows), and returns them under one index.
-func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source SourceFunc) (*Result, error) {
+func runIndex(ctx context.Context, job plan, base rebase.Base, src v1.ImageIndex, source sourceFunc) (*Result, error) {
 	res := &Result{Report: &Report{Base: base.Name}}
 	layersFor := func(ctx context.Context, p v1.Platform, _ v1.Image) ([]v1.Layer, []string, error) {
 		layer, history, err := packSources(ctx, job, source, p, res)
@@ -93,7 +78,7 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 		}
 		return []v1.Layer{layer}, []string{history}, nil
 	}
-	idx, err := AssembleIndex(ctx, base, src, layersFor, job.Options...)
+	idx, err := rebase.AssembleIndex(ctx, base, src, layersFor, job.options...)
 	if err != nil {
 		res.Close()
 		return nil, err
@@ -110,7 +95,7 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 			return nil, fmt.Errorf("reading assembled image %s: %w", d.Digest, err)
 		}
 		p := platformOf(d.Platform)
-		if err := checkAndReport(ctx, img, p, res.Report, job.Options); err != nil {
+		if err := checkAndReport(ctx, img, p, res.Report, job.options); err != nil {
 			res.Close()
 			return nil, fmt.Errorf("checking %s: %w", p, err)
 		}
@@ -126,7 +111,7 @@ func platformOf(p *v1.Platform) string {
 	return p.String()
 }
 
-func runPlatform(ctx context.Context, job Job, base Base, source SourceFunc, p v1.Platform, res *Result) (v1.Image, error) {
+func runPlatform(ctx context.Context, job plan, base rebase.Base, source sourceFunc, p v1.Platform, res *Result) (v1.Image, error) {
 	baseImg, err := base.ForPlatform(p)
 	if err != nil {
 		return nil, err
@@ -135,28 +120,28 @@ func runPlatform(ctx context.Context, job Job, base Base, source SourceFunc, p v
 	if err != nil {
 		return nil, err
 	}
-	cfgSrc, err := source(ctx, job.configFrom(), p)
+	cfgSrc, err := source(ctx, job.configSource(), p)
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]Option{WithHistory(history), WithBaseName(base.AnnotationName())}, job.Options...)
-	img, err := Assemble(ctx, baseImg, []v1.Layer{layer}, cfgSrc.Config, opts...)
+	opts := append([]rebase.Option{rebase.WithHistory(history), rebase.WithBaseName(base.AnnotationName())}, job.options...)
+	img, err := rebase.Assemble(ctx, baseImg, []v1.Layer{layer}, cfgSrc.Config, opts...)
 	if err != nil {
 		return nil, err
 	}
-	checkOpts := append([]Option{WithSource(job.configFrom(), cfgSrc.FS)}, job.Options...)
-	if err := checkCached(ctx, job.CheckCache, img, p.String(), res.Report, checkOpts); err != nil {
+	checkOpts := append([]rebase.Option{rebase.WithSource(job.configSource(), cfgSrc.FS)}, job.options...)
+	if err := checkCached(ctx, job.checkCache, img, p.String(), res.Report, job.force, job.warn, checkOpts); err != nil {
 		return nil, err
 	}
 	return img, nil
 }
 
-func (j Job) configFrom() string {
-	if j.ConfigFrom != "" {
-		return j.ConfigFrom
+func (j plan) configSource() string {
+	if j.configFrom != "" {
+		return j.configFrom
 	}
-	if len(j.From) > 0 {
-		return j.From[0].Source
+	if len(j.from) > 0 {
+		return j.from[0].Source
 	}
 	return ""
 }
@@ -164,10 +149,10 @@ func (j Job) configFrom() string {
 // packSources selects the files of every --from for platform p, merges them and packs
 // them into one deterministic layer. One layer, not one per source: it compresses
 // best and a slim image has nothing to share with other images above its base.
-func packSources(ctx context.Context, job Job, source SourceFunc, p v1.Platform, res *Result) (v1.Layer, string, error) {
+func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform, res *Result) (v1.Layer, string, error) {
 	var set *extract.FileSet
 	var specs []string
-	for _, group := range groupBySource(job.From) {
+	for _, group := range groupBySource(job.from) {
 		src, err := source(ctx, group.source, p)
 		if err != nil {
 			return nil, "", err
@@ -179,7 +164,7 @@ func packSources(ctx context.Context, job Job, source SourceFunc, p v1.Platform,
 		if src.Config != nil {
 			env = src.Config.Config.Env
 		}
-		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.Deps), extract.WithEnv(env), extract.WithSourceName(group.source))
+		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithEnv(env), extract.WithSourceName(group.source))
 		if err != nil {
 			return nil, "", fmt.Errorf("taking files from %s: %w", group.source, err)
 		}
@@ -193,9 +178,9 @@ func packSources(ctx context.Context, job Job, source SourceFunc, p v1.Platform,
 		}
 	}
 	if set == nil {
-		return nil, "", fmt.Errorf("nothing to take: give at least one --from SRC:PATH: %w", ErrBadOption)
+		return nil, "", ErrNoFrom
 	}
-	layer, err := tarball.NewLayer(set.Entries(), job.Packing...)
+	layer, err := tarball.NewLayer(set.Entries(), job.packing...)
 	if err != nil {
 		return nil, "", fmt.Errorf("packing the new layer: %w", err)
 	}
@@ -211,7 +196,7 @@ func packSources(ctx context.Context, job Job, source SourceFunc, p v1.Platform,
 func countDeps(files []extract.File) int {
 	n := 0
 	for _, f := range files {
-		if !strings.HasPrefix(f.Reason, "--from") && f.Reason != "parent directory" {
+		if f.Added() {
 			n++
 		}
 	}
@@ -240,35 +225,35 @@ func groupBySource(from []extract.From) []sourceGroup {
 	return out
 }
 
-// ImageSources is the SourceFunc for --from sources that are image references: each
+// imageSources is the sourceFunc for --from sources that are image references: each
 // reference is opened once per platform and indexed once.
-func ImageSources(ropts ...imageref.Option) SourceFunc {
-	cache := map[string]Source{}
-	return func(ctx context.Context, src string, p v1.Platform) (Source, error) {
+func imageSources(ropts ...imageref.Option) sourceFunc {
+	cache := map[string]source{}
+	return func(ctx context.Context, src string, p v1.Platform) (source, error) {
 		key := src + "|" + p.String()
 		if s, ok := cache[key]; ok {
 			return s, nil
 		}
 		ref, err := imageref.Parse(src, ropts...)
 		if err != nil {
-			return Source{}, err
+			return source{}, err
 		}
 		img, err := imageref.Image(ctx, ref, append(append([]imageref.Option{}, ropts...), imageref.WithPlatform(p))...)
 		if err != nil {
-			return Source{}, err
+			return source{}, err
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {
-			return Source{}, fmt.Errorf("reading config of %s: %w", src, err)
+			return source{}, fmt.Errorf("reading config of %s: %w", src, err)
 		}
 		// Spooled: the closure and the packer read files in their own order, and
 		// each step back in a layer would decompress it again from the start
 		// (measured: 4× the indexing pass on the C program bench image).
 		fsys, err := imagefs.New(ctx, img, imagefs.WithSpool(""))
 		if err != nil {
-			return Source{}, fmt.Errorf("reading %s: %w", src, err)
+			return source{}, fmt.Errorf("reading %s: %w", src, err)
 		}
-		s := Source{FS: fsys, Config: cf, Image: img}
+		s := source{FS: fsys, Config: cf, Image: img}
 		cache[key] = s
 		return s, nil
 	}
@@ -288,7 +273,7 @@ type checkOutcome struct {
 // The check and the sizes depend only on the image, which its digest names, and on
 // --force; a failure is never kept, so a failing image is checked (and its problems
 // shown with their hints) every time. The warnings of the first check are shown again.
-func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, opts []Option) error {
+func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, force bool, warn func(string), opts []rebase.Option) error {
 	if dir == "" {
 		return checkAndReport(ctx, img, platform, r, opts)
 	}
@@ -296,13 +281,15 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 	if err != nil {
 		return fmt.Errorf("reading result digest: %w", err)
 	}
-	o := makeOptions(opts...)
-	file := filepath.Join(dir, fmt.Sprintf("%s-%s-force=%t.json", d.Hex, checkVersion, o.force))
+	if warn == nil {
+		warn = func(string) {}
+	}
+	file := filepath.Join(dir, fmt.Sprintf("%s-%s-force=%t.json", d.Hex, checkVersion, force))
 	if b, err := os.ReadFile(file); err == nil {
 		var c checkOutcome
 		if json.Unmarshal(b, &c) == nil && len(c.Layers) > 0 {
 			for _, w := range c.Warnings {
-				o.warn(w)
+				warn(w)
 			}
 			s := SizeReport{Platform: platform, Digest: d.String(), Layers: c.Layers}
 			for _, l := range c.Layers {
@@ -314,9 +301,9 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 		}
 	}
 	var c checkOutcome
-	record := WithWarn(func(msg string) {
+	record := rebase.WithWarn(func(msg string) {
 		c.Warnings = append(c.Warnings, msg)
-		o.warn(msg)
+		warn(msg)
 	})
 	if err := checkAndReport(ctx, img, platform, r, append(opts[:len(opts):len(opts)], record)); err != nil {
 		return err
@@ -335,7 +322,7 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 }
 
 // checkAndReport indexes a result once, for the fidelity check and for the report.
-func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []Option) error {
+func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []rebase.Option) error {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("checking image: reading config: %w", err)
@@ -345,8 +332,7 @@ func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Repor
 		return fmt.Errorf("checking image: reading layers: %w", err)
 	}
 	defer fsys.Close()
-	o := makeOptions(opts...)
-	if err := check(cf, fsys, &o); err != nil {
+	if err := rebase.CheckIndexed(cf, fsys, opts...); err != nil {
 		return err
 	}
 	// Every job writes exactly one layer above its base.

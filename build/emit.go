@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"encoding/json"
@@ -8,15 +8,15 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
-	"github.com/slim-dev/slim/rebase"
 )
 
-// emitDockerfile writes the multi-stage Dockerfile equivalent to what slim did: the
-// original stages, then a final stage on the base with one COPY --from per file taken,
-// and the result's runtime config. A single-stage project can adopt it as it is.
-func emitDockerfile(df []byte, stages []build.Stage, target build.Stage, froms []extract.From, base string, res *rebase.Result) string {
+// Emit writes the multi-stage Dockerfile equivalent to what slim did: the original
+// stages, then a final stage on base with one COPY --from per file taken, and the
+// result's runtime config cfg. static says base is slim's built-in static base, which
+// is in no registry. A single-stage project can adopt the result as it is.
+func (d *Dockerfile) Emit(froms []extract.From, base string, static bool, files []extract.File, cfg v1.Config) string {
+	df := d.Source
 	// The original comes first and unchanged, so its parser directives (# syntax,
 	// # escape) stay on its first lines where they count. slim adds no syntax line of
 	// its own: one makes BuildKit pull that frontend image, which fails offline, and
@@ -28,16 +28,14 @@ func emitDockerfile(df []byte, stages []build.Stage, target build.Stage, froms [
 	}
 	b.WriteString("\n# Written by slim --emit-dockerfile: your stages above, the slim stage below.\n")
 	from := base
-	switch base {
-	case rebase.Scratch:
-	case rebase.Static:
+	if static {
 		from = "scratch"
 		b.WriteString("\n# slim's built-in static base is not in a registry: scratch plus the files below\n# runs the same only for programs that need no /etc/passwd, certificates or zoneinfo.\n")
 	}
 	fmt.Fprintf(&b, "\nFROM %s AS slim\n", from)
 
 	srcOf := map[string]string{} // source name → stage reference usable in COPY --from
-	for _, s := range stages {
+	for _, s := range d.Stages {
 		srcOf[s.Ref()] = s.Ref()
 		srcOf[fmt.Sprint(s.Index)] = s.Ref()
 	}
@@ -56,19 +54,15 @@ func emitDockerfile(df []byte, stages []build.Stage, target build.Stage, froms [
 		fmt.Fprintf(&b, "COPY --from=%s %s %s\n", copyFrom(f.Source), f.Path, dest)
 		named[strings.TrimPrefix(dest, "/")] = true
 	}
-	files := slices.Clone(res.Report.Files)
+	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b extract.File) int { return strings.Compare(a.Path, b.Path) })
 	for _, f := range files {
-		if named[f.Path] || strings.HasPrefix(f.Reason, "--from") || f.Reason == "parent directory" || coveredBy(named, f.Path) {
+		if named[f.Path] || !f.Added() || coveredBy(named, f.Path) {
 			continue
 		}
 		fmt.Fprintf(&b, "# %s\nCOPY --from=%s /%s /%s\n", f.Reason, copyFrom(f.Source), f.Path, f.Path)
 	}
-	if res.Image != nil {
-		if cf, err := res.Image.ConfigFile(); err == nil {
-			writeConfig(&b, cf.Config)
-		}
-	}
+	writeConfig(&b, cfg)
 	return b.String()
 }
 

@@ -1,4 +1,4 @@
-package rebase
+package job
 
 import (
 	"archive/tar"
@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 
+	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -32,7 +33,7 @@ func cacheTestImage(t *testing.T, entrypoint string) v1.Image {
 	}
 	t.Cleanup(func() { l.Close() })
 	cfg := &v1.ConfigFile{OS: "linux", Architecture: "amd64", Config: v1.Config{Entrypoint: []string{entrypoint}, WorkingDir: "/nowhere"}}
-	img, err := Assemble(context.Background(), empty.Image, []v1.Layer{l}, cfg)
+	img, err := rebase.Assemble(context.Background(), empty.Image, []v1.Layer{l}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +48,10 @@ func TestCheckCache(t *testing.T) {
 	dir := t.TempDir()
 	img := cacheTestImage(t, "/app/run")
 	var warns []string
-	opts := []Option{WithWarn(func(m string) { warns = append(warns, m) })}
+	warn := func(m string) { warns = append(warns, m) }
 
 	first := &Report{}
-	if err := checkCached(ctx, dir, img, "linux/amd64", first, opts); err != nil {
+	if err := checkCached(ctx, dir, img, "linux/amd64", first, false, warn, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(warns) != 1 || !strings.Contains(warns[0], "/nowhere") {
@@ -63,7 +64,7 @@ func TestCheckCache(t *testing.T) {
 
 	warns = nil
 	second := &Report{}
-	if err := checkCached(ctx, dir, img, "linux/amd64", second, opts); err != nil {
+	if err := checkCached(ctx, dir, img, "linux/amd64", second, false, warn, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(first, second) {
@@ -82,7 +83,7 @@ func TestCheckCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	third := &Report{}
-	if err := checkCached(ctx, dir, img, "linux/amd64", third, opts); err != nil {
+	if err := checkCached(ctx, dir, img, "linux/amd64", third, false, warn, nil); err != nil {
 		t.Fatal(err)
 	}
 	if third.Images[0].Uncompressed == first.Images[0].Uncompressed {
@@ -90,7 +91,7 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// --force is part of the key: a forced pass says nothing about an unforced run.
-	if err := checkCached(ctx, dir, img, "linux/amd64", &Report{}, append(opts, WithForce())); err != nil {
+	if err := checkCached(ctx, dir, img, "linux/amd64", &Report{}, true, warn, []rebase.Option{rebase.WithForce()}); err != nil {
 		t.Fatal(err)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 2 {
@@ -99,8 +100,8 @@ func TestCheckCache(t *testing.T) {
 
 	bad := cacheTestImage(t, "/app/missing")
 	for range 2 {
-		err := checkCached(ctx, dir, bad, "linux/amd64", &Report{}, opts)
-		if !errors.Is(err, ErrCheck) {
+		err := checkCached(ctx, dir, bad, "linux/amd64", &Report{}, false, warn, nil)
+		if !errors.Is(err, rebase.ErrCheck) {
 			t.Fatalf("check of a missing entrypoint: %v, want ErrCheck", err)
 		}
 	}

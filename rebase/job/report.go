@@ -1,4 +1,4 @@
-package rebase
+package job
 
 import (
 	"fmt"
@@ -59,7 +59,7 @@ func (r *Report) Before() (size, uncompressed int64) {
 	return size, uncompressed
 }
 
-func (r *Report) addBefore(name, platform string, src Source) error {
+func (r *Report) addBefore(name, platform string, src source) error {
 	for _, s := range r.Sources {
 		if s.Name == name && s.Platform == platform {
 			return nil

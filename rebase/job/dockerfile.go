@@ -1,0 +1,138 @@
+package job
+
+import (
+	"context"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/build"
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/tempfile"
+	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// Dockerfile runs the job with a Dockerfile: BuildKit solves the stages that --from
+// names (or, with no --from, those the target copies from) and the target in one
+// session, and the files are read straight out of the solved stages while the session
+// is open. Each platform gives one image; several give an index. The outputs are
+// written while BuildKit closes the session.
+func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
+	df := b.Dockerfile
+	target, err := df.Target(b.Target)
+	if err != nil {
+		return nil, err
+	}
+	want, err := df.StagesToSolve(target, cfg.From)
+	if err != nil {
+		return nil, err
+	}
+	progress := cfg.progress()
+	warn := &warnings{w: progress}
+	req := b.Request
+	req.Dockerfile = df
+	req.Stages = want
+	req.ProgressOutput = progress
+	req.Platforms = nil
+	for _, p := range cfg.Platforms {
+		req.Platforms = append(req.Platforms, p.String())
+	}
+	var results []*Result
+	var result *Result // the platforms' results as one, once every callback is done
+	defer func() {
+		if result == nil {
+			for _, r := range results {
+				r.Close()
+			}
+		}
+	}()
+	req.Finish = func() error {
+		var err error
+		if result, err = combine(results); err != nil {
+			return err
+		}
+		return result.write(ctx, cfg)
+	}
+
+	client, err := build.Connect(ctx, b.Connect...)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	base, err := rebase.ResolveBase(ctx, cfg.Base, cfg.baseOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	images := imageSources(cfg.RefOptions...)
+	noCache := b.Request.NoCache
+	packing := cfg.packing()
+	if dir := cacheDir(noCache, "layers"); dir != "" {
+		packing = append(packing, tarball.WithCacheDir(dir))
+	}
+	err = client.Solve(ctx, req, func(ctx context.Context, solved map[string]*build.StageFS) error {
+		targetFS := solved[target.Ref()]
+		p, err := imageref.ParsePlatform(targetFS.Platform)
+		if err != nil {
+			return fmt.Errorf("reading the stage platform %q: %w", targetFS.Platform, err)
+		}
+		froms := cfg.From
+		if len(froms) == 0 {
+			if froms, err = df.AutoFroms(target, solved, b.Keep); err != nil {
+				return err
+			}
+			step := build.StartStep(ctx, "[slim] auto mode: what the target stage copies, and its entrypoint")
+			for _, fr := range froms {
+				fmt.Fprintf(step, "taking %s\n", fr)
+			}
+			step.Done(nil)
+		}
+		source := func(ctx context.Context, src string, p v1.Platform) (source, error) {
+			if s, ok := build.ResolveStage(df.Stages, src); ok {
+				sfs := df.Solved(solved, s)
+				if sfs == nil {
+					return source{}, fmt.Errorf("stage %s was not solved", src)
+				}
+				cf, err := sfs.Config()
+				if err != nil {
+					return source{}, err
+				}
+				return source{FS: sfs, Config: cf}, nil
+			}
+			return images(ctx, src, p)
+		}
+		j := plan{from: froms, configFrom: target.Ref(), deps: cfg.Deps, packing: packing, options: cfg.assembly(warn.warn), force: cfg.Force, warn: warn.warn, checkCache: cacheDir(noCache, "checks")}
+		step := build.StartStep(ctx, fmt.Sprintf("[slim] packing %d sources onto %s for %s", countSources(froms), cfg.Base, p.String()))
+		warn.set(step) // the job's warnings become the step's log
+		res, err := run(ctx, j, base, source, p)
+		warn.set(progress)
+		step.Done(err)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+		if b.EmitDockerfile != "" {
+			cf, err := res.Image.ConfigFile()
+			if err != nil {
+				return fmt.Errorf("reading the result's config: %w", err)
+			}
+			text := df.Emit(froms, cfg.Base, cfg.Base == rebase.Static, res.Report.Files, cf.Config)
+			return tempfile.WriteAtomic(b.EmitDockerfile, []byte(text))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	result.Warnings = warn.list
+	return result, nil // Finish ran: Solve returns no error otherwise
+}
+
+func countSources(froms []extract.From) int {
+	m := map[string]bool{}
+	for _, f := range froms {
+		m[f.Source] = true
+	}
+	return len(m)
+}

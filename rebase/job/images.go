@@ -1,0 +1,65 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/rebase"
+)
+
+// ErrNoFrom means a run was given nothing to take.
+var ErrNoFrom = errors.New("nothing to take: give at least one --from SRC:PATH[:DEST], or a build CONTEXT to take what the target stage copies")
+
+// Images runs the job on sources that are image references. The first --from's
+// source decides between one image and an index: an index source gives an index result
+// (every platform it and the base share) unless cfg.Platforms picks exactly one.
+func Images(ctx context.Context, cfg Config) (*Result, error) {
+	if len(cfg.From) == 0 {
+		return nil, ErrNoFrom
+	}
+	progress := cfg.progress()
+	warn := &warnings{w: progress}
+	fmt.Fprintf(progress, "slim: resolving base %s\n", cfg.Base)
+	base, err := rebase.ResolveBase(ctx, cfg.Base, cfg.baseOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	first := cfg.From[0].Source
+	ref, err := imageref.Parse(first, cfg.RefOptions...)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "slim: reading %s\n", first)
+	srcImg, srcIdx, err := imageref.Open(ctx, ref, cfg.RefOptions...)
+	if err != nil {
+		return nil, err
+	}
+	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), options: append(cfg.assembly(warn.warn), platformsOption(cfg.Platforms)...), force: cfg.Force, warn: warn.warn}
+	sources := imageSources(cfg.RefOptions...)
+	var res *Result
+	if srcIdx != nil && len(cfg.Platforms) != 1 {
+		res, err = runIndex(ctx, j, base, srcIdx, sources)
+	} else {
+		res, err = run(ctx, j, base, sources, rebase.ImagePlatform(srcImg, cfg.Platforms...))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Warnings = warn.list
+	if err := res.write(ctx, cfg); err != nil {
+		res.Close()
+		return nil, err
+	}
+	return res, nil
+}
+
+func platformsOption(ps []v1.Platform) []rebase.Option {
+	if len(ps) == 0 {
+		return nil
+	}
+	return []rebase.Option{rebase.WithPlatforms(ps...)}
+}

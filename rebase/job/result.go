@@ -1,0 +1,87 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/tempfile"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// Result is what a run made: one image, or an index of one image per platform, the
+// report of what it did and the warnings it gave on the way.
+type Result struct {
+	Image    v1.Image
+	Index    v1.ImageIndex
+	Report   *Report
+	Warnings []string
+	layers   []*tarball.Layer
+}
+
+// Close removes the spooled layer files. Call it once the result has been written.
+func (r *Result) Close() error {
+	var errs []error
+	for _, l := range r.layers {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// write writes the result to every output of cfg. It prints nothing, so that a
+// build can run it while BuildKit's display is still up.
+func (r *Result) write(ctx context.Context, cfg Config) error {
+	if len(cfg.Outputs) == 0 {
+		return nil
+	}
+	var subject any = r.Image
+	if r.Index != nil {
+		subject = r.Index
+	}
+	return tarball.Write(ctx, subject, cfg.Outputs, cfg.OutputOptions...)
+}
+
+// WriteReport writes the report as JSON to path (--report), atomically.
+func (r *Result) WriteReport(path string) error {
+	b, err := json.MarshalIndent(r.Report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := tempfile.WriteAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("writing --report: %w", err)
+	}
+	return nil
+}
+
+// combine turns the per-platform results of a build into one result: an index when
+// there are several platforms.
+func combine(results []*Result) (*Result, error) {
+	if len(results) == 1 {
+		return results[0], nil
+	}
+	out := &Result{Report: &Report{}}
+	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, r := range results {
+		cf, err := r.Image.ConfigFile()
+		var p *v1.Platform
+		if err == nil {
+			p = cf.Platform()
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: r.Image, Descriptor: v1.Descriptor{Platform: p}})
+		out.Report.Base = r.Report.Base
+		out.Report.Sources = append(out.Report.Sources, r.Report.Sources...)
+		out.Report.Images = append(out.Report.Images, r.Report.Images...)
+		if out.Report.Files == nil {
+			out.Report.Files = r.Report.Files
+		}
+		out.layers = append(out.layers, r.layers...)
+	}
+	out.Index = idx
+	return out, nil
+}
