@@ -57,10 +57,11 @@ func (d *Dockerfile) Emit(froms []extract.From, base string, static bool, files 
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b extract.File) int { return strings.Compare(a.Path, b.Path) })
 	for _, f := range files {
-		if named[f.Path] || !f.Added() || coveredBy(named, f.Path) {
+		p := strings.TrimPrefix(f.Path, "/")
+		if named[p] || !f.Added() || coveredBy(named, p) {
 			continue
 		}
-		fmt.Fprintf(&b, "# %s\nCOPY --from=%s /%s /%s\n", f.Reason, copyFrom(f.Source), f.Path, f.Path)
+		fmt.Fprintf(&b, "# %s\nCOPY --from=%s /%s /%s\n", f.Reason, copyFrom(f.Source), p, p)
 	}
 	writeConfig(&b, cfg)
 	return b.String()

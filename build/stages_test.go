@@ -32,11 +32,11 @@ func TestParseStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Stage{
-		{Name: "builder", Index: 0, BaseName: "${BASE}", Line: 3,
+		{Name: "builder", Index: 0, BaseName: "${BASE}", Line: 3, fromEnd: 2,
 			CopyFrom: []CopyEdge{{From: "tools", Src: []string{"/x", "/y"}, Dest: "/opt/"}},
 			Cmd:      []string{"/bin/sh", "-c", "echo built"}},
-		{Index: 1, BaseName: "busybox", Line: 8},
-		{Name: "final", Index: 2, BaseName: "builder", Platform: "linux/amd64", Line: 11,
+		{Index: 1, BaseName: "busybox", Line: 8, fromEnd: 7},
+		{Name: "final", Index: 2, BaseName: "builder", Platform: "linux/amd64", Line: 11, fromEnd: 10,
 			CopyFrom: []CopyEdge{
 				{From: "builder", Src: []string{"/a"}, Dest: "/a"},
 				{From: "1", Src: []string{"/b"}, Dest: "/b"},

@@ -1,0 +1,160 @@
+package build
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/extract"
+)
+
+func readTestDockerfile(t *testing.T, text string) *Dockerfile {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "Dockerfile")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	df, err := ReadDockerfile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return df
+}
+
+func TestReadDockerfileErrors(t *testing.T) {
+	if _, err := ReadDockerfile(filepath.Join(t.TempDir(), "Dockerfile")); err == nil || !strings.Contains(err.Error(), "reading the Dockerfile") {
+		t.Errorf("missing file: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "Dockerfile")
+	os.WriteFile(p, []byte("RUN true\n"), 0o644)
+	if _, err := ReadDockerfile(p); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("no FROM: %v, want an error naming %s", err, p)
+	}
+}
+
+func TestDockerfileTargetAndSelect(t *testing.T) {
+	df := readTestDockerfile(t, graphDockerfile)
+	if s, err := df.Target(""); err != nil || s.Name != "final" {
+		t.Errorf("default target = %+v, %v; want the last stage", s, err)
+	}
+	if s, err := df.Target("1"); err != nil || s.Index != 1 {
+		t.Errorf("target 1 = %+v, %v", s, err)
+	}
+	if _, err := df.Target("nope"); !errors.Is(err, ErrNoStage) {
+		t.Errorf("target nope: %v, want ErrNoStage", err)
+	}
+	for _, tt := range []struct {
+		names []string
+		all   bool
+		want  []string
+	}{
+		{nil, false, []string{"final"}},
+		{nil, true, []string{"builder", "1", "final"}},
+		{[]string{"1", "builder"}, false, []string{"1", "builder"}},
+	} {
+		if got, err := df.Select(tt.names, tt.all); err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Select(%v, %t) = %v, %v; want %v", tt.names, tt.all, got, err, tt.want)
+		}
+	}
+	if _, err := df.Select([]string{"builder", "nope"}, false); !errors.Is(err, ErrNoStage) {
+		t.Errorf("Select with an unknown stage: %v", err)
+	}
+}
+
+func mustFrom(t *testing.T, s string) extract.From {
+	t.Helper()
+	f, err := extract.ParseFrom(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestStagesToSolve(t *testing.T) {
+	df := readTestDockerfile(t, graphDockerfile)
+	final, _ := df.Target("")
+	// Auto mode: the target and what it copies from, each once.
+	if got, err := df.StagesToSolve(final, nil); err != nil || !reflect.DeepEqual(got, []string{"final", "builder", "1"}) {
+		t.Errorf("auto mode = %v, %v", got, err)
+	}
+	// --from: stages named, images left to the caller, the target once.
+	froms := []extract.From{mustFrom(t, "builder:/a"), mustFrom(t, "final:/c"), mustFrom(t, "registry.example/app:1:/x")}
+	if got, err := df.StagesToSolve(final, froms); err != nil || !reflect.DeepEqual(got, []string{"final", "builder"}) {
+		t.Errorf("with --from = %v, %v", got, err)
+	}
+	// A bare word that is no stage is a typo, not a Docker Hub image.
+	_, err := df.StagesToSolve(final, []extract.From{mustFrom(t, "biulder:/a")})
+	if !errors.Is(err, ErrNoStage) || !strings.Contains(err.Error(), "docker.io/library/biulder:latest") {
+		t.Errorf("typo: %v", err)
+	}
+}
+
+func TestCopyDest(t *testing.T) {
+	for _, tt := range []struct {
+		e     CopyEdge
+		src   string
+		isDir bool
+		want  string
+	}{
+		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/server"}, "/app/server", false, "/bin/server"},
+		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/"}, "/app/server", false, "/bin/server"},
+		{CopyEdge{Src: []string{"/a", "/b"}, Dest: "/opt"}, "/b", false, "/opt/b"},
+		{CopyEdge{Src: []string{"/app"}, Dest: "/srv"}, "/app", true, "/srv"},
+		{CopyEdge{Src: []string{"/app/*.so"}, Dest: "/lib"}, "/app/*.so", false, "/lib"},
+		{CopyEdge{Src: []string{"/app/server"}, Dest: "server"}, "/app/server", false, "/server"},
+	} {
+		if got := copyDest(tt.e, tt.src, tt.isDir); got != tt.want {
+			t.Errorf("copyDest(%+v, %q, %t) = %q, want %q", tt.e, tt.src, tt.isDir, got, tt.want)
+		}
+	}
+}
+
+func TestEmit(t *testing.T) {
+	df := readTestDockerfile(t, "FROM busybox AS builder\nRUN true\n\nFROM scratch\nCOPY --from=builder /bin/busybox /busybox\n")
+	froms := []extract.From{mustFrom(t, "builder:/bin/busybox:/busybox"), mustFrom(t, "0:/etc/passwd")}
+	files := []extract.File{
+		{Path: "/busybox", Reason: "--from builder:/bin/busybox", Source: "builder"},
+		{Path: "/lib/libc.so.6", Reason: "DT_NEEDED of /busybox", Source: "builder"},
+		{Path: "/lib", Reason: "parent directory", Source: "builder"},
+	}
+	cfg := v1.Config{Entrypoint: []string{"/busybox", "sh"}, Env: []string{"A=b c"}, User: "nonroot", WorkingDir: "/w"}
+	got := df.Emit(froms, "static", true, files, cfg)
+	for _, want := range []string{
+		"FROM busybox AS builder\nRUN true\n", // the original, unchanged, first
+		"not in a registry",                   // static is slim's own
+		"FROM scratch AS slim\n",
+		"COPY --from=builder /bin/busybox /busybox\n",
+		"COPY --from=builder /etc/passwd /etc/passwd\n", // stage 0 by its name
+		"# DT_NEEDED of /busybox\nCOPY --from=builder /lib/libc.so.6 /lib/libc.so.6\n",
+		`ENV A="b c"`, "WORKDIR /w\n", "USER nonroot\n", `ENTRYPOINT ["/busybox","sh"]`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("emitted Dockerfile lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "COPY --from=builder /lib /lib") {
+		t.Errorf("a parent directory was copied on its own:\n%s", got)
+	}
+	if _, err := ParseStages([]byte(got)); err != nil {
+		t.Errorf("the emitted Dockerfile does not parse: %v\n%s", err, got)
+	}
+	if onScratch := df.Emit(froms, "scratch", false, files, cfg); strings.Contains(onScratch, "not in a registry") {
+		t.Errorf("scratch got the static note:\n%s", onScratch)
+	}
+}
+
+// TestEmitCoveredFiles: a file inside a directory that a --from copies whole is not
+// copied again.
+func TestEmitCoveredFiles(t *testing.T) {
+	df := readTestDockerfile(t, "FROM busybox AS builder\n")
+	froms := []extract.From{mustFrom(t, "builder:/app/")}
+	files := []extract.File{{Path: "/app/lib/libx.so", Reason: "DT_NEEDED of /app/run", Source: "builder"}}
+	if got := df.Emit(froms, "scratch", false, files, v1.Config{}); strings.Contains(got, "libx.so") {
+		t.Errorf("a file under /app/ was copied again:\n%s", got)
+	}
+}
