@@ -21,6 +21,7 @@ import (
 	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/rootfs"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -283,32 +284,16 @@ func copyDest(e build.CopyEdge, src string, isDir bool) string {
 }
 
 // entrypointPath is the absolute path of the target's entrypoint program inside its
-// stage, found through the config's PATH as a runtime would, or "" when it has none.
-func entrypointPath(fsys fs.FS, cf *v1.ConfigFile) string {
+// stage, found as execvp would find it (rootfs.LookPath, as the fidelity check does), or
+// "" when it has none. When only a match without an execute bit exists it is taken, so
+// that the check says it is not executable rather than missing.
+func entrypointPath(fsys fs.ReadLinkFS, cf *v1.ConfigFile) string {
 	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
 	if len(argv) == 0 || argv[0] == "" {
 		return ""
 	}
-	prog := argv[0]
-	if strings.Contains(prog, "/") {
-		if !path.IsAbs(prog) {
-			prog = path.Join("/", cf.Config.WorkingDir, prog)
-		}
-		return prog
-	}
-	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range cf.Config.Env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathEnv = v
-		}
-	}
-	for _, dir := range strings.Split(pathEnv, ":") {
-		cand := path.Join("/", dir, prog)
-		if fi, err := fs.Stat(fsys, strings.TrimPrefix(cand, "/")); err == nil && fi.Mode().IsRegular() {
-			return cand
-		}
-	}
-	return ""
+	p, _ := rootfs.LookPath(fsys, argv[0], rootfs.PathEnv(cf.Config.Env), cf.Config.WorkingDir)
+	return p
 }
 
 func dedupe(xs []string) []string {
