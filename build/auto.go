@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 // StagesToSolve names the stages a run needs solved: the target, every stage a --from
@@ -102,7 +103,7 @@ func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []
 	if err != nil {
 		return nil, err
 	}
-	if ep := entrypointPath(tfs, cf); ep != "" {
+	if ep := EntrypointPath(tfs, cf); ep != "" {
 		if err := add(target.Ref(), ep, ""); err != nil {
 			return nil, err
 		}
@@ -133,31 +134,16 @@ func copyDest(e CopyEdge, src string, isDir bool) string {
 	return dest
 }
 
-// entrypointPath is the absolute path of the target's entrypoint program inside its
-// stage, found through the config's PATH as a runtime would, or "" when it has none.
-func entrypointPath(fsys fs.FS, cf *v1.ConfigFile) string {
+// EntrypointPath is the absolute path of the entrypoint program inside a stage with
+// config cf, found as execvp would find it (rootfs.LookPath, as the fidelity check and
+// the closure do), or "" when it has none. When only a match without an execute bit
+// exists it is taken, so that the check says it is not executable rather than missing;
+// a name with a slash is taken as it is, so that taking it fails naming it.
+func EntrypointPath(fsys fs.ReadLinkFS, cf *v1.ConfigFile) string {
 	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
 	if len(argv) == 0 || argv[0] == "" {
 		return ""
 	}
-	prog := argv[0]
-	if strings.Contains(prog, "/") {
-		if !path.IsAbs(prog) {
-			prog = path.Join("/", cf.Config.WorkingDir, prog)
-		}
-		return prog
-	}
-	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range cf.Config.Env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathEnv = v
-		}
-	}
-	for _, dir := range strings.Split(pathEnv, ":") {
-		cand := path.Join("/", dir, prog)
-		if fi, err := fs.Stat(fsys, strings.TrimPrefix(cand, "/")); err == nil && fi.Mode().IsRegular() {
-			return cand
-		}
-	}
-	return ""
+	p, _ := rootfs.LookPath(fsys, argv[0], rootfs.PathEnv(cf.Config.Env), cf.Config.WorkingDir)
+	return p
 }

@@ -133,6 +133,7 @@ func (f *StageFS) lookup(dir, name string) (*fstypes.Stat, error) {
 // resolve walks name component by component from the root, following
 // symlinks (the last one only if followLast), and returns the real path
 // ("." for the root) and its stat.
+// Not internal/rootfs.Resolve: it walks the gateway's listings, keeping the stat.
 func (f *StageFS) resolve(op, name string, followLast bool) (string, *fstypes.Stat, error) {
 	if !fs.ValidPath(name) {
 		return "", nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}

@@ -35,6 +35,7 @@ type Option func(*options)
 type options struct {
 	deps    Deps
 	env     []string
+	workdir string
 	source  string
 	noXattr bool
 }
@@ -61,6 +62,10 @@ func WithDeps(d Deps) Option { return func(o *options) { o.deps = d } }
 func WithEnv(env []string) Option {
 	return func(o *options) { o.env = append([]string(nil), env...) }
 }
+
+// WithWorkdir passes the source image config's WorkingDir: relative PATH elements and
+// relative program names are found from it, as the runtime finds them.
+func WithWorkdir(dir string) Option { return func(o *options) { o.workdir = dir } }
 
 // WithSourceName names the source (stage or image) in the reasons, as the user typed it
 // in --from.

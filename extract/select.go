@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/slim-dev/slim/extract/elfdeps"
+	"github.com/slim-dev/slim/internal/rootfs"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -162,11 +163,11 @@ func (s *selector) takeSpec(sp Spec) error {
 	for _, m := range matches {
 		// A named symlink is copied as its target's content under its own name, as
 		// Dockerfile COPY does: the user named the file, not the link.
-		real, _, err := s.r.resolve(m, true)
+		real, _, err := rootfs.Resolve(s.r.links, m, true)
 		if err != nil && glob && !contents && errors.Is(err, fs.ErrNotExist) {
 			// A glob matched a dangling symlink: there is no content to copy, and the
 			// user did not name it, so it is kept as the image has it.
-			if link, _, lerr := s.r.resolve(m, false); lerr == nil {
+			if link, _, lerr := rootfs.Resolve(s.r.links, m, false); lerr == nil {
 				real, err = link, nil
 			}
 		}
@@ -234,7 +235,7 @@ func (s *selector) glob(comps []string) ([]string, error) {
 			if dir == "" || seen[dir] {
 				return nil
 			}
-			if _, _, err := s.r.resolve(dir, false); err == nil {
+			if _, _, err := rootfs.Resolve(s.r.links, dir, false); err == nil {
 				seen[dir] = true
 				out = append(out, dir)
 			}
@@ -297,7 +298,7 @@ func (s *selector) placeDir(dir, reason string) (string, error) {
 			continue
 		}
 		if mapped {
-			next, links, err := s.r.resolve(join(cur, c), true)
+			next, links, err := rootfs.Resolve(s.r.links, join(cur, c), true)
 			if err == nil {
 				fi, err := s.r.links.Lstat(next)
 				if err == nil && fi.IsDir() {
@@ -452,7 +453,7 @@ func (s *selector) takeTarget(p pendingLink) error {
 	if relative {
 		target = path.Dir(l) + "/" + target
 	}
-	real, links, err := s.r.resolve(target, true)
+	real, links, err := rootfs.Resolve(s.r.links, target, true)
 	if err != nil || real == "." {
 		// Dangling, a loop, or the whole root: nothing to take.
 		return nil
@@ -504,7 +505,7 @@ func (s *selector) takeDeps(missing *error) error {
 		return nil
 	}
 	if s.elf == nil {
-		var eo []elfdeps.Option
+		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir)}
 		if v, ok := lookupEnv(s.o.env, "PATH"); ok {
 			eo = append(eo, elfdeps.WithPath(v))
 		}

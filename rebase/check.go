@@ -14,11 +14,8 @@ import (
 
 	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/rootfs"
 )
-
-// defaultPATH is what Docker, containerd and runc give a process whose image sets no
-// PATH, so an entrypoint found through it here is found there too.
-const defaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // CheckError lists every reason the image would not start, each with how to fix it.
 // It wraps ErrCheck.
@@ -50,9 +47,9 @@ func WithSource(ref string, fsys fs.FS) Option {
 
 // Check looks at img's merged file system the way a runtime would start it:
 //
-//   - the entrypoint (the first word of Entrypoint+Cmd; looked up through the config's
-//     PATH when it has no slash, relative to WORKDIR when it has one but is not
-//     absolute) exists, is a file and is executable;
+//   - the entrypoint (the first word of Entrypoint+Cmd, looked up as execvp does with
+//     rootfs.LookPath: through the config's PATH when it has no slash, relative to
+//     WORKDIR when it has one but is not absolute) exists, is a file and is executable;
 //   - if it is ELF, its PT_INTERP and every DT_NEEDED (transitively) resolve inside the
 //     image, with the config's LD_LIBRARY_PATH; if it is a #! script, its interpreter
 //     exists (and, if ELF, resolves likewise);
@@ -147,40 +144,17 @@ func (c *checker) entrypoint() error {
 		return nil
 	}
 	prog := argv[0]
-	workdir := c.cfg.WorkingDir
-	if workdir == "" {
-		workdir = "/"
-	}
-	var file string
-	switch {
-	case path.IsAbs(prog):
-		file = path.Clean(prog)
-	case strings.Contains(prog, "/"):
-		file = path.Join(workdir, prog)
-	default:
-		pathEnv, ok := c.env("PATH")
-		if !ok {
-			pathEnv = defaultPATH
-		}
-		for _, dir := range strings.Split(pathEnv, ":") {
-			if dir == "" {
-				dir = workdir // an empty PATH element is the working directory
-			}
-			if !path.IsAbs(dir) {
-				dir = path.Join(workdir, dir)
-			}
-			cand := path.Join(dir, prog)
-			fi, err := fs.Stat(c.fsys, rel(cand))
-			if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-				file = cand
-				break
-			}
-		}
-		if file == "" {
+	pathEnv := rootfs.PathEnv(c.cfg.Env)
+	// The file execvp would run; when only a non-executable match exists it is that one,
+	// so the problem below says what is wrong with it.
+	file, err := rootfs.LookPath(c.fsys, prog, pathEnv, c.cfg.WorkingDir)
+	if file == "" {
+		if errors.Is(err, rootfs.ErrNotFound) {
 			c.fail("entrypoint %q is not in any PATH directory (%s): add it with --from SRC:/path/to/%s, or set --entrypoint to its absolute path",
 				prog, pathEnv, prog)
 			return nil
 		}
+		return fmt.Errorf("checking entrypoint %s: %w", prog, err)
 	}
 
 	fi, err := fs.Stat(c.fsys, rel(file))
@@ -202,7 +176,8 @@ func (c *checker) entrypoint() error {
 	}
 
 	ld, _ := c.env("LD_LIBRARY_PATH")
-	missing, err := elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld))
+	missing, err := elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld),
+		elfdeps.WithPath(pathEnv), elfdeps.WithWorkdir(c.cfg.WorkingDir))
 	if err != nil {
 		return fmt.Errorf("checking libraries of %s: %w", file, err)
 	}

@@ -7,7 +7,8 @@
 // image's root.
 //
 // The loader is never run: everything is read through an fs.FS that implements
-// fs.ReadLinkFS, with the image root as the FS root. Symlinks are followed by this package,
-// component by component, with absolute targets taken relative to the image root, so the
-// result is the same for a merged layer view, a BuildKit stage or an fstest.MapFS.
+// fs.ReadLinkFS, with the image root as the FS root. Symlinks are followed by
+// internal/rootfs, component by component, with absolute targets taken relative to the
+// image root, so the result is the same for a merged layer view, a BuildKit stage or an
+// fstest.MapFS; a "#!/usr/bin/env NAME" program is found with its rootfs.LookPath.
 package elfdeps

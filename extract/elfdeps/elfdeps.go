@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 var (
@@ -38,13 +40,11 @@ type Option func(*options)
 type options struct {
 	ldLibraryPath string
 	path          string
+	workdir       string
 }
 
-// defaultPath is the PATH container runtimes give a process whose image sets none.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 func makeOptions(opts []Option) options {
-	o := options{path: defaultPath}
+	o := options{path: rootfs.DefaultPATH, workdir: "/"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -64,17 +64,23 @@ func WithPath(path string) Option {
 	return func(o *options) { o.path = path }
 }
 
+// WithWorkdir sets the working directory the program runs in, from the WorkingDir of the
+// image config: "#!/usr/bin/env NAME" looks up a NAME with a slash, and empty or relative
+// PATH elements, from there. Without it the runtimes' default, "/", is used.
+func WithWorkdir(dir string) Option {
+	return func(o *options) { o.workdir = dir }
+}
+
 // Resolver finds ELF dependencies inside one image file system. It caches what it reads,
 // assuming the file system does not change, and is not safe for concurrent use.
 type Resolver struct {
 	fsys  fs.FS
-	links fs.ReadLinkFS
+	links *lstatCache
 	opts  options
 
 	confDirs  []string // from /etc/ld.so.conf, in order
 	muslArch  string   // musl's arch when the image's loader is musl's, else ""
 	muslPaths map[string][]string
-	lstats    map[string]lstatResult
 	walks     map[string]walkResult // the loader tries the same names for every object
 	objects   map[string]parsed     // by real path
 }
@@ -95,10 +101,9 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 	}
 	r := &Resolver{
 		fsys:      fsys,
-		links:     links,
+		links:     &lstatCache{ReadLinkFS: links, m: map[string]lstatResult{}},
 		opts:      makeOptions(opts),
 		muslPaths: map[string][]string{},
-		lstats:    map[string]lstatResult{},
 		walks:     map[string]walkResult{},
 		objects:   map[string]parsed{},
 	}
@@ -211,7 +216,7 @@ func (r *Resolver) run(c *collector, name, why, by string) error {
 	named := tidyName(name)
 	w, err := r.walk(named)
 	if err != nil {
-		if why != "" && isNotFound(err) {
+		if why != "" && rootfs.IsNotFound(err) {
 			c.miss("%s of %s", why, by)
 			return nil
 		}
@@ -289,38 +294,22 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 	return nil
 }
 
-// runFromPath finds prog the way execvp does (a name with a slash as is, else the first
-// executable file in PATH) and runs it.
+// runFromPath finds prog the way execvp does (rootfs.LookPath) and runs it.
 func (r *Resolver) runFromPath(c *collector, prog, script string) error {
 	why := "program " + prog + " run by env"
-	if strings.Contains(prog, "/") {
-		if !path.IsAbs(prog) {
-			return nil // relative to the working directory, unknown here
-		}
-		return r.run(c, prog, why, script)
+	file, err := rootfs.LookPath(r.links, prog, r.opts.path, r.opts.workdir)
+	switch {
+	case errors.Is(err, rootfs.ErrNotFound):
+		c.miss("%s of %s", why, script)
+		return nil
+	case errors.Is(err, rootfs.ErrNotExecutable):
+		// env fails with EACCES: copying the file would not make the script run.
+		c.miss("%s of %s (%s is not executable)", why, script, file)
+		return nil
+	case err != nil:
+		return err
 	}
-	for _, dir := range strings.Split(r.opts.path, ":") {
-		if !path.IsAbs(dir) {
-			continue
-		}
-		cand := dir + "/" + prog
-		w, err := r.walk(cand)
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		res := r.lstat(w.real)
-		if res.err != nil {
-			return res.err
-		}
-		if res.info.Mode().IsRegular() && res.info.Mode().Perm()&0o111 != 0 {
-			return r.run(c, cand, why, script)
-		}
-	}
-	c.miss("%s of %s", why, script)
-	return nil
+	return r.run(c, file, why, script)
 }
 
 var (
@@ -390,10 +379,4 @@ func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		err = io.EOF // what io.ReaderAt promises for a short read at the end
 	}
 	return n, err
-}
-
-// isNotFound is true for errors after which the loader tries the next candidate. A name
-// the file system calls invalid cannot exist in it either.
-func isNotFound(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errLoop) || errors.Is(err, fs.ErrInvalid)
 }

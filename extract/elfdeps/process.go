@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path"
 	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 // nssModules are the NSS modules glibc loads with dlopen for the default nsswitch.conf
@@ -79,7 +81,7 @@ func (p *process) load() error {
 func (p *process) loadInterp(interp string) error {
 	w, err := p.r.walk(interp)
 	if err != nil {
-		if isNotFound(err) {
+		if rootfs.IsNotFound(err) {
 			p.c.miss("PT_INTERP %s of %s", interp, p.root.show)
 			return nil
 		}
@@ -205,14 +207,14 @@ func (p *process) search(l *loaded, name string) (bool, string, error) {
 func (p *process) try(l *loaded, cand string) (bool, error) {
 	w, err := p.r.walk(cand)
 	if err != nil {
-		if isNotFound(err) {
+		if rootfs.IsNotFound(err) {
 			return false, nil
 		}
 		return false, err
 	}
 	obj, err := p.r.object(w.real)
 	switch {
-	case errors.Is(err, ErrNotELF) || isNotFound(err):
+	case errors.Is(err, ErrNotELF) || rootfs.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, err
@@ -294,7 +296,7 @@ func (p *process) expand(x *loaded, elems []string) []string {
 func (p *process) loadNSS() error {
 	if w, err := p.r.walk("etc/nsswitch.conf"); err == nil {
 		p.c.add(w, "etc/nsswitch.conf", "glibc NSS configuration")
-	} else if !isNotFound(err) {
+	} else if !rootfs.IsNotFound(err) {
 		return err
 	}
 	libc := p.byName["libc.so.6"]

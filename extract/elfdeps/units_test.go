@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 	"testing/fstest"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 func TestExpandDST(t *testing.T) {
@@ -190,7 +192,7 @@ func TestWalk(t *testing.T) {
 		{"/abs/a.so", "opt/a.so", []string{"abs"}, nil},
 		{"../../../opt/a.so", "opt/a.so", nil, nil},
 		{"/", ".", nil, nil},
-		{"loop1", "", nil, errLoop},
+		{"loop1", "", nil, rootfs.ErrLoop},
 		{"file/x", "", nil, fs.ErrNotExist},
 		{"lib/dangling.so", "", nil, fs.ErrNotExist},
 		{"nothing", "", nil, fs.ErrNotExist},

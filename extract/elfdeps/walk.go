@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
+	"syscall"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
-
-// maxSymlinkHops is Linux's limit (MAXSYMLINKS), so a loop fails here as it would at run time.
-const maxSymlinkHops = 40
-
-// errLoop is wrapped so callers can tell a symlink loop from a plain missing file.
-var errLoop = errors.New("too many levels of symbolic links")
 
 // walked is a name resolved inside the image root.
 type walked struct {
@@ -58,23 +54,42 @@ func parentOf(name string) string {
 	return "/" + name[:i]
 }
 
-func (r *Resolver) lstat(name string) lstatResult {
-	if res, ok := r.lstats[name]; ok {
+// lstatCache is the image's fs.ReadLinkFS with Lstat and ReadLink answered once per name.
+type lstatCache struct {
+	fs.ReadLinkFS
+	m map[string]lstatResult
+}
+
+func (c *lstatCache) lstat(name string) lstatResult {
+	if res, ok := c.m[name]; ok {
 		return res
 	}
 	var res lstatResult
-	res.info, res.err = r.links.Lstat(name)
+	res.info, res.err = c.ReadLinkFS.Lstat(name)
 	if res.err == nil && res.info.Mode().Type() == fs.ModeSymlink {
-		res.target, res.err = r.links.ReadLink(name)
+		res.target, res.err = c.ReadLinkFS.ReadLink(name)
 	}
-	r.lstats[name] = res
+	c.m[name] = res
 	return res
 }
 
+func (c *lstatCache) Lstat(name string) (fs.FileInfo, error) {
+	res := c.lstat(name)
+	return res.info, res.err
+}
+
+func (c *lstatCache) ReadLink(name string) (string, error) {
+	res := c.lstat(name)
+	if res.err == nil && res.info.Mode().Type() != fs.ModeSymlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return res.target, res.err
+}
+
 // walk resolves name inside the image root the way the kernel resolves a path under
-// chroot: component by component, absolute symlink targets from the image root. It does
-// not rely on the fs.FS following symlinks, because fstest.MapFS and some layer views do
-// not follow absolute ones, and because the crossed links must be reported.
+// chroot (rootfs.Resolve). It does not rely on the fs.FS following symlinks, because
+// fstest.MapFS and some layer views do not follow absolute ones, and because the crossed
+// links must be reported.
 func (r *Resolver) walk(name string) (walked, error) {
 	clean := tidyName(name)
 	if res, ok := r.walks[clean]; ok {
@@ -91,58 +106,15 @@ type walkResult struct {
 }
 
 func (r *Resolver) walkUncached(name string) (walked, error) {
-	var w walked
-	todo := splitPath(name)
-	cur := "" // real path of the directory reached so far; "" is the root
-	hops := 0
-	for len(todo) > 0 {
-		comp := todo[0]
-		todo = todo[1:]
-		switch comp {
-		case "", ".":
-			continue
-		case "..":
-			if cur != "" {
-				cur = path.Dir(cur)
-				if cur == "." {
-					cur = ""
-				}
-			}
-			continue
-		}
-		next := comp
-		if cur != "" {
-			next = cur + "/" + comp
-		}
-		res := r.lstat(next)
-		if res.err != nil {
-			return w, fmt.Errorf("resolving %s: %w", name, res.err)
-		}
-		mode := res.info.Mode()
-		switch {
-		case mode.Type() == fs.ModeSymlink:
-			hops++
-			if hops > maxSymlinkHops {
-				return w, fmt.Errorf("resolving %s: %w", name, errLoop)
-			}
-			w.links = append(w.links, next)
-			target := splitPath(res.target)
-			if strings.HasPrefix(res.target, "/") {
-				cur = ""
-			}
-			todo = append(target, todo...)
-		case len(todo) > 0 && !mode.IsDir():
-			// ENOTDIR: the loader treats it like a missing file and searches on.
-			return w, fmt.Errorf("resolving %s: %s is not a directory: %w", name, next, fs.ErrNotExist)
-		default:
-			cur = next
-		}
+	real, links, err := rootfs.Resolve(r.links, name, true)
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		// The loader treats it like a missing file and searches on.
+		return walked{}, fmt.Errorf("resolving %s: %w: %w", name, err, fs.ErrNotExist)
+	case err != nil:
+		return walked{}, fmt.Errorf("resolving %s: %w", name, err)
 	}
-	if cur == "" {
-		cur = "."
-	}
-	w.real = cur
-	return w, nil
+	return walked{real: real, links: links}, nil
 }
 
 func splitPath(p string) []string {

@@ -397,6 +397,7 @@ func (b *builder) settleHardlinks() {
 // walk resolves name from root. Symlinks in intermediate components are
 // followed, the last one only if followLast; absolute targets start again
 // at root and ".." stops at root, so resolution never leaves the image.
+// Not internal/rootfs.Resolve: it walks the index that FS.Lstat and ReadLink stand on.
 func walk(root *node, name string, followLast bool) (*node, error) {
 	trail, err := walkTrail(root, name, followLast)
 	if err != nil {

@@ -161,10 +161,11 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			return nil, "", err
 		}
 		var env []string
+		var workdir string
 		if src.Config != nil {
-			env = src.Config.Config.Env
+			env, workdir = src.Config.Config.Env, src.Config.Config.WorkingDir
 		}
-		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithEnv(env), extract.WithSourceName(group.source))
+		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithEnv(env), extract.WithWorkdir(workdir), extract.WithSourceName(group.source))
 		if err != nil {
 			return nil, "", fmt.Errorf("taking files from %s: %w", group.source, err)
 		}
