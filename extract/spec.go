@@ -140,25 +140,3 @@ func cleanAbs(what, p string) (string, error) {
 	}
 	return c, nil
 }
-
-// hasMeta reports whether a path component is a pattern rather than a name.
-func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
-
-// splitPattern splits a clean absolute pattern into its components (no empty ones),
-// checking that each is a valid path.Match pattern and that "**" stands alone.
-func splitPattern(p string) ([]string, error) {
-	var comps []string
-	for _, c := range strings.Split(strings.Trim(p, "/"), "/") {
-		if c == "" {
-			continue
-		}
-		if c != "**" && strings.Contains(c, "**") {
-			return nil, fmt.Errorf("checking pattern %q: ** must be a whole path component: %w", p, ErrBadSpec)
-		}
-		if _, err := path.Match(c, ""); err != nil {
-			return nil, fmt.Errorf("checking pattern %q: %w: %w", p, err, ErrBadSpec)
-		}
-		comps = append(comps, c)
-	}
-	return comps, nil
-}

@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slim-dev/slim/internal/ctxio"
 )
 
 // WithCacheDir keeps each layer NewLayer compresses in dir, keyed by the digest of its
@@ -69,7 +71,7 @@ type cacheEntry struct {
 // compressed bytes.
 func cacheKey(ctx context.Context, plan []Entry, o *options, mt types.MediaType, tarCopy io.Writer) (string, error) {
 	h := sha256.New()
-	if err := writePlan(ctxWriter{ctx: ctx, w: io.MultiWriter(h, tarCopy)}, plan, o.readAhead); err != nil {
+	if err := writePlan(ctxio.Writer(ctx, io.MultiWriter(h, tarCopy)), plan, o.readAhead); err != nil {
 		return "", fmt.Errorf("hashing layer for the cache: %w", err)
 	}
 	return fmt.Sprintf("%x-%s", h.Sum(nil), keySettings(o, mt)), nil

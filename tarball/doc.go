@@ -1,7 +1,7 @@
 // Package tarball owns the layers slim writes: deterministic tar streams, compression
 // (klauspost/compress, and internal/deflate's near-optimal parse for gzip at the best
-// level), rewriting existing layers (waste removal, squash) and the outputs (OCI layout,
-// docker-archive, registry, daemon).
+// level) and the layer cache. Writing images out belongs to tarball/output, rewriting
+// existing images (slim recompress) to tarball/recompress; both build on this package.
 //
 // The layer writer is reproducible by construction: WriteTar sorts and normalises the
 // entries it is given, and the compressors produce the same bytes for the same input

@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 // TestGzipBestReadByZlib has zlib's own gzip check and decode what the near-optimal
 // best level writes, across block sizes that put segment boundaries everywhere,
 // including an empty last block.
 func TestGzipBestReadByZlib(t *testing.T) {
-	gz := needTool(t, "gzip")
+	gz := testimage.NeedTool(t, "gzip")
 	// Small enough for -race: the near-optimal parser is slow under it.
 	data := testData(1<<20 + 4321)
 	for _, block := range []int{4 << 10, 64 << 10, 1<<20 + 4321} {

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/slim-dev/slim/internal/ctxio"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
 
@@ -136,7 +137,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 	if err != nil {
 		return nil, err
 	}
-	tarOut := ctxWriter{ctx: ctx, w: io.MultiWriter(cw, diffHash)}
+	tarOut := ctxio.Writer(ctx, io.MultiWriter(cw, diffHash))
 	if tarSpool != nil {
 		_, err = io.CopyBuffer(tarOut, io.NewSectionReader(tarSpool, 0, math.MaxInt64), make([]byte, 1<<20))
 	} else {
@@ -183,6 +184,30 @@ func mediaType(o *options) (types.MediaType, error) {
 		return types.OCIUncompressedLayer, nil
 	}
 	return "", fmt.Errorf("choosing media type for %s layers with %s media types: %w", o.compression, o.mediaTypes, ErrBadOption)
+}
+
+// ToOCI maps a Docker media type to its OCI equal; it is shared by the outputs and
+// recompress, which both turn Docker-typed images OCI. An OCI layout holds OCI
+// manifests: skopeo (before 1.14) and umoci do not even see a Docker manifest in
+// index.json. So a Docker-typed image is written with OCI manifests, as BuildKit's oci
+// exporter and `skopeo copy … oci:` do: its config and layer blobs stay byte for byte
+// the same, only the manifests (and so the image digest) change.
+func ToOCI(mt types.MediaType) types.MediaType {
+	switch mt {
+	case types.DockerManifestSchema2:
+		return types.OCIManifestSchema1
+	case types.DockerManifestList:
+		return types.OCIImageIndex
+	case types.DockerConfigJSON:
+		return types.OCIConfigJSON
+	case types.DockerLayer:
+		return types.OCILayer
+	case types.DockerUncompressedLayer:
+		return types.OCIUncompressedLayer
+	case types.DockerForeignLayer:
+		return types.OCIRestrictedLayer
+	}
+	return mt
 }
 
 // Digest returns the sha256 of the compressed blob.
@@ -354,19 +379,6 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
-}
-
-// ctxWriter stops a layer mid-stream when its context is cancelled.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 type readCloser struct {

@@ -167,6 +167,27 @@ func WithTempDir(dir string) Option { return func(o *options) { o.tempDir = dir 
 // withWorkers overrides the per-stream concurrency (tests only: output must not change).
 func withWorkers(n int) Option { return func(o *options) { o.workers = n } }
 
+// Settings is what a list of Options comes to, defaults included, for a caller that
+// must decide around the layers it asks for (recompress picks the media-type family
+// from the compression, and spools next to the layers).
+type Settings struct {
+	Compression Compression
+	TempDir     string
+}
+
+// Resolve applies opts over the defaults. It does not check them: see Validate.
+func Resolve(opts ...Option) Settings {
+	o := makeOptions(opts...)
+	return Settings{Compression: o.compression, TempDir: o.tempDir}
+}
+
+// Validate refuses the combinations NewLayer and NewLayers would refuse, so a caller
+// can fail before doing any work.
+func Validate(opts ...Option) error {
+	o := makeOptions(opts...)
+	return o.validate()
+}
+
 const defaultGzipBlock = 1 << 20
 
 func makeOptions(opts ...Option) options {

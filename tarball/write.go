@@ -42,6 +42,34 @@ func writeTar(w io.Writer, entries []Entry, o *options) error {
 	return writePlan(w, plan, o.readAhead)
 }
 
+// TarSize is the length of the tar stream WriteTar would write for entries, found
+// without reading any content: the headers do not depend on it.
+func TarSize(entries []Entry, opts ...Option) (int64, error) {
+	o := makeOptions(opts...)
+	zeros := make([]Entry, len(entries))
+	for i, e := range entries {
+		zeros[i] = e
+		if e.Open != nil {
+			size := e.Header.Size
+			zeros[i].Open = func() (io.ReadCloser, error) {
+				return io.NopCloser(io.LimitReader(zeroReader{}, size)), nil
+			}
+		}
+	}
+	var n countWriter
+	if err := writeTar(&n, zeros, &o); err != nil {
+		return 0, err
+	}
+	return int64(n), nil
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
 // tarSizeBound is an upper bound of the tar stream writePlan produces: each entry
 // takes at most a header, a PAX header with its records and padded content.
 func tarSizeBound(plan []Entry) int64 {

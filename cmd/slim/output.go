@@ -6,7 +6,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 // outputFlags are the buildx-shaped output flags shared by every command that writes an
@@ -17,7 +18,7 @@ type outputFlags struct {
 	push    bool
 	load    bool
 
-	parsed []tarball.Output
+	parsed []output.Output
 }
 
 func (f *outputFlags) register(fl *pflag.FlagSet) {
@@ -30,7 +31,7 @@ func (f *outputFlags) register(fl *pflag.FlagSet) {
 func (f *outputFlags) Validate() error {
 	f.parsed = nil
 	for _, s := range f.outputs {
-		o, err := tarball.ParseOutput(s)
+		o, err := output.Parse(s)
 		if err != nil {
 			return err
 		}
@@ -40,10 +41,10 @@ func (f *outputFlags) Validate() error {
 		if len(f.tags) == 0 {
 			return fmt.Errorf("--push needs a name: add -t REGISTRY/REPO:TAG")
 		}
-		f.parsed = append(f.parsed, tarball.Output{Type: tarball.OutputRegistry})
+		f.parsed = append(f.parsed, output.Output{Type: output.Registry})
 	}
 	if f.load {
-		f.parsed = append(f.parsed, tarball.Output{Type: tarball.OutputDocker})
+		f.parsed = append(f.parsed, output.Output{Type: output.Docker})
 	}
 	return nil
 }
@@ -52,8 +53,8 @@ func (f *outputFlags) Validate() error {
 const noOutput = "slim: no output requested (-o, --push or --load): the result was checked but not written"
 
 // options are the output options every command's outputs take.
-func (f *outputFlags) options(insecure bool) []tarball.OutputOption {
-	return []tarball.OutputOption{tarball.WithTags(f.tags), tarball.WithInsecure(insecure)}
+func (f *outputFlags) options(insecure bool) []output.Option {
+	return []output.Option{output.WithTags(f.tags), output.WithRefOptions(imageref.WithInsecure(insecure))}
 }
 
 // write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
@@ -63,5 +64,5 @@ func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) erro
 		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
 		return nil
 	}
-	return tarball.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
+	return output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/tarball/recompress"
 )
 
 type recompressFlags struct {
@@ -41,7 +42,7 @@ func (f *recompressFlags) Validate() error {
 	}
 	f.patterns = nil
 	for _, s := range f.strip {
-		p, err := tarball.ParseStrip(s)
+		p, err := recompress.ParseStrip(s)
 		if err != nil {
 			return err
 		}
@@ -78,24 +79,21 @@ and archives, pip and npm caches, __pycache__).`,
 			if err != nil {
 				return err
 			}
-			opts := []tarball.RecompressOption{}
-			for _, o := range f.packing {
-				opts = append(opts, o)
-			}
+			opts := []recompress.Option{recompress.WithPacking(f.packing...)}
 			if f.squash {
-				opts = append(opts, tarball.WithSquash())
+				opts = append(opts, recompress.WithSquash())
 			}
 			if len(f.patterns) > 0 {
-				opts = append(opts, tarball.WithStrip(f.patterns...))
+				opts = append(opts, recompress.WithStrip(f.patterns...))
 			}
 			if f.keepBase != "" {
 				n, err := keepBaseCount(cmd, img, f.keepBase, ropts)
 				if err != nil {
 					return err
 				}
-				opts = append(opts, tarball.WithKeepBase(n))
+				opts = append(opts, recompress.WithKeepBase(n))
 			}
-			out, rep, err := tarball.Recompress(ctx, img, opts...)
+			out, rep, err := recompress.Recompress(ctx, img, opts...)
 			if err != nil {
 				return fmt.Errorf("recompressing %s: %w", args[0], err)
 			}
@@ -134,7 +132,7 @@ func keepBaseCount(cmd *cobra.Command, img v1.Image, keep string, ropts []imager
 	ctx := cmd.Context()
 	name := keep
 	if keep == "auto" {
-		n, err := tarball.BaseFromAnnotations(img)
+		n, err := recompress.BaseFromAnnotations(img)
 		if err != nil {
 			return 0, err
 		}
@@ -156,14 +154,14 @@ func keepBaseCount(cmd *cobra.Command, img v1.Image, keep string, ropts []imager
 	if err != nil {
 		return 0, fmt.Errorf("resolving --keep-base %s: %w", name, err)
 	}
-	n, err := tarball.BaseLayerCount(img, bimg)
+	n, err := recompress.BaseLayerCount(img, bimg)
 	if err != nil {
 		return 0, fmt.Errorf("--keep-base %s: %w", name, err)
 	}
 	return n, nil
 }
 
-func printRecompress(out io.Writer, r *tarball.RecompressReport) {
+func printRecompress(out io.Writer, r *recompress.Report) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "#\tDIGEST\tSIZE\tNEW SIZE\tUNCOMPRESSED\tNEW\tWASTE REMOVED\tENTRIES DROPPED\t  ")
 	for _, l := range r.Layers {

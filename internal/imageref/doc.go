@@ -9,5 +9,6 @@
 //	docker-daemon://NAME                an image in the local Docker daemon (ggcr daemon)
 //
 // Parse only looks at the string; Open and Image do the I/O. Writing images is not
-// done here: outputs belong to the packages that produce them.
+// done here: outputs belong to the packages that produce them, which reach registries
+// with RemoteOptions.
 package imageref

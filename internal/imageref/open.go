@@ -91,6 +91,31 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 		}
 		ref = n
 	}
+	desc, err := remote.Get(ref, remoteOptions(ctx, o)...)
+	if err != nil {
+		var terr *transport.Error
+		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+			return nil, nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return nil, nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		return nil, idx, err
+	}
+	img, err := desc.Image()
+	return img, nil, err
+}
+
+// RemoteOptions are the ggcr options that reach a registry as Open does: credentials,
+// plain HTTP and unverified certificates with WithInsecure, the transport and the
+// user agent. Writers to registries use them so that a name pushed to is reached the
+// way it is read back.
+func RemoteOptions(ctx context.Context, opts ...Option) []remote.Option {
+	return remoteOptions(ctx, makeOptions(opts...))
+}
+
+func remoteOptions(ctx context.Context, o options) []remote.Option {
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(o.keychain),
@@ -108,20 +133,7 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 	if o.userAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(o.userAgent))
 	}
-	desc, err := remote.Get(ref, ropts...)
-	if err != nil {
-		var terr *transport.Error
-		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-			return nil, nil, fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
-		return nil, nil, err
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		return nil, idx, err
-	}
-	img, err := desc.Image()
-	return img, nil, err
+	return ropts
 }
 
 func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 // Config is one slim run: what to take, where to lay it, how to pack it and where to
@@ -41,8 +42,8 @@ type Config struct {
 	// Force writes an image the fidelity check refuses; its problems become warnings.
 	Force bool
 	// Outputs and OutputOptions say where the result goes; none checks it only.
-	Outputs       []tarball.Output
-	OutputOptions []tarball.OutputOption
+	Outputs       []output.Output
+	OutputOptions []output.Option
 	// Progress receives what the run is doing and its warnings (default io.Discard).
 	// A Dockerfile run draws BuildKit's display on it.
 	Progress io.Writer

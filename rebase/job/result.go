@@ -13,6 +13,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 // Result is what a run made: one image, or an index of one image per platform, the
@@ -44,7 +45,7 @@ func (r *Result) write(ctx context.Context, cfg Config) error {
 	if r.Index != nil {
 		subject = r.Index
 	}
-	return tarball.Write(ctx, subject, cfg.Outputs, cfg.OutputOptions...)
+	return output.Write(ctx, subject, cfg.Outputs, cfg.OutputOptions...)
 }
 
 // WriteReport writes the report as JSON to path (--report), atomically.

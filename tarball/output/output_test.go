@@ -1,4 +1,4 @@
-package tarball
+package output
 
 import (
 	"archive/tar"
@@ -24,6 +24,7 @@ import (
 	ggcrtarball "github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
+
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/testimage"
 )
@@ -126,12 +127,6 @@ func untarTo(t *testing.T, file string) string {
 	}
 }
 
-// needTool is testimage.NeedTool under the name gzip_best_test.go calls.
-func needTool(t *testing.T, tool string) string {
-	t.Helper()
-	return testimage.NeedTool(t, tool)
-}
-
 func runTool(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), name, args...)
@@ -187,39 +182,39 @@ func TestParseOutput(t *testing.T) {
 		spec string
 		want Output
 	}{
-		{"type=oci,dest=out/", Output{Type: OutputOCI, Dest: "out/"}},
-		{"type=oci,dest=img.tar", Output{Type: OutputOCI, Dest: "img.tar", Tar: true}},
-		{"type=oci,dest=img.TAR", Output{Type: OutputOCI, Dest: "img.TAR", Tar: true}},
-		{"type=oci,dest=layout,tar=true", Output{Type: OutputOCI, Dest: "layout", Tar: true}},
-		{"type=oci,dest=dir.tar,tar=false", Output{Type: OutputOCI, Dest: "dir.tar"}},
-		{"type=oci,dest=out,name=app:slim", Output{Type: OutputOCI, Dest: "out", Name: []string{"app:slim"}}},
-		{"type=docker,dest=img.tar,name=app:slim", Output{Type: OutputDocker, Dest: "img.tar", Name: []string{"app:slim"}}},
-		{"type=docker", Output{Type: OutputDocker}},
-		{"type=registry,name=localhost:5000/app:slim", Output{Type: OutputRegistry, Name: []string{"localhost:5000/app:slim"}}},
-		{`type=image,"name=a:1,b:2",push=true`, Output{Type: OutputImage, Name: []string{"a:1", "b:2"}, Push: true}},
-		{"type=image,name=a:1", Output{Type: OutputImage, Name: []string{"a:1"}}},
-		{"TYPE=OCI, DEST=x", Output{Type: OutputOCI, Dest: "x"}},
-		{"type=oci,dest= spaced ", Output{Type: OutputOCI, Dest: " spaced "}},
-		{`type=oci,"dest=a,b"`, Output{Type: OutputOCI, Dest: "a,b"}},
-		{"out/", Output{Type: OutputOCI, Dest: "out/"}},
-		{"img.tar", Output{Type: OutputOCI, Dest: "img.tar", Tar: true}},
-		{"oci-layout:///tmp/out", Output{Type: OutputOCI, Dest: "/tmp/out"}},
-		{"oci-layout://img.tar", Output{Type: OutputOCI, Dest: "img.tar", Tar: true}},
-		{"docker-archive://img.tar", Output{Type: OutputDocker, Dest: "img.tar"}},
+		{"type=oci,dest=out/", Output{Type: OCI, Dest: "out/"}},
+		{"type=oci,dest=img.tar", Output{Type: OCI, Dest: "img.tar", Tar: true}},
+		{"type=oci,dest=img.TAR", Output{Type: OCI, Dest: "img.TAR", Tar: true}},
+		{"type=oci,dest=layout,tar=true", Output{Type: OCI, Dest: "layout", Tar: true}},
+		{"type=oci,dest=dir.tar,tar=false", Output{Type: OCI, Dest: "dir.tar"}},
+		{"type=oci,dest=out,name=app:slim", Output{Type: OCI, Dest: "out", Name: []string{"app:slim"}}},
+		{"type=docker,dest=img.tar,name=app:slim", Output{Type: Docker, Dest: "img.tar", Name: []string{"app:slim"}}},
+		{"type=docker", Output{Type: Docker}},
+		{"type=registry,name=localhost:5000/app:slim", Output{Type: Registry, Name: []string{"localhost:5000/app:slim"}}},
+		{`type=image,"name=a:1,b:2",push=true`, Output{Type: Image, Name: []string{"a:1", "b:2"}, Push: true}},
+		{"type=image,name=a:1", Output{Type: Image, Name: []string{"a:1"}}},
+		{"TYPE=OCI, DEST=x", Output{Type: OCI, Dest: "x"}},
+		{"type=oci,dest= spaced ", Output{Type: OCI, Dest: " spaced "}},
+		{`type=oci,"dest=a,b"`, Output{Type: OCI, Dest: "a,b"}},
+		{"out/", Output{Type: OCI, Dest: "out/"}},
+		{"img.tar", Output{Type: OCI, Dest: "img.tar", Tar: true}},
+		{"oci-layout:///tmp/out", Output{Type: OCI, Dest: "/tmp/out"}},
+		{"oci-layout://img.tar", Output{Type: OCI, Dest: "img.tar", Tar: true}},
+		{"docker-archive://img.tar", Output{Type: Docker, Dest: "img.tar"}},
 	}
 	for _, tt := range good {
-		got, err := ParseOutput(tt.spec)
+		got, err := Parse(tt.spec)
 		if err != nil {
-			t.Errorf("ParseOutput(%q): %v", tt.spec, err)
+			t.Errorf("Parse(%q): %v", tt.spec, err)
 			continue
 		}
 		if !outputEqual(got, tt.want) {
-			t.Errorf("ParseOutput(%q) = %+v, want %+v", tt.spec, got, tt.want)
+			t.Errorf("Parse(%q) = %+v, want %+v", tt.spec, got, tt.want)
 		}
 		// String gives a spec that reads back to the same output.
-		again, err := ParseOutput(got.String())
+		again, err := Parse(got.String())
 		if err != nil || !outputEqual(again, got) {
-			t.Errorf("ParseOutput(%q).String() = %q reads back as %+v, %v", tt.spec, got.String(), again, err)
+			t.Errorf("Parse(%q).String() = %q reads back as %+v, %v", tt.spec, got.String(), again, err)
 		}
 	}
 
@@ -248,9 +243,9 @@ func TestParseOutput(t *testing.T) {
 		{"oci-layout://", "no path after oci-layout://"},
 	}
 	for _, tt := range bad {
-		_, err := ParseOutput(tt.spec)
+		_, err := Parse(tt.spec)
 		if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), tt.errText) {
-			t.Errorf("ParseOutput(%q) error = %v, want ErrBadOutput saying %q", tt.spec, err, tt.errText)
+			t.Errorf("Parse(%q) error = %v, want ErrBadOutput saying %q", tt.spec, err, tt.errText)
 		}
 	}
 }
@@ -277,12 +272,12 @@ func TestWriteFormats(t *testing.T) {
 			archive := filepath.Join(tmp, "docker.tar")
 			ref := host + "/" + sc.name + ":slim"
 			outs := []Output{
-				{Type: OutputOCI, Dest: slashed},
-				{Type: OutputOCI, Dest: tarFile, Tar: true},
-				{Type: OutputRegistry},
+				{Type: OCI, Dest: slashed},
+				{Type: OCI, Dest: tarFile, Tar: true},
+				{Type: Registry},
 			}
 			if !isIndex && !sc.zstd {
-				outs = append(outs, Output{Type: OutputDocker, Dest: archive})
+				outs = append(outs, Output{Type: Docker, Dest: archive})
 			}
 			var progress bytes.Buffer
 			err := Write(t.Context(), sc.v, outs, WithTags([]string{ref}), WithProgress(&progress))
@@ -416,7 +411,7 @@ func TestWriteReproducible(t *testing.T) {
 	var sums [2][2][]byte
 	for i := range 2 {
 		dir := t.TempDir()
-		outs := []Output{{Type: OutputOCI, Dest: filepath.Join(dir, "l.tar"), Tar: true}, {Type: OutputDocker, Dest: filepath.Join(dir, "d.tar")}}
+		outs := []Output{{Type: OCI, Dest: filepath.Join(dir, "l.tar"), Tar: true}, {Type: Docker, Dest: filepath.Join(dir, "d.tar")}}
 		if err := Write(t.Context(), img, outs, tags); err != nil {
 			t.Fatal(err)
 		}
@@ -464,9 +459,9 @@ func TestWriteTags(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	tags := []string{host + "/app:v1", host + "/other:v2"}
 	outs := []Output{
-		{Type: OutputOCI, Dest: dir},
-		{Type: OutputRegistry},
-		{Type: OutputImage, Push: true, Name: []string{host + "/named:v3"}},
+		{Type: OCI, Dest: dir},
+		{Type: Registry},
+		{Type: Image, Push: true, Name: []string{host + "/named:v3"}},
 	}
 	if err := Write(t.Context(), img, outs, WithTags(tags)); err != nil {
 		t.Fatal(err)
@@ -504,20 +499,20 @@ func TestWriteRefused(t *testing.T) {
 		wantErr error
 		errText string
 	}{
-		{"zstd docker archive", zst, []Output{{Type: OutputDocker, Dest: "x.tar"}}, nil, ErrUnsupportedOutput, "zstd-compressed, which Docker before 25 cannot load; use --compression gzip, or -o type=oci"},
-		{"index docker archive", idx, []Output{{Type: OutputDocker, Dest: "x.tar"}}, nil, ErrUnsupportedOutput, "choose one with --platform"},
-		{"index load", idx, []Output{{Type: OutputDocker}}, []string{"a:1"}, ErrUnsupportedOutput, "choose one with --platform"},
-		{"load without tag", gz, []Output{{Type: OutputImage}}, nil, ErrBadOutput, "needs a name; give -t NAME:TAG"},
-		{"push without name", gz, []Output{{Type: OutputRegistry}}, nil, ErrBadOutput, "pushing needs a name"},
-		{"push to a layout", gz, []Output{{Type: OutputRegistry, Name: []string{"oci-layout:///tmp/x"}}}, nil, ErrBadOutput, "needs a registry name"},
-		{"push a digest", gz, []Output{{Type: OutputRegistry, Name: []string{"127.0.0.1:1/a@sha256:" + strings.Repeat("0", 64)}}}, nil, ErrBadOutput, "not a digest"},
-		{"bad name", gz, []Output{{Type: OutputRegistry, Name: []string{"UPPER/case"}}}, nil, ErrBadOutput, "lower case"},
-		{"docker archive by digest", gz, []Output{{Type: OutputDocker, Dest: "x.tar", Name: []string{"a@sha256:" + strings.Repeat("0", 64)}}}, nil, ErrBadOutput, "docker cannot load by digest"},
-		{"oci without dest", gz, []Output{{Type: OutputOCI}}, nil, ErrBadOutput, "needs dest"},
+		{"zstd docker archive", zst, []Output{{Type: Docker, Dest: "x.tar"}}, nil, ErrUnsupportedOutput, "zstd-compressed, which Docker before 25 cannot load; use --compression gzip, or -o type=oci"},
+		{"index docker archive", idx, []Output{{Type: Docker, Dest: "x.tar"}}, nil, ErrUnsupportedOutput, "choose one with --platform"},
+		{"index load", idx, []Output{{Type: Docker}}, []string{"a:1"}, ErrUnsupportedOutput, "choose one with --platform"},
+		{"load without tag", gz, []Output{{Type: Image}}, nil, ErrBadOutput, "needs a name; give -t NAME:TAG"},
+		{"push without name", gz, []Output{{Type: Registry}}, nil, ErrBadOutput, "pushing needs a name"},
+		{"push to a layout", gz, []Output{{Type: Registry, Name: []string{"oci-layout:///tmp/x"}}}, nil, ErrBadOutput, "needs a registry name"},
+		{"push a digest", gz, []Output{{Type: Registry, Name: []string{"127.0.0.1:1/a@sha256:" + strings.Repeat("0", 64)}}}, nil, ErrBadOutput, "not a digest"},
+		{"bad name", gz, []Output{{Type: Registry, Name: []string{"UPPER/case"}}}, nil, ErrBadOutput, "lower case"},
+		{"docker archive by digest", gz, []Output{{Type: Docker, Dest: "x.tar", Name: []string{"a@sha256:" + strings.Repeat("0", 64)}}}, nil, ErrBadOutput, "docker cannot load by digest"},
+		{"oci without dest", gz, []Output{{Type: OCI}}, nil, ErrBadOutput, "needs dest"},
 		{"unknown type", gz, []Output{{Type: "local", Dest: "x"}}, nil, ErrBadOutput, "unknown type"},
 		{"no outputs", gz, nil, nil, ErrBadOutput, "no output given"},
-		{"same dest twice", gz, []Output{{Type: OutputOCI, Dest: "x.tar", Tar: true}, {Type: OutputDocker, Dest: "./x.tar"}}, nil, ErrBadOutput, "both write to"},
-		{"not an image", "image", []Output{{Type: OutputOCI, Dest: "x"}}, nil, ErrBadOutput, "neither an image nor an index"},
+		{"same dest twice", gz, []Output{{Type: OCI, Dest: "x.tar", Tar: true}, {Type: Docker, Dest: "./x.tar"}}, nil, ErrBadOutput, "both write to"},
+		{"not an image", "image", []Output{{Type: OCI, Dest: "x"}}, nil, ErrBadOutput, "neither an image nor an index"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -526,7 +521,7 @@ func TestWriteRefused(t *testing.T) {
 			var outs []Output
 			if tt.outs != nil {
 				// A good output next to the bad one: the check comes before any write.
-				outs = append([]Output{{Type: OutputOCI, Dest: filepath.Join(dir, "good")}}, tt.outs...)
+				outs = append([]Output{{Type: OCI, Dest: filepath.Join(dir, "good")}}, tt.outs...)
 			}
 			for i := range outs {
 				if outs[i].Dest != "" && !filepath.IsAbs(outs[i].Dest) {
@@ -607,39 +602,39 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 	liar := mkBroken(func(l v1.Layer) v1.Layer { return liarLayer{l} })
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
-	failPush := withTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	failPush := WithRefOptions(imageref.WithTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("network is down")
-	}))
+	})))
 
 	tests := []struct {
 		name    string
 		ctx     context.Context
 		img     v1.Image
 		outs    func(dir string) []Output
-		opts    []OutputOption
+		opts    []Option
 		errText string
 	}{
 		{"layer fails in a layout dir", t.Context(), broken, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "new", "deeper", "layout")}}
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "new", "deeper", "layout")}}
 		}, nil, "connection reset"},
 		{"layer fails in a layout tar", t.Context(), broken, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}}
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "l.tar"), Tar: true}}
 		}, nil, "connection reset"},
 		{"layer fails in a docker archive", t.Context(), broken, func(d string) []Output {
-			return []Output{{Type: OutputDocker, Dest: filepath.Join(d, "d.tar")}}
+			return []Output{{Type: Docker, Dest: filepath.Join(d, "d.tar")}}
 		}, nil, "connection reset"},
 		{"layer lies about its digest", t.Context(), liar, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}}
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "l.tar"), Tar: true}}
 		}, nil, "content has digest"},
 		{"second output fails", t.Context(), broken, func(d string) []Output {
 			// The first output succeeded on its own, yet must not appear.
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: OutputDocker, Dest: filepath.Join(d, "d.tar")}}
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: Docker, Dest: filepath.Join(d, "d.tar")}}
 		}, nil, "connection reset"},
 		{"push fails after the files", t.Context(), good, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: OutputRegistry, Name: []string{"127.0.0.1:1/app:v1"}}}
-		}, []OutputOption{failPush}, "network is down"},
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: Registry, Name: []string{"127.0.0.1:1/app:v1"}}}
+		}, []Option{failPush}, "network is down"},
 		{"cancelled", cancelled, good, func(d string) []Output {
-			return []Output{{Type: OutputOCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: OutputDocker, Dest: filepath.Join(d, "d.tar")}}
+			return []Output{{Type: OCI, Dest: filepath.Join(d, "l.tar"), Tar: true}, {Type: Docker, Dest: filepath.Join(d, "d.tar")}}
 		}, nil, "context canceled"},
 	}
 	for _, tt := range tests {
@@ -648,11 +643,11 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 			dir := t.TempDir()
 			// An older layout in place must survive a failed replacement.
 			old := filepath.Join(dir, "existing")
-			if err := Write(t.Context(), good, []Output{{Type: OutputOCI, Dest: old}}, WithTags([]string{"old:v0"})); err != nil {
+			if err := Write(t.Context(), good, []Output{{Type: OCI, Dest: old}}, WithTags([]string{"old:v0"})); err != nil {
 				t.Fatal(err)
 			}
 			before := digestOfOutput(t, good)
-			err := Write(tt.ctx, tt.img, append(tt.outs(dir), Output{Type: OutputOCI, Dest: old}), tt.opts...)
+			err := Write(tt.ctx, tt.img, append(tt.outs(dir), Output{Type: OCI, Dest: old}), tt.opts...)
 			if err == nil || !strings.Contains(err.Error(), tt.errText) {
 				t.Fatalf("Write error = %v, want one saying %q", err, tt.errText)
 			}
@@ -677,7 +672,7 @@ func TestWriteReplacesLayout(t *testing.T) {
 	dir := t.TempDir()
 	layout := filepath.Join(dir, "layout")
 	for _, img := range []v1.Image{a, b} {
-		if err := Write(t.Context(), img, []Output{{Type: OutputOCI, Dest: layout}}, WithTags([]string{"app:v1"})); err != nil {
+		if err := Write(t.Context(), img, []Output{{Type: OCI, Dest: layout}}, WithTags([]string{"app:v1"})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -699,7 +694,7 @@ func TestWriteReplacesLayout(t *testing.T) {
 	if err := os.Mkdir(emptyDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(t.Context(), a, []Output{{Type: OutputOCI, Dest: emptyDir}}); err != nil {
+	if err := Write(t.Context(), a, []Output{{Type: OCI, Dest: emptyDir}}); err != nil {
 		t.Errorf("writing into an empty directory: %v", err)
 	}
 
@@ -710,14 +705,14 @@ func TestWriteReplacesLayout(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, "notes.txt"), []byte("keep"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = Write(t.Context(), a, []Output{{Type: OutputOCI, Dest: home}})
+	err = Write(t.Context(), a, []Output{{Type: OCI, Dest: home}})
 	if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "neither empty nor an OCI layout") {
 		t.Errorf("writing over a directory of other files: %v, want ErrBadOutput", err)
 	}
 	if _, err := os.Stat(filepath.Join(home, "notes.txt")); err != nil {
 		t.Errorf("notes.txt is gone: %v", err)
 	}
-	err = Write(t.Context(), a, []Output{{Type: OutputOCI, Dest: home, Tar: true}})
+	err = Write(t.Context(), a, []Output{{Type: OCI, Dest: home, Tar: true}})
 	if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("writing a tar over a directory: %v, want ErrBadOutput", err)
 	}
@@ -731,7 +726,7 @@ func TestLoadWithoutDaemon(t *testing.T) {
 	for _, call := range []func() error{
 		func() error { return Load(t.Context(), img, []string{"app:slim"}) },
 		func() error {
-			return Write(t.Context(), img, []Output{{Type: OutputDocker}}, WithTags([]string{"app:slim"}))
+			return Write(t.Context(), img, []Output{{Type: Docker}}, WithTags([]string{"app:slim"}))
 		},
 	} {
 		err := call()
@@ -805,7 +800,7 @@ func TestLoad(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := &fakeDaemon{api: tt.api, response: tt.response}
-			err := Write(t.Context(), tt.img, []Output{{Type: OutputImage}}, WithTags([]string{"app:slim", "registry.example/app:v1"}), withDaemonClient(f))
+			err := Write(t.Context(), tt.img, []Output{{Type: Image}}, WithTags([]string{"app:slim", "registry.example/app:v1"}), withDaemonClient(f))
 			if tt.errText != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errText) || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error = %v, want %v saying %q", err, tt.wantErr, tt.errText)
@@ -842,7 +837,7 @@ func TestWriteLayoutMediaTypes(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "l")
-			if err := Write(t.Context(), sc.v, []Output{{Type: OutputOCI, Dest: dir}}); err != nil {
+			if err := Write(t.Context(), sc.v, []Output{{Type: OCI, Dest: dir}}); err != nil {
 				t.Fatal(err)
 			}
 			img, idx := openOutput(t, "oci-layout://"+dir)
@@ -904,23 +899,23 @@ func indexImages(t *testing.T, idx v1.ImageIndex) []v1.Image {
 	return out
 }
 
-// Whatever ParseOutput accepts, String writes back in a form that parses to the same
+// Whatever Parse accepts, String writes back in a form that parses to the same
 // output.
-func FuzzParseOutput(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"type=oci,dest=out/", "img.tar", `type=image,"name=a:1,b:2",push=true`, "type=docker", "type=oci,dest= x,tar=false", `type=oci,"dest=a""b"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		out, err := ParseOutput(spec)
+		out, err := Parse(spec)
 		if err != nil {
 			if !errors.Is(err, ErrBadOutput) {
-				t.Fatalf("ParseOutput(%q) error %v is not ErrBadOutput", spec, err)
+				t.Fatalf("Parse(%q) error %v is not ErrBadOutput", spec, err)
 			}
 			return
 		}
-		again, err := ParseOutput(out.String())
+		again, err := Parse(out.String())
 		if err != nil || !outputEqual(again, out) {
-			t.Fatalf("ParseOutput(%q) = %+v; String %q reads back as %+v, %v", spec, out, out.String(), again, err)
+			t.Fatalf("Parse(%q) = %+v; String %q reads back as %+v, %v", spec, out, out.String(), again, err)
 		}
 	})
 }
@@ -947,7 +942,7 @@ func TestLoadIntoDocker(t *testing.T) {
 		}
 	})
 	archive := filepath.Join(t.TempDir(), "d.tar")
-	if err := Write(t.Context(), img, []Output{{Type: OutputDocker, Dest: archive, Name: []string{fileTag}}, {Type: OutputDocker}}, WithTags([]string{tag})); err != nil {
+	if err := Write(t.Context(), img, []Output{{Type: Docker, Dest: archive, Name: []string{fileTag}}, {Type: Docker}}, WithTags([]string{tag})); err != nil {
 		t.Fatal(err)
 	}
 	loaded := []string{tag}
@@ -967,8 +962,8 @@ func TestLoadIntoDocker(t *testing.T) {
 }
 
 // Push targets follow imageref's rules: plain HTTP for loopback registries, and for all
-// with WithInsecure.
-func TestOutputRegistryScheme(t *testing.T) {
+// with imageref.WithInsecure.
+func TestRegistryScheme(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name     string
@@ -981,7 +976,7 @@ func TestOutputRegistryScheme(t *testing.T) {
 		{"127.0.0.1:5000/app:v1", false, "http"},
 		{"app", false, "https"},
 	} {
-		refs, err := registryRefs([]string{tt.name}, tt.insecure)
+		refs, err := registryRefs([]string{tt.name}, []imageref.Option{imageref.WithInsecure(tt.insecure)})
 		if err != nil {
 			t.Fatal(err)
 		}

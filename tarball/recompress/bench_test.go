@@ -1,4 +1,4 @@
-package tarball
+package recompress
 
 import (
 	"archive/tar"
@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // wasteImage builds a ~200 MB (uncompressed) image from this machine's /usr/lib with
@@ -51,13 +52,13 @@ func wasteImage(b *testing.B, dir string) v1.Image {
 	if total < 50_000_000 {
 		b.Skipf("only %d bytes of readable files under /usr/lib", total)
 	}
-	entry := func(name, src string, size int64) Entry {
-		return Entry{
+	entry := func(name, src string, size int64) tarball.Entry {
+		return tarball.Entry{
 			Header: &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644},
 			Open:   func() (io.ReadCloser, error) { return os.Open(src) },
 		}
 	}
-	var base, over, cache, del []Entry
+	var base, over, cache, del []tarball.Entry
 	for i, p := range files {
 		base = append(base, entry(p, p, sizes[i]))
 		if i%3 == 0 && i+1 < len(files) {
@@ -68,11 +69,11 @@ func wasteImage(b *testing.B, dir string) v1.Image {
 		}
 		if i%11 == 5 {
 			dir, name := filepath.Split(p)
-			del = append(del, Entry{Header: &tar.Header{Typeflag: tar.TypeReg, Name: dir + ".wh." + name}})
+			del = append(del, tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeReg, Name: dir + ".wh." + name}})
 		}
 	}
-	del = append(del, Entry{Header: &tar.Header{Typeflag: tar.TypeReg, Name: "var/cache/.wh.build"}})
-	layers, err := NewLayers(context.Background(), [][]Entry{base, over, cache, del}, WithParents(), WithTempDir(dir))
+	del = append(del, tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeReg, Name: "var/cache/.wh.build"}})
+	layers, err := tarball.NewLayers(context.Background(), [][]tarball.Entry{base, over, cache, del}, tarball.WithParents(), tarball.WithTempDir(dir))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,20 +109,20 @@ func BenchmarkRecompressWaste(b *testing.B) {
 		len(f.Layers()), float64(size)/1e6, float64(usize)/1e6, float64(wasted)/1e6, indexed.Seconds())
 	settings := []struct {
 		name string
-		opts []RecompressOption
+		opts []Option
 	}{
 		{"gzip-default", nil},
-		{"gzip-best", []RecompressOption{WithLevel(LevelBest)}},
-		{"zstd-default", []RecompressOption{WithCompression(Zstd)}},
-		{"zstd-best", []RecompressOption{WithCompression(Zstd), WithLevel(LevelBest)}},
-		{"squash-zstd-best", []RecompressOption{WithSquash(), WithCompression(Zstd), WithLevel(LevelBest)}},
+		{"gzip-best", []Option{WithPacking(tarball.WithLevel(tarball.LevelBest))}},
+		{"zstd-default", []Option{WithPacking(tarball.WithCompression(tarball.Zstd))}},
+		{"zstd-best", []Option{WithPacking(tarball.WithCompression(tarball.Zstd), tarball.WithLevel(tarball.LevelBest))}},
+		{"squash-zstd-best", []Option{WithSquash(), WithPacking(tarball.WithCompression(tarball.Zstd), tarball.WithLevel(tarball.LevelBest))}},
 	}
 	for _, s := range settings {
 		b.Run(s.name, func(b *testing.B) {
 			for b.Loop() {
 				runtime.GC()
 				start := time.Now()
-				out, rep, err := Recompress(context.Background(), img, append(s.opts, WithTempDir(dir))...)
+				out, rep, err := Recompress(context.Background(), img, append(s.opts, WithPacking(tarball.WithTempDir(dir)))...)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package tarball
+package output
 
 import (
 	"archive/tar"
@@ -19,6 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/ctxio"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // The annotations that name a manifest in index.json: the OCI one holds the tag, which
@@ -113,29 +116,6 @@ func addRaw(byDigest map[v1.Hash]layoutBlob, raw []byte) v1.Hash {
 	return h
 }
 
-// toOCI maps a Docker media type to its OCI equal. An OCI layout holds OCI
-// manifests: skopeo (before 1.14) and umoci do not even see a Docker manifest in
-// index.json. So a Docker-typed image is written with OCI manifests, as BuildKit's oci
-// exporter and `skopeo copy … oci:` do: its config and layer blobs stay byte for byte
-// the same, only the manifests (and so the image digest) change.
-func toOCI(mt types.MediaType) types.MediaType {
-	switch mt {
-	case types.DockerManifestSchema2:
-		return types.OCIManifestSchema1
-	case types.DockerManifestList:
-		return types.OCIImageIndex
-	case types.DockerConfigJSON:
-		return types.OCIConfigJSON
-	case types.DockerLayer:
-		return types.OCILayer
-	case types.DockerUncompressedLayer:
-		return types.OCIUncompressedLayer
-	case types.DockerForeignLayer:
-		return types.OCIRestrictedLayer
-	}
-	return mt
-}
-
 // collectImage adds img's blobs and returns the descriptor of its (possibly converted)
 // manifest.
 func collectImage(img v1.Image, byDigest map[v1.Hash]layoutBlob) (v1.Descriptor, error) {
@@ -168,12 +148,12 @@ func collectImage(img v1.Image, byDigest map[v1.Hash]layoutBlob) (v1.Descriptor,
 			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
 		}
 	}
-	if toOCI(mt) != mt {
+	if tarball.ToOCI(mt) != mt {
 		c := m.DeepCopy()
-		c.MediaType = toOCI(mt)
-		c.Config.MediaType = toOCI(c.Config.MediaType)
+		c.MediaType = tarball.ToOCI(mt)
+		c.Config.MediaType = tarball.ToOCI(c.Config.MediaType)
 		for i := range c.Layers {
-			c.Layers[i].MediaType = toOCI(c.Layers[i].MediaType)
+			c.Layers[i].MediaType = tarball.ToOCI(c.Layers[i].MediaType)
 		}
 		if raw, err = json.Marshal(c); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("encoding manifest: %w", err)
@@ -199,7 +179,7 @@ func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) (v1.Descri
 			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
 		}
 	}
-	changed := toOCI(mt) != mt
+	changed := tarball.ToOCI(mt) != mt
 	children := slices.Clone(im.Manifests)
 	for i, d := range im.Manifests {
 		var child v1.Descriptor
@@ -230,7 +210,7 @@ func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) (v1.Descri
 	}
 	if changed {
 		c := im.DeepCopy()
-		c.MediaType = toOCI(mt)
+		c.MediaType = tarball.ToOCI(mt)
 		c.Manifests = children
 		if raw, err = json.Marshal(c); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("encoding index: %w", err)
@@ -254,7 +234,7 @@ func writeBlob(ctx context.Context, w io.Writer, b layoutBlob) error {
 	}
 	defer rc.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(ctxWriter{ctx: ctx, w: w}, h), io.LimitReader(rc, b.size+1))
+	n, err := io.Copy(io.MultiWriter(ctxio.Writer(ctx, w), h), io.LimitReader(rc, b.size+1))
 	if err != nil {
 		return fmt.Errorf("copying layer %s: %w", b.digest, err)
 	}

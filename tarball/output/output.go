@@ -1,4 +1,12 @@
-package tarball
+// Package output owns writing a result to its destinations: an OCI layout (directory or
+// tar), a docker archive, a registry, the Docker daemon, one sink per file. Write plans
+// every output before it writes any, writes files under temporary names next to their
+// destinations, pushes and loads, and only then renames the files into place, so a
+// failed or cancelled run leaves nothing under a destination name.
+//
+// Registries are reached with imageref's options (WithRefOptions), so a name pushed to
+// is reached the way it is read back.
+package output
 
 import (
 	"context"
@@ -6,16 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/imageref"
 )
 
 // Output errors. ErrBadOutput is a spec or combination the user must change;
@@ -28,33 +35,33 @@ var (
 	ErrNoDaemon          = errors.New("docker daemon unreachable")
 )
 
-// OutputType is the kind of place an image is written to, as buildx names them.
-type OutputType string
+// Type is the kind of place an image is written to, as buildx names them.
+type Type string
 
 const (
-	// OutputOCI is an OCI image layout, as a directory or as a tar of one.
-	OutputOCI OutputType = "oci"
-	// OutputDocker is a `docker save` archive when Dest is set, else a load into the
+	// OCI is an OCI image layout, as a directory or as a tar of one.
+	OCI Type = "oci"
+	// Docker is a `docker save` archive when Dest is set, else a load into the
 	// Docker daemon (buildx's `-o type=docker` without dest loads, as --load does).
-	OutputDocker OutputType = "docker"
-	// OutputRegistry pushes to a registry (buildx: type=image,push=true).
-	OutputRegistry OutputType = "registry"
-	// OutputImage pushes when Push is set, else loads into the Docker daemon: slim has
+	Docker Type = "docker"
+	// Registry pushes to a registry (buildx: type=image,push=true).
+	Registry Type = "registry"
+	// Image pushes when Push is set, else loads into the Docker daemon: slim has
 	// no image store of its own, the daemon's is the nearest thing to buildx's.
-	OutputImage OutputType = "image"
+	Image Type = "image"
 )
 
-// outputKeys lists the -o keys a type takes, so a typo is an error and not a silently
+// typeKeys lists the -o keys a type takes, so a typo is an error and not a silently
 // ignored setting; ok is false for a type that does not exist.
-func outputKeys(t OutputType) (keys []string, ok bool) {
+func typeKeys(t Type) (keys []string, ok bool) {
 	switch t {
-	case OutputOCI:
+	case OCI:
 		return []string{"type", "dest", "name", "tar"}, true
-	case OutputDocker:
+	case Docker:
 		return []string{"type", "dest", "name"}, true
-	case OutputRegistry:
+	case Registry:
 		return []string{"type", "name"}, true
-	case OutputImage:
+	case Image:
 		return []string{"type", "name", "push"}, true
 	}
 	return nil, false
@@ -62,7 +69,7 @@ func outputKeys(t OutputType) (keys []string, ok bool) {
 
 // Output is one place Write puts the image, parsed from a buildx-style `-o` spec.
 type Output struct {
-	Type OutputType
+	Type Type
 	// Dest is the file or directory for oci and docker outputs.
 	Dest string
 	// Tar writes an oci output as one tar file rather than a directory.
@@ -74,19 +81,19 @@ type Output struct {
 	Push bool
 }
 
-// String returns the spec in the form ParseOutput reads back.
+// String returns the spec in the form Parse reads back.
 func (o Output) String() string {
 	parts := []string{"type=" + string(o.Type)}
 	if o.Dest != "" {
 		parts = append(parts, "dest="+o.Dest)
 	}
-	if o.Type == OutputOCI {
+	if o.Type == OCI {
 		parts = append(parts, "tar="+strconv.FormatBool(o.Tar))
 	}
 	if len(o.Name) > 0 {
 		parts = append(parts, "name="+strings.Join(o.Name, ","))
 	}
-	if o.Type == OutputImage {
+	if o.Type == Image {
 		parts = append(parts, "push="+strconv.FormatBool(o.Push))
 	}
 	var b strings.Builder
@@ -96,28 +103,28 @@ func (o Output) String() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// parseBareOutput reads an output without keys: a path, or a path in the form slim
+// parseBare reads an output without keys: a path, or a path in the form slim
 // reads images from (oci-layout://DIR, docker-archive://FILE), so that what works as
 // a source works as a destination. Any other scheme is refused rather than taken as
 // a directory named after it.
-func parseBareOutput(spec string) (Output, error) {
+func parseBare(spec string) (Output, error) {
 	scheme, rest, ok := strings.Cut(spec, "://")
 	if !ok {
-		return Output{Type: OutputOCI, Dest: spec, Tar: isTarName(spec)}, nil
+		return Output{Type: OCI, Dest: spec, Tar: isTarName(spec)}, nil
 	}
 	if rest == "" {
 		return Output{}, fmt.Errorf("parsing output %q: no path after %s://: %w", spec, scheme, ErrBadOutput)
 	}
 	switch scheme {
 	case "oci-layout":
-		return Output{Type: OutputOCI, Dest: rest, Tar: isTarName(rest)}, nil
+		return Output{Type: OCI, Dest: rest, Tar: isTarName(rest)}, nil
 	case "docker-archive":
-		return Output{Type: OutputDocker, Dest: rest}, nil
+		return Output{Type: Docker, Dest: rest}, nil
 	}
 	return Output{}, fmt.Errorf("parsing output %q: unknown scheme %s:// (want oci-layout://DIR, docker-archive://FILE, a path, or type=%s,...): %w", spec, scheme, joinTypes(), ErrBadOutput)
 }
 
-// ParseOutput parses one -o value.
+// Parse parses one -o value.
 //
 // The full form is buildx's comma-separated key=value list, with csv quoting so that
 // name="a:1,b:2" can hold several names:
@@ -136,7 +143,7 @@ func parseBareOutput(spec string) (Output, error) {
 // as type=local (the files of the result); slim's result is an image, and a layout
 // directory is the image written as files, so the shorthand keeps the meaning "write
 // it here" while staying an image other tools can read.
-func ParseOutput(spec string) (Output, error) {
+func Parse(spec string) (Output, error) {
 	if strings.TrimSpace(spec) == "" {
 		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", joinTypes(), ErrBadOutput)
 	}
@@ -147,7 +154,7 @@ func ParseOutput(spec string) (Output, error) {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if !strings.Contains(spec, "=") {
-		return parseBareOutput(spec)
+		return parseBare(spec)
 	}
 	r := csv.NewReader(strings.NewReader(spec))
 	fields, err := r.Read()
@@ -173,8 +180,8 @@ func ParseOutput(spec string) (Output, error) {
 	if !ok {
 		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
 	}
-	out := Output{Type: OutputType(strings.ToLower(strings.TrimSpace(typ)))}
-	valid, ok := outputKeys(out.Type)
+	out := Output{Type: Type(strings.ToLower(strings.TrimSpace(typ)))}
+	valid, ok := typeKeys(out.Type)
 	if !ok {
 		hint := ""
 		if out.Type == "local" || out.Type == "tar" {
@@ -213,7 +220,7 @@ func ParseOutput(spec string) (Output, error) {
 			out.Push = b
 		}
 	}
-	if _, ok := kv["tar"]; !ok && out.Type == OutputOCI {
+	if _, ok := kv["tar"]; !ok && out.Type == OCI {
 		out.Tar = isTarName(out.Dest)
 	}
 	if _, ok := kv["dest"]; ok && out.Dest == "" {
@@ -222,7 +229,7 @@ func ParseOutput(spec string) (Output, error) {
 	if out.Dest == "-" {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
-	if out.Type == OutputOCI && out.Dest == "" {
+	if out.Type == OCI && out.Dest == "" {
 		return Output{}, fmt.Errorf("parsing output %q: type=oci needs dest=DIR or dest=FILE.tar: %w", spec, ErrBadOutput)
 	}
 	return out, nil
@@ -233,27 +240,25 @@ func isTarName(dest string) bool {
 }
 
 func joinTypes() string {
-	return strings.Join([]string{string(OutputOCI), string(OutputDocker), string(OutputRegistry), string(OutputImage)}, "|")
+	return strings.Join([]string{string(OCI), string(Docker), string(Registry), string(Image)}, "|")
 }
 
-// OutputOption configures Write and Load.
-type OutputOption func(*outputOptions)
+// Option configures Write and Load.
+type Option func(*options)
 
-type outputOptions struct {
+type options struct {
 	tags     []string
-	insecure bool
 	progress io.Writer
-	keychain authn.Keychain
-	// transport replaces the registry transport; tests use it to count requests or
-	// fail them.
-	transport http.RoundTripper
+	// refOpts reach registries (credentials, insecure, transport) and parse the
+	// names pushed to, as imageref reads them back.
+	refOpts []imageref.Option
 	// daemonClient stands in for the Docker daemon in tests (ko's fakes through
 	// unexported options).
 	daemonClient daemon.Client
 }
 
-func makeOutputOptions(opts ...OutputOption) outputOptions {
-	o := outputOptions{progress: io.Discard, keychain: authn.DefaultKeychain}
+func makeOptions(opts ...Option) options {
+	o := options{progress: io.Discard}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -262,36 +267,29 @@ func makeOutputOptions(opts ...OutputOption) outputOptions {
 
 // WithTags gives the -t tags: the names of a docker archive, the ref.name annotations of
 // an OCI layout, and the references pushed or loaded by an output without name=.
-func WithTags(tags []string) OutputOption {
-	return func(o *outputOptions) { o.tags = slices.Clone(tags) }
+func WithTags(tags []string) Option {
+	return func(o *options) { o.tags = slices.Clone(tags) }
 }
 
-// WithInsecure allows plain HTTP (and unverified certificates) for every registry
-// pushed to; loopback registries always get plain HTTP, as imageref reads them.
-func WithInsecure(insecure bool) OutputOption {
-	return func(o *outputOptions) { o.insecure = insecure }
+// WithRefOptions sets how registries are reached and names pushed to are parsed
+// (imageref.WithInsecure, WithKeychain, WithTransport, WithUserAgent), the same
+// options that read images, so a push goes where a read of the same name would.
+// Loopback registries always get plain HTTP, as imageref reads them.
+func WithRefOptions(opts ...imageref.Option) Option {
+	return func(o *options) { o.refOpts = append(o.refOpts, opts...) }
 }
 
 // WithProgress receives one line per output written.
-func WithProgress(w io.Writer) OutputOption {
-	return func(o *outputOptions) {
+func WithProgress(w io.Writer) Option {
+	return func(o *options) {
 		if w != nil {
 			o.progress = w
 		}
 	}
 }
 
-// WithKeychain sets where registry credentials come from (default: the Docker config).
-func WithKeychain(k authn.Keychain) OutputOption {
-	return func(o *outputOptions) { o.keychain = k }
-}
-
-func withTransport(t http.RoundTripper) OutputOption {
-	return func(o *outputOptions) { o.transport = t }
-}
-
-func withDaemonClient(c daemon.Client) OutputOption {
-	return func(o *outputOptions) { o.daemonClient = c }
+func withDaemonClient(c daemon.Client) Option {
+	return func(o *options) { o.daemonClient = c }
 }
 
 // subject is what Write was given: exactly one of img and idx is set.
@@ -337,8 +335,8 @@ type committer interface {
 // succeeded are the files renamed into place: a failed or cancelled run leaves no
 // output, partial or whole, under any destination name. (A registry push cannot be
 // taken back; ggcr puts the manifest last, so a failed push leaves no tag.)
-func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err error) {
-	o := makeOutputOptions(opts...)
+func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error) {
+	o := makeOptions(opts...)
 	s, err := newSubject(v)
 	if err != nil {
 		return err
@@ -346,10 +344,10 @@ func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err
 	if len(outs) == 0 {
 		return fmt.Errorf("writing outputs: no output given (want -o type=%s,... or --push or --load): %w", joinTypes(), ErrBadOutput)
 	}
-	plans := make([]outputPlan, len(outs))
+	plans := make([]plan, len(outs))
 	dests := map[string]Output{}
 	for i, out := range outs {
-		if plans[i], err = planOutput(s, out, &o); err != nil {
+		if plans[i], err = makePlan(s, out, &o); err != nil {
 			return err
 		}
 		if out.Dest == "" {
@@ -408,131 +406,64 @@ func Write(ctx context.Context, v any, outs []Output, opts ...OutputOption) (err
 	return nil
 }
 
-// outputPlan is a checked output: a file written under a temporary name, or a push or
+// plan is a checked output: a file written under a temporary name, or a push or
 // load. Both say what they wrote (a digest, an image ID) for the progress line.
-type outputPlan struct {
+type plan struct {
 	desc   string
 	file   func(context.Context) (committer, string, error)
 	remote func(context.Context) (string, error)
 }
 
-func planOutput(s subject, out Output, o *outputOptions) (outputPlan, error) {
+func makePlan(s subject, out Output, o *options) (plan, error) {
 	names := out.Name
 	if len(names) == 0 {
 		names = o.tags
 	}
 	switch out.Type {
-	case OutputOCI:
+	case OCI:
 		if out.Dest == "" {
-			return outputPlan{}, fmt.Errorf("checking output %s: type=oci needs dest=DIR or dest=FILE.tar: %w", out, ErrBadOutput)
+			return plan{}, fmt.Errorf("checking output %s: type=oci needs dest=DIR or dest=FILE.tar: %w", out, ErrBadOutput)
 		}
 		annotations, err := layoutAnnotations(names)
 		if err != nil {
-			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+			return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
 		write, desc := writeLayoutDir, "oci layout "
 		if out.Tar {
 			write, desc = writeLayoutTar, "oci layout tar "
 		}
-		return outputPlan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+		return plan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
 			c, d, err := write(ctx, s, filepath.Clean(out.Dest), annotations)
 			return c, d.String(), err
 		}}, nil
 
-	case OutputDocker:
+	case Docker:
 		if out.Dest == "" {
 			return planLoad(s, out, names, o)
 		}
 		if s.img == nil {
-			return outputPlan{}, fmt.Errorf("checking output %s: a docker archive holds one platform's image and this is a multi-platform index; choose one with --platform: %w", out, ErrUnsupportedOutput)
+			return plan{}, fmt.Errorf("checking output %s: a docker archive holds one platform's image and this is a multi-platform index; choose one with --platform: %w", out, ErrUnsupportedOutput)
 		}
 		if err := checkDockerLayers(s.img, false); err != nil {
-			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+			return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
 		tags, err := dockerTags(names)
 		if err != nil {
-			return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
+			return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
-		return outputPlan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+		return plan{desc: "docker archive " + out.Dest, file: func(ctx context.Context) (committer, string, error) {
 			c, err := writeDockerArchive(ctx, s.img, filepath.Clean(out.Dest), tags)
 			return c, imageID(s.img), err
 		}}, nil
 
-	case OutputImage:
+	case Image:
 		if !out.Push {
 			return planLoad(s, out, names, o)
 		}
 		return planPush(s, out, names, o)
 
-	case OutputRegistry:
+	case Registry:
 		return planPush(s, out, names, o)
 	}
-	return outputPlan{}, fmt.Errorf("checking output %s: unknown type %q (want %s): %w", out, out.Type, joinTypes(), ErrBadOutput)
-}
-
-func planLoad(s subject, out Output, names []string, o *outputOptions) (outputPlan, error) {
-	if s.img == nil {
-		return outputPlan{}, fmt.Errorf("checking output %s: the Docker daemon loads one platform's image and this is a multi-platform index; choose one with --platform: %w", out, ErrUnsupportedOutput)
-	}
-	if len(names) == 0 {
-		return outputPlan{}, fmt.Errorf("checking output %s: loading into the Docker daemon needs a name; give -t NAME:TAG: %w", out, ErrBadOutput)
-	}
-	if _, err := dockerTags(names); err != nil {
-		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
-	}
-	return outputPlan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
-		return imageID(s.img), loadDaemon(ctx, s.img, names, o)
-	}}, nil
-}
-
-func planPush(s subject, out Output, names []string, o *outputOptions) (outputPlan, error) {
-	if len(names) == 0 {
-		return outputPlan{}, fmt.Errorf("checking output %s: pushing needs a name; give -t REGISTRY/REPO:TAG or name=: %w", out, ErrBadOutput)
-	}
-	refs, err := registryRefs(names, o.insecure)
-	if err != nil {
-		return outputPlan{}, fmt.Errorf("checking output %s: %w", out, err)
-	}
-	return outputPlan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
-		if err := pushRefs(ctx, s, refs, o); err != nil {
-			return "", err
-		}
-		d, err := s.digest()
-		if err != nil {
-			return "", fmt.Errorf("pushing %s: %w", strings.Join(names, ", "), err)
-		}
-		return d.String(), nil
-	}}, nil
-}
-
-// imageID is what Docker calls the image: its config digest.
-func imageID(img v1.Image) string {
-	h, err := img.ConfigName()
-	if err != nil {
-		return "image ID unknown"
-	}
-	return "image ID " + h.String()
-}
-
-// checkDockerLayers refuses layers Docker cannot load. Docker before 25 (API 1.44) reads
-// only gzip and uncompressed layers; zstdOK is set when the daemon is known to be newer.
-func checkDockerLayers(img v1.Image, zstdOK bool) error {
-	m, err := img.Manifest()
-	if err != nil {
-		return fmt.Errorf("reading manifest: %w", err)
-	}
-	for i, l := range m.Layers {
-		switch l.MediaType {
-		case types.DockerLayer, types.DockerUncompressedLayer, types.OCILayer, types.OCIUncompressedLayer,
-			types.DockerForeignLayer, types.OCIRestrictedLayer, types.OCIUncompressedRestrictedLayer:
-			continue
-		case types.OCILayerZStd:
-			if zstdOK {
-				continue
-			}
-			return fmt.Errorf("layer %d (%s) is zstd-compressed, which Docker before 25 cannot load; use --compression gzip, or -o type=oci: %w", i, l.Digest, ErrUnsupportedOutput)
-		}
-		return fmt.Errorf("layer %d (%s) has media type %s, which Docker cannot load: %w", i, l.Digest, l.MediaType, ErrUnsupportedOutput)
-	}
-	return nil
+	return plan{}, fmt.Errorf("checking output %s: unknown type %q (want %s): %w", out, out.Type, joinTypes(), ErrBadOutput)
 }

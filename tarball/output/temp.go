@@ -1,4 +1,4 @@
-package tarball
+package output
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package tarball
+package output
 
 import (
 	"archive/tar"
@@ -6,18 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	ggcrtarball "github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/moby/moby/client"
 )
 
 // dockerTags parses names as the RepoTags of a docker archive. A name without a tag
@@ -152,101 +148,34 @@ func layerFileExtension(mt types.MediaType) string {
 	return ".tar.gz"
 }
 
-// Load puts img into the Docker daemon under every tag (--load). The daemon is the one
-// DOCKER_HOST and the Docker environment name. Zstd layers are refused unless the daemon
-// speaks API 1.44 (Docker 25) or later, the first that loads them.
-func Load(ctx context.Context, img v1.Image, tags []string, opts ...OutputOption) error {
-	o := makeOutputOptions(opts...)
-	if img == nil {
-		return fmt.Errorf("loading into the docker daemon: no image: %w", ErrBadOutput)
+// imageID is what Docker calls the image: its config digest.
+func imageID(img v1.Image) string {
+	h, err := img.ConfigName()
+	if err != nil {
+		return "image ID unknown"
 	}
-	if len(tags) == 0 {
-		return fmt.Errorf("loading into the docker daemon: no name; give -t NAME:TAG: %w", ErrBadOutput)
-	}
-	return loadDaemon(ctx, img, tags, &o)
+	return "image ID " + h.String()
 }
 
-func loadDaemon(ctx context.Context, img v1.Image, names []string, o *outputOptions) error {
-	var tags []name.Tag
-	for _, n := range names {
-		t, err := name.NewTag(n)
-		if err != nil {
-			return fmt.Errorf("loading into the docker daemon: parsing name %q (want NAME[:TAG]): %v: %w", n, err, ErrBadOutput)
-		}
-		tags = append(tags, t)
-	}
-	c := o.daemonClient
-	if c == nil {
-		cl, err := client.New(client.FromEnv)
-		if err != nil {
-			return fmt.Errorf("loading into the docker daemon: cannot reach the Docker daemon at %s: use -o type=docker,dest=FILE and `docker load` (%v): %w", os.Getenv("DOCKER_HOST"), err, ErrNoDaemon)
-		}
-		defer cl.Close()
-		c = cl
-	}
-	host := os.Getenv("DOCKER_HOST")
-	if h, ok := c.(interface{ DaemonHost() string }); ok {
-		host = h.DaemonHost()
-	}
-	ping, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+// checkDockerLayers refuses layers Docker cannot load. Docker before 25 (API 1.44) reads
+// only gzip and uncompressed layers; zstdOK is set when the daemon is known to be newer.
+func checkDockerLayers(img v1.Image, zstdOK bool) error {
+	m, err := img.Manifest()
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("loading into the docker daemon: %w", ctx.Err())
+		return fmt.Errorf("reading manifest: %w", err)
+	}
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case types.DockerLayer, types.DockerUncompressedLayer, types.OCILayer, types.OCIUncompressedLayer,
+			types.DockerForeignLayer, types.OCIRestrictedLayer, types.OCIUncompressedRestrictedLayer:
+			continue
+		case types.OCILayerZStd:
+			if zstdOK {
+				continue
+			}
+			return fmt.Errorf("layer %d (%s) is zstd-compressed, which Docker before 25 cannot load; use --compression gzip, or -o type=oci: %w", i, l.Digest, ErrUnsupportedOutput)
 		}
-		return fmt.Errorf("loading into the docker daemon: cannot reach the Docker daemon at %s: use -o type=docker,dest=FILE and `docker load` (%v): %w", host, err, ErrNoDaemon)
-	}
-	if err := checkDockerLayers(img, apiAtLeast(ping.APIVersion, 1, 44)); err != nil {
-		return fmt.Errorf("loading into the docker daemon at %s (API %s): %w", host, ping.APIVersion, err)
-	}
-	dopts := []daemon.Option{daemon.WithClient(c), daemon.WithContext(ctx)}
-	resp, err := daemon.Write(tags[0], img, dopts...)
-	if err != nil {
-		return fmt.Errorf("loading %s into the docker daemon: %w", tags[0], err)
-	}
-	// The daemon answers 200 and reports a failed load inside the JSON stream, which
-	// ggcr hands back as text.
-	if msg := loadError(resp); msg != "" {
-		return fmt.Errorf("loading %s into the docker daemon: %s", tags[0], msg)
-	}
-	for _, t := range tags[1:] {
-		if err := daemon.Tag(tags[0], t, dopts...); err != nil {
-			return fmt.Errorf("tagging %s as %s in the docker daemon: %w", tags[0], t, err)
-		}
+		return fmt.Errorf("layer %d (%s) has media type %s, which Docker cannot load: %w", i, l.Digest, l.MediaType, ErrUnsupportedOutput)
 	}
 	return nil
-}
-
-func loadError(resp string) string {
-	dec := json.NewDecoder(strings.NewReader(resp))
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			return ""
-		}
-		switch {
-		case msg.ErrorDetail != nil && msg.ErrorDetail.Message != "":
-			return msg.ErrorDetail.Message
-		case msg.Error != "":
-			return msg.Error
-		}
-	}
-}
-
-// apiAtLeast compares a Docker API version "1.44" with major.minor.
-func apiAtLeast(v string, major, minor int) bool {
-	a, b, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	ma, err1 := strconv.Atoi(a)
-	mi, err2 := strconv.Atoi(b)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
 }

@@ -1,4 +1,4 @@
-package tarball
+package recompress
 
 import (
 	"archive/tar"
@@ -31,6 +31,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/imagefs"
 	ti "github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // fileDesc is everything the merged file system promises about one path: recompress
@@ -291,7 +292,7 @@ func caseLayers(name string) layers {
 }
 
 // check runs the checks every output must pass: valid, same merged view, no waste.
-func checkRecompressed(t *testing.T, in, out v1.Image, rep *RecompressReport) {
+func checkRecompressed(t *testing.T, in, out v1.Image, rep *Report) {
 	t.Helper()
 	ti.Validate(t, out)
 	diffFS(t, "merged view", describeFS(t, out), describeFS(t, in))
@@ -348,9 +349,9 @@ func checkHistory(t testing.TB, img v1.Image) {
 	}
 }
 
-func recompress(t *testing.T, img v1.Image, opts ...RecompressOption) (v1.Image, *RecompressReport) {
+func recompress(t *testing.T, img v1.Image, opts ...Option) (v1.Image, *Report) {
 	t.Helper()
-	opts = append([]RecompressOption{WithTempDir(t.TempDir())}, opts...)
+	opts = append([]Option{WithPacking(tarball.WithTempDir(t.TempDir()))}, opts...)
 	out, rep, err := Recompress(context.Background(), img, opts...)
 	if err != nil {
 		t.Fatalf("recompressing: %v", err)
@@ -376,12 +377,12 @@ func TestRecompressKeepsMergedView(t *testing.T) {
 	}
 	settings := []struct {
 		name string
-		opts []RecompressOption
+		opts []Option
 	}{
 		{"default", nil},
-		{"zstd best", []RecompressOption{WithCompression(Zstd), WithLevel(LevelBest)}},
-		{"uncompressed", []RecompressOption{WithCompression(Uncompressed)}},
-		{"squash gzip 9", []RecompressOption{WithSquash(), WithLevel(9)}},
+		{"zstd best", []Option{WithPacking(tarball.WithCompression(tarball.Zstd), tarball.WithLevel(tarball.LevelBest))}},
+		{"uncompressed", []Option{WithPacking(tarball.WithCompression(tarball.Uncompressed))}},
+		{"squash gzip 9", []Option{WithSquash(), WithPacking(tarball.WithLevel(9))}},
 	}
 	for _, tc := range recompressCases() {
 		for _, f := range formats {
@@ -412,14 +413,13 @@ func TestRecompressKeepsMergedView(t *testing.T) {
 }
 
 // checkMediaTypes: one family per manifest, the input's unless zstd made it OCI.
-func checkMediaTypes(t *testing.T, in, out v1.Image, opts []RecompressOption) {
+func checkMediaTypes(t *testing.T, in, out v1.Image, opts []Option) {
 	t.Helper()
 	inMT, _ := in.MediaType()
 	outMT, _ := out.MediaType()
-	o := makeRecompressOptions(opts)
-	lo := makeOptions(o.layer...)
+	o := makeOptions(opts)
 	want := inMT
-	if lo.compression == Zstd {
+	if tarball.Resolve(o.packing...).Compression == tarball.Zstd {
 		want = types.OCIManifestSchema1
 	}
 	if outMT != want {
@@ -501,9 +501,9 @@ func TestRecompressProperty(t *testing.T) {
 				opts = append(opts, ti.WithCompression(c))
 			}
 			in := ti.Image(t, ls, opts...)
-			var ropts []RecompressOption
+			var ropts []Option
 			if r.Intn(3) == 0 {
-				ropts = append(ropts, WithCompression(Zstd))
+				ropts = append(ropts, WithPacking(tarball.WithCompression(tarball.Zstd)))
 			}
 			if r.Intn(4) == 0 {
 				ropts = append(ropts, WithSquash())
@@ -584,7 +584,7 @@ func TestRecompressKeepBase(t *testing.T) {
 	for _, squash := range []bool{false, true} {
 		t.Run(fmt.Sprint("squash=", squash), func(t *testing.T) {
 			t.Parallel()
-			opts := []RecompressOption{WithKeepBase(n)}
+			opts := []Option{WithKeepBase(n)}
 			if squash {
 				opts = append(opts, WithSquash())
 			}
@@ -721,33 +721,11 @@ func TestParseStrip(t *testing.T) {
 			t.Errorf("ParseStrip(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
-	matches := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"usr/share/doc/**", "usr/share/doc", false},
-		{"usr/share/doc/**", "usr/share/doc/a/b", true},
-		{"**/__pycache__/**", "__pycache__/x.pyc", true},
-		{"**/__pycache__/**", "a/b/__pycache__/x.pyc", true},
-		{"**/__pycache__/**", "a/b/__pycache__", false},
-		{"**/*.mo", "x.mo", true},
-		{"/usr/*/x", "usr/lib/x", true},
-		{"/usr/*/x", "usr/lib/y/x", false},
-	}
-	for _, m := range matches {
-		g, err := compileGlob(m.pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := g.match(m.name); got != m.want {
-			t.Errorf("%q matches %q = %v, want %v", m.pattern, m.name, got, m.want)
-		}
-	}
 }
 
 func TestRecompressDeterministic(t *testing.T) {
 	t.Parallel()
-	for _, opts := range [][]RecompressOption{nil, {WithCompression(Zstd), WithLevel(LevelBest)}, {WithSquash()}} {
+	for _, opts := range [][]Option{nil, {WithPacking(tarball.WithCompression(tarball.Zstd), tarball.WithLevel(tarball.LevelBest))}, {WithSquash()}} {
 		var digests []v1.Hash
 		for range 2 {
 			// Built twice from scratch: nothing may depend on the run.
@@ -793,15 +771,15 @@ func TestRecompressBadInput(t *testing.T) {
 	tests := []struct {
 		name    string
 		img     v1.Image
-		opts    []RecompressOption
+		opts    []Option
 		wantErr error
 		mention string
 	}{
-		{"unknown compression", img, []RecompressOption{WithCompression("lz4")}, ErrBadCompression, ""},
-		{"gzip level out of range", img, []RecompressOption{WithLevel(12)}, ErrBadLevel, ""},
-		{"level for uncompressed", img, []RecompressOption{WithCompression(Uncompressed), WithLevel(3)}, ErrBadLevel, ""},
-		{"keep more layers than there are", img, []RecompressOption{WithKeepBase(3)}, ErrBadOption, ""},
-		{"bad strip glob", img, []RecompressOption{WithStrip("a/[")}, ErrBadStrip, ""},
+		{"unknown compression", img, []Option{WithPacking(tarball.WithCompression("lz4"))}, tarball.ErrBadCompression, ""},
+		{"gzip level out of range", img, []Option{WithPacking(tarball.WithLevel(12))}, tarball.ErrBadLevel, ""},
+		{"level for uncompressed", img, []Option{WithPacking(tarball.WithCompression(tarball.Uncompressed), tarball.WithLevel(3))}, tarball.ErrBadLevel, ""},
+		{"keep more layers than there are", img, []Option{WithKeepBase(3)}, ErrBadOption, ""},
+		{"bad strip glob", img, []Option{WithStrip("a/[")}, ErrBadStrip, ""},
 		{"corrupt layer", corrupt, nil, imagefs.ErrDigestMismatch, "layer 1 (" + badDigest.String()},
 		{"undecodable layer", truncated, nil, imagefs.ErrCorruptLayer, "layer 1"},
 	}
@@ -809,7 +787,7 @@ func TestRecompressBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			out, rep, err := Recompress(context.Background(), tt.img, append(tt.opts, WithTempDir(dir))...)
+			out, rep, err := Recompress(context.Background(), tt.img, append(tt.opts, WithPacking(tarball.WithTempDir(dir)))...)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -874,7 +852,7 @@ func TestRecompressCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir := t.TempDir()
-	out, rep, err := Recompress(ctx, img, WithTempDir(dir))
+	out, rep, err := Recompress(ctx, img, WithPacking(tarball.WithTempDir(dir)))
 	if !errors.Is(err, context.Canceled) || out != nil || rep != nil {
 		t.Fatalf("Recompress(cancelled) = %v, %v, %v", out, rep, err)
 	}
@@ -933,7 +911,7 @@ func TestRecompressSources(t *testing.T) {
 	for src, in := range map[string]v1.Image{"layout": fromLayout, "registry": fromRegistry} {
 		t.Run(src, func(t *testing.T) {
 			t.Parallel()
-			out, rep := recompress(t, in, WithKeepBase(1), WithCompression(Zstd))
+			out, rep := recompress(t, in, WithKeepBase(1), WithPacking(tarball.WithCompression(tarball.Zstd)))
 			checkRecompressed(t, in, out, rep)
 			checkKeptDigests(t, in, out, 1)
 		})
@@ -946,7 +924,7 @@ func TestRecompressReadByTools(t *testing.T) {
 	t.Parallel()
 	zstdCLI, skopeo := ti.NeedTool(t, "zstd"), ti.NeedTool(t, "skopeo")
 	in := ti.Image(t, caseLayers("hardlink target later deleted"), ti.WithDocker())
-	out, _ := recompress(t, in, WithCompression(Zstd), WithLevel(LevelBest))
+	out, _ := recompress(t, in, WithPacking(tarball.WithCompression(tarball.Zstd), tarball.WithLevel(tarball.LevelBest)))
 	dir := t.TempDir()
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {

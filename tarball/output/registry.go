@@ -1,22 +1,42 @@
-package tarball
+package output
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/slim-dev/slim/internal/imageref"
 )
 
+func planPush(s subject, out Output, names []string, o *options) (plan, error) {
+	if len(names) == 0 {
+		return plan{}, fmt.Errorf("checking output %s: pushing needs a name; give -t REGISTRY/REPO:TAG or name=: %w", out, ErrBadOutput)
+	}
+	refs, err := registryRefs(names, o.refOpts)
+	if err != nil {
+		return plan{}, fmt.Errorf("checking output %s: %w", out, err)
+	}
+	return plan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
+		if err := pushRefs(ctx, s, refs, o); err != nil {
+			return "", err
+		}
+		d, err := s.digest()
+		if err != nil {
+			return "", fmt.Errorf("pushing %s: %w", strings.Join(names, ", "), err)
+		}
+		return d.String(), nil
+	}}, nil
+}
+
 // registryRefs parses push targets with imageref's rules, so a name pushed to is read
 // back the same way: plain HTTP for loopback registries, and for all with --insecure.
-func registryRefs(names []string, insecure bool) ([]name.Reference, error) {
+func registryRefs(names []string, refOpts []imageref.Option) ([]name.Reference, error) {
 	var refs []name.Reference
 	for _, n := range names {
-		r, err := imageref.Parse(n, imageref.WithInsecure(insecure))
+		r, err := imageref.Parse(n, refOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", err, ErrBadOutput)
 		}
@@ -33,18 +53,8 @@ func registryRefs(names []string, insecure bool) ([]name.Reference, error) {
 
 // pushRefs writes the image or index under every reference. ggcr skips blobs the
 // registry already has, so the second tag costs a few HEAD requests and a manifest.
-func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *outputOptions) error {
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(o.keychain)}
-	switch {
-	case o.transport != nil:
-		ropts = append(ropts, remote.WithTransport(o.transport))
-	case o.insecure:
-		// As crane --insecure: a registry the user called insecure may also have a
-		// self-signed certificate.
-		tr := remote.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
-		ropts = append(ropts, remote.WithTransport(tr))
-	}
+func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options) error {
+	ropts := imageref.RemoteOptions(ctx, o.refOpts...)
 	for _, ref := range refs {
 		var err error
 		if s.img != nil {

@@ -1,0 +1,48 @@
+package recompress
+
+import "github.com/slim-dev/slim/tarball"
+
+// Option configures Recompress.
+type Option func(*options)
+
+type options struct {
+	packing  []tarball.Option
+	squash   bool
+	keepBase int
+	strip    []string
+}
+
+// WithPacking gives the options of the layers Recompress writes (tarball.WithCompression,
+// WithLevel, WithSourceDateEpoch, WithTempDir, ...). The media-type family is
+// Recompress's to choose: it follows the input's.
+func WithPacking(opts ...tarball.Option) Option {
+	return func(o *options) { o.packing = append(o.packing, opts...) }
+}
+
+// WithSquash writes the rewritten layers as one layer holding their merged view.
+func WithSquash() Option {
+	return func(o *options) { o.squash = true }
+}
+
+// WithKeepBase leaves the first n layers as they are, byte for byte (same digests, so
+// registries and clients keep sharing them). BaseLayerCount computes n from a base image.
+func WithKeepBase(n int) Option {
+	return func(o *options) { o.keepBase = n }
+}
+
+// WithStrip removes from the rewritten layers every path matching one of patterns: a
+// preset name (see ParseStrip) or a glob. Stripping changes the merged file system on
+// purpose; it is never on by default.
+func WithStrip(patterns ...string) Option {
+	return func(o *options) { o.strip = append(o.strip, patterns...) }
+}
+
+func makeOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
