@@ -7,9 +7,10 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // Assemble puts layers on top of base and gives the result src's runtime config.
@@ -98,7 +99,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	all := append(slices.Clip(baseLayers), layers...)
 	adds := make([]mutate.Addendum, len(all))
 	for i, l := range all {
-		mt, err := convertLayerType(descs[i].MediaType, family)
+		mt, err := mediatype.Convert(descs[i].MediaType, family)
 		if err != nil {
 			return nil, fmt.Errorf("assembling image: layer %d (%s): %w", i+1, descs[i].Digest, err)
 		}
@@ -110,7 +111,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 		}
 		adds[i] = mutate.Addendum{Layer: l, MediaType: mt, Annotations: descs[i].Annotations, URLs: descs[i].URLs}
 	}
-	img, err := mutate.Append(emptyImage(family), adds...)
+	img, err := mutate.Append(mediatype.EmptyImage(family), adds...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling image: %w", err)
 	}
@@ -130,18 +131,16 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	// The base's build-time leftovers describe the base's build, not this image.
 	cf.Container, cf.DockerVersion = "", ""
 
-	annotations := map[string]string{}
-	if baseName != "" {
-		annotations[AnnotationBaseName] = baseName
-	}
+	var baseDigest string
 	if len(baseLayers) > 0 {
 		d, err := base.Digest()
 		if err != nil {
 			return nil, fmt.Errorf("reading base digest: %w", err)
 		}
-		annotations[AnnotationBaseDigest] = d.String()
+		baseDigest = d.String()
 	}
-	if family == Docker && len(annotations) > 0 {
+	annotations := mediatype.NewBaseAnnotations(baseName, baseDigest)
+	if family == mediatype.Docker && len(annotations) > 0 {
 		if cf.Config.Labels == nil {
 			cf.Config.Labels = map[string]string{}
 		}
@@ -153,7 +152,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	if err != nil {
 		return nil, fmt.Errorf("assembling image config: %w", err)
 	}
-	if family == OCI && len(annotations) > 0 {
+	if family == mediatype.OCI && len(annotations) > 0 {
 		img = mutate.Annotations(img, annotations).(v1.Image)
 	}
 	return img, nil
@@ -167,73 +166,22 @@ type typedLayer struct {
 
 func (l typedLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
 
-// chooseFamily picks the manifest's media-type family: forced, else OCI when any layer
-// is zstd, else the base manifest's family.
-func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced MediaTypes) (MediaTypes, error) {
-	hasZstd := ""
-	for _, d := range descs {
-		if d.MediaType == types.OCILayerZStd {
-			hasZstd = d.Digest.String()
-			break
-		}
-	}
+// chooseFamily picks the manifest's media-type family: forced, else as
+// mediatype.Choose decides from the base manifest and the layers.
+func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced mediatype.Family) (mediatype.Family, error) {
 	switch forced {
-	case OCI:
-		return OCI, nil
-	case Docker:
-		if hasZstd != "" {
-			return "", fmt.Errorf("assembling image: layer %s is zstd, which Docker media types cannot describe; use gzip compression or OCI media types: %w", hasZstd, ErrMediaType)
-		}
-		return Docker, nil
+	case mediatype.OCI, mediatype.Docker:
+		// A layer the family cannot describe is refused when its type is converted.
+		return forced, nil
 	case "":
 	default:
 		return "", fmt.Errorf("assembling image: media types %q (want oci or docker): %w", forced, ErrBadOption)
 	}
-	if hasZstd != "" || baseType != types.DockerManifestSchema2 {
-		return OCI, nil
+	layers := make([]types.MediaType, len(descs))
+	for i, d := range descs {
+		layers[i] = d.MediaType
 	}
-	return Docker, nil
-}
-
-// convertLayerType is mt in the family's words. Only the descriptor changes; gzip is gzip
-// and tar is tar in both families.
-func convertLayerType(mt types.MediaType, family MediaTypes) (types.MediaType, error) {
-	if family == OCI {
-		switch mt {
-		case types.DockerLayer:
-			return types.OCILayer, nil
-		case types.DockerUncompressedLayer:
-			return types.OCIUncompressedLayer, nil
-		case types.DockerForeignLayer:
-			return types.OCIRestrictedLayer, nil
-		}
-		return mt, nil
-	}
-	switch mt {
-	case types.OCILayer:
-		return types.DockerLayer, nil
-	case types.OCIUncompressedLayer:
-		return types.DockerUncompressedLayer, nil
-	case types.OCIRestrictedLayer:
-		return types.DockerForeignLayer, nil
-	case types.OCILayerZStd:
-		return "", fmt.Errorf("zstd layers need OCI media types; use gzip compression or OCI media types: %w", ErrMediaType)
-	}
-	return mt, nil
-}
-
-func emptyImage(family MediaTypes) v1.Image {
-	if family == Docker {
-		return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.DockerManifestSchema2), types.DockerConfigJSON)
-	}
-	return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-}
-
-func emptyIndex(family MediaTypes) v1.ImageIndex {
-	if family == Docker {
-		return mutate.IndexMediaType(empty.Index, types.DockerManifestList)
-	}
-	return mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	return mediatype.Choose(baseType, layers...), nil
 }
 
 // mergeConfig is the runtime config of the result: base, then src, then overrides.

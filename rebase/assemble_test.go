@@ -12,7 +12,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -144,18 +146,18 @@ func TestAssemble(t *testing.T) {
 		base       v1.Image
 		layers     []v1.Layer
 		opts       []Option
-		wantFamily MediaTypes
+		wantFamily mediatype.Family
 		wantErr    error
 	}{
-		{name: "oci base, oci layer", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, wantFamily: OCI},
-		{name: "docker base, docker layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: Docker},
-		{name: "docker base, oci layer becomes docker", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t)}, wantFamily: Docker},
-		{name: "oci base, docker layer becomes oci", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: OCI},
-		{name: "docker base, zstd layer makes all oci", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, wantFamily: OCI},
-		{name: "forced docker", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, opts: []Option{WithMediaTypes(Docker)}, wantFamily: Docker},
-		{name: "forced docker refuses zstd", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, opts: []Option{WithMediaTypes(Docker)}, wantErr: ErrMediaType},
-		{name: "uncompressed layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.None))}, wantFamily: Docker},
-		{name: "two layers on scratch", base: mustScratch(t), layers: []v1.Layer{newLayer(t), testimage.Layer(t, []testimage.Entry{testimage.File("etc/x", "x")})}, wantFamily: OCI},
+		{name: "oci base, oci layer", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, wantFamily: mediatype.OCI},
+		{name: "docker base, docker layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: mediatype.Docker},
+		{name: "docker base, oci layer becomes docker", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t)}, wantFamily: mediatype.Docker},
+		{name: "oci base, docker layer becomes oci", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: mediatype.OCI},
+		{name: "docker base, zstd layer makes all oci", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, wantFamily: mediatype.OCI},
+		{name: "forced docker", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, opts: []Option{WithMediaTypes(mediatype.Docker)}, wantFamily: mediatype.Docker},
+		{name: "forced docker refuses zstd", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, opts: []Option{WithMediaTypes(mediatype.Docker)}, wantErr: ErrMediaType},
+		{name: "uncompressed layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.None))}, wantFamily: mediatype.Docker},
+		{name: "two layers on scratch", base: mustScratch(t), layers: []v1.Layer{newLayer(t), testimage.Layer(t, []testimage.Entry{testimage.File("etc/x", "x")})}, wantFamily: mediatype.OCI},
 		{name: "platform mismatch", base: baseImage(t, testimage.WithPlatform("linux", "arm64")), layers: []v1.Layer{newLayer(t)}, wantErr: ErrNoPlatform},
 		{name: "bad media types option", base: baseImage(t), opts: []Option{WithMediaTypes("v2")}, wantErr: ErrBadOption},
 	}
@@ -186,15 +188,15 @@ func TestAssemble(t *testing.T) {
 			}
 
 			mf, _ := img.Manifest()
-			family := OCI
+			family := mediatype.OCI
 			if mf.MediaType == types.DockerManifestSchema2 {
-				family = Docker
+				family = mediatype.Docker
 			}
 			if family != tt.wantFamily {
 				t.Errorf("manifest %s, want %s family", mf.MediaType, tt.wantFamily)
 			}
 			for _, d := range append([]v1.Descriptor{mf.Config}, mf.Layers...) {
-				if isDocker := strings.Contains(string(d.MediaType), "docker"); isDocker != (family == Docker) {
+				if isDocker := strings.Contains(string(d.MediaType), "docker"); isDocker != (family == mediatype.Docker) {
 					t.Errorf("descriptor %s has %s in a %s manifest", d.Digest, d.MediaType, family)
 				}
 			}
@@ -202,16 +204,16 @@ func TestAssemble(t *testing.T) {
 			// Annotations (labels on Docker manifests).
 			cf := configOf(t, img)
 			names := mf.Annotations
-			if family == Docker {
+			if family == mediatype.Docker {
 				names = cf.Config.Labels
 			}
-			if names[AnnotationBaseName] != "example.com/base:1" {
-				t.Errorf("base name %q", names[AnnotationBaseName])
+			if names[specs.AnnotationBaseImageName] != "example.com/base:1" {
+				t.Errorf("base name %q", names[specs.AnnotationBaseImageName])
 			}
 			if baseLayers := digests(t, tt.base); len(baseLayers) > 0 {
 				bd, _ := tt.base.Digest()
-				if names[AnnotationBaseDigest] != bd.String() {
-					t.Errorf("base digest %q, want %s", names[AnnotationBaseDigest], bd)
+				if names[specs.AnnotationBaseImageDigest] != bd.String() {
+					t.Errorf("base digest %q, want %s", names[specs.AnnotationBaseImageDigest], bd)
 				}
 			}
 
@@ -339,8 +341,8 @@ func TestAssembleIndex(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("platforms %v, want %v", got, tt.want)
 			}
-			if im.Annotations[AnnotationBaseName] != tt.base.AnnotationName() {
-				t.Errorf("index base name %q", im.Annotations[AnnotationBaseName])
+			if im.Annotations[specs.AnnotationBaseImageName] != tt.base.AnnotationName() {
+				t.Errorf("index base name %q", im.Annotations[specs.AnnotationBaseImageName])
 			}
 		})
 	}

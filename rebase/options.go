@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages wrap them with what was
@@ -19,29 +20,14 @@ var (
 	// ErrNoNetwork means a base could not be pulled because the registry is unreachable.
 	ErrNoNetwork = errors.New("registry unreachable")
 	// ErrMediaType means the layers cannot be described in one media-type family (zstd
-	// layers in a Docker manifest).
-	ErrMediaType = errors.New("media types cannot be combined")
+	// layers in a Docker manifest). It is internal/mediatype's, which decides it.
+	ErrMediaType = mediatype.ErrMediaType
 	// ErrNoPlatform means the source and the base have no platform in common.
 	ErrNoPlatform = errors.New("no common platform")
 	// ErrOldBase means the image's own layers could not be told from its old base's.
 	ErrOldBase = errors.New("cannot find the old base")
 	// ErrBadOption is returned for option values that cannot work.
 	ErrBadOption = errors.New("invalid option")
-)
-
-// Annotations on the manifest that name the base an image was built on (OCI image
-// spec, pre-defined annotation keys).
-const (
-	AnnotationBaseName   = "org.opencontainers.image.base.name"
-	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
-)
-
-// MediaTypes is a manifest's media-type family.
-type MediaTypes string
-
-const (
-	OCI    MediaTypes = "oci"
-	Docker MediaTypes = "docker"
 )
 
 // Option configures ResolveBase, Assemble, AssembleIndex, Check and Rebase. Each
@@ -65,7 +51,7 @@ type options struct {
 	history         []string
 	epoch           time.Time
 	baseName        string
-	mediaTypes      MediaTypes
+	mediaTypes      mediatype.Family
 	platforms       []v1.Platform
 
 	// Rebase
@@ -192,7 +178,7 @@ func WithBaseName(name string) Option { return func(o *options) { o.baseName = n
 
 // WithMediaTypes forces the manifest's media-type family. By default it is the base's
 // family, or OCI when a layer is zstd (which Docker media types cannot describe).
-func WithMediaTypes(m MediaTypes) Option { return func(o *options) { o.mediaTypes = m } }
+func WithMediaTypes(f mediatype.Family) Option { return func(o *options) { o.mediaTypes = f } }
 
 // WithOldBase gives Rebase the image's old base (--old-base): its layers must be the
 // bottom layers of the image.

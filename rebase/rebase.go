@@ -7,8 +7,10 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase/static"
 )
 
@@ -76,8 +78,8 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 
 	src := cf.DeepCopy()
 	// The old base's names must not survive as labels of the new image.
-	delete(src.Config.Labels, AnnotationBaseName)
-	delete(src.Config.Labels, AnnotationBaseDigest)
+	delete(src.Config.Labels, specs.AnnotationBaseImageName)
+	delete(src.Config.Labels, specs.AnnotationBaseImageDigest)
 	if oldBase != nil {
 		if err := dropInherited(&src.Config, oldBase); err != nil {
 			return nil, err
@@ -138,16 +140,13 @@ func baseLayerCount(base v1.Image) (int, []v1.History, error) {
 // oldBaseFromAnnotations opens the base named by the image's annotations (or labels).
 // A nil image with a nil error means the base is scratch.
 func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigFile, o *options) (v1.Image, error) {
-	name, digest := mf.Annotations[AnnotationBaseName], mf.Annotations[AnnotationBaseDigest]
-	if name == "" {
-		name, digest = cf.Config.Labels[AnnotationBaseName], cf.Config.Labels[AnnotationBaseDigest]
-	}
+	name, digest := mediatype.BaseAnnotations(mf, cf)
 	switch {
 	case name == Scratch && digest == "":
 		return nil, nil
 	case name == "" && digest == "":
 		return nil, fmt.Errorf("rebasing: the image does not say which base it was built on (no %s annotation), and its history cannot tell where a base ends; give the old base with --old-base: %w",
-			AnnotationBaseName, ErrOldBase)
+			specs.AnnotationBaseImageName, ErrOldBase)
 	case name == "":
 		return nil, fmt.Errorf("rebasing: the image names its base only by digest (%s); give the old base with --old-base: %w", digest, ErrOldBase)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/testimage"
@@ -98,7 +99,7 @@ func TestRebase(t *testing.T) {
 				names = cf.Config.Labels
 			}
 			bd, _ := baseB.Digest()
-			if names[AnnotationBaseName] != "example.com/b:1" || names[AnnotationBaseDigest] != bd.String() {
+			if names[specs.AnnotationBaseImageName] != "example.com/b:1" || names[specs.AnnotationBaseImageDigest] != bd.String() {
 				t.Errorf("base annotations %v", names)
 			}
 			// Config: the image's runtime settings over the new base's.

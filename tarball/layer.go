@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
 
@@ -170,19 +171,11 @@ func sum(h hash.Hash) v1.Hash {
 }
 
 func mediaType(o *options) (types.MediaType, error) {
-	switch {
-	case o.mediaTypes == Docker && o.compression == Gzip:
-		return types.DockerLayer, nil
-	case o.mediaTypes == Docker && o.compression == Uncompressed:
-		return types.DockerUncompressedLayer, nil
-	case o.mediaTypes == OCI && o.compression == Gzip:
-		return types.OCILayer, nil
-	case o.mediaTypes == OCI && o.compression == Zstd:
-		return types.OCILayerZStd, nil
-	case o.mediaTypes == OCI && o.compression == Uncompressed:
-		return types.OCIUncompressedLayer, nil
+	mt, err := mediatype.Layer(o.mediaTypes, o.compression.ggcr())
+	if err != nil {
+		return "", fmt.Errorf("choosing media type for %s layers: %w: %w", o.compression, err, ErrBadOption)
 	}
-	return "", fmt.Errorf("choosing media type for %s layers with %s media types: %w", o.compression, o.mediaTypes, ErrBadOption)
+	return mt, nil
 }
 
 // Digest returns the sha256 of the compressed blob.

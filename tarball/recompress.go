@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 var (
@@ -310,9 +311,9 @@ func Recompress(ctx context.Context, img v1.Image, opts ...RecompressOption) (v1
 	if docker && lo.compression == Zstd {
 		docker = false // zstd layers exist only in OCI manifests
 	}
-	family := OCI
+	family := mediatype.OCI
 	if docker {
-		family = Docker
+		family = mediatype.Docker
 	}
 	layerOpts := append(slices.Clip(o.layer), WithMediaTypes(family))
 	lo = makeOptions(layerOpts...)
