@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -30,27 +31,27 @@ import (
 //     types is refused with ErrMediaType.
 //
 // src may be nil (only the base's config and the overrides apply).
-func Assemble(ctx context.Context, base v1.Image, layers []v1.Layer, src *v1.ConfigFile, opts ...Option) (v1.Image, error) {
-	o := makeOptions(opts...)
-	return assemble(ctx, base, o.baseName, layers, o.newHistory(len(layers)), src, &o)
+func Assemble(ctx context.Context, base v1.Image, layers []v1.Layer, src *v1.ConfigFile, opts ...AssembleOption) (v1.Image, error) {
+	o := makeAssembleOptions(opts)
+	return assemble(ctx, base, o.baseName, layers, newHistory(o.history, len(layers), o.epoch), src, &o.assembly)
 }
 
-// newHistory is one history entry per new layer, from WithHistory.
-func (o *options) newHistory(n int) []v1.History {
+// newHistory is one history entry per new layer, with the given texts.
+func newHistory(texts []string, n int, epoch time.Time) []v1.History {
 	h := make([]v1.History, n)
 	for i := range h {
 		text := fmt.Sprintf("slim: layer %d", i+1)
-		if i < len(o.history) && o.history[i] != "" {
-			text = o.history[i]
+		if i < len(texts) && texts[i] != "" {
+			text = texts[i]
 		}
-		h[i] = v1.History{Created: v1.Time{Time: o.epoch}, CreatedBy: text}
+		h[i] = v1.History{Created: v1.Time{Time: epoch}, CreatedBy: text}
 	}
 	return h
 }
 
 // assemble does Assemble's work with ready history entries, which Rebase takes from the
 // image (empty_layer entries included).
-func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.Layer, history []v1.History, src *v1.ConfigFile, o *options) (v1.Image, error) {
+func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.Layer, history []v1.History, src *v1.ConfigFile, o *assembly) (v1.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("assembling image: %w", err)
 	}
@@ -201,7 +202,7 @@ func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced mediat
 // Overrides then apply: WithEntrypoint (clearing Cmd unless WithCmd is given, as a
 // Dockerfile ENTRYPOINT does), WithCmd, WithEnv, WithUser, WithWorkdir, WithLabel,
 // WithExpose.
-func mergeConfig(base v1.Config, src *v1.ConfigFile, o *options) v1.Config {
+func mergeConfig(base v1.Config, src *v1.ConfigFile, o *assembly) v1.Config {
 	c := *base.DeepCopy()
 	if src != nil {
 		s := src.Config

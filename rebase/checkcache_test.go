@@ -47,7 +47,7 @@ func TestCheckCache(t *testing.T) {
 	dir := t.TempDir()
 	img := cacheTestImage(t, "/app/run")
 	var warns []string
-	opts := []Option{WithWarn(func(m string) { warns = append(warns, m) })}
+	opts := []CheckOption{WithWarn(func(m string) { warns = append(warns, m) })}
 
 	first := &Report{}
 	if err := checkCached(ctx, dir, img, "linux/amd64", first, opts); err != nil {

@@ -1,6 +1,28 @@
 // Package rebase owns bases (scratch, the built-in offline static base, aliases for upstream
 // bases) and the assembly of base layers, new layers and config into an image or index,
-// including the fidelity check that the result can start.
+// including the fidelity check that the result can start, and the whole slim job.
+//
+// # The job
+//
+// A Job is a slim run after the build: the --from files, the base, the packing, the
+// assembly and check options. Run does it for one platform (take the files from each
+// Source, pack them into one layer, Assemble, Check, report sizes); RunIndex does it
+// for every platform of an index source through AssembleIndex. Both return a Result:
+// the image or index and its Report. Sources come from a SourceFunc (ImageSources for
+// image references, build stages for a Dockerfile), so the job never knows where files
+// came from.
+//
+// # Options
+//
+// Each function takes its own option type, so the call shows which settings apply:
+// ResolveBase a BaseOption (WithGetenv, WithAlias, WithPlatform, WithRefOptions),
+// Assemble an AssembleOption (WithHistory), AssembleIndex an IndexOption
+// (WithPlatforms), Rebase a RebaseOption (WithOldBase, WithRefOptions), Check a
+// CheckOption (WithForce, WithWarn, WithSource). What Assemble, AssembleIndex and
+// Rebase share (the config overrides WithEntrypoint, WithCmd, WithEnv, WithUser,
+// WithWorkdir, WithLabel, WithExpose, and WithSourceDateEpoch, WithBaseName,
+// WithMediaTypes) is an AssemblyOption, which is all three types. Media types and the
+// base annotations are internal/mediatype's; Index makes every index.
 //
 // # Bases
 //

@@ -23,8 +23,8 @@ type LayersFunc func(ctx context.Context, p v1.Platform, src v1.Image) (layers [
 //
 // All images and the index share one media-type family: the first image's, unless
 // WithMediaTypes forces one. The index is made by Index.
-func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor LayersFunc, opts ...Option) (v1.ImageIndex, error) {
-	o := makeOptions(opts...)
+func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor LayersFunc, opts ...IndexOption) (v1.ImageIndex, error) {
+	o := makeIndexOptions(opts)
 	srcImages, err := indexImages(src)
 	if err != nil {
 		return nil, fmt.Errorf("reading source index: %w", err)
@@ -85,10 +85,9 @@ func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor 
 		if err != nil {
 			return nil, fmt.Errorf("making layers for %s: %w", platformKey(si.platform), err)
 		}
-		po := o
-		po.history = history
+		po := o.assembly
 		po.mediaTypes = family
-		img, err := assemble(ctx, baseImg, o.nameFor(base), layers, po.newHistory(len(layers)), srcCf, &po)
+		img, err := assemble(ctx, baseImg, o.nameFor(base), layers, newHistory(history, len(layers), o.epoch), srcCf, &po)
 		if err != nil {
 			return nil, fmt.Errorf("assembling %s: %w", platformKey(si.platform), err)
 		}
@@ -164,7 +163,7 @@ func imageFamily(img v1.Image) (mediatype.Family, error) {
 }
 
 // nameFor is the base.name annotation: WithBaseName's, else what the base calls itself.
-func (o *options) nameFor(b Base) string {
+func (o *assembly) nameFor(b Base) string {
 	if o.baseName != "" {
 		return o.baseName
 	}

@@ -43,8 +43,14 @@ type Job struct {
 	Deps       extract.Deps
 	// Packing options for the new layer (compression, level, epoch).
 	Packing []tarball.Option
-	// Options for assembly and the fidelity check (overrides, force, warn, epoch…).
-	Options []Option
+	// Assembly sets the result's config overrides, epoch and media types (the base's
+	// name and the history are the job's own).
+	Assembly []AssemblyOption
+	// Platforms narrows RunIndex to these platforms (--platform p1,p2).
+	Platforms []v1.Platform
+	// Check configures the fidelity check (--force, warnings); the job names the
+	// source itself.
+	Check []CheckOption
 	// CheckCache, when set, is a directory where the outcome of the fidelity check
 	// and the result's sizes are kept by image digest, so that a warm build whose
 	// result is the very image already checked skips indexing it again.
@@ -93,7 +99,11 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 		}
 		return []v1.Layer{layer}, []string{history}, nil
 	}
-	idx, err := AssembleIndex(ctx, base, src, layersFor, job.Options...)
+	iopts := []IndexOption{WithPlatforms(job.Platforms...)}
+	for _, o := range job.Assembly {
+		iopts = append(iopts, o)
+	}
+	idx, err := AssembleIndex(ctx, base, src, layersFor, iopts...)
 	if err != nil {
 		res.Close()
 		return nil, err
@@ -110,7 +120,7 @@ func RunIndex(ctx context.Context, job Job, base Base, src v1.ImageIndex, source
 			return nil, fmt.Errorf("reading assembled image %s: %w", d.Digest, err)
 		}
 		p := platformOf(d.Platform)
-		if err := checkAndReport(ctx, img, p, res.Report, job.Options); err != nil {
+		if err := checkAndReport(ctx, img, p, res.Report, job.Check); err != nil {
 			res.Close()
 			return nil, fmt.Errorf("checking %s: %w", p, err)
 		}
@@ -139,12 +149,15 @@ func runPlatform(ctx context.Context, job Job, base Base, source SourceFunc, p v
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]Option{WithHistory(history), WithBaseName(base.AnnotationName())}, job.Options...)
+	opts := []AssembleOption{WithHistory(history), WithBaseName(base.AnnotationName())}
+	for _, o := range job.Assembly {
+		opts = append(opts, o)
+	}
 	img, err := Assemble(ctx, baseImg, []v1.Layer{layer}, cfgSrc.Config, opts...)
 	if err != nil {
 		return nil, err
 	}
-	checkOpts := append([]Option{WithSource(job.configFrom(), cfgSrc.FS)}, job.Options...)
+	checkOpts := append([]CheckOption{WithSource(job.configFrom(), cfgSrc.FS)}, job.Check...)
 	if err := checkCached(ctx, job.CheckCache, img, p.String(), res.Report, checkOpts); err != nil {
 		return nil, err
 	}
@@ -288,7 +301,7 @@ type checkOutcome struct {
 // The check and the sizes depend only on the image, which its digest names, and on
 // --force; a failure is never kept, so a failing image is checked (and its problems
 // shown with their hints) every time. The warnings of the first check are shown again.
-func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, opts []Option) error {
+func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, opts []CheckOption) error {
 	if dir == "" {
 		return checkAndReport(ctx, img, platform, r, opts)
 	}
@@ -296,7 +309,7 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 	if err != nil {
 		return fmt.Errorf("reading result digest: %w", err)
 	}
-	o := makeOptions(opts...)
+	o := makeCheckOptions(opts)
 	file := filepath.Join(dir, fmt.Sprintf("%s-%s-force=%t.json", d.Hex, checkVersion, o.force))
 	if b, err := os.ReadFile(file); err == nil {
 		var c checkOutcome
@@ -335,7 +348,7 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 }
 
 // checkAndReport indexes a result once, for the fidelity check and for the report.
-func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []Option) error {
+func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []CheckOption) error {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("checking image: reading config: %w", err)
@@ -345,7 +358,7 @@ func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Repor
 		return fmt.Errorf("checking image: reading layers: %w", err)
 	}
 	defer fsys.Close()
-	o := makeOptions(opts...)
+	o := makeCheckOptions(opts)
 	if err := check(cf, fsys, &o); err != nil {
 		return err
 	}

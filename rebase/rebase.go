@@ -31,8 +31,8 @@ import (
 //     many entries), so the error asks for --old-base.
 //
 // Use WithBaseName to record newBase's name in the result's annotations.
-func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option) (v1.Image, error) {
-	o := makeOptions(opts...)
+func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...RebaseOption) (v1.Image, error) {
+	o := makeRebaseOptions(opts)
 	mf, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("rebasing: reading manifest: %w", err)
@@ -48,7 +48,7 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 
 	oldBase := o.oldBase
 	if oldBase == nil {
-		oldBase, err = oldBaseFromAnnotations(ctx, mf, cf, &o)
+		oldBase, err = oldBaseFromAnnotations(ctx, mf, cf, o.refOpts)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 			return nil, err
 		}
 	}
-	out, err := assemble(ctx, newBase, o.baseName, own, history, src, &o)
+	out, err := assemble(ctx, newBase, o.baseName, own, history, src, &o.assembly)
 	if err != nil {
 		return nil, fmt.Errorf("rebasing: %w", err)
 	}
@@ -139,7 +139,7 @@ func baseLayerCount(base v1.Image) (int, []v1.History, error) {
 
 // oldBaseFromAnnotations opens the base named by the image's annotations (or labels).
 // A nil image with a nil error means the base is scratch.
-func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigFile, o *options) (v1.Image, error) {
+func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigFile, refOpts []imageref.Option) (v1.Image, error) {
 	name, digest := mediatype.BaseAnnotations(mf, cf)
 	switch {
 	case name == Scratch && digest == "":
@@ -164,16 +164,16 @@ func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigF
 
 	ref := name
 	if digest != "" {
-		ref = withDigest(name, digest, o.refOpts)
+		ref = withDigest(name, digest, refOpts)
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("rebasing: opening the old base %s named by the image's annotations: %v; give the old base with --old-base: %w", ref, err, ErrOldBase)
 	}
-	r, err := imageref.Parse(ref, o.refOpts...)
+	r, err := imageref.Parse(ref, refOpts...)
 	if err != nil {
 		return nil, fail(err)
 	}
-	img, idx, err := imageref.Open(ctx, r, o.refOpts...)
+	img, idx, err := imageref.Open(ctx, r, refOpts...)
 	if err != nil {
 		if isNetworkError(err) {
 			return nil, fmt.Errorf("rebasing: the registry of the old base %s cannot be reached (%w: %w); give the old base with --old-base, e.g. an oci-layout:// copy",

@@ -53,7 +53,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 		return err
 	}
 	warn := &switchWriter{w: progress}
-	aopts, err := f.assembleOptions(warn)
+	aopts, copts, err := f.assembleOptions(warn)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 	}
 	defer client.Close()
 
-	baseOpts := []rebase.Option{rebase.WithRefOptions(ropts...)}
+	baseOpts := []rebase.BaseOption{rebase.WithRefOptions(ropts...)}
 	if len(platforms) == 1 {
 		baseOpts = append(baseOpts, rebase.WithPlatform(platforms[0]))
 	}
@@ -152,7 +152,7 @@ func runSlimBuild(cmd *cobra.Command, g *globalFlags, f *slimFlags, bf *buildFla
 			}
 			return images(ctx, src, p)
 		}
-		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Options: aopts, CheckCache: checkCache(bf.noCache)}
+		job := rebase.Job{From: froms, ConfigFrom: target.Ref(), Deps: f.depsMode, Packing: append(layerCache(bf.noCache), f.packing...), Assembly: aopts, Check: copts, CheckCache: checkCache(bf.noCache)}
 		step := build.StartStep(ctx, fmt.Sprintf("[slim] packing %d sources onto %s for %s", len(groupSources(froms)), f.base, p.String()))
 		warn.set(step) // the job's warnings become the step's log
 		res, err := rebase.Run(ctx, job, base, source, p)

@@ -47,7 +47,7 @@ or given with --old-base.`,
 			if p == nil || p.OS == "" {
 				p = defaultPlatform(nil)
 			}
-			bopts := []rebase.Option{rebase.WithRefOptions(ropts...), rebase.WithPlatform(*p)}
+			bopts := []rebase.BaseOption{rebase.WithRefOptions(ropts...), rebase.WithPlatform(*p)}
 			base, err := rebase.ResolveBase(ctx, f.base, bopts...)
 			if err != nil {
 				return err
@@ -56,7 +56,7 @@ or given with --old-base.`,
 			if err != nil {
 				return err
 			}
-			opts := append(bopts, rebase.WithBaseName(base.AnnotationName()))
+			opts := []rebase.RebaseOption{rebase.WithRefOptions(ropts...), rebase.WithBaseName(base.AnnotationName())}
 			if f.oldBase != "" {
 				old, err := rebase.ResolveBase(ctx, f.oldBase, bopts...)
 				if err != nil {

@@ -122,24 +122,24 @@ func sourceDateEpoch() (time.Time, bool, error) {
 	return time.Unix(n, 0).UTC(), true, nil
 }
 
-func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.Option, error) {
-	var opts []rebase.Option
+func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.AssemblyOption, []rebase.CheckOption, error) {
+	var opts []rebase.AssemblyOption
 	if t, ok, err := sourceDateEpoch(); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if ok {
 		opts = append(opts, rebase.WithSourceDateEpoch(t))
 	}
 	if f.entrypoint != "" {
 		args, err := parseArgv(f.entrypoint)
 		if err != nil {
-			return nil, fmt.Errorf("parsing --entrypoint: %w", err)
+			return nil, nil, fmt.Errorf("parsing --entrypoint: %w", err)
 		}
 		opts = append(opts, rebase.WithEntrypoint(args...))
 	}
 	if f.cmd != "" {
 		args, err := parseArgv(f.cmd)
 		if err != nil {
-			return nil, fmt.Errorf("parsing --cmd: %w", err)
+			return nil, nil, fmt.Errorf("parsing --cmd: %w", err)
 		}
 		opts = append(opts, rebase.WithCmd(args...))
 	}
@@ -159,11 +159,11 @@ func (f *slimFlags) assembleOptions(warn io.Writer) ([]rebase.Option, error) {
 	if len(f.expose) > 0 {
 		opts = append(opts, rebase.WithExpose(f.expose...))
 	}
+	copts := []rebase.CheckOption{rebase.WithWarn(func(msg string) { fmt.Fprintf(warn, "slim: warning: %s\n", msg) })}
 	if f.force {
-		opts = append(opts, rebase.WithForce())
+		copts = append(copts, rebase.WithForce())
 	}
-	opts = append(opts, rebase.WithWarn(func(msg string) { fmt.Fprintf(warn, "slim: warning: %s\n", msg) }))
-	return opts, nil
+	return opts, copts, nil
 }
 
 // parseArgv takes a JSON array (exec form, as in a Dockerfile) or words split on spaces.
@@ -220,7 +220,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	if err != nil {
 		return err
 	}
-	aopts, err := f.assembleOptions(cmd.ErrOrStderr())
+	aopts, copts, err := f.assembleOptions(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -228,13 +228,10 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	if err != nil {
 		return err
 	}
-	if len(platforms) > 0 {
-		aopts = append(aopts, rebase.WithPlatforms(platforms...))
-	}
-	job := rebase.Job{From: f.froms, Deps: f.depsMode, Packing: f.packing, Options: aopts}
+	job := rebase.Job{From: f.froms, Deps: f.depsMode, Packing: f.packing, Assembly: aopts, Platforms: platforms, Check: copts}
 	progress := cmd.ErrOrStderr()
 	fmt.Fprintf(progress, "slim: resolving base %s\n", f.base)
-	baseOpts := []rebase.Option{rebase.WithRefOptions(ropts...)}
+	baseOpts := []rebase.BaseOption{rebase.WithRefOptions(ropts...)}
 	if len(platforms) == 1 {
 		baseOpts = append(baseOpts, rebase.WithPlatform(platforms[0]))
 	}
