@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // Assemble puts layers on top of base and gives the result src's runtime config.
@@ -29,27 +31,27 @@ import (
 //     types is refused with ErrMediaType.
 //
 // src may be nil (only the base's config and the overrides apply).
-func Assemble(ctx context.Context, base v1.Image, layers []v1.Layer, src *v1.ConfigFile, opts ...Option) (v1.Image, error) {
-	o := makeOptions(opts...)
-	return assemble(ctx, base, o.baseName, layers, o.newHistory(len(layers)), src, &o)
+func Assemble(ctx context.Context, base v1.Image, layers []v1.Layer, src *v1.ConfigFile, opts ...AssembleOption) (v1.Image, error) {
+	o := makeAssembleOptions(opts)
+	return assemble(ctx, base, o.baseName, layers, newHistory(o.history, len(layers), o.epoch), src, &o.assembly)
 }
 
-// newHistory is one history entry per new layer, from WithHistory.
-func (o *options) newHistory(n int) []v1.History {
+// newHistory is one history entry per new layer, with the given texts.
+func newHistory(texts []string, n int, epoch time.Time) []v1.History {
 	h := make([]v1.History, n)
 	for i := range h {
 		text := fmt.Sprintf("slim: layer %d", i+1)
-		if i < len(o.history) && o.history[i] != "" {
-			text = o.history[i]
+		if i < len(texts) && texts[i] != "" {
+			text = texts[i]
 		}
-		h[i] = v1.History{Created: v1.Time{Time: o.epoch}, CreatedBy: text}
+		h[i] = v1.History{Created: v1.Time{Time: epoch}, CreatedBy: text}
 	}
 	return h
 }
 
 // assemble does Assemble's work with ready history entries, which Rebase takes from the
 // image (empty_layer entries included).
-func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.Layer, history []v1.History, src *v1.ConfigFile, o *options) (v1.Image, error) {
+func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.Layer, history []v1.History, src *v1.ConfigFile, o *assembly) (v1.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("assembling image: %w", err)
 	}
@@ -98,7 +100,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	all := append(slices.Clip(baseLayers), layers...)
 	adds := make([]mutate.Addendum, len(all))
 	for i, l := range all {
-		mt, err := convertLayerType(descs[i].MediaType, family)
+		mt, err := mediatype.Convert(descs[i].MediaType, family)
 		if err != nil {
 			return nil, fmt.Errorf("assembling image: layer %d (%s): %w", i+1, descs[i].Digest, err)
 		}
@@ -110,7 +112,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 		}
 		adds[i] = mutate.Addendum{Layer: l, MediaType: mt, Annotations: descs[i].Annotations, URLs: descs[i].URLs}
 	}
-	img, err := mutate.Append(emptyImage(family), adds...)
+	img, err := mutate.Append(mediatype.EmptyImage(family), adds...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling image: %w", err)
 	}
@@ -130,18 +132,16 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	// The base's build-time leftovers describe the base's build, not this image.
 	cf.Container, cf.DockerVersion = "", ""
 
-	annotations := map[string]string{}
-	if baseName != "" {
-		annotations[AnnotationBaseName] = baseName
-	}
+	var baseDigest string
 	if len(baseLayers) > 0 {
 		d, err := base.Digest()
 		if err != nil {
 			return nil, fmt.Errorf("reading base digest: %w", err)
 		}
-		annotations[AnnotationBaseDigest] = d.String()
+		baseDigest = d.String()
 	}
-	if family == Docker && len(annotations) > 0 {
+	annotations := mediatype.NewBaseAnnotations(baseName, baseDigest)
+	if family == mediatype.Docker && len(annotations) > 0 {
 		if cf.Config.Labels == nil {
 			cf.Config.Labels = map[string]string{}
 		}
@@ -153,7 +153,7 @@ func assemble(ctx context.Context, base v1.Image, baseName string, layers []v1.L
 	if err != nil {
 		return nil, fmt.Errorf("assembling image config: %w", err)
 	}
-	if family == OCI && len(annotations) > 0 {
+	if family == mediatype.OCI && len(annotations) > 0 {
 		img = mutate.Annotations(img, annotations).(v1.Image)
 	}
 	return img, nil
@@ -167,73 +167,22 @@ type typedLayer struct {
 
 func (l typedLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
 
-// chooseFamily picks the manifest's media-type family: forced, else OCI when any layer
-// is zstd, else the base manifest's family.
-func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced MediaTypes) (MediaTypes, error) {
-	hasZstd := ""
-	for _, d := range descs {
-		if d.MediaType == types.OCILayerZStd {
-			hasZstd = d.Digest.String()
-			break
-		}
-	}
+// chooseFamily picks the manifest's media-type family: forced, else as
+// mediatype.Choose decides from the base manifest and the layers.
+func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced mediatype.Family) (mediatype.Family, error) {
 	switch forced {
-	case OCI:
-		return OCI, nil
-	case Docker:
-		if hasZstd != "" {
-			return "", fmt.Errorf("assembling image: layer %s is zstd, which Docker media types cannot describe; use gzip compression or OCI media types: %w", hasZstd, ErrMediaType)
-		}
-		return Docker, nil
+	case mediatype.OCI, mediatype.Docker:
+		// A layer the family cannot describe is refused when its type is converted.
+		return forced, nil
 	case "":
 	default:
 		return "", fmt.Errorf("assembling image: media types %q (want oci or docker): %w", forced, ErrBadOption)
 	}
-	if hasZstd != "" || baseType != types.DockerManifestSchema2 {
-		return OCI, nil
+	layers := make([]types.MediaType, len(descs))
+	for i, d := range descs {
+		layers[i] = d.MediaType
 	}
-	return Docker, nil
-}
-
-// convertLayerType is mt in the family's words. Only the descriptor changes; gzip is gzip
-// and tar is tar in both families.
-func convertLayerType(mt types.MediaType, family MediaTypes) (types.MediaType, error) {
-	if family == OCI {
-		switch mt {
-		case types.DockerLayer:
-			return types.OCILayer, nil
-		case types.DockerUncompressedLayer:
-			return types.OCIUncompressedLayer, nil
-		case types.DockerForeignLayer:
-			return types.OCIRestrictedLayer, nil
-		}
-		return mt, nil
-	}
-	switch mt {
-	case types.OCILayer:
-		return types.DockerLayer, nil
-	case types.OCIUncompressedLayer:
-		return types.DockerUncompressedLayer, nil
-	case types.OCIRestrictedLayer:
-		return types.DockerForeignLayer, nil
-	case types.OCILayerZStd:
-		return "", fmt.Errorf("zstd layers need OCI media types; use gzip compression or OCI media types: %w", ErrMediaType)
-	}
-	return mt, nil
-}
-
-func emptyImage(family MediaTypes) v1.Image {
-	if family == Docker {
-		return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.DockerManifestSchema2), types.DockerConfigJSON)
-	}
-	return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-}
-
-func emptyIndex(family MediaTypes) v1.ImageIndex {
-	if family == Docker {
-		return mutate.IndexMediaType(empty.Index, types.DockerManifestList)
-	}
-	return mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	return mediatype.Choose(baseType, layers...), nil
 }
 
 // mergeConfig is the runtime config of the result: base, then src, then overrides.
@@ -253,7 +202,7 @@ func emptyIndex(family MediaTypes) v1.ImageIndex {
 // Overrides then apply: WithEntrypoint (clearing Cmd unless WithCmd is given, as a
 // Dockerfile ENTRYPOINT does), WithCmd, WithEnv, WithUser, WithWorkdir, WithLabel,
 // WithExpose.
-func mergeConfig(base v1.Config, src *v1.ConfigFile, o *options) v1.Config {
+func mergeConfig(base v1.Config, src *v1.ConfigFile, o *assembly) v1.Config {
 	c := *base.DeepCopy()
 	if src != nil {
 		s := src.Config

@@ -12,7 +12,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -45,7 +47,7 @@ func TestMergeConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		src  *v1.ConfigFile
-		opts []Option
+		opts []AssembleOption
 		want func(c *v1.Config)
 	}{
 		{
@@ -78,7 +80,7 @@ func TestMergeConfig(t *testing.T) {
 		{
 			name: "overrides win",
 			src:  src,
-			opts: []Option{
+			opts: []AssembleOption{
 				WithCmd("--port", "9090"), WithEnv("PATH=/only", "NEW=x"), WithUser("65532:65532"),
 				WithWorkdir("/srv"), WithLabel("vendor", "me"), WithExpose("9090", "53/udp"),
 			},
@@ -97,16 +99,16 @@ func TestMergeConfig(t *testing.T) {
 		{
 			name: "entrypoint override clears cmd",
 			src:  src,
-			opts: []Option{WithEntrypoint("/app/other")},
+			opts: []AssembleOption{WithEntrypoint("/app/other")},
 			want: func(c *v1.Config) {
-				*c = mergeConfig(base, src, &options{})
+				*c = mergeConfig(base, src, &assembly{})
 				c.Entrypoint = []string{"/app/other"}
 				c.Cmd = nil
 			},
 		},
 		{
 			name: "entrypoint and cmd overrides together",
-			opts: []Option{WithEntrypoint("/x"), WithCmd("a")},
+			opts: []AssembleOption{WithEntrypoint("/x"), WithCmd("a")},
 			want: func(c *v1.Config) {
 				c.Entrypoint = []string{"/x"}
 				c.Cmd = []string{"a"}
@@ -114,7 +116,7 @@ func TestMergeConfig(t *testing.T) {
 		},
 		{
 			name: "empty entrypoint override removes it",
-			opts: []Option{WithEntrypoint()},
+			opts: []AssembleOption{WithEntrypoint()},
 			want: func(c *v1.Config) {
 				c.Entrypoint = nil
 				c.Cmd = nil
@@ -125,8 +127,8 @@ func TestMergeConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := *base.DeepCopy()
 			tt.want(&want)
-			o := makeOptions(tt.opts...)
-			got := mergeConfig(base, tt.src, &o)
+			o := makeAssembleOptions(tt.opts)
+			got := mergeConfig(base, tt.src, &o.assembly)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
@@ -143,25 +145,25 @@ func TestAssemble(t *testing.T) {
 		name       string
 		base       v1.Image
 		layers     []v1.Layer
-		opts       []Option
-		wantFamily MediaTypes
+		opts       []AssembleOption
+		wantFamily mediatype.Family
 		wantErr    error
 	}{
-		{name: "oci base, oci layer", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, wantFamily: OCI},
-		{name: "docker base, docker layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: Docker},
-		{name: "docker base, oci layer becomes docker", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t)}, wantFamily: Docker},
-		{name: "oci base, docker layer becomes oci", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: OCI},
-		{name: "docker base, zstd layer makes all oci", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, wantFamily: OCI},
-		{name: "forced docker", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, opts: []Option{WithMediaTypes(Docker)}, wantFamily: Docker},
-		{name: "forced docker refuses zstd", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, opts: []Option{WithMediaTypes(Docker)}, wantErr: ErrMediaType},
-		{name: "uncompressed layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.None))}, wantFamily: Docker},
-		{name: "two layers on scratch", base: mustScratch(t), layers: []v1.Layer{newLayer(t), testimage.Layer(t, []testimage.Entry{testimage.File("etc/x", "x")})}, wantFamily: OCI},
+		{name: "oci base, oci layer", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, wantFamily: mediatype.OCI},
+		{name: "docker base, docker layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: mediatype.Docker},
+		{name: "docker base, oci layer becomes docker", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t)}, wantFamily: mediatype.Docker},
+		{name: "oci base, docker layer becomes oci", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithDocker())}, wantFamily: mediatype.OCI},
+		{name: "docker base, zstd layer makes all oci", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, wantFamily: mediatype.OCI},
+		{name: "forced docker", base: baseImage(t), layers: []v1.Layer{newLayer(t)}, opts: []AssembleOption{WithMediaTypes(mediatype.Docker)}, wantFamily: mediatype.Docker},
+		{name: "forced docker refuses zstd", base: baseImage(t), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.Zstd))}, opts: []AssembleOption{WithMediaTypes(mediatype.Docker)}, wantErr: ErrMediaType},
+		{name: "uncompressed layer", base: baseImage(t, testimage.WithDocker()), layers: []v1.Layer{newLayer(t, testimage.WithCompression(testimage.None))}, wantFamily: mediatype.Docker},
+		{name: "two layers on scratch", base: mustScratch(t), layers: []v1.Layer{newLayer(t), testimage.Layer(t, []testimage.Entry{testimage.File("etc/x", "x")})}, wantFamily: mediatype.OCI},
 		{name: "platform mismatch", base: baseImage(t, testimage.WithPlatform("linux", "arm64")), layers: []v1.Layer{newLayer(t)}, wantErr: ErrNoPlatform},
-		{name: "bad media types option", base: baseImage(t), opts: []Option{WithMediaTypes("v2")}, wantErr: ErrBadOption},
+		{name: "bad media types option", base: baseImage(t), opts: []AssembleOption{WithMediaTypes("v2")}, wantErr: ErrBadOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := append([]Option{WithBaseName("example.com/base:1"), WithSourceDateEpoch(epoch),
+			opts := append([]AssembleOption{WithBaseName("example.com/base:1"), WithSourceDateEpoch(epoch),
 				WithHistory("slim: --from builder:/app/server (1 file)")}, tt.opts...)
 			img, err := Assemble(ctx, tt.base, tt.layers, src, opts...)
 			if tt.wantErr != nil {
@@ -186,15 +188,15 @@ func TestAssemble(t *testing.T) {
 			}
 
 			mf, _ := img.Manifest()
-			family := OCI
+			family := mediatype.OCI
 			if mf.MediaType == types.DockerManifestSchema2 {
-				family = Docker
+				family = mediatype.Docker
 			}
 			if family != tt.wantFamily {
 				t.Errorf("manifest %s, want %s family", mf.MediaType, tt.wantFamily)
 			}
 			for _, d := range append([]v1.Descriptor{mf.Config}, mf.Layers...) {
-				if isDocker := strings.Contains(string(d.MediaType), "docker"); isDocker != (family == Docker) {
+				if isDocker := strings.Contains(string(d.MediaType), "docker"); isDocker != (family == mediatype.Docker) {
 					t.Errorf("descriptor %s has %s in a %s manifest", d.Digest, d.MediaType, family)
 				}
 			}
@@ -202,16 +204,16 @@ func TestAssemble(t *testing.T) {
 			// Annotations (labels on Docker manifests).
 			cf := configOf(t, img)
 			names := mf.Annotations
-			if family == Docker {
+			if family == mediatype.Docker {
 				names = cf.Config.Labels
 			}
-			if names[AnnotationBaseName] != "example.com/base:1" {
-				t.Errorf("base name %q", names[AnnotationBaseName])
+			if names[specs.AnnotationBaseImageName] != "example.com/base:1" {
+				t.Errorf("base name %q", names[specs.AnnotationBaseImageName])
 			}
 			if baseLayers := digests(t, tt.base); len(baseLayers) > 0 {
 				bd, _ := tt.base.Digest()
-				if names[AnnotationBaseDigest] != bd.String() {
-					t.Errorf("base digest %q, want %s", names[AnnotationBaseDigest], bd)
+				if names[specs.AnnotationBaseImageDigest] != bd.String() {
+					t.Errorf("base digest %q, want %s", names[specs.AnnotationBaseImageDigest], bd)
 				}
 			}
 
@@ -285,15 +287,15 @@ func TestAssembleIndex(t *testing.T) {
 	tests := []struct {
 		name    string
 		base    Base
-		opts    []Option
+		opts    []IndexOption
 		want    []string
 		wantErr error
 	}{
 		{name: "index base: common platforms", base: regBase, want: []string{"linux/amd64", "linux/arm64"}},
-		{name: "index base narrowed", base: regBase, opts: []Option{WithPlatforms(arm64)}, want: []string{"linux/arm64"}},
+		{name: "index base narrowed", base: regBase, opts: []IndexOption{WithPlatforms(arm64)}, want: []string{"linux/arm64"}},
 		{name: "built-in base has every platform", base: static, want: []string{"linux/amd64", "linux/arm64", "linux/s390x"}},
-		{name: "built-in narrowed to two", base: static, opts: []Option{WithPlatforms(amd64, arm64)}, want: []string{"linux/amd64", "linux/arm64"}},
-		{name: "narrowed to nothing", base: regBase, opts: []Option{WithPlatforms(ppc)}, wantErr: ErrNoPlatform},
+		{name: "built-in narrowed to two", base: static, opts: []IndexOption{WithPlatforms(amd64, arm64)}, want: []string{"linux/amd64", "linux/arm64"}},
+		{name: "narrowed to nothing", base: regBase, opts: []IndexOption{WithPlatforms(ppc)}, wantErr: ErrNoPlatform},
 		{name: "single-image base of another platform", base: Base{Name: "b", Image: baseImage(t, testimage.WithPlatform("linux", "riscv64"))}, wantErr: ErrNoPlatform},
 	}
 	for _, tt := range tests {
@@ -339,8 +341,8 @@ func TestAssembleIndex(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("platforms %v, want %v", got, tt.want)
 			}
-			if im.Annotations[AnnotationBaseName] != tt.base.AnnotationName() {
-				t.Errorf("index base name %q", im.Annotations[AnnotationBaseName])
+			if im.Annotations[specs.AnnotationBaseImageName] != tt.base.AnnotationName() {
+				t.Errorf("index base name %q", im.Annotations[specs.AnnotationBaseImageName])
 			}
 		})
 	}

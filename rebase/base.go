@@ -117,8 +117,8 @@ func (b Base) ForPlatform(p v1.Platform) (v1.Image, error) {
 //
 // When a registry cannot be reached, the error wraps ErrNoNetwork and suggests the
 // built-in static base or an oci-layout:// base.
-func ResolveBase(ctx context.Context, name string, opts ...Option) (Base, error) {
-	o := makeOptions(opts...)
+func ResolveBase(ctx context.Context, name string, opts ...BaseOption) (Base, error) {
+	o := makeBaseOptions(opts)
 	p := o.defaultPlatform()
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -152,14 +152,14 @@ func ResolveBase(ctx context.Context, name string, opts ...Option) (Base, error)
 	return openBase(ctx, name, name, p, &o)
 }
 
-func (o *options) defaultPlatform() v1.Platform {
+func (o *baseOptions) defaultPlatform() v1.Platform {
 	if o.platform != nil {
 		return *o.platform
 	}
 	return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 }
 
-func openBase(ctx context.Context, name, ref string, p v1.Platform, o *options) (Base, error) {
+func openBase(ctx context.Context, name, ref string, p v1.Platform, o *baseOptions) (Base, error) {
 	what := "base " + name
 	if ref != name {
 		what += " (" + ref + ")"

@@ -55,7 +55,7 @@ func TestResolveBase(t *testing.T) {
 	tests := []struct {
 		name      string
 		base      string
-		opts      []Option
+		opts      []BaseOption
 		wantRef   string
 		wantLayer int
 		wantIndex bool
@@ -63,16 +63,16 @@ func TestResolveBase(t *testing.T) {
 		wantErr   error
 		wantMsg   string
 	}{
-		{name: "scratch", base: "scratch", opts: []Option{WithPlatform(arm64)}, wantLayer: 0, wantArch: "arm64"},
-		{name: "static", base: "static", opts: []Option{WithPlatform(arm64)}, wantLayer: 1, wantArch: "arm64"},
-		{name: "alias from environment", base: "distroless/cc", opts: []Option{WithGetenv(getenv), WithPlatform(arm64)}, wantRef: regRef, wantLayer: 2, wantIndex: true, wantArch: "arm64"},
-		{name: "alias from option beats environment", base: "distroless/cc", opts: []Option{WithGetenv(getenv), WithAlias("distroless/cc", layoutRef), WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
-		{name: "new alias word", base: "mine", opts: []Option{WithAlias("mine", layoutRef), WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
-		{name: "plain reference", base: regRef, opts: []Option{WithPlatform(amd64)}, wantRef: regRef, wantLayer: 2, wantIndex: true, wantArch: "amd64"},
-		{name: "layout reference", base: layoutRef, opts: []Option{WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
-		{name: "alias without network", base: "distroless/cc", opts: []Option{noEnv, offline}, wantErr: ErrNoNetwork, wantMsg: "--base static"},
-		{name: "reference without DNS", base: "gcr.io/distroless/cc-debian13:latest", opts: []Option{dnsFail}, wantErr: ErrNoNetwork, wantMsg: "oci-layout://"},
-		{name: "nothing listening", base: "127.0.0.1:1/nothing:here", opts: []Option{}, wantErr: ErrNoNetwork},
+		{name: "scratch", base: "scratch", opts: []BaseOption{WithPlatform(arm64)}, wantLayer: 0, wantArch: "arm64"},
+		{name: "static", base: "static", opts: []BaseOption{WithPlatform(arm64)}, wantLayer: 1, wantArch: "arm64"},
+		{name: "alias from environment", base: "distroless/cc", opts: []BaseOption{WithGetenv(getenv), WithPlatform(arm64)}, wantRef: regRef, wantLayer: 2, wantIndex: true, wantArch: "arm64"},
+		{name: "alias from option beats environment", base: "distroless/cc", opts: []BaseOption{WithGetenv(getenv), WithAlias("distroless/cc", layoutRef), WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
+		{name: "new alias word", base: "mine", opts: []BaseOption{WithAlias("mine", layoutRef), WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
+		{name: "plain reference", base: regRef, opts: []BaseOption{WithPlatform(amd64)}, wantRef: regRef, wantLayer: 2, wantIndex: true, wantArch: "amd64"},
+		{name: "layout reference", base: layoutRef, opts: []BaseOption{WithPlatform(amd64)}, wantRef: layoutRef, wantLayer: 2, wantArch: "amd64"},
+		{name: "alias without network", base: "distroless/cc", opts: []BaseOption{noEnv, offline}, wantErr: ErrNoNetwork, wantMsg: "--base static"},
+		{name: "reference without DNS", base: "gcr.io/distroless/cc-debian13:latest", opts: []BaseOption{dnsFail}, wantErr: ErrNoNetwork, wantMsg: "oci-layout://"},
+		{name: "nothing listening", base: "127.0.0.1:1/nothing:here", opts: []BaseOption{}, wantErr: ErrNoNetwork},
 		{name: "missing layout is not a network problem", base: "oci-layout:///nonexistent/dir", wantErr: imageref.ErrNotFound},
 		{name: "empty name", base: " ", wantErr: ErrBadOption},
 	}

@@ -41,8 +41,8 @@ func (e *CheckError) Unwrap() error { return ErrCheck }
 
 // WithSource names where the files came from, so that a missing library's fix names the
 // path it has there: `--from SRC:/usr/lib/x86_64-linux-gnu/libssl.so.3`.
-func WithSource(ref string, fsys fs.FS) Option {
-	return func(o *options) { o.srcRef, o.srcFS = ref, fsys }
+func WithSource(ref string, fsys fs.FS) CheckOption {
+	return func(o *checkOptions) { o.srcRef, o.srcFS = ref, fsys }
 }
 
 // Check looks at img's merged file system the way a runtime would start it:
@@ -60,8 +60,8 @@ func WithSource(ref string, fsys fs.FS) Option {
 // Problems make a *CheckError wrapping ErrCheck that lists them all with their fixes,
 // unless WithForce is given, in which case they go to WithWarn and Check returns nil.
 // Errors reading the image are returned as they are, force or not.
-func Check(ctx context.Context, img v1.Image, opts ...Option) error {
-	o := makeOptions(opts...)
+func Check(ctx context.Context, img v1.Image, opts ...CheckOption) error {
+	o := makeCheckOptions(opts)
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("checking image: reading config: %w", err)
@@ -76,12 +76,12 @@ func Check(ctx context.Context, img v1.Image, opts ...Option) error {
 
 // CheckIndexed is Check over an image already indexed, so that the job indexes its
 // result once for the check and the report.
-func CheckIndexed(cf *v1.ConfigFile, fsys *imagefs.FS, opts ...Option) error {
-	o := makeOptions(opts...)
+func CheckIndexed(cf *v1.ConfigFile, fsys *imagefs.FS, opts ...CheckOption) error {
+	o := makeCheckOptions(opts)
 	return check(cf, fsys, &o)
 }
 
-func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *options) error {
+func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *checkOptions) error {
 	c := &checker{fsys: fsys, cfg: cf.Config, o: o}
 	if err := c.entrypoint(); err != nil {
 		return err
@@ -106,7 +106,7 @@ func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *options) error {
 type checker struct {
 	fsys     *imagefs.FS
 	cfg      v1.Config
-	o        *options
+	o        *checkOptions
 	problems []string
 
 	// srcDeps is the entrypoint's closure in the WithSource file system, computed on

@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 		name     string
 		entries  []testimage.Entry
 		config   []testimage.Option
-		opts     []Option
+		opts     []CheckOption
 		wantErr  bool
 		wantMsgs []string
 		wantWarn string
@@ -83,10 +83,10 @@ func TestCheck(t *testing.T) {
 		{name: "gcc program without libc", entries: []testimage.Entry{helloEntry}, config: []testimage.Option{entry("/app/hello")},
 			wantErr: true, wantMsgs: []string{"missing libc.so.6 needed by /app/hello", "--deps auto", "ld-linux"}},
 		{name: "gcc program without libc, source named", entries: []testimage.Entry{helloEntry}, config: []testimage.Option{entry("/app/hello")},
-			opts:    []Option{WithSource("fat:latest", fatSource(t, append([]testimage.Entry{helloEntry}, libs...)))},
+			opts:    []CheckOption{WithSource("fat:latest", fatSource(t, append([]testimage.Entry{helloEntry}, libs...)))},
 			wantErr: true, wantMsgs: []string{"add --from fat:latest:/", "libc.so.6, or use --deps auto"}},
 		{name: "gcc program without libc, forced", entries: []testimage.Entry{helloEntry}, config: []testimage.Option{entry("/app/hello")},
-			opts: []Option{WithForce()}, wantWarn: "libc.so.6"},
+			opts: []CheckOption{WithForce()}, wantWarn: "libc.so.6"},
 		{name: "missing entrypoint", entries: []testimage.Entry{script, sh}, config: []testimage.Option{entry("/app/missing")},
 			wantErr: true, wantMsgs: []string{"entrypoint /app/missing does not exist: add it with --from SRC:/app/missing"}},
 		{name: "no entrypoint at all", entries: []testimage.Entry{script, sh},
@@ -130,7 +130,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			img := testimage.Image(t, [][]testimage.Entry{tt.entries}, tt.config...)
 			var warnings []string
-			opts := append([]Option{WithWarn(func(s string) { warnings = append(warnings, s) })}, tt.opts...)
+			opts := append([]CheckOption{WithWarn(func(s string) { warnings = append(warnings, s) })}, tt.opts...)
 			err := Check(ctx, img, opts...)
 			if !tt.wantErr {
 				if err != nil {

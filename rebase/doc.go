@@ -1,6 +1,21 @@
 // Package rebase owns bases (scratch, the built-in offline static base, aliases for upstream
-// bases) and the assembly of base layers, new layers and config into an image or index,
-// including the fidelity check that the result can start.
+// bases, BaseFor an image's platform) and the assembly of base layers, new layers and
+// config into an image or index (Index makes every index slim writes), including the
+// fidelity check that the result can start, and moving an image onto another base. The
+// whole slim run that uses them is package rebase/job.
+//
+// # Options
+//
+// Each function takes its own option type, so the call shows which settings apply:
+// ResolveBase and BaseFor a BaseOption (WithGetenv, WithAlias, WithPlatform,
+// WithRefOptions),
+// Assemble an AssembleOption (WithHistory), AssembleIndex an IndexOption
+// (WithPlatforms), Rebase and RebaseOnto a RebaseOption (WithOldBase, WithRefOptions),
+// Check and CheckIndexed a CheckOption (WithForce, WithWarn, WithSource). What Assemble, AssembleIndex and
+// Rebase share (the config overrides WithEntrypoint, WithCmd, WithEnv, WithUser,
+// WithWorkdir, WithLabel, WithExpose, and WithSourceDateEpoch, WithBaseName,
+// WithMediaTypes) is an AssemblyOption, which is all three types. Media types and the
+// base annotations are internal/mediatype's; Index makes every index.
 //
 // # Bases
 //
@@ -48,5 +63,6 @@
 // # Rebase
 //
 // Rebase moves an image's own layers (those above its old base, found from
-// WithOldBase or the base annotations) onto a new base, blobs unchanged.
+// WithOldBase or the base annotations) onto a new base, blobs unchanged; RebaseOnto
+// does it with the bases named as --base and --old-base name them.
 package rebase

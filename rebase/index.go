@@ -7,7 +7,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // LayersFunc makes the new layers for one platform of an index source, from that
@@ -21,9 +22,9 @@ type LayersFunc func(ctx context.Context, p v1.Platform, src v1.Image) (layers [
 // ErrNoPlatform and lists what each side has.
 //
 // All images and the index share one media-type family: the first image's, unless
-// WithMediaTypes forces one.
-func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor LayersFunc, opts ...Option) (v1.ImageIndex, error) {
-	o := makeOptions(opts...)
+// WithMediaTypes forces one. The index is made by Index.
+func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor LayersFunc, opts ...IndexOption) (v1.ImageIndex, error) {
+	o := makeIndexOptions(opts)
 	srcImages, err := indexImages(src)
 	if err != nil {
 		return nil, fmt.Errorf("reading source index: %w", err)
@@ -66,7 +67,7 @@ func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor 
 	}
 
 	family := o.mediaTypes
-	var idx v1.ImageIndex
+	images := make([]PlatformImage, 0, len(chosen))
 	for _, si := range chosen {
 		srcImg, err := si.parent.Image(si.digest)
 		if err != nil {
@@ -84,51 +85,85 @@ func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor 
 		if err != nil {
 			return nil, fmt.Errorf("making layers for %s: %w", platformKey(si.platform), err)
 		}
-		po := o
-		po.history = history
+		po := o.assembly
 		po.mediaTypes = family
-		img, err := assemble(ctx, baseImg, o.nameFor(base), layers, po.newHistory(len(layers)), srcCf, &po)
+		img, err := assemble(ctx, baseImg, o.nameFor(base), layers, newHistory(history, len(layers), o.epoch), srcCf, &po)
 		if err != nil {
 			return nil, fmt.Errorf("assembling %s: %w", platformKey(si.platform), err)
 		}
-		mt, err := img.MediaType()
-		if err != nil {
-			return nil, fmt.Errorf("reading media type for %s: %w", platformKey(si.platform), err)
-		}
-		if idx == nil {
-			family = OCI
-			if mt == types.DockerManifestSchema2 {
-				family = Docker
+		if len(images) == 0 {
+			// The others take the first image's family, so the index has one.
+			if family, err = imageFamily(img); err != nil {
+				return nil, err
 			}
-			idx = emptyIndex(family)
 		}
-		p := si.platform
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        img,
-			Descriptor: v1.Descriptor{MediaType: mt, Platform: &p},
-		})
+		images = append(images, PlatformImage{Image: img, Platform: si.platform})
 	}
-	if family == OCI {
-		ann := map[string]string{}
-		if name := o.nameFor(base); name != "" {
-			ann[AnnotationBaseName] = name
+	idx, err := Index(family, images...)
+	if err != nil || family == mediatype.Docker {
+		return idx, err // a Docker manifest list has no annotations
+	}
+	var baseDigest string
+	if base.Index != nil {
+		d, err := base.Index.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("reading base index digest: %w", err)
 		}
-		if base.Index != nil {
-			d, err := base.Index.Digest()
-			if err != nil {
-				return nil, fmt.Errorf("reading base index digest: %w", err)
-			}
-			ann[AnnotationBaseDigest] = d.String()
-		}
-		if len(ann) > 0 {
-			idx = mutate.Annotations(idx, ann).(v1.ImageIndex)
-		}
+		baseDigest = d.String()
+	}
+	if ann := mediatype.NewBaseAnnotations(o.nameFor(base), baseDigest); len(ann) > 0 {
+		idx = mutate.Annotations(idx, ann).(v1.ImageIndex)
 	}
 	return idx, nil
 }
 
+// PlatformImage is one image of an index and the platform its descriptor names.
+type PlatformImage struct {
+	Image    v1.Image
+	Platform v1.Platform
+}
+
+// Index puts per-platform images under one index typed in family; an empty family is
+// the first image's, so that the index and its manifests share one family. The images
+// are added as they are (their own manifests are never converted, which would change
+// their digests): give images of one family, as Assemble makes them with
+// WithMediaTypes. This is the one place where slim makes an index.
+func Index(family mediatype.Family, images ...PlatformImage) (v1.ImageIndex, error) {
+	if len(images) == 0 {
+		return nil, fmt.Errorf("making index: no images: %w", ErrBadOption)
+	}
+	if family == "" {
+		var err error
+		if family, err = imageFamily(images[0].Image); err != nil {
+			return nil, err
+		}
+	}
+	idx := mediatype.EmptyIndex(family)
+	for _, pi := range images {
+		mt, err := pi.Image.MediaType()
+		if err != nil {
+			return nil, fmt.Errorf("making index: reading media type for %s: %w", platformKey(pi.Platform), err)
+		}
+		p := pi.Platform
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        pi.Image,
+			Descriptor: v1.Descriptor{MediaType: mt, Platform: &p},
+		})
+	}
+	return idx, nil
+}
+
+// imageFamily is the family of img's manifest; OCI for a type of neither family.
+func imageFamily(img v1.Image) (mediatype.Family, error) {
+	mt, err := img.MediaType()
+	if err != nil {
+		return "", fmt.Errorf("reading manifest media type: %w", err)
+	}
+	return mediatype.Choose(mt), nil
+}
+
 // nameFor is the base.name annotation: WithBaseName's, else what the base calls itself.
-func (o *options) nameFor(b Base) string {
+func (o *assembly) nameFor(b Base) string {
 	if o.baseName != "" {
 		return o.baseName
 	}

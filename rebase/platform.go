@@ -1,6 +1,9 @@
 package rebase
 
 import (
+	"context"
+	"slices"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
@@ -24,4 +27,19 @@ func ImagePlatform(img v1.Image, fallback ...v1.Platform) v1.Platform {
 		return v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
 	return p
+}
+
+// BaseFor resolves name as ResolveBase does and picks its image for img's platform: the
+// base to lay under img, or the one img is on.
+func BaseFor(ctx context.Context, name string, img v1.Image, opts ...BaseOption) (Base, v1.Image, error) {
+	p := ImagePlatform(img)
+	b, err := ResolveBase(ctx, name, append(slices.Clip(opts), WithPlatform(p))...)
+	if err != nil {
+		return Base{}, nil, err
+	}
+	bimg, err := b.ForPlatform(p)
+	if err != nil {
+		return Base{}, nil, err
+	}
+	return b, bimg, nil
 }

@@ -3,14 +3,37 @@ package rebase
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase/static"
 )
+
+// RebaseOnto is Rebase with the new base, and the old one unless oldBase is empty, named
+// as --base names them (scratch, static, an alias or an image reference) and resolved
+// for img's platform through WithRefOptions. The result records newBase's name.
+func RebaseOnto(ctx context.Context, img v1.Image, newBase, oldBase string, opts ...RebaseOption) (v1.Image, error) {
+	ref := RefOption(makeRebaseOptions(opts).refOpts)
+	base, baseImg, err := BaseFor(ctx, newBase, img, ref)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(slices.Clip(opts), WithBaseName(base.AnnotationName()))
+	if oldBase != "" {
+		_, oldImg, err := BaseFor(ctx, oldBase, img, ref)
+		if err != nil {
+			return nil, fmt.Errorf("resolving --old-base: %w", err)
+		}
+		opts = append(opts, WithOldBase(oldImg))
+	}
+	return Rebase(ctx, img, baseImg, opts...)
+}
 
 // Rebase moves img's own layers (those above its old base) onto newBase: the result is
 // newBase's layers, then img's own layers as byte-identical blobs, with img's config
@@ -29,8 +52,8 @@ import (
 //     many entries), so the error asks for --old-base.
 //
 // Use WithBaseName to record newBase's name in the result's annotations.
-func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option) (v1.Image, error) {
-	o := makeOptions(opts...)
+func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...RebaseOption) (v1.Image, error) {
+	o := makeRebaseOptions(opts)
 	mf, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("rebasing: reading manifest: %w", err)
@@ -46,7 +69,7 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 
 	oldBase := o.oldBase
 	if oldBase == nil {
-		oldBase, err = oldBaseFromAnnotations(ctx, mf, cf, &o)
+		oldBase, err = oldBaseFromAnnotations(ctx, mf, cf, o.refOpts)
 		if err != nil {
 			return nil, err
 		}
@@ -76,14 +99,14 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...Option)
 
 	src := cf.DeepCopy()
 	// The old base's names must not survive as labels of the new image.
-	delete(src.Config.Labels, AnnotationBaseName)
-	delete(src.Config.Labels, AnnotationBaseDigest)
+	delete(src.Config.Labels, specs.AnnotationBaseImageName)
+	delete(src.Config.Labels, specs.AnnotationBaseImageDigest)
 	if oldBase != nil {
 		if err := dropInherited(&src.Config, oldBase); err != nil {
 			return nil, err
 		}
 	}
-	out, err := assemble(ctx, newBase, o.baseName, own, history, src, &o)
+	out, err := assemble(ctx, newBase, o.baseName, own, history, src, &o.assembly)
 	if err != nil {
 		return nil, fmt.Errorf("rebasing: %w", err)
 	}
@@ -137,17 +160,14 @@ func baseLayerCount(base v1.Image) (int, []v1.History, error) {
 
 // oldBaseFromAnnotations opens the base named by the image's annotations (or labels).
 // A nil image with a nil error means the base is scratch.
-func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigFile, o *options) (v1.Image, error) {
-	name, digest := mf.Annotations[AnnotationBaseName], mf.Annotations[AnnotationBaseDigest]
-	if name == "" {
-		name, digest = cf.Config.Labels[AnnotationBaseName], cf.Config.Labels[AnnotationBaseDigest]
-	}
+func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigFile, refOpts []imageref.Option) (v1.Image, error) {
+	name, digest := mediatype.BaseAnnotations(mf, cf)
 	switch {
 	case name == Scratch && digest == "":
 		return nil, nil
 	case name == "" && digest == "":
 		return nil, fmt.Errorf("rebasing: the image does not say which base it was built on (no %s annotation), and its history cannot tell where a base ends; give the old base with --old-base: %w",
-			AnnotationBaseName, ErrOldBase)
+			specs.AnnotationBaseImageName, ErrOldBase)
 	case name == "":
 		return nil, fmt.Errorf("rebasing: the image names its base only by digest (%s); give the old base with --old-base: %w", digest, ErrOldBase)
 	}
@@ -165,16 +185,16 @@ func oldBaseFromAnnotations(ctx context.Context, mf *v1.Manifest, cf *v1.ConfigF
 
 	ref := name
 	if digest != "" {
-		ref = withDigest(name, digest, o.refOpts)
+		ref = withDigest(name, digest, refOpts)
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("rebasing: opening the old base %s named by the image's annotations: %v; give the old base with --old-base: %w", ref, err, ErrOldBase)
 	}
-	r, err := imageref.Parse(ref, o.refOpts...)
+	r, err := imageref.Parse(ref, refOpts...)
 	if err != nil {
 		return nil, fail(err)
 	}
-	img, idx, err := imageref.Open(ctx, r, o.refOpts...)
+	img, idx, err := imageref.Open(ctx, r, refOpts...)
 	if err != nil {
 		if isNetworkError(err) {
 			return nil, fmt.Errorf("rebasing: the registry of the old base %s cannot be reached (%w: %w); give the old base with --old-base, e.g. an oci-layout:// copy",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/testimage"
@@ -31,9 +32,9 @@ func TestRebase(t *testing.T) {
 	src := &v1.ConfigFile{Config: v1.Config{
 		Entrypoint: []string{"/app/server"}, User: "nobody", Env: []string{"PATH=/app:/usr/bin"},
 	}}
-	assembled := func(t *testing.T, base v1.Image, name string, opts ...Option) v1.Image {
+	assembled := func(t *testing.T, base v1.Image, name string, opts ...AssembleOption) v1.Image {
 		t.Helper()
-		img, err := Assemble(ctx, base, own, src, append([]Option{WithBaseName(name), WithHistory("slim: app", "slim: conf")}, opts...)...)
+		img, err := Assemble(ctx, base, own, src, append([]AssembleOption{WithBaseName(name), WithHistory("slim: app", "slim: conf")}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,25 +52,25 @@ func TestRebase(t *testing.T) {
 	tests := []struct {
 		name    string
 		img     v1.Image
-		opts    []Option
+		opts    []RebaseOption
 		wantN   int // old base layers dropped
 		wantErr error
 		wantMsg string
 	}{
-		{name: "old base given", img: assembled(t, baseA, ""), opts: []Option{WithOldBase(baseA)}, wantN: 2},
+		{name: "old base given", img: assembled(t, baseA, ""), opts: []RebaseOption{WithOldBase(baseA)}, wantN: 2},
 		{name: "old base from registry annotation", img: assembled(t, baseA, regA), wantN: 2},
 		{name: "old base from docker labels", img: assembled(t, baseADocker, regADocker), wantN: 2},
 		{name: "old base from layout annotation (index)", img: assembled(t, baseA, layoutA), wantN: 2},
 		{name: "old base scratch", img: assembled(t, mustScratch(t), "scratch"), wantN: 0},
 		{name: "old base static", img: assembled(t, staticBase.Image, "static"), wantN: 1},
-		{name: "wrong old base", img: assembled(t, baseA, ""), opts: []Option{WithOldBase(baseB)}, wantErr: ErrOldBase, wantMsg: "--old-base"},
+		{name: "wrong old base", img: assembled(t, baseA, ""), opts: []RebaseOption{WithOldBase(baseB)}, wantErr: ErrOldBase, wantMsg: "--old-base"},
 		{name: "no annotation", img: assembled(t, baseA, ""), wantErr: ErrOldBase, wantMsg: "--old-base"},
 		{name: "annotation names an unreachable registry", img: assembled(t, baseA, "127.0.0.1:1/bases/a:1"), wantErr: ErrNoNetwork, wantMsg: "--old-base"},
 		{name: "annotation names a missing image", img: assembled(t, baseA, host+"/bases/gone:1"), wantErr: ErrOldBase, wantMsg: "--old-base"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := append([]Option{WithBaseName("example.com/b:1"), WithRefOptions(imageref.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))}, tt.opts...)
+			opts := append([]RebaseOption{WithBaseName("example.com/b:1"), WithRefOptions(imageref.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))}, tt.opts...)
 			out, err := Rebase(ctx, tt.img, baseB, opts...)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
@@ -98,7 +99,7 @@ func TestRebase(t *testing.T) {
 				names = cf.Config.Labels
 			}
 			bd, _ := baseB.Digest()
-			if names[AnnotationBaseName] != "example.com/b:1" || names[AnnotationBaseDigest] != bd.String() {
+			if names[specs.AnnotationBaseImageName] != "example.com/b:1" || names[specs.AnnotationBaseImageDigest] != bd.String() {
 				t.Errorf("base annotations %v", names)
 			}
 			// Config: the image's runtime settings over the new base's.

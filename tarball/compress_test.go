@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 func TestParseCompression(t *testing.T) {
@@ -76,7 +78,7 @@ func TestOptionsRefuseBadCombinations(t *testing.T) {
 		{"zstd level 23", []Option{WithCompression(Zstd), WithLevel(23)}, ErrBadLevel},
 		{"uncompressed with level", []Option{WithCompression(Uncompressed), WithLevel(LevelBest)}, ErrBadLevel},
 		{"unknown compression", []Option{WithCompression("lz4")}, ErrBadCompression},
-		{"zstd with docker types", []Option{WithCompression(Zstd), WithMediaTypes(Docker)}, ErrBadOption},
+		{"zstd with docker types", []Option{WithCompression(Zstd), WithMediaTypes(mediatype.Docker)}, ErrBadOption},
 		{"unknown media types", []Option{WithMediaTypes("appc")}, ErrBadOption},
 	}
 	for _, tt := range tests {

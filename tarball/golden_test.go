@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json")
@@ -46,7 +48,7 @@ func goldenSettings() map[string][]Option {
 	epoch := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	return map[string][]Option{
 		"gzip-9":                        {WithCompression(Gzip), WithLevel(9), WithParents()},
-		"gzip-best-docker":              {WithCompression(Gzip), WithLevel(LevelBest), WithMediaTypes(Docker), WithParents()},
+		"gzip-best-docker":              {WithCompression(Gzip), WithLevel(LevelBest), WithMediaTypes(mediatype.Docker), WithParents()},
 		"zstd-best":                     {WithCompression(Zstd), WithLevel(LevelBest), WithParents()},
 		"uncompressed":                  {WithCompression(Uncompressed), WithParents()},
 		"uncompressed-no-parents-epoch": {WithCompression(Uncompressed), WithSourceDateEpoch(epoch)},

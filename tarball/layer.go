@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/slim-dev/slim/internal/ctxio"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
 
@@ -171,43 +172,11 @@ func sum(h hash.Hash) v1.Hash {
 }
 
 func mediaType(o *options) (types.MediaType, error) {
-	switch {
-	case o.mediaTypes == Docker && o.compression == Gzip:
-		return types.DockerLayer, nil
-	case o.mediaTypes == Docker && o.compression == Uncompressed:
-		return types.DockerUncompressedLayer, nil
-	case o.mediaTypes == OCI && o.compression == Gzip:
-		return types.OCILayer, nil
-	case o.mediaTypes == OCI && o.compression == Zstd:
-		return types.OCILayerZStd, nil
-	case o.mediaTypes == OCI && o.compression == Uncompressed:
-		return types.OCIUncompressedLayer, nil
+	mt, err := mediatype.Layer(o.mediaTypes, o.compression.Algorithm())
+	if err != nil {
+		return "", fmt.Errorf("choosing media type for %s layers: %w: %w", o.compression, err, ErrBadOption)
 	}
-	return "", fmt.Errorf("choosing media type for %s layers with %s media types: %w", o.compression, o.mediaTypes, ErrBadOption)
-}
-
-// ToOCI maps a Docker media type to its OCI equal; it is shared by the outputs and
-// recompress, which both turn Docker-typed images OCI. An OCI layout holds OCI
-// manifests: skopeo (before 1.14) and umoci do not even see a Docker manifest in
-// index.json. So a Docker-typed image is written with OCI manifests, as BuildKit's oci
-// exporter and `skopeo copy … oci:` do: its config and layer blobs stay byte for byte
-// the same, only the manifests (and so the image digest) change.
-func ToOCI(mt types.MediaType) types.MediaType {
-	switch mt {
-	case types.DockerManifestSchema2:
-		return types.OCIManifestSchema1
-	case types.DockerManifestList:
-		return types.OCIImageIndex
-	case types.DockerConfigJSON:
-		return types.OCIConfigJSON
-	case types.DockerLayer:
-		return types.OCILayer
-	case types.DockerUncompressedLayer:
-		return types.OCIUncompressedLayer
-	case types.DockerForeignLayer:
-		return types.OCIRestrictedLayer
-	}
-	return mt
+	return mt, nil
 }
 
 // Digest returns the sha256 of the compressed blob.

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/slim-dev/slim/internal/mediatype"
 	ti "github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -39,9 +40,9 @@ func TestNewLayerMediaTypes(t *testing.T) {
 		{"oci zstd", []Option{WithCompression(Zstd)}, types.OCILayerZStd},
 		{"oci zstd best", []Option{WithCompression(Zstd), WithLevel(LevelBest)}, types.OCILayerZStd},
 		{"oci uncompressed", []Option{WithCompression(Uncompressed)}, types.OCIUncompressedLayer},
-		{"docker gzip", []Option{WithMediaTypes(Docker)}, types.DockerLayer},
-		{"docker gzip best", []Option{WithMediaTypes(Docker), WithLevel(LevelBest)}, types.DockerLayer},
-		{"docker uncompressed", []Option{WithMediaTypes(Docker), WithCompression(Uncompressed)}, types.DockerUncompressedLayer},
+		{"docker gzip", []Option{WithMediaTypes(mediatype.Docker)}, types.DockerLayer},
+		{"docker gzip best", []Option{WithMediaTypes(mediatype.Docker), WithLevel(LevelBest)}, types.DockerLayer},
+		{"docker uncompressed", []Option{WithMediaTypes(mediatype.Docker), WithCompression(Uncompressed)}, types.DockerUncompressedLayer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

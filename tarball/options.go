@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/compression"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages wrap them with what was
@@ -53,6 +57,15 @@ func ParseCompression(s string) (Compression, error) {
 	return "", fmt.Errorf("parsing compression %q (want gzip, zstd or uncompressed): %w", s, ErrBadCompression)
 }
 
+// ggcr is c in go-containerregistry's words, which internal/mediatype speaks.
+// Algorithm is c in go-containerregistry's words, as media types are chosen by it.
+func (c Compression) Algorithm() compression.Compression {
+	if c == Uncompressed {
+		return compression.None
+	}
+	return compression.Compression(c) // gzip and zstd are spelt alike
+}
+
 // Level is a compression level. Positive values are the format's own numbers (gzip 1–9,
 // zstd 1–22 as the zstd command line counts them); LevelDefault and LevelBest are the
 // two named levels.
@@ -97,14 +110,6 @@ func ParseLevel(s string) (Level, error) {
 	return Level(n), nil
 }
 
-// MediaTypes selects the media-type family of produced layers.
-type MediaTypes string
-
-const (
-	OCI    MediaTypes = "oci"
-	Docker MediaTypes = "docker"
-)
-
 // Option configures WriteTar, NewCompressWriter, NewLayer and NewLayers. Options that
 // do not concern a function are ignored by it (WriteTar never compresses).
 type Option func(*options)
@@ -112,7 +117,7 @@ type Option func(*options)
 type options struct {
 	compression   Compression
 	level         Level
-	mediaTypes    MediaTypes
+	mediaTypes    mediatype.Family
 	epoch         time.Time
 	preserveMTime bool
 	parents       bool
@@ -140,7 +145,7 @@ func WithCompression(c Compression) Option { return func(o *options) { o.compres
 func WithLevel(l Level) Option { return func(o *options) { o.level = l } }
 
 // WithMediaTypes sets the media-type family (default OCI).
-func WithMediaTypes(m MediaTypes) Option { return func(o *options) { o.mediaTypes = m } }
+func WithMediaTypes(f mediatype.Family) Option { return func(o *options) { o.mediaTypes = f } }
 
 // WithSourceDateEpoch sets the time that modification times are clamped to (default the
 // Unix epoch, so digests do not depend on when files were built).
@@ -194,7 +199,7 @@ func makeOptions(opts ...Option) options {
 	o := options{
 		compression: Gzip,
 		level:       LevelDefault,
-		mediaTypes:  OCI,
+		mediaTypes:  mediatype.OCI,
 		epoch:       time.Unix(0, 0).UTC(),
 		gzipBlock:   defaultGzipBlock,
 	}
@@ -215,7 +220,7 @@ func (o *options) validate() error {
 		if o.level != LevelDefault && o.level != LevelBest && (o.level < 1 || o.level > maxZstdLevel) {
 			return fmt.Errorf("checking zstd level %s (want 1-%d, default or best): %w", o.level, maxZstdLevel, ErrBadLevel)
 		}
-		if o.mediaTypes == Docker {
+		if o.mediaTypes == mediatype.Docker {
 			return fmt.Errorf("checking options: zstd layers need OCI media types, drop the docker media types or use gzip: %w", ErrBadOption)
 		}
 	case Uncompressed:
@@ -226,7 +231,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("checking compression %q (want gzip, zstd or uncompressed): %w", o.compression, ErrBadCompression)
 	}
 	switch o.mediaTypes {
-	case OCI, Docker:
+	case mediatype.OCI, mediatype.Docker:
 	default:
 		return fmt.Errorf("checking media types %q (want oci or docker): %w", o.mediaTypes, ErrBadOption)
 	}

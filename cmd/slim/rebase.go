@@ -39,29 +39,7 @@ or given with --old-base.`,
 			if err != nil {
 				return err
 			}
-			p := rebase.ImagePlatform(img)
-			bopts := []rebase.Option{rebase.WithRefOptions(ropts...), rebase.WithPlatform(p)}
-			base, err := rebase.ResolveBase(ctx, f.base, bopts...)
-			if err != nil {
-				return err
-			}
-			newBase, err := base.ForPlatform(p)
-			if err != nil {
-				return err
-			}
-			opts := append(bopts, rebase.WithBaseName(base.AnnotationName()))
-			if f.oldBase != "" {
-				old, err := rebase.ResolveBase(ctx, f.oldBase, bopts...)
-				if err != nil {
-					return fmt.Errorf("resolving --old-base: %w", err)
-				}
-				oldImg, err := old.ForPlatform(p)
-				if err != nil {
-					return fmt.Errorf("resolving --old-base: %w", err)
-				}
-				opts = append(opts, rebase.WithOldBase(oldImg))
-			}
-			out, err := rebase.Rebase(ctx, img, newBase, opts...)
+			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, rebase.WithRefOptions(ropts...))
 			if err != nil {
 				return err
 			}

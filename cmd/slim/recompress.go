@@ -4,15 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/tempfile"
-	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 	"github.com/slim-dev/slim/tarball/recompress"
 )
@@ -87,11 +83,7 @@ and archives, pip and npm caches, __pycache__).`,
 				opts = append(opts, recompress.WithStrip(f.patterns...))
 			}
 			if f.keepBase != "" {
-				n, err := keepBaseCount(cmd, img, f.keepBase, ropts)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, recompress.WithKeepBase(n))
+				opts = append(opts, recompress.WithKeepBase(f.keepBase, ropts...))
 			}
 			out, rep, err := recompress.Recompress(ctx, img, opts...)
 			if err != nil {
@@ -124,41 +116,6 @@ and archives, pip and npm caches, __pycache__).`,
 	fl.StringVar(&f.report, "report", "", "also write the report as JSON to this file")
 	f.out.register(fl)
 	return cmd
-}
-
-// keepBaseCount turns --keep-base into a layer count: the base's layers must be the
-// image's bottom layers.
-func keepBaseCount(cmd *cobra.Command, img v1.Image, keep string, ropts []imageref.Option) (int, error) {
-	ctx := cmd.Context()
-	name := keep
-	if keep == "auto" {
-		n, err := recompress.BaseFromAnnotations(img)
-		if err != nil {
-			return 0, err
-		}
-		if n == "" {
-			return 0, fmt.Errorf("--keep-base auto: the image has no org.opencontainers.image.base.name annotation; name the base: --keep-base REF")
-		}
-		name = n
-		// Built-in bases are recorded by name; their digest pins nothing to pull.
-		if b, _, ok := strings.Cut(n, "@"); ok && (b == rebase.Scratch || b == rebase.Static) {
-			name = b
-		}
-	}
-	p := rebase.ImagePlatform(img)
-	base, err := rebase.ResolveBase(ctx, name, rebase.WithRefOptions(ropts...), rebase.WithPlatform(p))
-	if err != nil {
-		return 0, fmt.Errorf("resolving --keep-base %s: %w", name, err)
-	}
-	bimg, err := base.ForPlatform(p)
-	if err != nil {
-		return 0, fmt.Errorf("resolving --keep-base %s: %w", name, err)
-	}
-	n, err := recompress.BaseLayerCount(img, bimg)
-	if err != nil {
-		return 0, fmt.Errorf("--keep-base %s: %w", name, err)
-	}
-	return n, nil
 }
 
 func printRecompress(out io.Writer, r *recompress.Report) {

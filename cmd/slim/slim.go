@@ -105,8 +105,8 @@ func packing(compression, level string) (tarball.Compression, tarball.Level, tim
 
 // overrides are the config flags: --entrypoint, --cmd, --env, --user, --workdir,
 // --label, --expose.
-func (f *slimFlags) overrides() ([]rebase.Option, error) {
-	var opts []rebase.Option
+func (f *slimFlags) overrides() ([]rebase.AssemblyOption, error) {
+	var opts []rebase.AssemblyOption
 	if f.entrypoint != "" {
 		args, err := parseArgv(f.entrypoint)
 		if err != nil {

@@ -91,7 +91,7 @@ func TestCheckCache(t *testing.T) {
 	}
 
 	// --force is part of the key: a forced pass says nothing about an unforced run.
-	if err := checkCached(ctx, dir, img, "linux/amd64", &Report{}, true, warn, []rebase.Option{rebase.WithForce()}); err != nil {
+	if err := checkCached(ctx, dir, img, "linux/amd64", &Report{}, true, warn, []rebase.CheckOption{rebase.WithForce()}); err != nil {
 		t.Fatal(err)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 2 {

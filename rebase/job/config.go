@@ -38,7 +38,7 @@ type Config struct {
 	SourceDateEpoch time.Time
 	// Overrides set the result's runtime config over the source's (--entrypoint,
 	// --env, --user…).
-	Overrides []rebase.Option
+	Overrides []rebase.AssemblyOption
 	// Force writes an image the fidelity check refuses; its problems become warnings.
 	Force bool
 	// Outputs and OutputOptions say where the result goes; none checks it only.
@@ -84,20 +84,14 @@ func (c *Config) packing() []tarball.Option {
 	}
 }
 
-// assembly is the options of assembly and the fidelity check: the epoch, the
-// overrides, --force, and warnings sent to warn.
-func (c *Config) assembly(warn func(string)) []rebase.Option {
-	opts := []rebase.Option{rebase.WithSourceDateEpoch(c.SourceDateEpoch)}
-	opts = append(opts, c.Overrides...)
-	if c.Force {
-		opts = append(opts, rebase.WithForce())
-	}
-	return append(opts, rebase.WithWarn(warn))
+// assembly is the options of assembly: the epoch and the overrides.
+func (c *Config) assembly() []rebase.AssemblyOption {
+	return append([]rebase.AssemblyOption{rebase.WithSourceDateEpoch(c.SourceDateEpoch)}, c.Overrides...)
 }
 
 // baseOptions are ResolveBase's: one platform asked for picks the base's image for it.
-func (c *Config) baseOptions() []rebase.Option {
-	opts := []rebase.Option{rebase.WithRefOptions(c.RefOptions...)}
+func (c *Config) baseOptions() []rebase.BaseOption {
+	opts := []rebase.BaseOption{rebase.WithRefOptions(c.RefOptions...)}
 	if len(c.Platforms) == 1 {
 		opts = append(opts, rebase.WithPlatform(c.Platforms[0]))
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 )
@@ -38,7 +36,7 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), options: append(cfg.assembly(warn.warn), platformsOption(cfg.Platforms)...), force: cfg.Force, warn: warn.warn}
+	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn}
 	sources := imageSources(cfg.RefOptions...)
 	var res *Result
 	if srcIdx != nil && len(cfg.Platforms) != 1 {
@@ -55,11 +53,4 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func platformsOption(ps []v1.Platform) []rebase.Option {
-	if len(ps) == 0 {
-		return nil
-	}
-	return []rebase.Option{rebase.WithPlatforms(ps...)}
 }

@@ -7,11 +7,9 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/tempfile"
+	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 	"github.com/slim-dev/slim/tarball/output"
 )
@@ -61,20 +59,15 @@ func (r *Result) WriteReport(path string) error {
 }
 
 // combine turns the per-platform results of a build into one result: an index when
-// there are several platforms.
+// there are several platforms, in the images' own family as an image source's index is.
 func combine(results []*Result) (*Result, error) {
 	if len(results) == 1 {
 		return results[0], nil
 	}
 	out := &Result{Report: &Report{}}
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	var images []rebase.PlatformImage
 	for _, r := range results {
-		cf, err := r.Image.ConfigFile()
-		var p *v1.Platform
-		if err == nil {
-			p = cf.Platform()
-		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: r.Image, Descriptor: v1.Descriptor{Platform: p}})
+		images = append(images, rebase.PlatformImage{Image: r.Image, Platform: rebase.ImagePlatform(r.Image)})
 		out.Report.Base = r.Report.Base
 		out.Report.Sources = append(out.Report.Sources, r.Report.Sources...)
 		out.Report.Images = append(out.Report.Images, r.Report.Images...)
@@ -82,6 +75,10 @@ func combine(results []*Result) (*Result, error) {
 			out.Report.Files = r.Report.Files
 		}
 		out.layers = append(out.layers, r.layers...)
+	}
+	idx, err := rebase.Index("", images...)
+	if err != nil {
+		return nil, err
 	}
 	out.Index = idx
 	return out, nil

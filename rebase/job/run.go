@@ -42,10 +42,13 @@ type plan struct {
 	configFrom string
 	deps       extract.Deps
 	packing    []tarball.Option
-	// options for assembly and the fidelity check (overrides, force, warn, epoch…).
-	options []rebase.Option
-	// force and warn are the check's --force and where its warnings go, which the
-	// check cache keys and replays.
+	// assembly sets the result's config overrides and epoch (the base's name and
+	// the history are the job's own).
+	assembly []rebase.AssemblyOption
+	// platforms narrows an index run to these platforms (--platform p1,p2).
+	platforms []v1.Platform
+	// force and warn are the fidelity check's --force and where its warnings go,
+	// which the check cache keys and replays.
 	force bool
 	warn  func(string)
 	// checkCache, when set, is a directory where the outcome of the fidelity check
@@ -78,7 +81,11 @@ func runIndex(ctx context.Context, job plan, base rebase.Base, src v1.ImageIndex
 		}
 		return []v1.Layer{layer}, []string{history}, nil
 	}
-	idx, err := rebase.AssembleIndex(ctx, base, src, layersFor, job.options...)
+	iopts := []rebase.IndexOption{rebase.WithPlatforms(job.platforms...)}
+	for _, o := range job.assembly {
+		iopts = append(iopts, o)
+	}
+	idx, err := rebase.AssembleIndex(ctx, base, src, layersFor, iopts...)
 	if err != nil {
 		res.Close()
 		return nil, err
@@ -95,7 +102,7 @@ func runIndex(ctx context.Context, job plan, base rebase.Base, src v1.ImageIndex
 			return nil, fmt.Errorf("reading assembled image %s: %w", d.Digest, err)
 		}
 		p := platformOf(d.Platform)
-		if err := checkAndReport(ctx, img, p, res.Report, job.options); err != nil {
+		if err := checkAndReport(ctx, img, p, res.Report, job.check()); err != nil {
 			res.Close()
 			return nil, fmt.Errorf("checking %s: %w", p, err)
 		}
@@ -124,16 +131,28 @@ func runPlatform(ctx context.Context, job plan, base rebase.Base, source sourceF
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]rebase.Option{rebase.WithHistory(history), rebase.WithBaseName(base.AnnotationName())}, job.options...)
+	opts := []rebase.AssembleOption{rebase.WithHistory(history), rebase.WithBaseName(base.AnnotationName())}
+	for _, o := range job.assembly {
+		opts = append(opts, o)
+	}
 	img, err := rebase.Assemble(ctx, baseImg, []v1.Layer{layer}, cfgSrc.Config, opts...)
 	if err != nil {
 		return nil, err
 	}
-	checkOpts := append([]rebase.Option{rebase.WithSource(job.configSource(), cfgSrc.FS)}, job.options...)
+	checkOpts := append(job.check(), rebase.WithSource(job.configSource(), cfgSrc.FS))
 	if err := checkCached(ctx, job.checkCache, img, p.String(), res.Report, job.force, job.warn, checkOpts); err != nil {
 		return nil, err
 	}
 	return img, nil
+}
+
+// check is the fidelity check's options: --force, and where warnings go.
+func (j plan) check() []rebase.CheckOption {
+	opts := []rebase.CheckOption{rebase.WithWarn(j.warn)}
+	if j.force {
+		opts = append(opts, rebase.WithForce())
+	}
+	return opts
 }
 
 func (j plan) configSource() string {
@@ -274,7 +293,7 @@ type checkOutcome struct {
 // The check and the sizes depend only on the image, which its digest names, and on
 // --force; a failure is never kept, so a failing image is checked (and its problems
 // shown with their hints) every time. The warnings of the first check are shown again.
-func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, force bool, warn func(string), opts []rebase.Option) error {
+func checkCached(ctx context.Context, dir string, img v1.Image, platform string, r *Report, force bool, warn func(string), opts []rebase.CheckOption) error {
 	if dir == "" {
 		return checkAndReport(ctx, img, platform, r, opts)
 	}
@@ -323,7 +342,7 @@ func checkCached(ctx context.Context, dir string, img v1.Image, platform string,
 }
 
 // checkAndReport indexes a result once, for the fidelity check and for the report.
-func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []rebase.Option) error {
+func checkAndReport(ctx context.Context, img v1.Image, platform string, r *Report, opts []rebase.CheckOption) error {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("checking image: reading config: %w", err)

@@ -30,11 +30,11 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -177,7 +177,7 @@ func Layer() (v1.Layer, error) {
 	l, err := tarball.NewLayer(entries,
 		tarball.WithCompression(tarball.Gzip),
 		tarball.WithLevel(tarball.LevelBest),
-		tarball.WithMediaTypes(tarball.OCI),
+		tarball.WithMediaTypes(mediatype.OCI),
 		tarball.WithParents(),
 	)
 	if err != nil {
@@ -233,7 +233,7 @@ func Image(p v1.Platform) (v1.Image, error) {
 		return nil, err
 	}
 	epoch := v1.Time{Time: time.Unix(0, 0).UTC()}
-	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	base := mediatype.EmptyImage(mediatype.OCI)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer: layer,
 		History: v1.History{

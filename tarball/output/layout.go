@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/ctxio"
-	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // The annotations that name a manifest in index.json: the OCI one holds the tag, which
@@ -148,12 +148,12 @@ func collectImage(img v1.Image, byDigest map[v1.Hash]layoutBlob) (v1.Descriptor,
 			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
 		}
 	}
-	if tarball.ToOCI(mt) != mt {
+	if mediatype.ToOCI(mt) != mt {
 		c := m.DeepCopy()
-		c.MediaType = tarball.ToOCI(mt)
-		c.Config.MediaType = tarball.ToOCI(c.Config.MediaType)
+		c.MediaType = mediatype.ToOCI(mt)
+		c.Config.MediaType = mediatype.ToOCI(c.Config.MediaType)
 		for i := range c.Layers {
-			c.Layers[i].MediaType = tarball.ToOCI(c.Layers[i].MediaType)
+			c.Layers[i].MediaType = mediatype.ToOCI(c.Layers[i].MediaType)
 		}
 		if raw, err = json.Marshal(c); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("encoding manifest: %w", err)
@@ -179,7 +179,7 @@ func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) (v1.Descri
 			return v1.Descriptor{}, fmt.Errorf("reading media type: %w", err)
 		}
 	}
-	changed := tarball.ToOCI(mt) != mt
+	changed := mediatype.ToOCI(mt) != mt
 	children := slices.Clone(im.Manifests)
 	for i, d := range im.Manifests {
 		var child v1.Descriptor
@@ -210,7 +210,7 @@ func collectIndex(idx v1.ImageIndex, byDigest map[v1.Hash]layoutBlob) (v1.Descri
 	}
 	if changed {
 		c := im.DeepCopy()
-		c.MediaType = tarball.ToOCI(mt)
+		c.MediaType = mediatype.ToOCI(mt)
 		c.Manifests = children
 		if raw, err = json.Marshal(c); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("encoding index: %w", err)

@@ -5,11 +5,11 @@ import (
 	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -27,17 +27,12 @@ func (l keptLayer) MediaType() (types.MediaType, error) { return l.mediaType, ni
 
 // assemble builds the output image: kept layers as they are, the built ones, the
 // input's config with new diff ids and history, the manifest's annotations.
-func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagefs.LayerIndex, built []*tarball.Layer, setLayer []int, o *options, docker bool, rep *Report) (v1.Image, error) {
+func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagefs.LayerIndex, built []*tarball.Layer, setLayer []int, o *options, family mediatype.Family, rep *Report) (v1.Image, error) {
 	manifest, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	if docker {
-		base = mutate.MediaType(empty.Image, types.DockerManifestSchema2)
-		base = mutate.ConfigMediaType(base, types.DockerConfigJSON)
-	}
+	base := mediatype.EmptyImage(family)
 	builtFor := map[int]*tarball.Layer{}
 	for k, i := range setLayer {
 		builtFor[i] = built[k]
@@ -52,10 +47,11 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 		lr.Size, lr.UncompressedSize = idx[i].Size, idx[i].UncompressedSize
 		switch nl := builtFor[i]; {
 		case i < o.keepBase:
-			kl := keptLayer{Layer: l, diffID: idx[i].DiffID, mediaType: idx[i].MediaType}
-			if !docker {
-				kl.mediaType = tarball.ToOCI(kl.mediaType)
+			mt, err := mediatype.Convert(idx[i].MediaType, family)
+			if err != nil {
+				return nil, fmt.Errorf("keeping layer %d: %w", i, err)
 			}
+			kl := keptLayer{Layer: l, diffID: idx[i].DiffID, mediaType: mt}
 			add := mutate.Addendum{Layer: kl, MediaType: kl.mediaType}
 			if len(manifest.Layers) > i {
 				add.Annotations = manifest.Layers[i].Annotations

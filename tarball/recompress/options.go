@@ -1,6 +1,9 @@
 package recompress
 
-import "github.com/slim-dev/slim/tarball"
+import (
+	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/tarball"
+)
 
 // Option configures Recompress.
 type Option func(*options)
@@ -9,6 +12,10 @@ type options struct {
 	packing  []tarball.Option
 	squash   bool
 	keepBase int
+	// baseName, when set, names the base whose layers are kept: resolved (with
+	// refOpts) for the image's platform, or read from its annotations when "auto".
+	baseName string
+	refOpts  []imageref.Option
 	strip    []string
 }
 
@@ -24,10 +31,19 @@ func WithSquash() Option {
 	return func(o *options) { o.squash = true }
 }
 
-// WithKeepBase leaves the first n layers as they are, byte for byte (same digests, so
-// registries and clients keep sharing them). BaseLayerCount computes n from a base image.
-func WithKeepBase(n int) Option {
+// WithKeepBaseLayers leaves the first n layers as they are, byte for byte (same
+// digests, so registries and clients keep sharing them). BaseLayerCount computes n from a
+// base image.
+func WithKeepBaseLayers(n int) Option {
 	return func(o *options) { o.keepBase = n }
+}
+
+// WithKeepBase leaves the layers of the base name as they are (--keep-base): name is a
+// base as --base names one (scratch, static, an alias or an image reference, opened with
+// ropts), or "auto" for the base the image's org.opencontainers.image.base.* annotations
+// name. Its layers must be the image's bottom layers.
+func WithKeepBase(name string, ropts ...imageref.Option) Option {
+	return func(o *options) { o.baseName, o.refOpts = name, ropts }
 }
 
 // WithStrip removes from the rewritten layers every path matching one of patterns: a

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -104,14 +105,15 @@ func Recompress(ctx context.Context, img v1.Image, opts ...Option) (v1.Image, *R
 	if err != nil {
 		return nil, nil, fmt.Errorf("recompressing: reading manifest media type: %w", err)
 	}
-	docker := mt == types.DockerManifestSchema2
-	if docker && tarball.Resolve(o.packing...).Compression == tarball.Zstd {
-		docker = false // zstd layers exist only in OCI manifests
+	if err := tarball.Validate(o.packing...); err != nil {
+		return nil, nil, fmt.Errorf("recompressing: %w", err)
 	}
-	family := tarball.OCI
-	if docker {
-		family = tarball.Docker
+	// The input's family, unless the new layers have no Docker type (zstd).
+	newType, err := mediatype.Layer(mediatype.OCI, tarball.Resolve(o.packing...).Compression.Algorithm())
+	if err != nil {
+		return nil, nil, fmt.Errorf("recompressing: %w", err)
 	}
+	family := mediatype.Choose(mt, newType)
 	layerOpts := append(slices.Clip(o.packing), tarball.WithMediaTypes(family))
 	if err := tarball.Validate(layerOpts...); err != nil {
 		return nil, nil, fmt.Errorf("recompressing: %w", err)
@@ -124,6 +126,12 @@ func Recompress(ctx context.Context, img v1.Image, opts ...Option) (v1.Image, *R
 	inLayers, err := img.Layers()
 	if err != nil {
 		return nil, nil, fmt.Errorf("recompressing: listing layers: %w", err)
+	}
+	if o.baseName != "" {
+		// Its own error, as --keep-base's problems are the user's to fix there.
+		if o.keepBase, err = keepBaseCount(ctx, img, o.baseName, o.refOpts); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.keepBase < 0 || o.keepBase > len(inLayers) {
 		return nil, nil, fmt.Errorf("recompressing: keeping %d base layers of %d: %w", o.keepBase, len(inLayers), ErrBadOption)
@@ -157,7 +165,7 @@ func Recompress(ctx context.Context, img v1.Image, opts ...Option) (v1.Image, *R
 		return nil, nil, fmt.Errorf("recompressing: %w", err)
 	}
 	rep := &Report{layers: built, Stripped: p.stripped, StrippedBytes: p.strippedBytes}
-	out, err := assemble(img, cf, inLayers, idx, built, setLayer, &o, docker, rep)
+	out, err := assemble(img, cf, inLayers, idx, built, setLayer, &o, family, rep)
 	if err != nil {
 		rep.Close()
 		return nil, nil, fmt.Errorf("recompressing: %w", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/mediatype"
 	ti "github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -511,7 +512,7 @@ func TestRecompressProperty(t *testing.T) {
 			keep := 0
 			if r.Intn(2) == 0 {
 				keep = r.Intn(len(ls) + 1)
-				ropts = append(ropts, WithKeepBase(keep))
+				ropts = append(ropts, WithKeepBaseLayers(keep))
 			}
 			out, rep := recompress(t, in, ropts...)
 			ti.Validate(t, out)
@@ -584,7 +585,7 @@ func TestRecompressKeepBase(t *testing.T) {
 	for _, squash := range []bool{false, true} {
 		t.Run(fmt.Sprint("squash=", squash), func(t *testing.T) {
 			t.Parallel()
-			opts := []Option{WithKeepBase(n)}
+			opts := []Option{WithKeepBaseLayers(n)}
 			if squash {
 				opts = append(opts, WithSquash())
 			}
@@ -617,12 +618,25 @@ func TestBaseFromAnnotations(t *testing.T) {
 	if got, err := BaseFromAnnotations(img); err != nil || got != "" {
 		t.Errorf("no annotations: %q, %v", got, err)
 	}
-	ann := mutate.Annotations(img, map[string]string{
-		AnnotationBaseName:   "docker.io/library/debian:12",
-		AnnotationBaseDigest: "sha256:" + strings.Repeat("a", 64),
-	}).(v1.Image)
-	if got, err := BaseFromAnnotations(ann); err != nil || got != "docker.io/library/debian:12@sha256:"+strings.Repeat("a", 64) {
+	want := "docker.io/library/debian:12@sha256:" + strings.Repeat("a", 64)
+	base := mediatype.NewBaseAnnotations("docker.io/library/debian:12", "sha256:"+strings.Repeat("a", 64))
+	ann := mutate.Annotations(img, base).(v1.Image)
+	if got, err := BaseFromAnnotations(ann); err != nil || got != want {
 		t.Errorf("annotations: %q, %v", got, err)
+	}
+	// A Docker-typed image has no manifest annotations: its base is in the labels.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Labels = base
+	labelled, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := BaseFromAnnotations(labelled); err != nil || got != want {
+		t.Errorf("labels: %q, %v", got, err)
 	}
 }
 
@@ -778,7 +792,7 @@ func TestRecompressBadInput(t *testing.T) {
 		{"unknown compression", img, []Option{WithPacking(tarball.WithCompression("lz4"))}, tarball.ErrBadCompression, ""},
 		{"gzip level out of range", img, []Option{WithPacking(tarball.WithLevel(12))}, tarball.ErrBadLevel, ""},
 		{"level for uncompressed", img, []Option{WithPacking(tarball.WithCompression(tarball.Uncompressed), tarball.WithLevel(3))}, tarball.ErrBadLevel, ""},
-		{"keep more layers than there are", img, []Option{WithKeepBase(3)}, ErrBadOption, ""},
+		{"keep more layers than there are", img, []Option{WithKeepBaseLayers(3)}, ErrBadOption, ""},
 		{"bad strip glob", img, []Option{WithStrip("a/[")}, ErrBadStrip, ""},
 		{"corrupt layer", corrupt, nil, imagefs.ErrDigestMismatch, "layer 1 (" + badDigest.String()},
 		{"undecodable layer", truncated, nil, imagefs.ErrCorruptLayer, "layer 1"},
@@ -911,7 +925,7 @@ func TestRecompressSources(t *testing.T) {
 	for src, in := range map[string]v1.Image{"layout": fromLayout, "registry": fromRegistry} {
 		t.Run(src, func(t *testing.T) {
 			t.Parallel()
-			out, rep := recompress(t, in, WithKeepBase(1), WithPacking(tarball.WithCompression(tarball.Zstd)))
+			out, rep := recompress(t, in, WithKeepBaseLayers(1), WithPacking(tarball.WithCompression(tarball.Zstd)))
 			checkRecompressed(t, in, out, rep)
 			checkKeptDigests(t, in, out, 1)
 		})
