@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slim-dev/slim/internal/ctxio"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -69,7 +70,7 @@ func writeTarFile(ctx context.Context, set *FileSet, dest string) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if err := tarball.WriteTar(ctxWriter{ctx, f}, set.Entries()); err != nil {
+	if err := tarball.WriteTar(ctxio.Writer(ctx, f), set.Entries()); err != nil {
 		return fmt.Errorf("writing %s: %w", dest, err)
 	}
 	if err := f.Chmod(0o644); err != nil {
@@ -85,19 +86,6 @@ func writeTarFile(ctx context.Context, set *FileSet, dest string) (err error) {
 		return fmt.Errorf("writing %s: %w", dest, err)
 	}
 	return nil
-}
-
-// ctxWriter stops a long write when the context ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // writeDir writes the set into a fresh directory, then renames it to dest.

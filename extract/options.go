@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // ErrBadOption means an option value cannot be used; the message says which values can.
@@ -66,6 +68,15 @@ func WithEnv(env []string) Option {
 // WithWorkdir passes the source image config's WorkingDir: relative PATH elements and
 // relative program names are found from it, as the runtime finds them.
 func WithWorkdir(dir string) Option { return func(o *options) { o.workdir = dir } }
+
+// WithConfig passes what the closure needs of the source's runtime config: WithEnv
+// and WithWorkdir of it.
+func WithConfig(c v1.Config) Option {
+	return func(o *options) {
+		WithEnv(c.Env)(o)
+		WithWorkdir(c.WorkingDir)(o)
+	}
+}
 
 // WithSourceName names the source (stage or image) in the reasons, as the user typed it
 // in --from.

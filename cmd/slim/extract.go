@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/extract"
-	"github.com/slim-dev/slim/internal/imagefs"
 )
 
 type extractFlags struct {
@@ -48,14 +47,12 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config of %s: %w", args[0], err)
 			}
-			// Spooled, as for the root command's image sources: files are read
-			// in path and dependency order, not in tar order.
-			fsys, err := imagefs.New(cmd.Context(), img, imagefs.WithSpool(""))
+			fsys, err := extract.OpenImage(cmd.Context(), img)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}
 			defer fsys.Close()
-			opts := []extract.Option{extract.WithDeps(f.depsMode), extract.WithEnv(cf.Config.Env), extract.WithSourceName(args[0])}
+			opts := []extract.Option{extract.WithDeps(f.depsMode), extract.WithConfig(cf.Config), extract.WithSourceName(args[0])}
 			if f.noXattrs {
 				opts = append(opts, extract.WithoutXattrs())
 			}

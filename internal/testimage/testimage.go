@@ -29,6 +29,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // epoch is the modification time of every entry and of the config, so
@@ -301,7 +303,7 @@ func Index(t testing.TB, images map[string]v1.Image) v1.ImageIndex {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	var idx v1.ImageIndex
 	for i, k := range keys {
 		p, err := v1.ParsePlatform(k)
 		if err != nil {
@@ -313,9 +315,7 @@ func Index(t testing.TB, images map[string]v1.Image) v1.ImageIndex {
 			if err != nil {
 				t.Fatalf("reading media type: %v", err)
 			}
-			if mt == types.DockerManifestSchema2 {
-				idx = mutate.IndexMediaType(empty.Index, types.DockerManifestList)
-			}
+			idx = mediatype.EmptyIndex(mediatype.Of(mt))
 		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
 			Add:        img,

@@ -179,12 +179,11 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		if err := res.Report.addBefore(group.source, p.String(), src); err != nil {
 			return nil, "", err
 		}
-		var env []string
-		var workdir string
+		var cfg v1.Config
 		if src.Config != nil {
-			env, workdir = src.Config.Config.Env, src.Config.Config.WorkingDir
+			cfg = src.Config.Config
 		}
-		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithEnv(env), extract.WithWorkdir(workdir), extract.WithSourceName(group.source))
+		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithConfig(cfg), extract.WithSourceName(group.source))
 		if err != nil {
 			return nil, "", fmt.Errorf("taking files from %s: %w", group.source, err)
 		}
@@ -266,10 +265,7 @@ func imageSources(ropts ...imageref.Option) sourceFunc {
 		if err != nil {
 			return source{}, fmt.Errorf("reading config of %s: %w", src, err)
 		}
-		// Spooled: the closure and the packer read files in their own order, and
-		// each step back in a layer would decompress it again from the start
-		// (measured: 4× the indexing pass on the C program bench image).
-		fsys, err := imagefs.New(ctx, img, imagefs.WithSpool(""))
+		fsys, err := extract.OpenImage(ctx, img)
 		if err != nil {
 			return source{}, fmt.Errorf("reading %s: %w", src, err)
 		}
