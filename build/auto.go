@@ -3,7 +3,10 @@ package build
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -56,82 +59,292 @@ func (d *Dockerfile) Solved(solved map[string]*StageFS, s Stage) *StageFS {
 	return nil
 }
 
-// AutoFroms is what slim takes when no --from is given: the files the target stage
-// copies from other stages (its COPY --from lines), translated to --from specs with
-// COPY's rules, plus the target's entrypoint (for a single-stage Dockerfile, where there
-// are no such lines) and any --keep paths.
-func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []string) ([]extract.From, error) {
-	var out []extract.From
-	seen := map[string]bool{}
-	add := func(src, p, dest string) error {
-		sp, err := extract.NewSpec(p, dest)
-		if err != nil {
-			return fmt.Errorf("translating COPY --from=%s %s %s: %w", src, p, dest, err)
-		}
-		fr := extract.From{Source: src, Spec: sp}
-		if k := fr.String(); !seen[k] {
-			seen[k] = true
-			out = append(out, fr)
-		}
-		return nil
-	}
-	for _, e := range target.CopyFrom {
-		s, ok := ResolveStage(d.Stages, e.From)
-		if !ok {
-			// COPY --from=image: that image is a source of its own.
-			for _, src := range e.Src {
-				if err := add(e.From, "/"+strings.TrimPrefix(src, "/"), copyDest(e, src, false)); err != nil {
-					return nil, err
-				}
-			}
-			continue
-		}
-		sfs := d.Solved(solved, s)
-		for _, src := range e.Src {
-			abs := "/" + strings.TrimPrefix(src, "/")
-			isDir := false
-			if fi, err := fs.Stat(sfs, strings.TrimPrefix(path.Clean(abs), "/")); err == nil {
-				isDir = fi.IsDir()
-			}
-			if err := add(s.Ref(), abs, copyDest(e, src, isDir)); err != nil {
-				return nil, err
-			}
-		}
-	}
+// AutoFroms is what slim takes when no --from is given, read off the target stage as
+// BuildKit builds it: every file it copies from another stage or image (its COPY --from
+// lines, with COPY's destination rule, WORKDIR, --parents, --chown, --chmod and
+// --exclude), taken from that stage so that its closure is resolved where it was built;
+// what it copies from the build context, taken from the target as built; its
+// entrypoint, from the target unless a COPY brought it; and the --keep paths. A file
+// reached twice is taken once. contextDir is the build context, where COPY's local
+// sources are looked up to tell files from directories.
+func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []string, contextDir string) ([]extract.From, error) {
 	tfs := d.Solved(solved, target)
 	cf, err := tfs.Config()
 	if err != nil {
 		return nil, err
 	}
-	if ep := EntrypointPath(tfs, cf); ep != "" {
-		if err := add(target.Ref(), ep, ""); err != nil {
+	a := &auto{baseWD: d.baseWorkdir(target, cf.Config.WorkingDir), seen: map[string]bool{}}
+	for _, e := range target.CopyFrom {
+		if err := a.copyFrom(d, e, solved, tfs); err != nil {
 			return nil, err
 		}
-	} else if len(out) == 0 && len(keep) == 0 {
+	}
+	for _, e := range target.Context {
+		if err := a.copyContext(target, e, contextDir); err != nil {
+			return nil, err
+		}
+	}
+	ep := EntrypointPath(tfs, cf)
+	switch {
+	case ep != "" && !a.covers(ep):
+		if err := a.add(target.Ref(), extract.Spec{Path: ep}, nil); err != nil {
+			return nil, err
+		}
+	case ep == "" && len(a.out) == 0 && len(keep) == 0:
 		return nil, fmt.Errorf("stage %s copies nothing from other stages and has no entrypoint to take: give --from SRC:PATH or --keep PATH", target.Ref())
 	}
 	for _, k := range keep {
-		if err := add(target.Ref(), k, ""); err != nil {
+		if err := a.add(target.Ref(), extract.Spec{Path: k}, nil); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return a.out, nil
 }
 
-// copyDest applies COPY's destination rule: into the directory when DEST ends in "/" or
-// several sources share it (for files), as the directory itself for a directory source.
-func copyDest(e CopyEdge, src string, isDir bool) string {
-	dest := e.Dest
-	if !strings.HasPrefix(dest, "/") {
-		dest = "/" + dest // relative to WORKDIR in Docker; slim assumes / (see README)
+// auto collects auto mode's specs.
+type auto struct {
+	baseWD  string // the WORKDIR of the target's base
+	out     []extract.From
+	seen    map[string]bool
+	covered []string // destinations taken, each a file or a directory
+}
+
+func (a *auto) add(src string, sp extract.Spec, e *CopyEdge) error {
+	clean, err := extract.NewSpec(sp.Path, sp.Dest)
+	if err != nil {
+		if e != nil {
+			return fmt.Errorf("line %d: translating COPY --from=%s %s %s: %w", e.Line, e.From, sp.Path, sp.Dest, err)
+		}
+		return fmt.Errorf("taking %s:%s: %w", src, sp.Path, err)
 	}
-	if isDir || strings.ContainsAny(src, "*?[") {
+	clean.Owner, clean.Mode, clean.Exclude, clean.Pivot = sp.Owner, sp.Mode, sp.Exclude, sp.Pivot
+	fr := extract.From{Source: src, Spec: clean}
+	if k := fr.String(); !a.seen[k] {
+		a.seen[k] = true
+		a.out = append(a.out, fr)
+	}
+	dest := clean.Dest
+	if dest == "" {
+		dest = clean.Path
+	}
+	a.covered = append(a.covered, path.Clean(dest))
+	return nil
+}
+
+// covers says whether p is a destination taken, or inside one.
+func (a *auto) covers(p string) bool {
+	p = path.Clean(p)
+	for _, d := range a.covered {
+		if p == d || d == "/" || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// copyFrom translates one COPY --from: from a stage, read there; from an image, as is.
+func (a *auto) copyFrom(d *Dockerfile, e CopyEdge, solved map[string]*StageFS, tfs *StageFS) error {
+	owner, err := chownOf(e, tfs)
+	if err != nil {
+		return err
+	}
+	mode, err := chmodOf(e)
+	if err != nil {
+		return err
+	}
+	src := e.From
+	var sfs fs.FS
+	if s, ok := ResolveStage(d.Stages, e.From); ok {
+		src, sfs = s.Ref(), d.Solved(solved, s)
+	}
+	for _, p := range e.Src {
+		abs := path.Join("/", strings.ReplaceAll(p, "/./", "/"))
+		isDir := strings.HasSuffix(p, "/")
+		if sfs != nil && !hasGlob(p) {
+			if fi, err := fs.Stat(sfs, strings.TrimPrefix(abs, "/")); err == nil {
+				isDir = fi.IsDir()
+			}
+		}
+		if e.Parents && hasGlob(p) {
+			return fmt.Errorf("line %d: COPY --parents with a wildcard is not supported in auto mode: give --from %s:PATH:DEST for each file", e.Line, src)
+		}
+		dest := copyDest(e, a.baseWD, p, isDir)
+		sp := extract.Spec{Path: abs, Dest: dest, Owner: owner, Mode: mode, Exclude: e.Exclude}
+		if e.Parents {
+			sp.Pivot = "/"
+			if before, _, ok := strings.Cut(p, "/./"); ok {
+				sp.Pivot = path.Join("/", before)
+			}
+		}
+		if isDir && dest == "/" {
+			sp.Path = strings.TrimSuffix(abs, "/") + "/" // its contents: the root stays
+		}
+		if err := a.add(src, sp, &e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyContext takes what a COPY or ADD from the build context put into the target,
+// from the target as BuildKit built it (owners, modes and exclusions applied).
+func (a *auto) copyContext(target Stage, e CopyEdge, contextDir string) error {
+	for _, p := range e.Src {
+		if e.Add && isRemote(p) {
+			dest := copyDest(e, a.baseWD, p, false)
+			return fmt.Errorf("line %d: ADD %s in the target stage is not supported in auto mode: give --from %s:%s", e.Line, p, target.Ref(), dest)
+		}
+		matches, err := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(p)))
+		if err != nil || len(matches) == 0 {
+			// Not on disk (or not ours to read): what COPY would make of a file.
+			matches = []string{filepath.Join(contextDir, filepath.FromSlash(p))}
+		}
+		for _, m := range matches {
+			isDir := false
+			if fi, err := os.Stat(m); err == nil {
+				isDir = fi.IsDir() || (e.Add && isArchive(m)) // ADD unpacks a local tar
+			}
+			rel, err := filepath.Rel(contextDir, m)
+			if err != nil {
+				rel = p
+			}
+			dest := copyDest(e, a.baseWD, filepath.ToSlash(rel), isDir)
+			if isDir && dest == "/" {
+				// COPY dir/ /: take what the directory holds, not the whole root.
+				kids, err := os.ReadDir(m)
+				if err != nil {
+					return fmt.Errorf("line %d: reading %s in the build context: %w", e.Line, m, err)
+				}
+				for _, k := range kids {
+					if err := a.add(target.Ref(), extract.Spec{Path: "/" + k.Name()}, &e); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := a.add(target.Ref(), extract.Spec{Path: dest}, &e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// baseWorkdir is the WORKDIR of s's base, against which s's relative WORKDIRs and COPY
+// destinations are taken: that of the stage it is built FROM, else the image's, found
+// from the stage's final WORKDIR (final, from its solved config) less the relative ones
+// the stage adds; "/" when that cannot be told.
+func (d *Dockerfile) baseWorkdir(s Stage, final string) string {
+	if parent, ok := ResolveStage(d.Stages, s.BaseName); ok && parent.Index < s.Index {
+		return absWorkdir(parent.Workdir, d.baseWorkdir(parent, ""))
+	}
+	final = path.Join("/", final)
+	switch {
+	case path.IsAbs(s.Workdir):
+		return "/"
+	case s.Workdir == "":
+		return final
+	case final == "/"+s.Workdir:
+		return "/"
+	case strings.HasSuffix(final, "/"+s.Workdir):
+		return strings.TrimSuffix(final, "/"+s.Workdir)
+	}
+	return "/"
+}
+
+// absWorkdir is a CopyEdge.Workdir made absolute with the base's WORKDIR.
+func absWorkdir(wd, base string) string {
+	if path.IsAbs(wd) {
+		return wd
+	}
+	return path.Join("/", base, wd)
+}
+
+// copyDest applies COPY's destination rule as BuildKit does: a relative DEST is taken
+// from the WORKDIR; "." or a trailing "/" (or several sources) means into the
+// directory; a directory source's contents, and wildcard matches, go into DEST; with
+// --parents each source keeps its path (below a "/./" in it, if any).
+func copyDest(e CopyEdge, baseWD, src string, isDir bool) string {
+	dest := e.Dest
+	into := dest == "" || dest == "." || strings.HasSuffix(dest, "/")
+	if path.IsAbs(dest) {
+		dest = path.Clean(dest)
+	} else {
+		dest = path.Join(absWorkdir(e.Workdir, baseWD), dest)
+	}
+	if e.Parents {
+		keep := strings.TrimPrefix(src, "/")
+		if _, after, ok := strings.Cut(src, "/./"); ok {
+			keep = after
+		} else if after, ok := strings.CutPrefix(src, "./"); ok {
+			keep = after
+		}
+		return path.Join(dest, keep)
+	}
+	if isDir || hasGlob(src) {
 		return dest
 	}
-	if strings.HasSuffix(e.Dest, "/") || len(e.Src) > 1 {
+	if into || len(e.Src) > 1 {
 		return path.Join(dest, path.Base(src))
 	}
 	return dest
+}
+
+// chownOf resolves --chown in the target stage as BuildKit does: names in its
+// /etc/passwd and /etc/group; a user without a group gets its own number as the group.
+func chownOf(e CopyEdge, tfs fs.FS) (*extract.Owner, error) {
+	if e.Chown == "" {
+		return nil, nil
+	}
+	u, g, hasGroup := strings.Cut(e.Chown, ":")
+	var o extract.Owner
+	var err error
+	if o.UID, err = strconv.Atoi(u); err != nil {
+		if o.UID, _, err = extract.LookupUser(tfs, u); err != nil {
+			return nil, fmt.Errorf("line %d: COPY --chown=%s: %w", e.Line, e.Chown, err)
+		}
+	}
+	o.GID = o.UID
+	if hasGroup {
+		if o.GID, err = strconv.Atoi(g); err != nil {
+			if o.GID, err = extract.LookupGroup(tfs, g); err != nil {
+				return nil, fmt.Errorf("line %d: COPY --chown=%s: %w", e.Line, e.Chown, err)
+			}
+		}
+	}
+	return &o, nil
+}
+
+// chmodOf reads --chmod's octal mode.
+func chmodOf(e CopyEdge) (*uint32, error) {
+	if e.Chmod == "" {
+		return nil, nil
+	}
+	m, err := strconv.ParseUint(e.Chmod, 8, 32)
+	if err != nil || m > 0o7777 {
+		return nil, fmt.Errorf("line %d: COPY --chmod=%s: only octal modes are supported in auto mode: give --from with the file and set its mode in the build stage", e.Line, e.Chmod)
+	}
+	mode := uint32(m)
+	return &mode, nil
+}
+
+func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+// isRemote says whether an ADD source is a URL or a git repository, which BuildKit
+// fetches itself.
+func isRemote(src string) bool {
+	return strings.Contains(src, "://") || strings.HasPrefix(src, "git@")
+}
+
+// isArchive says whether a local ADD source is a tar that ADD unpacks, which makes
+// it a directory in the target.
+func isArchive(name string) bool {
+	for _, ext := range []string{".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // EntrypointPath is the absolute path of the entrypoint program inside a stage with

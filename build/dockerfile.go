@@ -16,13 +16,14 @@ type Dockerfile struct {
 	Stages []Stage
 }
 
-// ReadDockerfile reads and parses the Dockerfile at path.
-func ReadDockerfile(path string) (*Dockerfile, error) {
+// ReadDockerfile reads and parses the Dockerfile at path, expanding words with
+// buildArgs (--build-arg) as BuildKit will (see ParseDockerfile).
+func ReadDockerfile(path string, buildArgs map[string]string) (*Dockerfile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the Dockerfile: %w", err)
 	}
-	stages, err := ParseStages(b)
+	stages, err := ParseDockerfile(b, buildArgs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -19,7 +19,7 @@ func readTestDockerfile(t *testing.T, text string) *Dockerfile {
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	df, err := ReadDockerfile(p)
+	df, err := ReadDockerfile(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,12 +27,12 @@ func readTestDockerfile(t *testing.T, text string) *Dockerfile {
 }
 
 func TestReadDockerfileErrors(t *testing.T) {
-	if _, err := ReadDockerfile(filepath.Join(t.TempDir(), "Dockerfile")); err == nil || !strings.Contains(err.Error(), "reading the Dockerfile") {
+	if _, err := ReadDockerfile(filepath.Join(t.TempDir(), "Dockerfile"), nil); err == nil || !strings.Contains(err.Error(), "reading the Dockerfile") {
 		t.Errorf("missing file: %v", err)
 	}
 	p := filepath.Join(t.TempDir(), "Dockerfile")
 	os.WriteFile(p, []byte("RUN true\n"), 0o644)
-	if _, err := ReadDockerfile(p); err == nil || !strings.Contains(err.Error(), p) {
+	if _, err := ReadDockerfile(p, nil); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("no FROM: %v, want an error naming %s", err, p)
 	}
 }
@@ -96,21 +96,78 @@ func TestStagesToSolve(t *testing.T) {
 
 func TestCopyDest(t *testing.T) {
 	for _, tt := range []struct {
-		e     CopyEdge
-		src   string
-		isDir bool
-		want  string
+		e      CopyEdge
+		baseWD string
+		src    string
+		isDir  bool
+		want   string
 	}{
-		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/server"}, "/app/server", false, "/bin/server"},
-		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/"}, "/app/server", false, "/bin/server"},
-		{CopyEdge{Src: []string{"/a", "/b"}, Dest: "/opt"}, "/b", false, "/opt/b"},
-		{CopyEdge{Src: []string{"/app"}, Dest: "/srv"}, "/app", true, "/srv"},
-		{CopyEdge{Src: []string{"/app/*.so"}, Dest: "/lib"}, "/app/*.so", false, "/lib"},
-		{CopyEdge{Src: []string{"/app/server"}, Dest: "server"}, "/app/server", false, "/server"},
+		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/server"}, "/", "/app/server", false, "/bin/server"},
+		{CopyEdge{Src: []string{"/app/server"}, Dest: "/bin/"}, "/", "/app/server", false, "/bin/server"},
+		{CopyEdge{Src: []string{"/a", "/b"}, Dest: "/opt"}, "/", "/b", false, "/opt/b"},
+		{CopyEdge{Src: []string{"/app"}, Dest: "/srv"}, "/", "/app", true, "/srv"},
+		{CopyEdge{Src: []string{"/app/*.so"}, Dest: "/lib"}, "/", "/app/*.so", false, "/lib"},
+		// Relative destinations are taken from the WORKDIR, "." meaning into it.
+		{CopyEdge{Src: []string{"/src/server"}, Dest: ".", Workdir: "/app"}, "/", "/src/server", false, "/app/server"},
+		{CopyEdge{Src: []string{"/src/server"}, Dest: "bin/srv", Workdir: "/app"}, "/", "/src/server", false, "/app/bin/srv"},
+		{CopyEdge{Src: []string{"/src/server"}, Dest: "server"}, "/", "/src/server", false, "/server"},
+		// A relative WORKDIR is taken from the base's.
+		{CopyEdge{Src: []string{"/src/server"}, Dest: "./", Workdir: "sub"}, "/home/app", "/src/server", false, "/home/app/sub/server"},
+		{CopyEdge{Src: []string{"/src/server"}, Dest: "."}, "/home/app", "/src/server", false, "/home/app/server"},
+		// --parents keeps the source's path, below a /./ pivot.
+		{CopyEdge{Src: []string{"/src/a/b.txt"}, Dest: "/dst/", Parents: true}, "/", "/src/a/b.txt", false, "/dst/src/a/b.txt"},
+		{CopyEdge{Src: []string{"/src/./a/b.txt"}, Dest: "/dst/", Parents: true}, "/", "/src/./a/b.txt", false, "/dst/a/b.txt"},
 	} {
-		if got := copyDest(tt.e, tt.src, tt.isDir); got != tt.want {
-			t.Errorf("copyDest(%+v, %q, %t) = %q, want %q", tt.e, tt.src, tt.isDir, got, tt.want)
+		if got := copyDest(tt.e, tt.baseWD, tt.src, tt.isDir); got != tt.want {
+			t.Errorf("copyDest(%+v, %q, %q, %t) = %q, want %q", tt.e, tt.baseWD, tt.src, tt.isDir, got, tt.want)
 		}
+	}
+}
+
+// TestParseDockerfileExpansion: FROM, COPY and WORKDIR words are expanded as BuildKit
+// expands them, ARGs end with their stage, ENVs pass to stages built FROM it.
+func TestParseDockerfileExpansion(t *testing.T) {
+	df := `ARG BASE=busybox
+ARG DIR=/opt
+FROM ${BASE}:1 AS builder
+ARG DIR
+ENV OUT=/out
+WORKDIR $DIR/src
+WORKDIR build
+COPY --chown=${USER:-nonroot}:app --chmod=0750 --exclude=*.md a b ${OUT}/
+
+FROM builder AS next
+ARG LOCAL=x
+COPY --from=builder $OUT/bin ./${LOCAL}/
+COPY --parents --from=builder /src/./a /dst/
+
+FROM next
+COPY --from=next ${LOCAL:-gone}/c ${DIR:-nodir}
+`
+	stages, err := ParseDockerfile([]byte(df), map[string]string{"BASE": "alpine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, n, last := stages[0], stages[1], stages[2]
+	if b.BaseName != "alpine:1" {
+		t.Errorf("FROM ${BASE}:1 with --build-arg BASE=alpine = %q", b.BaseName)
+	}
+	if b.Workdir != "/opt/src/build" {
+		t.Errorf("builder's WORKDIR = %q", b.Workdir)
+	}
+	want := CopyEdge{Src: []string{"a", "b"}, Dest: "/out/", Workdir: "/opt/src/build", Chown: "nonroot:app", Chmod: "0750", Exclude: []string{"*.md"}, Line: 8}
+	if len(b.Context) != 1 || !reflect.DeepEqual(b.Context[0], want) {
+		t.Errorf("builder's COPY = %+v, want %+v", b.Context, want)
+	}
+	if n.Workdir != "/opt/src/build" {
+		t.Errorf("a stage FROM builder starts in its WORKDIR: %q", n.Workdir)
+	}
+	if len(n.CopyFrom) != 2 || n.CopyFrom[0].Src[0] != "/out/bin" || n.CopyFrom[0].Dest != "./x/" || !n.CopyFrom[1].Parents {
+		t.Errorf("next's COPYs = %+v", n.CopyFrom)
+	}
+	// ARGs end with their stage (LOCAL, DIR); ENVs do not (OUT is in next's image).
+	if e := last.CopyFrom[0]; e.Src[0] != "gone/c" || e.Dest != "nodir" {
+		t.Errorf("last stage's COPY = %+v", e)
 	}
 }
 
@@ -156,5 +213,36 @@ func TestEmitCoveredFiles(t *testing.T) {
 	files := []extract.File{{Path: "/app/lib/libx.so", Reason: "DT_NEEDED of /app/run", Source: "builder"}}
 	if got := df.Emit(froms, "scratch", false, files, v1.Config{}); strings.Contains(got, "libx.so") {
 		t.Errorf("a file under /app/ was copied again:\n%s", got)
+	}
+}
+
+// TestEmitCopyFlags: what auto mode read of --chown, --chmod, --exclude and --parents
+// is written back as COPY flags that make the same files.
+func TestEmitCopyFlags(t *testing.T) {
+	df := readTestDockerfile(t, "FROM busybox AS builder\n")
+	mode := uint32(0o750)
+	froms := []extract.From{
+		{Source: "builder", Spec: extract.Spec{Path: "/src/a", Dest: "/srv/a", Owner: &extract.Owner{UID: 65532, GID: 65532}, Mode: &mode, Exclude: []string{"*.md"}}},
+		{Source: "builder", Spec: extract.Spec{Path: "/src/a/b/one.txt", Dest: "/parents/a/b/one.txt", Pivot: "/src"}},
+	}
+	got := df.Emit(froms, "scratch", false, nil, v1.Config{})
+	for _, want := range []string{
+		"COPY --from=builder --chown=65532:65532 --chmod=0750 --exclude=*.md /src/a /srv/a\n",
+		"COPY --from=builder --parents /src/./a/b/one.txt /parents/\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("emitted Dockerfile lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestAutoFromsRemoteAdd: an ADD of a URL in the target cannot be read back from
+// anywhere but the target; auto mode says so and names the --from to give.
+func TestAutoFromsRemoteAdd(t *testing.T) {
+	df := readTestDockerfile(t, "FROM scratch\nWORKDIR /app\nADD https://example.com/tool.tgz tools/\n")
+	a := &auto{baseWD: "/", seen: map[string]bool{}}
+	err := a.copyContext(df.Stages[0], df.Stages[0].Context[0], t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "--from 0:/app/tools/tool.tgz") || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("remote ADD: %v", err)
 	}
 }

@@ -51,8 +51,13 @@ func (d *Dockerfile) Emit(froms []extract.From, base string, static bool, files 
 		if dest == "" {
 			dest = f.Path
 		}
-		fmt.Fprintf(&b, "COPY --from=%s %s %s\n", copyFrom(f.Source), f.Path, dest)
 		named[strings.TrimPrefix(dest, "/")] = true
+		if f.Pivot != "" {
+			// --parents appends the path below the pivot to DEST itself.
+			keep := strings.TrimPrefix(f.Path, strings.TrimSuffix(f.Pivot, "/"))
+			dest = strings.TrimSuffix(dest, keep) + "/"
+		}
+		fmt.Fprintf(&b, "COPY --from=%s%s %s %s\n", copyFrom(f.Source), copyFlags(f.Spec), copySource(f.Spec), dest)
 	}
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b extract.File) int { return strings.Compare(a.Path, b.Path) })
@@ -110,4 +115,31 @@ func quoteIfNeeded(s string) string {
 		return string(j)
 	}
 	return s
+}
+
+// copyFlags are the COPY flags that give a spec's owner, mode, exclusions and parents.
+func copyFlags(sp extract.Spec) string {
+	var b strings.Builder
+	if sp.Owner != nil {
+		fmt.Fprintf(&b, " --chown=%d:%d", sp.Owner.UID, sp.Owner.GID)
+	}
+	if sp.Mode != nil {
+		fmt.Fprintf(&b, " --chmod=%04o", *sp.Mode)
+	}
+	for _, x := range sp.Exclude {
+		fmt.Fprintf(&b, " --exclude=%s", x)
+	}
+	if sp.Pivot != "" {
+		b.WriteString(" --parents")
+	}
+	return b.String()
+}
+
+// copySource is a spec's path as COPY writes it: with --parents, the pivot marked
+// by "/./".
+func copySource(sp extract.Spec) string {
+	if sp.Pivot == "" || sp.Pivot == "/" {
+		return sp.Path
+	}
+	return strings.TrimSuffix(sp.Pivot, "/") + "/." + strings.TrimPrefix(sp.Path, sp.Pivot)
 }

@@ -91,7 +91,7 @@ func (c *Client) prepare(req Request, want []string) (*prepared, error) {
 	df := req.Dockerfile
 	if df == nil {
 		var err error
-		if df, err = ReadDockerfile(filepath.Join(ctxDir, "Dockerfile")); err != nil {
+		if df, err = ReadDockerfile(filepath.Join(ctxDir, "Dockerfile"), req.BuildArgs); err != nil {
 			return nil, err
 		}
 	}

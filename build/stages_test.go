@@ -32,15 +32,16 @@ func TestParseStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Stage{
-		{Name: "builder", Index: 0, BaseName: "${BASE}", Line: 3, fromEnd: 2,
-			CopyFrom: []CopyEdge{{From: "tools", Src: []string{"/x", "/y"}, Dest: "/opt/"}},
+		{Name: "builder", Index: 0, BaseName: "busybox", Line: 3, fromEnd: 2, // ${BASE}, the global ARG's default
+			CopyFrom: []CopyEdge{{From: "tools", Src: []string{"/x", "/y"}, Dest: "/opt/", Line: 5}},
 			Cmd:      []string{"/bin/sh", "-c", "echo built"}},
 		{Index: 1, BaseName: "busybox", Line: 8, fromEnd: 7},
 		{Name: "final", Index: 2, BaseName: "builder", Platform: "linux/amd64", Line: 11, fromEnd: 10,
 			CopyFrom: []CopyEdge{
-				{From: "builder", Src: []string{"/a"}, Dest: "/a"},
-				{From: "1", Src: []string{"/b"}, Dest: "/b"},
+				{From: "builder", Src: []string{"/a"}, Dest: "/a", Line: 12},
+				{From: "1", Src: []string{"/b"}, Dest: "/b", Line: 13},
 			},
+			Context: []CopyEdge{{Src: []string{"local"}, Dest: "/c", Line: 15}},
 			Entrypoint: []string{"/bin/ash", "-e", "-c", "run --fast"}},
 	}
 	if !reflect.DeepEqual(stages, want) {

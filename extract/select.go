@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/patternmatcher"
+
 	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/rootfs"
 	"github.com/slim-dev/slim/tarball"
@@ -23,11 +25,45 @@ import (
 // zero-size values may compare equal.
 type origin struct{ name string }
 
+// excluded says whether the spec being taken excludes src, a path inside the tree t
+// it names (--exclude matches paths relative to the named one, as BuildKit's do).
+func (s *selector) excluded(src string, t *tree) bool {
+	if s.cur == nil || s.cur.exclude == nil || t == nil {
+		return false
+	}
+	r, ok := strings.CutPrefix(src, t.src+"/")
+	if t.src == "." || t.src == "" {
+		r, ok = src, true
+	}
+	if !ok || r == "" {
+		return false
+	}
+	m, err := s.cur.exclude.MatchesOrParentMatches(r)
+	return err == nil && m
+}
+
+// applyAttrs gives a header the owner and mode the spec being taken asks for.
+func (s *selector) applyAttrs(h *tar.Header) {
+	if s.cur == nil {
+		return
+	}
+	if o := s.cur.owner; o != nil {
+		h.Uid, h.Gid, h.Uname, h.Gname = o.UID, o.GID, "", ""
+	}
+	if m := s.cur.mode; m != nil && h.Typeflag != tar.TypeSymlink {
+		h.Mode = h.Mode&^0o7777 | int64(*m&0o7777)
+	}
+}
+
 // linkKey is a regular file's identity in its source: names with the same key are one
 // file (hardlinks) and stay one in the output.
 type linkKey struct {
 	origin *origin
-	id     any
+	// spec numbers the spec that took the file (0 for the closure): each COPY makes
+	// files of its own, so one source file named by two specs is two files, as
+	// BuildKit makes it; hardlinks within what one spec takes stay hardlinks.
+	spec int
+	id   any
 }
 
 // item is one entry of a FileSet.
@@ -124,6 +160,16 @@ type selector struct {
 	checked int           // regular files before this index of order already went through elfdeps
 	order   []string      // regular files taken, in order, for elfdeps
 	elf     *elfdeps.Resolver
+	cur     *specAttrs // the spec being taken, while takeSpec runs
+	specN   int        // the number of the spec being taken (from 1), for linkKey
+	nspecs  int
+}
+
+// specAttrs are what a spec asks of the files it names beyond taking them.
+type specAttrs struct {
+	owner   *Owner
+	mode    *uint32
+	exclude *patternmatcher.PatternMatcher
 }
 
 func (s *selector) where(p string) string { return s.o.source + ":" + p }
@@ -131,10 +177,22 @@ func (s *selector) where(p string) string { return s.o.source + ":" + p }
 // takeSpec takes what one spec names.
 func (s *selector) takeSpec(sp Spec) error {
 	// Specs may come from callers other than ParseFrom: clean and check them here too.
+	attrs := &specAttrs{owner: sp.Owner, mode: sp.Mode}
+	pivot := sp.Pivot
+	if len(sp.Exclude) > 0 {
+		pm, err := patternmatcher.New(sp.Exclude)
+		if err != nil {
+			return fmt.Errorf("taking from %s: excluding %q: %w: %w", s.o.source, sp.Exclude, err, ErrBadSpec)
+		}
+		attrs.exclude = pm
+	}
 	sp, err := NewSpec(sp.Path, sp.Dest)
 	if err != nil {
 		return fmt.Errorf("taking from %s: %w", s.o.source, err)
 	}
+	s.nspecs++
+	s.cur, s.specN = attrs, s.nspecs
+	defer func() { s.cur, s.specN = nil, 0 }()
 	comps, err := splitPattern(sp.Path)
 	if err != nil {
 		return err
@@ -214,6 +272,11 @@ func (s *selector) takeSpec(sp Spec) error {
 		outDir, err := s.placeDir(path.Dir(out), reason)
 		if err != nil {
 			return err
+		}
+		if pivot != "" {
+			if err := s.copyParents(rel(pivot), path.Dir(m), outDir); err != nil {
+				return err
+			}
 		}
 		out = join(outDir, path.Base(out))
 		if err := s.takeTree(real, out, reason, &tree{real, out}); err != nil {
@@ -318,6 +381,7 @@ func (s *selector) placeDir(dir, reason string) (string, error) {
 		}
 		cur = join(cur, c)
 		h := &tar.Header{Typeflag: tar.TypeDir, Name: cur, Mode: 0o755}
+		s.applyAttrs(h) // BuildKit makes a COPY's missing directories with its --chown/--chmod
 		if err := s.set.add(&item{hdr: h, origin: s.origin, reason: reasonParent, implicit: true}); err != nil {
 			return "", err
 		}
@@ -326,6 +390,29 @@ func (s *selector) placeDir(dir, reason string) (string, error) {
 		cur = "."
 	}
 	return cur, nil
+}
+
+// copyParents gives the output directories on the way to a --parents copy the modes and
+// owners of the source directories they stand for: src's and its parents' below pivot,
+// as dst's and its parents'.
+func (s *selector) copyParents(pivot, src, dst string) error {
+	for ; src != pivot && src != "." && src != "" && dst != "." && (pivot == "." || strings.HasPrefix(src, pivot+"/")); src, dst = path.Dir(src), path.Dir(dst) {
+		fi, err := s.r.links.Lstat(src)
+		if err != nil {
+			return fmt.Errorf("reading parent directory %s: %w", s.where("/"+src), err)
+		}
+		if !fi.IsDir() {
+			continue
+		}
+		h, err := header(fi, dst, "")
+		if err != nil {
+			return err
+		}
+		if err := s.set.add(&item{hdr: h, fsys: s.r.fsys, src: src, origin: s.origin, reason: reasonParent}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // takeParents takes the real directory p and its parents from the source.
@@ -367,10 +454,14 @@ func (s *selector) takeTree(src, out, reason string, t *tree) error {
 			return fmt.Errorf("reading symlink %s: %w", s.where("/"+src), err)
 		}
 	}
+	if s.excluded(src, t) {
+		return nil
+	}
 	h, err := header(fi, out, link)
 	if err != nil {
 		return fmt.Errorf("taking %s: %w", s.where("/"+src), err)
 	}
+	s.applyAttrs(h)
 	it := &item{hdr: h, fsys: s.r.fsys, src: src, origin: s.origin, reason: reason}
 	if h.Typeflag == tar.TypeLink {
 		// The source keeps hardlinks as such (a tar-like view): take the content from
@@ -382,9 +473,9 @@ func (s *selector) takeTree(src, out, reason string, t *tree) error {
 		}
 		h.Typeflag, h.Linkname, h.Size = tar.TypeReg, "", tfi.Size()
 		it.src = target
-		it.key = linkKey{s.origin, "path:" + target}
+		it.key = linkKey{s.origin, s.specN, "path:" + target}
 	} else if h.Typeflag == tar.TypeReg {
-		it.key = linkKey{s.origin, fileID(fi, src)}
+		it.key = linkKey{s.origin, s.specN, fileID(fi, src)}
 	}
 	if old, ok := s.set.items[out]; ok && old.origin == s.origin && old.src == it.src && !old.implicit {
 		if old.taken {

@@ -491,3 +491,41 @@ func TestSelectHostHardlinks(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectCopyFlags: Owner, Mode and Exclude act on what a spec names and the
+// directories it makes, as COPY's --chown, --chmod and --exclude do, not on other specs.
+func TestSelectCopyFlags(t *testing.T) {
+	t.Parallel()
+	mode := uint32(0o4750)
+	set, err := Select(rulesFS(), []Spec{
+		{Path: "/app/lib", Dest: "/srv/lib", Owner: &Owner{UID: 65532, GID: 65533}, Mode: &mode, Exclude: []string{"*.txt"}},
+		{Path: "/app/server"},
+	}, WithDeps(DepsNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describeSet(t, set)
+	for name, want := range map[string]string{
+		"srv/lib/a.so": "file 4750 65532:65533 a",
+		"srv/lib/b.so": "file 4750 65532:65533 b",
+		"app/server":   "file 0755 0:0 server",
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %q, want %q", name, got[name], want)
+		}
+	}
+	if _, ok := got["srv/lib/b.txt"]; ok {
+		t.Errorf("srv/lib/b.txt was taken despite --exclude *.txt: %v", got)
+	}
+	// A directory the copy makes gets its owner and mode, as BuildKit makes it; one
+	// the source has keeps its own.
+	if d := got["srv"]; d != "dir 4750 65532:65533" {
+		t.Errorf("the made-up parent directory srv = %q", d)
+	}
+	if d := got["app"]; strings.Contains(d, "65532") {
+		t.Errorf("the source's own directory app got the other spec's owner: %q", d)
+	}
+	if _, err := Select(rulesFS(), []Spec{{Path: "/app", Exclude: []string{"["}}}); !errors.Is(err, ErrBadSpec) {
+		t.Errorf("a bad --exclude pattern: %v, want ErrBadSpec", err)
+	}
+}

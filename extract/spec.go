@@ -35,7 +35,21 @@ type Spec struct {
 	// matches go into (Docker would take a single match's Dest as a file name, so that
 	// a second match appearing later changes what the spec means; here it never does).
 	Dest string
+	// Owner and Mode, when set, replace the owner and the permission bits (with
+	// setuid, setgid and sticky) of what the spec names, not of parent directories or
+	// of what the closure adds: COPY --chown and --chmod.
+	Owner *Owner
+	Mode  *uint32
+	// Exclude lists patterns, in .dockerignore's syntax and relative to each named
+	// path, whose matches are not taken: COPY --exclude.
+	Exclude []string
+	// Pivot, for COPY --parents, is the absolute source directory below which the
+	// directories on the way to Path come along with it, with their modes and owners.
+	Pivot string
 }
+
+// Owner is a numeric owner.
+type Owner struct{ UID, GID int }
 
 // From is a parsed --from SRC:PATH[:DEST].
 type From struct {

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -12,21 +13,21 @@ func TestParseFrom(t *testing.T) {
 		want    From
 		wantErr error
 	}{
-		{in: "builder:/app/server", want: From{"builder", Spec{"/app/server", "/app/server"}}},
-		{in: "0:/app/server:/srv/server", want: From{"0", Spec{"/app/server", "/srv/server"}}},
-		{in: "myapp:fat:/app/server", want: From{"myapp:fat", Spec{"/app/server", "/app/server"}}},
-		{in: "localhost:5000/x:y:/usr/lib/*/libc.so*", want: From{"localhost:5000/x:y", Spec{"/usr/lib/*/libc.so*", "/usr/lib/*/libc.so*"}}},
-		{in: "reg.io/a/b@sha256:0123abcd:/bin/sh", want: From{"reg.io/a/b@sha256:0123abcd", Spec{"/bin/sh", "/bin/sh"}}},
-		{in: "oci-layout:///dir:tag:/app", want: From{"oci-layout:///dir:tag", Spec{"/app", "/app"}}},
-		{in: "oci-layout:///dir:/app:/srv", want: From{"oci-layout:///dir", Spec{"/app", "/srv"}}},
-		{in: "oci-layout://./rel/dir@sha256:abc:/app/", want: From{"oci-layout://./rel/dir@sha256:abc", Spec{"/app/", "/app/"}}},
-		{in: "docker-archive:///tmp/img.tar:/app", want: From{"docker-archive:///tmp/img.tar", Spec{"/app", "/app"}}},
-		{in: "docker-daemon://myapp:fat:/app/server:/server", want: From{"docker-daemon://myapp:fat", Spec{"/app/server", "/server"}}},
-		{in: "b:/app/lib/:/srv/", want: From{"b", Spec{"/app/lib/", "/srv/"}}},
-		{in: "b:/app/./lib/.:/srv//x/../y", want: From{"b", Spec{"/app/lib/", "/srv/y"}}},
-		{in: "b:/app/**/*.so", want: From{"b", Spec{"/app/**/*.so", "/app/**/*.so"}}},
-		{in: "b:/", want: From{"b", Spec{"/", "/"}}},
-		{in: "b:/a/../x", want: From{"b", Spec{"/x", "/x"}}},
+		{in: "builder:/app/server", want: From{"builder", Spec{Path: "/app/server", Dest: "/app/server"}}},
+		{in: "0:/app/server:/srv/server", want: From{"0", Spec{Path: "/app/server", Dest: "/srv/server"}}},
+		{in: "myapp:fat:/app/server", want: From{"myapp:fat", Spec{Path: "/app/server", Dest: "/app/server"}}},
+		{in: "localhost:5000/x:y:/usr/lib/*/libc.so*", want: From{"localhost:5000/x:y", Spec{Path: "/usr/lib/*/libc.so*", Dest: "/usr/lib/*/libc.so*"}}},
+		{in: "reg.io/a/b@sha256:0123abcd:/bin/sh", want: From{"reg.io/a/b@sha256:0123abcd", Spec{Path: "/bin/sh", Dest: "/bin/sh"}}},
+		{in: "oci-layout:///dir:tag:/app", want: From{"oci-layout:///dir:tag", Spec{Path: "/app", Dest: "/app"}}},
+		{in: "oci-layout:///dir:/app:/srv", want: From{"oci-layout:///dir", Spec{Path: "/app", Dest: "/srv"}}},
+		{in: "oci-layout://./rel/dir@sha256:abc:/app/", want: From{"oci-layout://./rel/dir@sha256:abc", Spec{Path: "/app/", Dest: "/app/"}}},
+		{in: "docker-archive:///tmp/img.tar:/app", want: From{"docker-archive:///tmp/img.tar", Spec{Path: "/app", Dest: "/app"}}},
+		{in: "docker-daemon://myapp:fat:/app/server:/server", want: From{"docker-daemon://myapp:fat", Spec{Path: "/app/server", Dest: "/server"}}},
+		{in: "b:/app/lib/:/srv/", want: From{"b", Spec{Path: "/app/lib/", Dest: "/srv/"}}},
+		{in: "b:/app/./lib/.:/srv//x/../y", want: From{"b", Spec{Path: "/app/lib/", Dest: "/srv/y"}}},
+		{in: "b:/app/**/*.so", want: From{"b", Spec{Path: "/app/**/*.so", Dest: "/app/**/*.so"}}},
+		{in: "b:/", want: From{"b", Spec{Path: "/", Dest: "/"}}},
+		{in: "b:/a/../x", want: From{"b", Spec{Path: "/x", Dest: "/x"}}},
 
 		{in: "", wantErr: ErrBadSpec},
 		{in: "builder", wantErr: ErrBadSpec},
@@ -54,11 +55,11 @@ func TestParseFrom(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseFrom(%q): %v", tt.in, err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("ParseFrom(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 			again, err := ParseFrom(got.String())
-			if err != nil || again != got {
+			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Fatalf("ParseFrom(%q) = %+v, %v: does not round-trip %+v", got.String(), again, err, got)
 			}
 		})
@@ -82,7 +83,7 @@ func FuzzParseFrom(f *testing.F) {
 			return
 		}
 		again, err := ParseFrom(got.String())
-		if err != nil || again != got {
+		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("ParseFrom(%q) = %+v; its String %q parses as %+v, %v", s, got, got.String(), again, err)
 		}
 		if got.Path[0] != '/' || got.Dest[0] != '/' || got.Source == "" {

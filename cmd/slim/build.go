@@ -44,7 +44,7 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 			if len(args) > 0 {
 				contextDir = args[0]
 			}
-			df, err := build.ReadDockerfile(f.build.dockerfile(contextDir))
+			df, err := f.build.readDockerfile(contextDir)
 			if err != nil {
 				return err
 			}

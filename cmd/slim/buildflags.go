@@ -75,7 +75,7 @@ func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms 
 	req := build.Request{
 		ContextDir: contextDir,
 		Dockerfile: df,
-		BuildArgs:  map[string]string{},
+		BuildArgs:  f.args(),
 		Secrets:    f.secrets,
 		SSH:        f.ssh,
 		Platforms:  platforms,
@@ -83,13 +83,6 @@ func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms 
 		CacheFrom:  f.cacheFrom,
 		CacheTo:    f.cacheTo,
 		Progress:   f.progress,
-	}
-	for _, kv := range f.buildArgs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			v = os.Getenv(k) // docker's --build-arg K takes the value from the environment
-		}
-		req.BuildArgs[k] = v
 	}
 	if len(f.buildContexts) > 0 {
 		req.NamedContexts = map[string]string{}
@@ -99,6 +92,24 @@ func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms 
 		}
 	}
 	return req
+}
+
+// args are the --build-arg values.
+func (f *buildFlags) args() map[string]string {
+	args := map[string]string{}
+	for _, kv := range f.buildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			v = os.Getenv(k) // docker's --build-arg K takes the value from the environment
+		}
+		args[k] = v
+	}
+	return args
+}
+
+// readDockerfile reads the Dockerfile once, expanded with the build args.
+func (f *buildFlags) readDockerfile(contextDir string) (*build.Dockerfile, error) {
+	return build.ReadDockerfile(f.dockerfile(contextDir), f.args())
 }
 
 func (f *buildFlags) dockerfile(contextDir string) string {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/rebase/job"
@@ -235,7 +234,7 @@ func (f *slimFlags) buildJob(args []string) (job.Build, error) {
 	if len(args) > 0 {
 		contextDir = args[0]
 	}
-	df, err := build.ReadDockerfile(f.build.dockerfile(contextDir))
+	df, err := f.build.readDockerfile(contextDir)
 	if err != nil {
 		return job.Build{}, err
 	}

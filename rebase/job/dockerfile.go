@@ -3,6 +3,8 @@ package job
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -79,7 +81,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		}
 		froms := cfg.From
 		if len(froms) == 0 {
-			if froms, err = df.AutoFroms(target, solved, b.Keep); err != nil {
+			if froms, err = df.AutoFroms(target, solved, b.Keep, contextDir(b.Request.ContextDir)); err != nil {
 				return err
 			}
 			step := build.StartStep(ctx, "[slim] auto mode: what the target stage copies, and its entrypoint")
@@ -99,6 +101,10 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 					return source{}, err
 				}
 				return source{FS: sfs, Config: cf}, nil
+			}
+			if v, ok := b.Request.NamedContexts[src]; ok {
+				// COPY --from=NAME reads the named context BuildKit read.
+				return namedContext(ctx, v, p, images)
 			}
 			return images(ctx, src, p)
 		}
@@ -135,4 +141,27 @@ func countSources(froms []extract.From) int {
 		m[f.Source] = true
 	}
 	return len(m)
+}
+
+func contextDir(dir string) string {
+	if dir == "" {
+		return "."
+	}
+	return dir
+}
+
+// namedContext is the source a --build-context NAME=VALUE gives COPY --from=NAME: an
+// image reference (oci-layout://, docker-image://) or a local directory.
+func namedContext(ctx context.Context, v string, p v1.Platform, images sourceFunc) (source, error) {
+	if ref, ok := strings.CutPrefix(v, "docker-image://"); ok {
+		return images(ctx, ref, p)
+	}
+	if strings.Contains(v, "://") {
+		return images(ctx, v, p)
+	}
+	fi, err := os.Stat(v)
+	if err != nil || !fi.IsDir() {
+		return source{}, fmt.Errorf("build context %s: neither a directory nor an image reference", v)
+	}
+	return source{FS: os.DirFS(v), Config: &v1.ConfigFile{}}, nil
 }

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// cBuilder is a builder image for a dynamic C program: the program at /src/server and
+// exactly the host libraries ldd says it loads, as real files under their names. It
+// is what a Debian builder stage holds of it, and is handed to BuildKit as the named
+// context "cbuilder". want is what the program prints there.
+func cBuilder(t *testing.T) (ref, want string) {
+	t.Helper()
+	prog := testimage.GCCBuild(t, cProgram, "-lm")
+	out, err := exec.Command("ldd", prog).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ldd %s: %v\n%s", prog, err, out)
+	}
+	paths := []string{"src/server=" + prog}
+	for _, m := range regexp.MustCompile(`(/\S+) \(0x`).FindAllStringSubmatch(string(out), -1) {
+		real, err := filepath.EvalSymlinks(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, m[1]+"="+real)
+	}
+	_, ref = hostImage(t, [][]tarball.Entry{hostEntries(t, paths...)}, func(c *v1.Config) {})
+	return ref, runHost(t, prog)
+}
+
+// TestAutoModeDynamicProgramOntoScratch: the Dockerfile that docker build turns into an
+// image that cannot start (a dynamic program copied onto scratch) becomes one that runs,
+// in auto mode and with --from: the program's closure is resolved in the stage it is
+// copied from, and the entrypoint it names is not taken again from the target.
+func TestAutoModeDynamicProgramOntoScratch(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	ref, want := cBuilder(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM cbuilder AS builder
+
+FROM scratch
+COPY --from=builder /src/server /app/server
+ENTRYPOINT ["/app/server"]
+`})
+	for name, extra := range map[string][]string{
+		"auto":  nil,
+		"named": {"--from", "builder:/src/server:/app/server"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"--build-context", "cbuilder=" + ref, "--base", "scratch"}, extra...)
+			got, rootfs := slimBuildRun(t, dir, args, "/app/server")
+			if got != want {
+				t.Errorf("the result printed %q, the program in its builder %q", got, want)
+			}
+			libs, _ := filepath.Glob(filepath.Join(rootfs, "*/*/libc.so.6"))
+			if len(libs) != 1 {
+				t.Errorf("libc.so.6 in the result: %v, want one", libs)
+			}
+		})
+	}
+}
+
+// TestAutoModeRelativeCopy: WORKDIR /app + COPY --from=builder /src/server . puts the
+// program at /app/server, once, as Docker does.
+func TestAutoModeRelativeCopy(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	ref, want := cBuilder(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM cbuilder AS builder
+
+FROM scratch
+WORKDIR /app
+COPY --from=builder /src/server .
+ENTRYPOINT ["./server"]
+`})
+	report := filepath.Join(t.TempDir(), "report.json")
+	got, rootfs := slimBuildRun(t, dir, []string{"--build-context", "cbuilder=" + ref, "--report", report}, "/app/server")
+	if got != want {
+		t.Errorf("the result printed %q, the program in its builder %q", got, want)
+	}
+	var servers []string
+	filepath.Walk(rootfs, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && filepath.Base(p) == "server" {
+			servers = append(servers, strings.TrimPrefix(p, rootfs))
+		}
+		return nil
+	})
+	if len(servers) != 1 || servers[0] != "/app/server" {
+		t.Errorf("server files in the result: %v, want exactly /app/server", servers)
+	}
+}
+
+// copySemantics is a Dockerfile whose final stage uses what COPY can do; its tree as
+// slim takes it must be the tree BuildKit builds.
+const copySemantics = `ARG BASE=busybox
+ARG STAGE_DIR=/src
+FROM ${BASE} AS builder
+ARG STAGE_DIR
+RUN mkdir -p $STAGE_DIR/a/b $STAGE_DIR/docs /home/nonroot && echo one > $STAGE_DIR/a/b/one.txt && echo two > $STAGE_DIR/a/two.txt \
+ && echo readme > $STAGE_DIR/docs/README.md && echo keep > $STAGE_DIR/docs/keep.txt && chmod 0700 $STAGE_DIR/a/b \
+ && printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/sh\n' > /etc/passwd \
+ && printf 'root:x:0:\nnonroot:x:65532:\n' > /etc/group
+
+FROM scratch
+ARG STAGE_DIR
+ENV DEST=/srv
+COPY --from=builder /etc/passwd /etc/group /etc/
+COPY --from=builder --chown=nonroot:nonroot --chmod=0750 ${STAGE_DIR}/a ${DEST}/a
+COPY --from=builder --parents /src/./a/b/one.txt /parents/
+COPY --from=builder --exclude=*.md /src/docs /docs
+COPY --from=builder /src/a/two.txt /src/docs/keep.txt /many/
+COPY --from=busybox /bin/busybox /bin/busybox
+WORKDIR /w
+COPY ctx.txt ./
+COPY ctxdir/ sub/
+ENTRYPOINT ["/bin/busybox", "cat", "/w/ctx.txt"]
+`
+
+// TestAutoModeMatchesBuildKit: for a final stage FROM scratch, what auto mode takes is
+// what BuildKit builds, entry by entry (path, type, mode, owner, content), and it runs.
+func TestAutoModeMatchesBuildKit(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	dir := project(t, map[string]string{
+		"Dockerfile": copySemantics, "ctx.txt": "from the context\n",
+		"ctxdir/x.conf": "x=1\n", "ctxdir/deep/y.conf": "y=2\n",
+	})
+	out := filepath.Join(t.TempDir(), "out")
+	slimOK(t, append(buildArgs("--base", "scratch", "-t", "result:slim", "-o", "type=oci,dest="+out), dir)...)
+	stages := filepath.Join(t.TempDir(), "stages")
+	slimOK(t, append([]string{"build"}, buildArgs("-o", stages, dir)...)...)
+
+	got := imageTree(t, layoutImage(t, out))
+	want := imageTree(t, layoutImage(t, filepath.Join(stages, "1")))
+	for _, p := range sortedKeys(want) {
+		if got[p] != want[p] {
+			t.Errorf("%s: slim has %q, BuildKit %q", p, got[p], want[p])
+		}
+	}
+	for _, p := range sortedKeys(got) {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: slim has %q, BuildKit nothing", p, got[p])
+		}
+	}
+	if got := runIn(t, unpack(t, out, "slim"), "", nil, "/bin/busybox", "cat", "/w/ctx.txt"); got != "from the context\n" {
+		t.Errorf("the result printed %q", got)
+	}
+}
+
+// imageTree is an image's merged file system, path → type, mode, owner and content.
+func imageTree(t *testing.T, img v1.Image) map[string]string {
+	t.Helper()
+	fsys, err := imagefs.New(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	tree := map[string]string{}
+	err = fsys.Walk(func(p string, h *tar.Header) error {
+		desc := fmt.Sprintf("%c %04o %d:%d", h.Typeflag, h.Mode&0o7777, h.Uid, h.Gid)
+		switch h.Typeflag {
+		case tar.TypeReg:
+			b, err := fsys.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %d bytes %x", len(b), b[:min(len(b), 16)])
+		case tar.TypeSymlink:
+			desc += " -> " + h.Linkname
+		}
+		tree[p] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
