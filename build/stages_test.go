@@ -41,7 +41,7 @@ func TestParseStages(t *testing.T) {
 				{From: "builder", Src: []string{"/a"}, Dest: "/a", Line: 12},
 				{From: "1", Src: []string{"/b"}, Dest: "/b", Line: 13},
 			},
-			Context: []CopyEdge{{Src: []string{"local"}, Dest: "/c", Line: 15}},
+			Context:    []CopyEdge{{Src: []string{"local"}, Dest: "/c", Line: 15}},
 			Entrypoint: []string{"/bin/ash", "-e", "-c", "run --fast"}},
 	}
 	if !reflect.DeepEqual(stages, want) {
