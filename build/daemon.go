@@ -50,6 +50,7 @@ type options struct {
 	stateDir     string
 	startTimeout time.Duration
 	dockerSocket string
+	dockerConfig string
 	getenv       func(string) string
 }
 

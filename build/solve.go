@@ -155,6 +155,7 @@ func (c *Client) prepare(req Request, want []string) (*prepared, error) {
 		p.cleanup()
 		return nil, err
 	}
+	p.opt.Session = append(p.opt.Session, c.authProvider(p.out))
 	return p, nil
 }
 
@@ -353,7 +354,7 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 				opt["target"] = p.target(s)
 				res, err := gw.Solve(ectx, gateway.SolveRequest{Frontend: "dockerfile.v0", FrontendOpt: opt, Evaluate: true})
 				if err != nil {
-					return fmt.Errorf("solving stage %s: %w", s.Ref(), err)
+					return fmt.Errorf("solving stage %s: %w", s.Ref(), refused(err))
 				}
 				results[i] = res
 				return nil
@@ -409,7 +410,7 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("building with buildkit at %s: %w", c.addr, err)
+		return fmt.Errorf("building with buildkit at %s: %w", c.addr, refused(err))
 	}
 	return nil
 }
@@ -569,7 +570,7 @@ func (c *Client) Export(ctx context.Context, req Request, stage, dest string) er
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("exporting stage %s: %w", stage, err)
+		return fmt.Errorf("exporting stage %s: %w", stage, refused(err))
 	}
 	if !asTar {
 		if err := os.RemoveAll(dest); err != nil {

@@ -373,8 +373,9 @@ func Registry(t testing.TB) string {
 	return strings.TrimPrefix(s.URL, "http://")
 }
 
-// Push uploads an image or index to host/repoTag and returns the full reference.
-func Push(t testing.TB, host, repoTag string, imgOrIndex any) string {
+// Push uploads an image or index to host/repoTag and returns the full reference;
+// opts are ggcr's (remote.WithAuth for a PrivateRegistry).
+func Push(t testing.TB, host, repoTag string, imgOrIndex any, opts ...remote.Option) string {
 	t.Helper()
 	ref, err := name.ParseReference(host + "/" + repoTag)
 	if err != nil {
@@ -382,9 +383,9 @@ func Push(t testing.TB, host, repoTag string, imgOrIndex any) string {
 	}
 	switch v := imgOrIndex.(type) {
 	case v1.Image:
-		err = remote.Write(ref, v)
+		err = remote.Write(ref, v, opts...)
 	case v1.ImageIndex:
-		err = remote.WriteIndex(ref, v)
+		err = remote.WriteIndex(ref, v, opts...)
 	default:
 		t.Fatalf("pushing: %T is neither an image nor an index", imgOrIndex)
 	}

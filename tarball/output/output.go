@@ -23,16 +23,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/regerr"
 )
 
 // Output errors. ErrBadOutput is a spec or combination the user must change;
 // ErrUnsupportedOutput is an image that the chosen output cannot hold (zstd in a
 // docker archive, an index in the Docker daemon); ErrNoDaemon is a daemon that cannot be
-// reached.
+// reached; ErrUnauthorized is a registry refusing a push (the message names it and the
+// `docker login` to run), the same value as build's.
 var (
 	ErrBadOutput         = errors.New("invalid output")
 	ErrUnsupportedOutput = errors.New("output cannot hold this image")
 	ErrNoDaemon          = errors.New("docker daemon unreachable")
+	ErrUnauthorized      = regerr.ErrUnauthorized
 )
 
 // Type is the kind of place an image is written to, as buildx names them.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/regerr"
 )
 
 func planPush(s subject, out Output, names []string, o *options) (plan, error) {
@@ -63,7 +64,7 @@ func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options)
 			err = remote.WriteIndex(ref, s.idx, ropts...)
 		}
 		if err != nil {
-			return fmt.Errorf("pushing %s: %w", ref, err)
+			return fmt.Errorf("pushing %s: %w", ref, regerr.Wrap(err, ref.Context().RegistryStr()))
 		}
 	}
 	return nil
