@@ -19,7 +19,8 @@ import (
 	"github.com/slim-dev/slim/tarball"
 )
 
-// cBuilder is a builder image for a dynamic C program: the program at /src/server and
+// cBuilder is a builder image for a dynamic C program: the program at /src/server (and
+// /app/server) and
 // exactly the host libraries ldd says it loads, as real files under their names. It
 // is what a Debian builder stage holds of it, and is handed to BuildKit as the named
 // context "cbuilder". want is what the program prints there.
@@ -30,7 +31,7 @@ func cBuilder(t *testing.T) (ref, want string) {
 	if err != nil {
 		t.Fatalf("ldd %s: %v\n%s", prog, err, out)
 	}
-	paths := []string{"src/server=" + prog}
+	paths := []string{"src/server=" + prog, "app/server=" + prog}
 	for _, m := range regexp.MustCompile(`(/\S+) \(0x`).FindAllStringSubmatch(string(out), -1) {
 		real, err := filepath.EvalSymlinks(m[1])
 		if err != nil {
@@ -198,4 +199,41 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TestReadmeExamples runs the README's first and third commands as a user types them
+// (the registry is a local one), and runs what they made. The second, a bare image name
+// in the Docker daemon with --load, is TestSlimBareNameFromDaemon's.
+func TestReadmeExamples(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	skopeo := testimage.NeedTool(t, "skopeo")
+	ref, want := cBuilder(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM cbuilder AS builder
+
+FROM scratch
+COPY --from=builder /app/server /app/server
+ENTRYPOINT ["/app/server"]
+`})
+	ctx := []string{"--build-context", "cbuilder=" + ref}
+
+	// slim --from builder:/app/server --base scratch -t registry.example.com/app:slim --push .
+	pushed := testimage.Registry(t) + "/app:slim"
+	slimOK(t, append(buildArgs(ctx...), "--from", "builder:/app/server", "--base", "scratch", "-t", pushed, "--push", dir)...)
+	pulled := filepath.Join(t.TempDir(), "pulled")
+	if b, err := exec.Command(skopeo, "copy", "--src-tls-verify=false", "docker://"+pushed, "oci:"+pulled+":slim").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy of the pushed image: %v\n%s", err, b)
+	}
+	if got := runIn(t, unpack(t, pulled, "slim"), "", nil, "/app/server"); got != want {
+		t.Errorf("the pushed image printed %q, the program %q", got, want)
+	}
+
+	// slim --base scratch -o type=oci,dest=out/ .
+	out := filepath.Join(t.TempDir(), "out") + "/"
+	slimOK(t, append(buildArgs(ctx...), "--base", "scratch", "-o", "type=oci,dest="+out, dir)...)
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testimage.Unpack(t, layoutImage(t, out), rootfs) // untagged, as buildx writes it: umoci wants a tag
+	if got := runIn(t, rootfs, "", nil, "/app/server"); got != want {
+		t.Errorf("the auto-mode image printed %q, the program %q", got, want)
+	}
 }
