@@ -11,11 +11,10 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase/static"
 )
 
@@ -210,7 +209,7 @@ func isNetworkError(err error) bool {
 // scratchImage is an image with no layers whose config only says which platform it is
 // for, so that the assembled image's config has an os and architecture.
 func scratchImage(p v1.Platform) (v1.Image, error) {
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img := mediatype.EmptyImage(mediatype.OCI)
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("building scratch base: %w", err)

@@ -17,10 +17,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // blobBufSize: large reads of the blob keep the number of calls through
@@ -38,15 +41,16 @@ const (
 )
 
 func codecFor(mt types.MediaType) codec {
-	switch mt {
-	case types.OCILayer, types.DockerLayer, types.OCIRestrictedLayer, types.DockerForeignLayer:
+	c, ok := mediatype.LayerCompression(mt)
+	switch {
+	case !ok:
+		return codecSniff
+	case c == compression.GZip:
 		return codecGzip
-	case types.OCILayerZStd:
+	case c == compression.ZStd:
 		return codecZstd
-	case types.OCIUncompressedLayer, types.DockerUncompressedLayer, types.OCIUncompressedRestrictedLayer:
-		return codecNone
 	}
-	return codecSniff
+	return codecNone
 }
 
 const (

@@ -177,3 +177,17 @@ func BaseAnnotations(mf *v1.Manifest, cf *v1.ConfigFile) (name, digest string) {
 	}
 	return cf.Config.Labels[specs.AnnotationBaseImageName], cf.Config.Labels[specs.AnnotationBaseImageDigest]
 }
+
+// LayerCompression is how a layer of type mt is compressed; ok is false for a type that
+// is no layer type of either family.
+func LayerCompression(mt types.MediaType) (c compression.Compression, ok bool) {
+	switch mt {
+	case types.OCILayer, types.DockerLayer, types.OCIRestrictedLayer, types.DockerForeignLayer:
+		return compression.GZip, true
+	case types.OCILayerZStd:
+		return compression.ZStd, true
+	case types.OCIUncompressedLayer, types.DockerUncompressedLayer, types.OCIUncompressedRestrictedLayer:
+		return compression.None, true
+	}
+	return compression.None, false
+}

@@ -152,3 +152,18 @@ func TestBaseAnnotations(t *testing.T) {
 		t.Errorf("NewBaseAnnotations(x, \"\") = %v", a)
 	}
 }
+
+func TestLayerCompression(t *testing.T) {
+	for mt, want := range map[types.MediaType]compression.Compression{
+		types.OCILayer: compression.GZip, types.DockerLayer: compression.GZip, types.DockerForeignLayer: compression.GZip,
+		types.OCILayerZStd:         compression.ZStd,
+		types.OCIUncompressedLayer: compression.None, types.DockerUncompressedLayer: compression.None,
+	} {
+		if got, ok := LayerCompression(mt); !ok || got != want {
+			t.Errorf("LayerCompression(%s) = %s, %t; want %s", mt, got, ok, want)
+		}
+	}
+	if _, ok := LayerCompression(types.OCIManifestSchema1); ok {
+		t.Error("a manifest type is no layer type")
+	}
+}

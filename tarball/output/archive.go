@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrtarball "github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slim-dev/slim/internal/mediatype"
 )
 
 // dockerTags parses names as the RepoTags of a docker archive. A name without a tag
@@ -139,10 +142,11 @@ func writeDockerArchiveTo(ctx context.Context, w io.Writer, img v1.Image, tags [
 // layerFileExtension names layer files as ggcr and Docker do, so tools that guess the
 // compression from the name (gunzip, old loaders) guess right.
 func layerFileExtension(mt types.MediaType) string {
-	switch mt {
-	case types.OCIUncompressedLayer, types.OCIUncompressedRestrictedLayer, types.DockerUncompressedLayer:
+	c, ok := mediatype.LayerCompression(mt)
+	switch {
+	case ok && c == compression.None:
 		return ".tar"
-	case types.OCILayerZStd:
+	case ok && c == compression.ZStd:
 		return ".tar.zst"
 	}
 	return ".tar.gz"
@@ -165,11 +169,10 @@ func checkDockerLayers(img v1.Image, zstdOK bool) error {
 		return fmt.Errorf("reading manifest: %w", err)
 	}
 	for i, l := range m.Layers {
-		switch l.MediaType {
-		case types.DockerLayer, types.DockerUncompressedLayer, types.OCILayer, types.OCIUncompressedLayer,
-			types.DockerForeignLayer, types.OCIRestrictedLayer, types.OCIUncompressedRestrictedLayer:
+		switch c, ok := mediatype.LayerCompression(l.MediaType); {
+		case ok && c != compression.ZStd:
 			continue
-		case types.OCILayerZStd:
+		case ok:
 			if zstdOK {
 				continue
 			}
