@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 )
@@ -46,7 +48,11 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn}
-	sources := imageSources(cfg.RefOptions...)
+	opened := map[string]v1.Image{}
+	if srcImg != nil {
+		opened[first] = srcImg
+	}
+	sources := imageSources(opened, cfg.RefOptions...)
 	var res *Result
 	if srcIdx != nil && len(cfg.Platforms) != 1 {
 		res, err = runIndex(ctx, j, base, srcIdx, sources)
