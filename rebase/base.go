@@ -167,6 +167,11 @@ func openBase(ctx context.Context, name, ref string, p v1.Platform, o *baseOptio
 	if err != nil {
 		return Base{}, fmt.Errorf("resolving %s: %w", what, err)
 	}
+	if ref != name && r.Kind == imageref.Registry {
+		// An alias names an upstream image: its registry bytes, not a daemon's re-export
+		// of a copy, so base layers keep the digests registries share.
+		r.Bare = false
+	}
 	img, idx, err := imageref.Open(ctx, r, o.refOpts...)
 	if err != nil {
 		if isNetworkError(err) {

@@ -24,6 +24,17 @@ func needRoot(t *testing.T) {
 	testimage.NeedRoot(t, "running images with chroot")
 }
 
+// needDocker returns the docker CLI's path once a Docker daemon answers it. .ci/run
+// starts Debian's dockerd, so under CI=true a missing daemon is a failure.
+func needDocker(t *testing.T) string {
+	t.Helper()
+	docker := testimage.NeedTool(t, "docker")
+	if b, err := exec.Command(docker, "version", "--format", "{{.Server.APIVersion}}").CombinedOutput(); err != nil {
+		testimage.Missing(t, "no Docker daemon answers: %v\n%s", err, b)
+	}
+	return docker
+}
+
 // hostEntries streams host files into layer entries: each path (file, symlink or
 // directory tree) under its own name, or under the name given after "=" (dest=src).
 // Content is opened only when the layer is written, so a large tree never sits in memory.

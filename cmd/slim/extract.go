@@ -39,7 +39,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err := f.Validate(); err != nil {
 				return err
 			}
-			img, _, err := g.openImage(cmd.Context(), args[0])
+			img, _, err := g.openImage(cmd.Context(), args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -41,7 +41,7 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if err := f.Validate(); err != nil {
 				return err
 			}
-			img, _, err := g.openImage(cmd.Context(), args[0])
+			img, _, err := g.openImage(cmd.Context(), args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

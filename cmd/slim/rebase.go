@@ -35,7 +35,7 @@ or given with --old-base.`,
 				return err
 			}
 			ctx := cmd.Context()
-			img, ropts, err := g.openImage(ctx, args[0])
+			img, ropts, err := g.openImage(ctx, args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

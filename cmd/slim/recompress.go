@@ -71,7 +71,7 @@ and archives, pip and npm caches, __pycache__).`,
 				return err
 			}
 			ctx := cmd.Context()
-			img, ropts, err := g.openImage(ctx, args[0])
+			img, ropts, err := g.openImage(ctx, args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -82,7 +83,8 @@ func (g *globalFlags) refOptions() ([]imageref.Option, error) {
 
 // openImage opens the one image a command's IMAGE argument names (an index narrowed to
 // --platform), and returns the reference options for anything else the command opens.
-func (g *globalFlags) openImage(ctx context.Context, s string) (v1.Image, []imageref.Option, error) {
+// Where a reference without a scheme was found is said on notes (stderr).
+func (g *globalFlags) openImage(ctx context.Context, s string, notes io.Writer) (v1.Image, []imageref.Option, error) {
 	ropts, err := g.refOptions()
 	if err != nil {
 		return nil, nil, err
@@ -90,6 +92,12 @@ func (g *globalFlags) openImage(ctx context.Context, s string) (v1.Image, []imag
 	ref, err := imageref.Parse(s, ropts...)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ref, err = imageref.Resolve(ctx, ref, ropts...); err != nil {
+		return nil, nil, err
+	}
+	if ref.Bare {
+		fmt.Fprintf(notes, "slim: %s\n", ref.Reading())
 	}
 	img, err := imageref.Image(ctx, ref, ropts...)
 	if err != nil {

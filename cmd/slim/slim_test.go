@@ -400,10 +400,7 @@ func TestSlimOutputs(t *testing.T) {
 // daemon and runs the image there. .ci/run starts Debian's dockerd, so under CI=true a
 // missing daemon is a failure.
 func TestSlimDockerLoadAndRun(t *testing.T) {
-	docker := testimage.NeedTool(t, "docker")
-	if b, err := exec.Command(docker, "version", "--format", "{{.Server.APIVersion}}").CombinedOutput(); err != nil {
-		testimage.Missing(t, "no Docker daemon answers: %v\n%s", err, b)
-	}
+	docker := needDocker(t)
 	server := testimage.GoBuild(t, goServer, runtime.GOARCH)
 	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "srv/server="+server, "srv/junk=/etc/os-release")},
 		func(c *v1.Config) { c.Entrypoint = []string{"/srv/server"} })

@@ -15,12 +15,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
+
+	"github.com/slim-dev/slim/internal/ctxio"
+	"github.com/slim-dev/slim/internal/regerr"
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // Annotations that name a manifest in an OCI layout's index.json: the OCI one holds the
@@ -38,22 +41,32 @@ func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, 
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", r, err)
 	}
+	at, err := Resolve(ctx, r, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
 	var (
 		img v1.Image
 		idx v1.ImageIndex
-		err error
 	)
-	switch r.Kind {
+	switch at.Kind {
 	case Registry:
-		img, idx, err = openRemote(ctx, r, o)
+		img, idx, err = openRemote(ctx, at, o)
+		if err != nil && at.Bare && !errors.Is(err, regerr.ErrUnauthorized) {
+			if _, tagged := at.Name.(name.Tag); tagged {
+				// The daemon was asked first; say so, or a local image that is missing
+				// reads as a registry problem only.
+				err = fmt.Errorf("%w (no local Docker daemon holds it either)", err)
+			}
+		}
 	case Layout:
-		img, idx, err = openLayout(r)
+		img, idx, err = openLayout(at)
 	case DockerArchive:
-		img, err = openArchive(r)
+		img, err = openArchive(at)
 	case DockerDaemon:
-		img, err = openDaemon(ctx, r, o)
+		img, err = openDaemon(ctx, at, o)
 	default:
-		err = fmt.Errorf("%w: %v", ErrUnknownScheme, r.Kind)
+		err = fmt.Errorf("%w: %v", ErrUnknownScheme, at.Kind)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", r, err)
@@ -68,10 +81,16 @@ func Image(ctx context.Context, r Ref, opts ...Option) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	o := makeOptions(opts...)
 	if img != nil {
+		if o.platformSet {
+			if err := CheckPlatform(img, o.platform); err != nil {
+				return nil, fmt.Errorf("reading %s: %w", r, err)
+			}
+		}
 		return img, nil
 	}
-	img, err = selectPlatform(idx, makeOptions(opts...).platform)
+	img, err = selectPlatform(idx, o.platform)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", r, err)
 	}
@@ -97,7 +116,7 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 			return nil, nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
-		return nil, nil, err
+		return nil, nil, regerr.Wrap(err, ref.Context().RegistryStr())
 	}
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
@@ -360,26 +379,58 @@ func describeArchive(m tarball.Manifest) string {
 	return strings.Join(parts, ", ")
 }
 
+// openDaemon reads the image through `docker save`, as a docker archive. ggcr's
+// daemon.Image takes the layers from that archive too, but builds ConfigFile from
+// `docker image inspect` and `docker history`, which lists history newest first and
+// calls every 0-byte step empty: history then no longer lines up with the layers (the
+// base layer gets the last step's created_by), and RawConfigFile and ConfigFile
+// disagree. The archive's own config is the image's, byte for byte.
 func openDaemon(ctx context.Context, r Ref, o options) (v1.Image, error) {
 	if r.Name == nil {
 		return nil, errors.New("no image name")
 	}
-	// A temporary file rather than the default in-memory buffer: an image must not
-	// have to fit in memory (the bounded-memory rule of DESIGN.md §5).
-	dopts := []daemon.Option{daemon.WithContext(ctx), daemon.WithFileBufferedOpener()}
-	if o.daemonClient != nil {
-		dopts = append(dopts, daemon.WithClient(o.daemonClient))
-	}
-	img, err := daemon.Image(r.Name, dopts...)
+	c, release, err := dockerClient(o)
 	if err != nil {
-		if client.IsErrConnectionFailed(err) {
-			return nil, fmt.Errorf("cannot reach the Docker daemon: %w", err)
-		}
-		var nf interface{ NotFound() }
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
 		return nil, err
 	}
+	defer release()
+	if _, err := c.ImageInspect(ctx, r.Name.String()); err != nil {
+		return nil, daemonError(err)
+	}
+	rc, err := c.ImageSave(ctx, []string{r.Name.String()})
+	if err != nil {
+		return nil, daemonError(err)
+	}
+	defer rc.Close()
+	// A spool file rather than memory: an image must not have to fit in memory (the
+	// bounded-memory rule of DESIGN.md §5). The unlinked file lives as long as the
+	// image's opener holds it.
+	f, err := tempfile.Unlinked("", "slim-docker-save-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(ctxio.Writer(ctx, f), rc)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading docker save of %s: %w", r.Name, err)
+	}
+	img, err := tarball.Image(func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(f, 0, n)), nil
+	}, nil)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading docker save of %s: %w", r.Name, err)
+	}
 	return img, nil
+}
+
+func daemonError(err error) error {
+	if client.IsErrConnectionFailed(err) {
+		return fmt.Errorf("cannot reach the Docker daemon: %w", err)
+	}
+	var nf interface{ NotFound() }
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
 }

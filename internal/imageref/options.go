@@ -17,11 +17,14 @@ import (
 type Option func(*options)
 
 type options struct {
-	platform  v1.Platform
-	insecure  bool
-	keychain  authn.Keychain
-	transport http.RoundTripper
-	userAgent string
+	platform v1.Platform
+	// platformSet says the platform was asked for, so a single image of another
+	// platform is refused rather than taken as the only one there is.
+	platformSet bool
+	insecure    bool
+	keychain    authn.Keychain
+	transport   http.RoundTripper
+	userAgent   string
 
 	// daemonClient replaces the Docker client built from the environment, so tests can
 	// stand in for a daemon (the ko pattern of fakes through unexported options).
@@ -39,10 +42,11 @@ func makeOptions(opts ...Option) options {
 	return o
 }
 
-// WithPlatform chooses the image that Image takes out of an index. Empty fields match
-// anything, so linux/arm64 accepts linux/arm64/v8.
+// WithPlatform chooses the image that Image takes out of an index, and refuses a
+// single image whose config names another platform. Empty fields match anything, so
+// linux/arm64 accepts linux/arm64/v8.
 func WithPlatform(p v1.Platform) Option {
-	return func(o *options) { o.platform = p }
+	return func(o *options) { o.platform, o.platformSet = p, true }
 }
 
 // WithInsecure allows plain HTTP for every registry, not only for the loopback ones

@@ -8,18 +8,43 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// platformError lists what an index offers, so the user can pick with --platform.
+// platformError lists what an index (or a single image) offers, so the user can pick
+// with --platform.
 type platformError struct {
-	want v1.Platform
-	have []string
+	want   v1.Platform
+	have   []string
+	single bool
 }
 
 func (e *platformError) Error() string {
+	if e.single {
+		return fmt.Sprintf("no %s: the image is for %s only (it is not a multi-platform index)", e.want, strings.Join(e.have, ", "))
+	}
 	have := "no platform-specific images"
 	if len(e.have) > 0 {
 		have = strings.Join(e.have, ", ")
 	}
 	return fmt.Sprintf("no %s in the index; it has %s", e.want, have)
+}
+
+// CheckPlatform refuses a single image whose config names a platform other than each
+// of want: an image built for amd64 is not an arm64 image, whatever --platform says.
+// An image whose config names no platform passes.
+func CheckPlatform(img v1.Image, want ...v1.Platform) error {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	p := cf.Platform()
+	if p == nil || p.OS == "" || p.Architecture == "" {
+		return nil
+	}
+	for _, w := range want {
+		if !platformMatches(*p, w) {
+			return &platformError{want: w, have: []string{p.String()}, single: true}
+		}
+	}
+	return nil
 }
 
 func (e *platformError) Is(target error) bool { return target == ErrPlatform }

@@ -14,13 +14,17 @@ import (
 type Kind int
 
 const (
-	Registry      Kind = iota // name[:tag|@digest]
+	Registry      Kind = iota // name[:tag|@digest] or docker-image://name[:tag|@digest]
 	Layout                    // oci-layout://DIR[:tag|@digest]
 	DockerArchive             // docker-archive://FILE[:reference]
 	DockerDaemon              // docker-daemon://NAME
+	// Path is a file or directory written without a scheme that is no image name
+	// (./out, /tmp/app.tar): Resolve reads it as an OCI layout or a docker archive.
+	Path
 )
 
 const (
+	schemeImage   = "docker-image"
 	schemeLayout  = "oci-layout"
 	schemeArchive = "docker-archive"
 	schemeDaemon  = "docker-daemon"
@@ -36,6 +40,8 @@ func (k Kind) String() string {
 		return schemeArchive
 	case DockerDaemon:
 		return schemeDaemon
+	case Path:
+		return "path"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -63,6 +69,13 @@ type Ref struct {
 	Tag string
 	// Digest selects a manifest in a layout by digest.
 	Digest string
+
+	// Bare says the reference was written without a scheme (myapp:fat, ./out). Open
+	// reads it from a path on disk that holds an image, else from the Docker daemon when
+	// that holds it, else from the registry (see Resolve).
+	Bare bool
+	// resolved is set by Resolve, so Open does not decide twice.
+	resolved bool
 }
 
 // Parse parses an image reference without touching the network or the file system.
@@ -75,6 +88,11 @@ func Parse(s string, opts ...Option) (Ref, error) {
 	r := Ref{Raw: s}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
+		r.Bare = true
+		if looksLikePath(s) {
+			r.Kind, r.Path = Path, s
+			return r, nil
+		}
 		r.Kind = Registry
 		n, err := parseName(s, o.insecure)
 		if err != nil {
@@ -85,6 +103,16 @@ func Parse(s string, opts ...Option) (Ref, error) {
 	}
 	var err error
 	switch strings.ToLower(scheme) {
+	case schemeImage:
+		// buildx's word for a registry image: a name that never means the daemon or a path.
+		r.Kind = Registry
+		if rest == "" {
+			return Ref{}, fmt.Errorf("parsing image reference %q: no image name after %s://", s, schemeImage)
+		}
+		if r.Name, err = parseName(rest, o.insecure); err != nil {
+			return Ref{}, err
+		}
+		return r, nil
 	case schemeLayout:
 		r.Kind = Layout
 		r.Path, r.Tag, r.Digest, err = splitLayout(rest)
@@ -99,8 +127,8 @@ func Parse(s string, opts ...Option) (Ref, error) {
 			r.Name, err = name.ParseReference(rest)
 		}
 	default:
-		return Ref{}, fmt.Errorf("parsing image reference %q: %w %q; supported: %s://, %s://, %s:// or a registry name[:tag|@digest]",
-			s, ErrUnknownScheme, scheme, schemeLayout, schemeArchive, schemeDaemon)
+		return Ref{}, fmt.Errorf("parsing image reference %q: %w %q; supported: %s://, %s://, %s://, %s:// or a registry name[:tag|@digest]",
+			s, ErrUnknownScheme, scheme, schemeLayout, schemeArchive, schemeDaemon, schemeImage)
 	}
 	if err != nil {
 		return Ref{}, fmt.Errorf("parsing image reference %q: %w", s, err)
@@ -127,6 +155,12 @@ func parseName(s string, insecure bool) (name.Reference, error) {
 		}
 	}
 	return n, nil
+}
+
+// looksLikePath tells a path (./out, /tmp/app.tar) from an image name: no name starts
+// with '/' or '.', though ggcr would read "./out" as registry "." and repository out.
+func looksLikePath(s string) bool {
+	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".")
 }
 
 // repository is s without its :tag and @digest.
@@ -223,9 +257,12 @@ func splitArchive(s string) (file, ref string, err error) {
 	return file, ref, nil
 }
 
-// String returns the reference in the form Parse reads back to the same Ref.
+// String returns the reference in the form Parse reads back to the same Ref. A
+// registry name is written without docker-image://, as users write it.
 func (r Ref) String() string {
 	switch r.Kind {
+	case Path:
+		return r.Path
 	case Registry:
 		if r.Name == nil {
 			return ""

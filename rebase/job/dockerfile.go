@@ -67,7 +67,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	images := imageSources(cfg.RefOptions...)
+	images := imageSources(nil, cfg.RefOptions...)
 	noCache := b.Request.NoCache
 	packing := cfg.packing()
 	if dir := cacheDir(noCache, "layers"); dir != "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 )
@@ -31,13 +33,26 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "slim: reading %s\n", first)
+	if ref, err = imageref.Resolve(ctx, ref, cfg.RefOptions...); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "slim: %s\n", ref.Reading())
 	srcImg, srcIdx, err := imageref.Open(ctx, ref, cfg.RefOptions...)
 	if err != nil {
 		return nil, err
 	}
+	if srcImg != nil && len(cfg.Platforms) > 0 {
+		// A single image is one platform: --platform cannot make it another.
+		if err := imageref.CheckPlatform(srcImg, cfg.Platforms...); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", first, err)
+		}
+	}
 	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn}
-	sources := imageSources(cfg.RefOptions...)
+	opened := map[string]v1.Image{}
+	if srcImg != nil {
+		opened[first] = srcImg
+	}
+	sources := imageSources(opened, cfg.RefOptions...)
 	var res *Result
 	if srcIdx != nil && len(cfg.Platforms) != 1 {
 		res, err = runIndex(ctx, j, base, srcIdx, sources)

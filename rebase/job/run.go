@@ -245,21 +245,25 @@ func groupBySource(from []extract.From) []sourceGroup {
 }
 
 // imageSources is the sourceFunc for --from sources that are image references: each
-// reference is opened once per platform and indexed once.
-func imageSources(ropts ...imageref.Option) sourceFunc {
+// reference is opened once per platform and indexed once. opened holds single images
+// the caller has already opened, by source: opening a daemon image again would run
+// `docker save` again.
+func imageSources(opened map[string]v1.Image, ropts ...imageref.Option) sourceFunc {
 	cache := map[string]source{}
 	return func(ctx context.Context, src string, p v1.Platform) (source, error) {
 		key := src + "|" + p.String()
 		if s, ok := cache[key]; ok {
 			return s, nil
 		}
-		ref, err := imageref.Parse(src, ropts...)
-		if err != nil {
-			return source{}, err
-		}
-		img, err := imageref.Image(ctx, ref, append(append([]imageref.Option{}, ropts...), imageref.WithPlatform(p))...)
-		if err != nil {
-			return source{}, err
+		img := opened[src]
+		if img == nil {
+			ref, err := imageref.Parse(src, ropts...)
+			if err != nil {
+				return source{}, err
+			}
+			if img, err = imageref.Image(ctx, ref, append(append([]imageref.Option{}, ropts...), imageref.WithPlatform(p))...); err != nil {
+				return source{}, err
+			}
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {
