@@ -16,9 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/moby/moby/client"
 
-	"github.com/slim-dev/slim/internal/testimage"
-
 	"github.com/slim-dev/slim/internal/regerr"
+	"github.com/slim-dev/slim/internal/testimage"
 )
 
 func TestParseSchemes(t *testing.T) {
