@@ -11,5 +11,7 @@
 // running). Client.Solve runs the dockerfile frontend once per wanted stage inside a
 // single session and hands the callback a StageFS per stage: an fs.ReadLinkFS over the
 // solved reference that reads files in ranges, so only the bytes slim needs leave the
-// daemon.
+// daemon. A Runner (Client.Run, or RunnerFrom inside a Solve callback) runs a process in
+// a solved stage or in an image handed over as an OCI layout through the session, as
+// `docker run` would (DockerRun), with no network and a time limit: --verify.
 package build

@@ -64,6 +64,9 @@ type Request struct {
 	// ProgressOutput (default os.Stderr).
 	Progress       string
 	ProgressOutput io.Writer
+	// Run lets the callback run processes in its stages and in images: see
+	// RunnerFrom.
+	Run bool
 	// Finish, when set, runs once Solve's callback has returned without error for
 	// every platform, while BuildKit closes the session: that takes a round of
 	// its own, and writing a build's outputs need not wait for it. Solve waits
@@ -336,6 +339,15 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 		return err
 	}
 	defer p.cleanup()
+	var store *runStore
+	if req.Run {
+		var cs content.Store
+		if store, cs, err = newRunStore(); err != nil {
+			return err
+		}
+		defer store.close()
+		p.opt.OCIStores[store.id] = cs
+	}
 	keys := req.Stages
 	if len(keys) == 0 {
 		keys = []string{p.targets[0].Ref()}
@@ -373,7 +385,11 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 				s, _ := ResolveStage(p.stages, k)
 				byKey[k] = perPlatform[pl][s.Index]
 			}
-			err := fn(context.WithValue(ctx, stepperKey{}, steps), byKey)
+			fctx := context.WithValue(ctx, stepperKey{}, steps)
+			if store != nil {
+				fctx = context.WithValue(fctx, runnerKey{}, &Runner{gw: gw, store: store})
+			}
+			err := fn(fctx, byKey)
 			if err != nil {
 				steps.close()
 				return nil, err

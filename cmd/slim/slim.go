@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/rebase/job"
@@ -43,6 +44,9 @@ type slimFlags struct {
 	maxSize        string
 	keep           []string
 	emitDockerfile string
+	verify         []string
+	verifyStderr   bool
+	verifyTimeout  time.Duration
 	build          buildFlags
 
 	// parsed by Validate
@@ -79,6 +83,9 @@ func (f *slimFlags) Validate(buildMode bool) error {
 		return err
 	}
 	f.cfg.Force = f.force
+	if err := f.verification(); err != nil {
+		return err
+	}
 	if f.maxSize != "" {
 		if f.budget, err = parseSize(f.maxSize); err != nil {
 			return fmt.Errorf("parsing --max-size: %w", err)
@@ -139,6 +146,27 @@ func (f *slimFlags) overrides() ([]rebase.AssemblyOption, error) {
 	return opts, nil
 }
 
+// verification reads --verify, --verify-stderr and --verify-timeout.
+func (f *slimFlags) verification() error {
+	for _, v := range f.verify {
+		args, err := parseArgv(v)
+		if err != nil {
+			return fmt.Errorf("parsing --verify: %w", err)
+		}
+		if len(args) == 0 {
+			return errors.New("--verify needs a command: a JSON array or words")
+		}
+		f.cfg.Verify.Commands = append(f.cfg.Verify.Commands, args)
+	}
+	if f.verifyTimeout <= 0 {
+		return fmt.Errorf("--verify-timeout %s: want a positive duration (e.g. 30s, 2m)", f.verifyTimeout)
+	}
+	f.cfg.Verify.Stderr, f.cfg.Verify.Timeout = f.verifyStderr, f.verifyTimeout
+	f.cfg.Verify.Width, _ = strconv.Atoi(os.Getenv("COLUMNS"))
+	f.cfg.Verify.Connect = f.build.connectOptions()
+	return nil
+}
+
 // parseArgv takes a JSON array (exec form, as in a Dockerfile) or words split on spaces.
 func parseArgv(s string) ([]string, error) {
 	if strings.HasPrefix(strings.TrimSpace(s), "[") {
@@ -171,6 +199,9 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringVar(&f.maxSize, "max-size", "", "fail with exit status 3 when the result's compressed size is larger (e.g. 20MB, 15MiB)")
 	fl.StringArrayVar(&f.keep, "keep", nil, "with a Dockerfile and no --from: also keep this path of the target stage (repeatable)")
 	fl.StringVar(&f.emitDockerfile, "emit-dockerfile", "", "with a Dockerfile: write the multi-stage Dockerfile equivalent to what slim did to this file")
+	fl.StringArrayVar(&f.verify, "verify", nil, "run `CMD` (JSON array or words) in the source and in the result as 'docker run IMAGE CMD' does (after the image's ENTRYPOINT, with its env, user and workdir), with no network; a different exit status or stdout writes nothing and exits 4 (repeatable)")
+	fl.BoolVar(&f.verifyStderr, "verify-stderr", false, "--verify also compares stderr")
+	fl.DurationVar(&f.verifyTimeout, "verify-timeout", build.DefaultRunTimeout, "time limit of each --verify run; the process is killed after it")
 	f.out.register(fl)
 	f.build.register(fl)
 	return f

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/testimage"
-	"github.com/slim-dev/slim/rebase/job"
 	"github.com/slim-dev/slim/rebase/static"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -141,14 +139,7 @@ func TestSlimCProgramOntoScratch(t *testing.T) {
 		t.Errorf("slim image printed %q, the program itself %q", got, want)
 	}
 
-	var rep job.Report
-	b, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	if len(rep.Images) != 1 || len(rep.Sources) != 1 || rep.Images[0].Uncompressed*20 > rep.Sources[0].Uncompressed {
 		t.Errorf("report: want one result far smaller than its source, got %+v %+v", rep.Sources, rep.Images)
 	}

@@ -40,7 +40,10 @@ type Config struct {
 	// --env, --user…).
 	Overrides []rebase.AssemblyOption
 	// Force writes an image the fidelity check refuses; its problems become warnings.
+	// It also writes a result that --verify finds different.
 	Force bool
+	// Verify runs commands in the source and in the result before writing (--verify).
+	Verify Verify
 	// Outputs and OutputOptions say where the result goes; none checks it only.
 	Outputs       []output.Output
 	OutputOptions []output.Option

@@ -38,6 +38,8 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	req.Stages = want
 	req.ProgressOutput = progress
 	req.Platforms = nil
+	req.Run = len(cfg.Verify.Commands) > 0
+	vf := newVerifier(cfg, warn)
 	for _, p := range cfg.Platforms {
 		req.Platforms = append(req.Platforms, p.String())
 	}
@@ -117,6 +119,12 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if err != nil {
 			return err
 		}
+		if req.Run {
+			if err := verifyStage(ctx, vf, targetFS, res, p.String()); err != nil {
+				res.Close()
+				return err
+			}
+		}
 		results = append(results, res)
 		if b.EmitDockerfile != "" {
 			cf, err := res.Image.ConfigFile()
@@ -128,6 +136,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		}
 		return nil
 	})
+	vf.show(progress) // BuildKit's display is done: the differences are not torn
 	if err != nil {
 		return nil, err
 	}

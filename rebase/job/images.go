@@ -62,6 +62,12 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.Verify.Commands) > 0 {
+		if err := verifyImages(ctx, cfg, j, sources, res, warn); err != nil {
+			res.Close()
+			return nil, err
+		}
+	}
 	res.Warnings = warn.list
 	if err := res.write(ctx, cfg); err != nil {
 		res.Close()

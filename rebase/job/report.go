@@ -16,6 +16,8 @@ type Report struct {
 	Sources []SizeReport   `json:"sources"`
 	Images  []SizeReport   `json:"images"`
 	Files   []extract.File `json:"files"`
+	// Verifications are the --verify commands run, one per command and platform.
+	Verifications []Verification `json:"verifications,omitempty"`
 }
 
 // SizeReport is the size of one image, source or result.

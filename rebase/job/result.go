@@ -71,6 +71,7 @@ func combine(results []*Result) (*Result, error) {
 		out.Report.Base = r.Report.Base
 		out.Report.Sources = append(out.Report.Sources, r.Report.Sources...)
 		out.Report.Images = append(out.Report.Images, r.Report.Images...)
+		out.Report.Verifications = append(out.Report.Verifications, r.Report.Verifications...)
 		if out.Report.Files == nil {
 			out.Report.Files = r.Report.Files
 		}
