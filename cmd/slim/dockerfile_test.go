@@ -4,11 +4,12 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,12 +148,12 @@ func TestAutoModeMatchesBuildKit(t *testing.T) {
 
 	got := imageTree(t, layoutImage(t, out))
 	want := imageTree(t, layoutImage(t, filepath.Join(stages, "1")))
-	for _, p := range sortedKeys(want) {
+	for _, p := range slices.Sorted(maps.Keys(want)) {
 		if got[p] != want[p] {
 			t.Errorf("%s: slim has %q, BuildKit %q", p, got[p], want[p])
 		}
 	}
-	for _, p := range sortedKeys(got) {
+	for _, p := range slices.Sorted(maps.Keys(got)) {
 		if _, ok := want[p]; !ok {
 			t.Errorf("%s: slim has %q, BuildKit nothing", p, got[p])
 		}
@@ -190,15 +191,6 @@ func imageTree(t *testing.T, img v1.Image) map[string]string {
 		t.Fatal(err)
 	}
 	return tree
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestReadmeExamples runs the README's first and third commands as a user types them
