@@ -36,7 +36,7 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn}
+	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn, takeEntrypoint: true}
 	sources := imageSources(cfg.RefOptions...)
 	var res *Result
 	if srcIdx != nil && len(cfg.Platforms) != 1 {
