@@ -284,7 +284,7 @@ func (s *selector) takeSpec(sp Spec) error {
 			}
 		}
 		out = join(outDir, path.Base(out))
-		if real != m && !fi.IsDir() && s.o.deps != DepsNone {
+		if real != m && !fi.IsDir() {
 			origin, err := elfdeps.UsesOrigin(s.r.fsys, real)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", s.where("/"+real), err)
