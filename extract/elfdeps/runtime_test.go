@@ -16,6 +16,20 @@ func reasons(deps []Dep) map[string]string {
 	return m
 }
 
+// closureReasons is the closure of input in fsys, each dep's path mapped to its reason.
+func closureReasons(t *testing.T, fsys fstest.MapFS, input string, opts ...Option) map[string]string {
+	t.Helper()
+	r, err := New(fsys, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Closure(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reasons(deps)
+}
+
 // TestClosureShellScriptCommands: a #!/bin/sh script brings the programs it calls by
 // name through PATH, with their closure; builtins, functions (its own and those of a
 // file it sources) and case patterns are not commands; under busybox an applet is
@@ -55,15 +69,7 @@ exec "$@"
 		"usr/lib/x86_64-linux-gnu/libc.so.6": file(mkELF(t, elfSpec{soname: "libc.so.6"})),
 	}
 	var warns []string
-	r, err := New(m, WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps, err := r.Closure("app/entry.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := reasons(deps)
+	got := closureReasons(t, m, "app/entry.sh", WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
 	for p, why := range map[string]string{
 		"usr/bin/date":    `command "date" run by /app/entry.sh`,
 		"usr/bin/grep":    `command "grep" run by /app/entry.sh`,
@@ -89,10 +95,7 @@ exec "$@"
 	m["usr/bin/sh"] = link("dash")
 	m["usr/bin/dash"] = file(prog)
 	warns = nil
-	r, _ = New(m, WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
-	if _, err := r.Closure("app/entry.sh"); err != nil {
-		t.Fatal(err)
-	}
+	closureReasons(t, m, "app/entry.sh", WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
 	if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, "calls cat, found in no PATH directory") }) {
 		t.Errorf("warnings %q: want cat found in no PATH directory", warns)
 	}
@@ -126,15 +129,7 @@ func TestClosureGlibcRuntimeData(t *testing.T) {
 		lib + "gconv/gconv-modules":          text("module ISO-8859-1// INTERNAL ISO8859-1 1\n"),
 		lib + "gconv/ISO8859-1.so":           file(mkELF(t, elfSpec{})),
 	}
-	r, err := New(m, WithEnv([]string{"LANG=de_DE.UTF-8", "PATH=/bin"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps, err := r.Closure("app/prog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := reasons(deps)
+	got := closureReasons(t, m, "app/prog", WithEnv([]string{"LANG=de_DE.UTF-8", "PATH=/bin"}))
 	for p, why := range map[string]string{
 		"etc/host.conf":                      "resolver configuration",
 		"etc/services":                       "service names",
@@ -157,12 +152,7 @@ func TestClosureGlibcRuntimeData(t *testing.T) {
 	}
 
 	// A library on its own starts no program: no runtime data.
-	r, _ = New(m)
-	deps, err = r.Closure(lib + "libssl.so.3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := reasons(deps)["etc/services"]; ok {
+	if _, ok := closureReasons(t, m, lib+"libssl.so.3")["etc/services"]; ok {
 		t.Errorf("a library alone brought /etc/services")
 	}
 }
