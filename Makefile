@@ -7,9 +7,10 @@ BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 # Third-party tools the tests and benchmarks drive: runc (BuildKit's worker), skopeo and
 # umoci (readers of what slim writes), pigz/zstd/xz (peers in the benchmarks),
-# busybox-static (offline base images), gcc (a real dynamically linked test program),
+# busybox-static (offline base images), gcc (a real dynamically linked test program;
+# libssl-dev for the OpenSSL one),
 # docker.io (a daemon that loads and runs the docker archives slim writes).
-APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev docker.io
+APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev libssl-dev docker.io
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 

@@ -6,7 +6,10 @@
 // Dockerfile COPY's rules (a named symlink is copied as its target's content, a trailing
 // "/" copies a directory's contents) plus what a copy needs to run like the original
 // (parent directories with their modes and owners, symlinks inside copied trees kept
-// with their targets, hardlinks kept as such, the ELF closure); FileSet.Merge joins the
+// with their targets, hardlinks kept as such, the ELF closure; a named symlink to a
+// program that finds its libraries through $ORIGIN is kept as a link to the program at
+// its real path, as glibc needs it; WithProgram adds the entrypoint's program when no
+// spec took it); FileSet.Merge joins the
 // sets of several sources and refuses a path that two of them fill differently.
 // Extract is `slim extract`: a selection written to a directory or a deterministic tar,
 // under a temporary name renamed at the end. LookupUser and LookupGroup read the

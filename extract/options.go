@@ -35,11 +35,13 @@ func ParseDeps(s string) (Deps, error) {
 type Option func(*options)
 
 type options struct {
-	deps    Deps
-	env     []string
-	workdir string
-	source  string
-	noXattr bool
+	deps                Deps
+	env                 []string
+	workdir             string
+	source              string
+	noXattr             bool
+	warn                func(string)
+	program, programWhy string
 }
 
 func makeOptions(opts []Option) (options, error) {
@@ -86,6 +88,17 @@ func WithSourceName(name string) Option { return func(o *options) { o.source = n
 // security.capability needs root (CAP_SETFCAP) and a file system that keeps xattrs.
 // Tar output always keeps them.
 func WithoutXattrs() Option { return func(o *options) { o.noXattr = true } }
+
+// WithWarn receives what the closure could not settle without running anything (the
+// commands of a shell script that only a run can name, or that no PATH directory has).
+func WithWarn(warn func(string)) Option { return func(o *options) { o.warn = warn } }
+
+// WithProgram takes the program at the absolute path p (the one a config's entrypoint
+// runs), with its closure, unless the specs already took that path; why is its reason.
+// It is taken under its own name, symlinks kept, as the runtime will find it.
+func WithProgram(p, why string) Option {
+	return func(o *options) { o.program, o.programWhy = p, why }
+}
 
 // lookupEnv returns the last value of key in env, as a process would see it.
 func lookupEnv(env []string, key string) (string, bool) {

@@ -132,6 +132,11 @@ func Select(fsys fs.FS, specs []Spec, opts ...Option) (*FileSet, error) {
 			return nil, err
 		}
 	}
+	if o.program != "" {
+		if err := s.takeProgram(o.program, o.programWhy); err != nil {
+			return nil, err
+		}
+	}
 	var missing error
 	if err := s.finish(&missing); err != nil {
 		return nil, err
@@ -279,11 +284,56 @@ func (s *selector) takeSpec(sp Spec) error {
 			}
 		}
 		out = join(outDir, path.Base(out))
+		if real != m && !fi.IsDir() {
+			origin, err := elfdeps.UsesOrigin(s.r.fsys, real)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", s.where("/"+real), err)
+			}
+			if origin {
+				if err := s.takeOriginLink(out, real, renamed, reason); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := s.takeTree(real, out, reason, &tree{real, out}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// takeOriginLink takes a named symlink to a program that finds its libraries through
+// $ORIGIN (java, through /etc/alternatives): glibc expands $ORIGIN from the program's
+// real path, so a copy under the link's name would look in the wrong place. The link is
+// kept as a link (under a new name, one to the real path) and the program at its real
+// path, with every link on the way.
+func (s *selector) takeOriginLink(out, real string, renamed bool, reason string) error {
+	if renamed {
+		h := &tar.Header{Typeflag: tar.TypeSymlink, Name: out, Linkname: "/" + real, Mode: 0o777}
+		if err := s.set.add(&item{hdr: h, origin: s.origin, reason: reason, taken: true}); err != nil {
+			return err
+		}
+		return s.takeAt(real, "target of "+reason+", at its real path for $ORIGIN", &tree{real, real})
+	}
+	return s.takeTree(out, out, reason, &tree{out, out})
+}
+
+// takeProgram takes the program at p under its own name, unless a spec took that name.
+func (s *selector) takeProgram(p, why string) error {
+	p = rel(p)
+	if _, ok := s.set.items[p]; ok {
+		return nil
+	}
+	dir, err := s.placeDir(path.Dir(p), why)
+	if err != nil {
+		return err
+	}
+	out := join(dir, path.Base(p))
+	if _, ok := s.set.items[out]; ok {
+		return nil
+	}
+	return s.takeTree(out, out, why, &tree{out, out})
 }
 
 // glob expands a pattern's components over the source, ** matching any number of
@@ -596,7 +646,7 @@ func (s *selector) takeDeps(missing *error) error {
 		return nil
 	}
 	if s.elf == nil {
-		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir)}
+		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir), elfdeps.WithEnv(s.o.env), elfdeps.WithWarn(s.o.warn)}
 		if v, ok := lookupEnv(s.o.env, "PATH"); ok {
 			eo = append(eo, elfdeps.WithPath(v))
 		}

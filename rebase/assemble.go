@@ -202,6 +202,16 @@ func chooseFamily(baseType types.MediaType, descs []v1.Descriptor, forced mediat
 // Overrides then apply: WithEntrypoint (clearing Cmd unless WithCmd is given, as a
 // Dockerfile ENTRYPOINT does), WithCmd, WithEnv, WithUser, WithWorkdir, WithLabel,
 // WithExpose.
+// RuntimeConfig is the config a result made from src with opts runs with, before its
+// base's own settings: what decides the program its entrypoint starts.
+func RuntimeConfig(src *v1.ConfigFile, opts ...AssemblyOption) v1.Config {
+	o := defaultAssembly()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return mergeConfig(v1.Config{}, src, &o)
+}
+
 func mergeConfig(base v1.Config, src *v1.ConfigFile, o *assembly) v1.Config {
 	c := *base.DeepCopy()
 	if src != nil {

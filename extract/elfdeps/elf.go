@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -33,6 +35,8 @@ type object struct {
 	// switches DT_RPATH off in glibc.
 	hasRunpath bool
 	nodeflib   bool // DF_1_NODEFLIB: skip ld.so.cache / ld.so.conf and the default directories
+	// iconv is whether the object imports iconv_open, which loads gconv modules by name.
+	iconv bool
 }
 
 // isELF tells whether r starts with the ELF magic, so that non-ELF files (scripts, data)
@@ -82,6 +86,13 @@ func parseELF(r io.ReaderAt, size int64) (obj *object, err error) {
 	if dyn != nil {
 		if err := obj.readDynamic(f, dyn, size); err != nil {
 			return nil, fmt.Errorf("%w: reading PT_DYNAMIC: %v", ErrNotELF, err)
+		}
+		// The symbol table needs section headers; without them iconv is not seen, which
+		// costs only the gconv modules.
+		if syms, err := f.ImportedSymbols(); err == nil {
+			for _, s := range syms {
+				obj.iconv = obj.iconv || s.Name == "iconv_open"
+			}
 		}
 	}
 	return obj, nil
@@ -230,4 +241,34 @@ func cString(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// UsesOrigin reports whether the ELF file at name (a real path in fsys) searches for
+// libraries relative to $ORIGIN, its own directory as the kernel hands it to the loader:
+// such a program only works under its real path, so a copy under a symlink's name breaks.
+// A file that is not ELF does not.
+func UsesOrigin(fsys fs.FS, name string) (bool, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return false, err
+	}
+	ra, err := readerAt(f)
+	if err != nil {
+		return false, err
+	}
+	obj, err := parseELF(ra, info.Size())
+	if err != nil {
+		return false, nil
+	}
+	for _, p := range append(slices.Clone(obj.rpath), obj.runpath...) {
+		if strings.Contains(p, "$ORIGIN") || strings.Contains(p, "${ORIGIN}") {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -41,6 +41,8 @@ type options struct {
 	ldLibraryPath string
 	path          string
 	workdir       string
+	env           []string
+	warn          func(string)
 }
 
 func makeOptions(opts []Option) options {
@@ -71,6 +73,19 @@ func WithWorkdir(dir string) Option {
 	return func(o *options) { o.workdir = dir }
 }
 
+// WithEnv passes the rest of the program's environment, from the Env of the image
+// config: the locales that LANG, LC_ALL and LC_* name are taken for glibc programs.
+func WithEnv(env []string) Option {
+	return func(o *options) { o.env = append([]string(nil), env...) }
+}
+
+// WithWarn receives what the closure could not settle without running the program: the
+// commands a shell script runs that cannot be named statically, or that are in no PATH
+// directory. Each is said once per Resolver.
+func WithWarn(warn func(string)) Option {
+	return func(o *options) { o.warn = warn }
+}
+
 // Resolver finds ELF dependencies inside one image file system. It caches what it reads,
 // assuming the file system does not change, and is not safe for concurrent use.
 type Resolver struct {
@@ -83,6 +98,12 @@ type Resolver struct {
 	muslPaths map[string][]string
 	walks     map[string]walkResult // the loader tries the same names for every object
 	objects   map[string]parsed     // by real path
+	// sonames are the shared objects given to Closure, by soname: a library taken with
+	// the one that dlopens it is in the process by that name before its users load.
+	sonames map[string]bool
+	warned  map[string]bool
+	applets map[string][]byte // busybox binaries by real path
+	openssl map[string]*opensslDirs
 }
 
 type parsed struct {
@@ -106,6 +127,8 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 		muslPaths: map[string][]string{},
 		walks:     map[string]walkResult{},
 		objects:   map[string]parsed{},
+		sonames:   map[string]bool{},
+		warned:    map[string]bool{},
 	}
 	var err error
 	if r.confDirs, err = r.readLdSoConf(); err != nil {
@@ -131,9 +154,14 @@ func (r *Resolver) Closure(paths ...string) ([]Dep, error) {
 	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}
 	for _, p := range paths {
 		c.inputs[tidyName(p)] = true
+		if w, err := r.walk(p); err == nil {
+			if obj, err := r.object(w.real); err == nil && obj.soname != "" && obj.interp == "" {
+				r.sonames[obj.soname] = true
+			}
+		}
 	}
 	for _, p := range paths {
-		if err := r.run(c, p, "", ""); err != nil {
+		if err := r.run(c, p, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -148,8 +176,8 @@ func Unresolved(fsys fs.FS, name string, opts ...Option) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{tidyName(name): true}, roots: map[string]bool{}}
-	if err := r.run(c, name, "", ""); err != nil {
+	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{tidyName(name): true}, roots: map[string]bool{}, check: true}
+	if err := r.run(c, name, ""); err != nil {
 		return nil, err
 	}
 	var out []string
@@ -157,6 +185,27 @@ func Unresolved(fsys fs.FS, name string, opts ...Option) ([]string, error) {
 		out = append(out, m.(*missingError).what)
 	}
 	return out, nil
+}
+
+// Missing lists what err says is missing (each "what of whom"), for callers that turn
+// the errors of Closure into warnings one by one.
+func Missing(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *missingError:
+			out = append(out, e.what)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 // missingError names what is missing and who needs it.
@@ -172,6 +221,9 @@ type collector struct {
 	inputs  map[string]bool
 	roots   map[string]bool // real paths already run as a program: stops #! loops
 	missing []error
+	// check is set for Unresolved: data files read by name are not looked for, only
+	// what the loader and the kernel need to start the program.
+	check bool
 }
 
 func (c *collector) add(w walked, named, why string) {
@@ -210,19 +262,19 @@ func (c *collector) miss(format string, args ...any) {
 }
 
 // run resolves name as a program the kernel starts: an ELF file (with its loader and
-// libraries) or a #! script (with its interpreter, itself a program). why and by are ""
-// for a path given by the caller; for a script interpreter they say which script needs it.
-func (r *Resolver) run(c *collector, name, why, by string) error {
+// libraries) or a #! script (with its interpreter, itself a program). why is "" for a
+// path given by the caller; otherwise it says who runs it ("script interpreter X of Y").
+func (r *Resolver) run(c *collector, name, why string) error {
 	named := tidyName(name)
 	w, err := r.walk(named)
 	if err != nil {
 		if why != "" && rootfs.IsNotFound(err) {
-			c.miss("%s of %s", why, by)
+			c.miss("%s", why)
 			return nil
 		}
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	reason := why + " of " + by
+	reason := why
 	if why == "" {
 		reason = "target of " + named
 	}
@@ -272,11 +324,11 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 		return nil
 	}
 	interp := fields[0]
-	if err := r.run(c, interp, "script interpreter "+interp, named); err != nil {
+	if err := r.run(c, interp, "script interpreter "+interp+" of "+named); err != nil {
 		return err
 	}
 	if path.Base(interp) != "env" {
-		return nil
+		return r.scanIfShell(c, real, named, interp, fields[0])
 	}
 	// "#!/usr/bin/env python3" runs python3 from PATH: that program is what the script
 	// really needs. env's options (-S splits the rest, -u and -C take an argument) and
@@ -288,28 +340,42 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 			i++
 		case strings.HasPrefix(f, "-") || strings.Contains(f, "="):
 		default:
-			return r.runFromPath(c, f, named)
+			file, err := r.runFromPath(c, f, named)
+			if err != nil || file == "" {
+				return err
+			}
+			return r.scanIfShell(c, real, named, file, f)
 		}
 	}
 	return nil
 }
 
-// runFromPath finds prog the way execvp does (rootfs.LookPath) and runs it.
-func (r *Resolver) runFromPath(c *collector, prog, script string) error {
+// runFromPath finds prog the way execvp does (rootfs.LookPath) and runs it; it returns
+// the file run, "" when there is none.
+func (r *Resolver) runFromPath(c *collector, prog, script string) (string, error) {
 	why := "program " + prog + " run by env"
 	file, err := rootfs.LookPath(r.links, prog, r.opts.path, r.opts.workdir)
 	switch {
 	case errors.Is(err, rootfs.ErrNotFound):
 		c.miss("%s of %s", why, script)
-		return nil
+		return "", nil
 	case errors.Is(err, rootfs.ErrNotExecutable):
 		// env fails with EACCES: copying the file would not make the script run.
 		c.miss("%s of %s (%s is not executable)", why, script, file)
-		return nil
+		return "", nil
 	case err != nil:
-		return err
+		return "", err
 	}
-	return r.run(c, file, why, script)
+	return file, r.run(c, file, why+" of "+script)
+}
+
+// warn says msg once per Resolver, through WithWarn.
+func (r *Resolver) warn(msg string) {
+	if r.opts.warn == nil || r.warned[msg] {
+		return
+	}
+	r.warned[msg] = true
+	r.opts.warn(msg)
 }
 
 var (

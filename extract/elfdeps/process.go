@@ -75,7 +75,10 @@ func (p *process) load() error {
 	if p.musl || p.byName["libc.so.6"] == nil {
 		return nil
 	}
-	return p.loadNSS()
+	if err := p.loadNSS(); err != nil {
+		return err
+	}
+	return p.loadRuntimeData()
 }
 
 func (p *process) loadInterp(interp string) error {
@@ -140,6 +143,12 @@ func (p *process) need(l *loaded, name, why string) error {
 		return err
 	}
 	if !found {
+		if p.r.sonames[name] {
+			// Taken with l and loaded by that soname before l is (libjvm.so, which
+			// libjli dlopens from lib/server before libjava.so asks for it): the
+			// loader reuses it without a search.
+			return nil
+		}
 		p.c.miss("%s", why)
 		return nil
 	}

@@ -3,15 +3,19 @@ package job
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
@@ -51,6 +55,9 @@ type plan struct {
 	// which the check cache keys and replays.
 	force bool
 	warn  func(string)
+	// takeEntrypoint takes the program the result's entrypoint starts, from the config
+	// source, when no --from brought it (image mode).
+	takeEntrypoint bool
 	// checkCache, when set, is a directory where the outcome of the fidelity check
 	// and the result's sizes are kept by image digest, so that a warm build whose
 	// result is the very image already checked skips indexing it again.
@@ -146,6 +153,23 @@ func runPlatform(ctx context.Context, job plan, base rebase.Base, source sourceF
 	return img, nil
 }
 
+// entrypoint is the program the result's entrypoint starts, looked up in src the way
+// the runtime will look it up, when the job takes it (image mode, as auto mode does for
+// a Dockerfile): "" otherwise, or when src has no such program (the check says so).
+func (j plan) entrypoint(src source, cfg v1.Config) string {
+	links, ok := src.FS.(fs.ReadLinkFS)
+	if !j.takeEntrypoint || !ok || j.deps == extract.DepsNone {
+		return ""
+	}
+	return build.EntrypointPath(links, &v1.ConfigFile{Config: cfg})
+}
+
+func (j plan) warnf(format string, args ...any) {
+	if j.warn != nil {
+		j.warn(fmt.Sprintf(format, args...))
+	}
+}
+
 // check is the fidelity check's options: --force, and where warnings go.
 func (j plan) check() []rebase.CheckOption {
 	opts := []rebase.CheckOption{rebase.WithWarn(j.warn)}
@@ -183,13 +207,29 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		if src.Config != nil {
 			cfg = src.Config.Config
 		}
-		fs, err := extract.Select(src.FS, group.specs, extract.WithDeps(job.deps), extract.WithConfig(cfg), extract.WithSourceName(group.source))
-		if err != nil {
+		opts := []extract.Option{extract.WithDeps(job.deps), extract.WithSourceName(group.source), extract.WithWarn(job.warn)}
+		if group.source == job.configSource() {
+			// The files the result runs see its config, overrides included (--env LANG).
+			cfg = rebase.RuntimeConfig(src.Config, job.assembly...)
+			if ep := job.entrypoint(src, cfg); ep != "" {
+				why := fmt.Sprintf("entrypoint %q of the config of %s", slices.Concat(cfg.Entrypoint, cfg.Cmd)[0], group.source)
+				opts = append(opts, extract.WithProgram(ep, why))
+			}
+		}
+		opts = append(opts, extract.WithConfig(cfg))
+		taken, err := extract.Select(src.FS, group.specs, opts...)
+		if err != nil && (taken == nil || !errors.Is(err, elfdeps.ErrMissing)) {
 			return nil, "", fmt.Errorf("taking files from %s: %w", group.source, err)
 		}
+		// What the entrypoint needs is refused by the fidelity check, which looks at the
+		// result as a runtime starts it; the rest of what was taken may never run (a
+		// stdlib script with a #! of another machine), so it is taken as it is.
+		for _, m := range elfdeps.Missing(err) {
+			job.warnf("%s is not in %s: taken without it (the fidelity check refuses the image if the entrypoint needs it)", m, group.source)
+		}
 		if set == nil {
-			set = fs
-		} else if err := set.Merge(fs); err != nil {
+			set = taken
+		} else if err := set.Merge(taken); err != nil {
 			return nil, "", err
 		}
 		for _, s := range group.specs {

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
+)
+
+// dockerHosts is the /etc/hosts Docker writes into every container: runtimes mount it,
+// so images do not carry it and tests copy it in before they run one.
+const dockerHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+// runWithHosts runs argv in rootfs as a container would see it: with Docker's /etc/hosts.
+func runWithHosts(t *testing.T, rootfs string, argv ...string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/hosts"), []byte(dockerHosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testimage.Chroot(t, rootfs, "", []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, argv...)
+}
+
+// mountProc mounts a proc file system at rootfs/proc for the test, as runtimes do:
+// glibc finds a program's $ORIGIN through /proc/self/exe.
+func mountProc(t *testing.T, rootfs string) {
+	t.Helper()
+	dir := filepath.Join(rootfs, "proc")
+	if err := os.MkdirAll(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("proc", dir, "proc", 0, ""); err != nil {
+		testimage.Missing(t, "mounting proc: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+}
+
+// hostLibDir is Debian's multiarch library directory of this machine.
+func hostLibDir(t *testing.T) string {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		testimage.Missing(t, "the fixtures list amd64 paths")
+	}
+	return "/usr/lib/x86_64-linux-gnu"
+}
+
+// TestSlimShellScriptEntrypoint: a #!/bin/sh entrypoint named alone brings the commands
+// it calls (busybox applets: the symlinks and busybox), and prints what the fat image
+// prints.
+func TestSlimShellScriptEntrypoint(t *testing.T) {
+	needRoot(t)
+	script := filepath.Join(t.TempDir(), "entry.sh")
+	body := "#!/bin/sh\nset -e\nyear=$(date -u -d @0 +%Y)\necho \"epoch year $year\" | grep -o 'year [0-9]*' | sed 's/year/YEAR/'\nwc -c </etc/motd.txt\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	motd := filepath.Join(t.TempDir(), "motd.txt")
+	if err := os.WriteFile(motd, []byte("twelve bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layer := hostEntries(t, "bin/busybox=/bin/busybox", "app/entry.sh="+script, "etc/motd.txt="+motd)
+	for _, applet := range []string{"sh", "date", "grep", "sed", "wc", "ls", "tar", "vi"} {
+		layer = append(layer, symlinkEntry("bin/"+applet, "busybox"))
+	}
+	_, ref := hostImage(t, [][]tarball.Entry{layer}, func(c *v1.Config) {
+		c.Entrypoint = []string{"/app/entry.sh"}
+		c.Env = []string{"PATH=/bin"}
+	})
+	want := runWithHosts(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "/app/entry.sh")
+	if !strings.HasPrefix(want, "YEAR 1970\n12\n") {
+		t.Fatalf("fat image printed %q", want)
+	}
+
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app/entry.sh", "--from", ref+":/etc/motd.txt", "--base", "scratch", "-t", "script:slim", "-o", "type=oci,dest="+out)
+	if !strings.Contains(stdout, `command "date" run by /app/entry.sh`) {
+		t.Errorf("report lacks why date was taken:\n%s", stdout)
+	}
+	root := unpack(t, out, "slim")
+	for _, p := range []string{"bin/ls", "bin/tar", "bin/vi"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("/%s taken: the script does not call it", p)
+		}
+	}
+	if got := runWithHosts(t, root, "/app/entry.sh"); got != want {
+		t.Errorf("slim image printed %q, fat image %q", got, want)
+	}
+}
+
+// glibcProbe uses what glibc reads by name: /etc/services, /etc/hosts through NSS with
+// /etc/host.conf, the C.UTF-8 locale, and prints its first argument.
+const glibcProbe = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <locale.h>
+#include <wchar.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+int main(int argc, char **argv) {
+	struct servent *s = getservbyname("http", "tcp");
+	printf("arg=%s http/tcp=%d\n", argc > 1 ? argv[1] : "", s ? ntohs(s->s_port) : -1);
+	struct addrinfo hints, *res, *p;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo("localhost", "80", &hints, &res);
+	if (rc != 0) {
+		printf("getaddrinfo: %s\n", gai_strerror(rc));
+	} else {
+		for (p = res; p; p = p->ai_next) {
+			char buf[64];
+			void *a = p->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)p->ai_addr)->sin_addr
+			                                  : (void *)&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr;
+			inet_ntop(p->ai_family, a, buf, sizeof buf);
+			printf("localhost=%s\n", buf);
+		}
+	}
+	printf("setlocale=%s\n", setlocale(LC_ALL, "C.UTF-8") ? "ok" : "failed");
+	wchar_t w[16];
+	printf("mbstowcs=%ld\n", (long)mbstowcs(w, "h\xc3\xa9llo", 16));
+	return 0;
+}
+`
+
+// TestSlimImageModeGlibcProgram: `--from IMG:/app` on an image whose CMD runs a glibc
+// program found through PATH takes the program with its closure and the data glibc
+// reads by name; on scratch it prints what the fat image prints (both families of
+// localhost, the http port, a UTF-8 locale).
+func TestSlimImageModeGlibcProgram(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	prog := testimage.GCCBuild(t, glibcProbe)
+	var paths []string
+	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", lib + "/libnss_files.so.2",
+		lib + "/libnss_dns.so.2", lib + "/gconv", "/usr/lib/locale", "/etc/host.conf", "/etc/services", "/etc/protocols",
+		"/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/bin/busybox"} {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	layers := [][]tarball.Entry{
+		hostEntries(t, append(paths, "usr/local/bin/probe="+prog, "app/data.txt=/etc/os-release")...),
+	}
+	_, ref := hostImage(t, layers, func(c *v1.Config) {
+		c.Cmd = []string{"probe", "x"}
+		c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	})
+	want := runWithHosts(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "probe", "x")
+	for _, w := range []string{"arg=x http/tcp=80", "localhost=127.0.0.1", "localhost=::1", "setlocale=ok", "mbstowcs=5"} {
+		if !strings.Contains(want, w) {
+			t.Fatalf("fat image printed %q, want %q in it", want, w)
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "probe:slim", "-o", "type=oci,dest="+out)
+	for _, w := range []string{`entrypoint "probe" of the config`, "C.UTF-8 locale for glibc programs", "/etc/services", "/etc/host.conf"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("report lacks %q:\n%s", w, stdout)
+		}
+	}
+	root := unpack(t, out, "slim")
+	if _, err := os.Lstat(filepath.Join(root, "bin/busybox")); err == nil {
+		t.Errorf("/bin/busybox taken: nothing runs it")
+	}
+	if got := runWithHosts(t, root, "probe", "x"); got != want {
+		t.Errorf("slim image printed %q, fat image %q", got, want)
+	}
+}
+
+// opensslProbe loads OpenSSL's configuration and fetches MD4, which only the legacy
+// provider has.
+const opensslProbe = `#include <stdio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+int main(void) {
+	int ok = OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	EVP_MD *md = EVP_MD_fetch(NULL, "MD4", NULL);
+	printf("config=%d legacy=%d md4=%s\n", ok, OSSL_PROVIDER_available(NULL, "legacy"), md ? "yes" : "no");
+	return 0;
+}
+`
+
+// TestSlimOpenSSLLegacyProvider: a program linking libcrypto in an image whose
+// openssl.cnf activates the legacy provider gets the config (through OPENSSLDIR's
+// symlink) and legacy.so, and still computes MD4 on scratch.
+func TestSlimOpenSSLLegacyProvider(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	if _, err := os.Stat("/usr/include/openssl/provider.h"); err != nil {
+		testimage.Missing(t, "OpenSSL headers (libssl-dev) are not installed")
+	}
+	prog := testimage.GCCBuild(t, opensslProbe, "-lcrypto")
+	cnf := filepath.Join(t.TempDir(), "openssl.cnf")
+	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layers := [][]tarball.Entry{hostEntries(t, "/lib", "/lib64", "/usr/lib64", lib+"/ld-linux-x86-64.so.2", lib+"/libc.so.6", lib+"/libcrypto.so.3",
+		lib+"/libz.so.1", lib+"/libzstd.so.1", lib+"/ossl-modules", lib+"/engines-3", "/usr/lib/ssl", "etc/ssl/openssl.cnf="+cnf, "app/probe="+prog)}
+	_, ref := hostImage(t, layers, func(c *v1.Config) { c.Entrypoint = []string{"/app/probe"} })
+	want := runWithHosts(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "/app/probe")
+	if want != "config=1 legacy=1 md4=yes\n" {
+		t.Fatalf("fat image printed %q", want)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app/probe", "--base", "scratch", "-t", "ossl:slim", "-o", "type=oci,dest="+out)
+	if !strings.Contains(stdout, "OpenSSL provider legacy activated by") {
+		t.Errorf("report lacks the legacy provider:\n%s", stdout)
+	}
+	if got := runWithHosts(t, unpack(t, out, "slim"), "/app/probe"); got != want {
+		t.Errorf("slim image printed %q, fat image %q", got, want)
+	}
+}
+
+// TestSlimStrictForTheEntrypointOnly: a taken tree with a script whose interpreter is
+// missing is taken with a warning (such a script never runs), while an entrypoint whose
+// interpreter is missing is refused, and --force still writes it.
+func TestSlimStrictForTheEntrypointOnly(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	entry := write("entry.sh", "#!/bin/sh\necho ok\n")
+	cgi := write("cgi.py", "#!/usr/local/bin/python\nprint(1)\n")
+	layer := hostEntries(t, "bin/busybox=/bin/busybox", "app/entry.sh="+entry, "usr/lib/python3/cgi.py="+cgi)
+	layer = append(layer, symlinkEntry("bin/sh", "busybox"))
+	_, ref := hostImage(t, [][]tarball.Entry{layer}, func(c *v1.Config) { c.Entrypoint = []string{"/app/entry.sh"} })
+
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := slimCLI(t, "--from", ref+":/app/entry.sh", "--from", ref+":/usr/lib/python3", "-o", "type=oci,dest="+out)
+	if code != 0 || !strings.Contains(stderr, "warning: script interpreter /usr/local/bin/python of usr/lib/python3/cgi.py") {
+		t.Errorf("a tree with a broken script: exit %d, stderr %q: want 0 and a warning naming the interpreter", code, stderr)
+	}
+
+	out = filepath.Join(t.TempDir(), "out")
+	code, _, stderr = slimCLI(t, "--from", ref+":/usr/lib/python3", "--entrypoint", "/usr/lib/python3/cgi.py", "-o", "type=oci,dest="+out)
+	if code != 1 || !strings.Contains(stderr, "missing script interpreter /usr/local/bin/python needed by /usr/lib/python3/cgi.py") {
+		t.Errorf("an entrypoint with no interpreter: exit %d, stderr %q: want 1 naming the interpreter", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused image left output behind: %v", err)
+	}
+	slimOK(t, "--from", ref+":/usr/lib/python3", "--entrypoint", "/usr/lib/python3/cgi.py", "--force", "-o", "type=oci,dest="+out)
+}
+
+// TestSlimOriginSymlinkAndHintFollowed: a program that finds its library through
+// $ORIGIN/../lib, named through a symlink chain (/usr/bin/prog -> /etc/alternatives/prog
+// -> /opt/app/bin/prog, as Debian installs java), runs when named alone; and with
+// --deps none, the fixes the refusal prints, added exactly as printed, make an image
+// that runs.
+func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	libDir := t.TempDir()
+	so := testimage.GCCBuild(t, "const char *hello(void) { return \"hello from $ORIGIN\"; }\n", "-shared", "-fPIC", "-Wl,-soname,libhello.so")
+	if b, err := os.ReadFile(so); err != nil || os.WriteFile(filepath.Join(libDir, "libhello.so"), b, 0o755) != nil {
+		t.Fatal(err)
+	}
+	prog := testimage.GCCBuild(t, "#include <stdio.h>\nconst char *hello(void);\nint main(void) { puts(hello()); return 0; }\n",
+		"-L"+libDir, "-lhello", "-Wl,-rpath,$ORIGIN/../lib", "-Wl,--enable-new-dtags")
+	layer := hostEntries(t, "/lib", "/lib64", "/usr/lib64", lib+"/ld-linux-x86-64.so.2", lib+"/libc.so.6",
+		"opt/app/bin/prog="+prog, "opt/app/lib/libhello.so="+filepath.Join(libDir, "libhello.so"))
+	layer = append(layer, symlinkEntry("usr/bin/prog", "/etc/alternatives/prog"), symlinkEntry("etc/alternatives/prog", "/opt/app/bin/prog"))
+	_, ref := hostImage(t, [][]tarball.Entry{layer}, func(c *v1.Config) { c.Entrypoint = []string{"/usr/bin/prog"} })
+	want := "hello from $ORIGIN\n"
+
+	out := filepath.Join(t.TempDir(), "out")
+	slimOK(t, "--from", ref+":/usr/bin/prog", "--base", "scratch", "-t", "origin:slim", "-o", "type=oci,dest="+out)
+	root := unpack(t, out, "slim")
+	mountProc(t, root)
+	if got := runWithHosts(t, root, "/usr/bin/prog"); got != want {
+		t.Errorf("slim image printed %q, want %q", got, want)
+	}
+
+	args := []string{"--from", ref + ":/usr/bin/prog", "--deps", "none", "--base", "scratch", "-t", "origin:slim"}
+	out = filepath.Join(t.TempDir(), "out")
+	code, _, stderr := slimCLI(t, append(args, "-o", "type=oci,dest="+out)...)
+	fixes := regexp.MustCompile(`add --from (\S+?)(?:,|$)`).FindAllStringSubmatch(stderr, -1)
+	if code != 1 || len(fixes) == 0 {
+		t.Fatalf("--deps none: exit %d, stderr %q: want a refusal with fixes", code, stderr)
+	}
+	for _, f := range fixes {
+		args = append(args, "--from", f[1])
+	}
+	out = filepath.Join(t.TempDir(), "out")
+	code, _, stderr2 := slimCLI(t, append(args, "-o", "type=oci,dest="+out)...)
+	if code != 0 {
+		t.Fatalf("the fixes printed (%q) followed literally: exit %d\n%s", fixes, code, stderr2)
+	}
+	root = unpack(t, out, "slim")
+	mountProc(t, root)
+	if got := runWithHosts(t, root, "/usr/bin/prog"); got != want {
+		t.Errorf("slim image made by following the hints printed %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,178 @@
+package elfdeps
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// reasons maps each dep's path to why it was taken.
+func reasons(deps []Dep) map[string]string {
+	m := map[string]string{}
+	for _, d := range deps {
+		m[d.Path] = d.Reason
+	}
+	return m
+}
+
+// closureReasons is the closure of input in fsys, each dep's path mapped to its reason.
+func closureReasons(t *testing.T, fsys fstest.MapFS, input string, opts ...Option) map[string]string {
+	t.Helper()
+	r, err := New(fsys, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Closure(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reasons(deps)
+}
+
+// TestClosureShellScriptCommands: a #!/bin/sh script brings the programs it calls by
+// name through PATH, with their closure; builtins, functions (its own and those of a
+// file it sources) and case patterns are not commands; under busybox an applet is
+// enough; what only a run can name is a warning.
+func TestClosureShellScriptCommands(t *testing.T) {
+	t.Parallel()
+	prog := mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}})
+	m := fstest.MapFS{
+		"app/entry.sh": file([]byte(`#!/bin/sh
+. /app/lib.sh
+set -e
+greet() { echo hi; }
+greet
+now=$(date +%s)
+case "$1" in
+  start) grep -q x /etc/hosts && sed -e 's/a/b/' /dev/null ;;
+  help|*) helper ;;
+esac
+cat <<EOF
+heredoc-word is text
+EOF
+$RUNNER --flag
+exec "$@"
+`)),
+		"app/lib.sh":                         text("helper() { printf 'x'; }\n"),
+		"usr/bin/date":                       file(prog),
+		"usr/bin/grep":                       file(prog),
+		"usr/bin/sed":                        file([]byte("#!/bin/sh\nwc -l\n")),
+		"usr/bin/wc":                         file(prog),
+		"usr/bin/helper":                     file(prog), // shadowed by the sourced function
+		"usr/bin/start":                      file(prog), // a case pattern, never run
+		"usr/bin/heredoc-word":               file(prog), // text of a here-document
+		"bin":                                link("usr/bin"),
+		"usr/bin/sh":                         link("busybox"),
+		"usr/bin/busybox":                    file(append(mkELF(t, elfSpec{noDyn: true}), []byte("\x00cat\x00date\x00")...)),
+		"lib64/ld-linux-x86-64.so.2":         file(mkELF(t, elfSpec{soname: "ld-linux-x86-64.so.2"})),
+		"usr/lib/x86_64-linux-gnu/libc.so.6": file(mkELF(t, elfSpec{soname: "libc.so.6"})),
+	}
+	var warns []string
+	got := closureReasons(t, m, "app/entry.sh", WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
+	for p, why := range map[string]string{
+		"usr/bin/date":    `command "date" run by /app/entry.sh`,
+		"usr/bin/grep":    `command "grep" run by /app/entry.sh`,
+		"usr/bin/sed":     `command "sed" run by /app/entry.sh`,
+		"usr/bin/wc":      `command "wc" run by /usr/bin/sed`,
+		"usr/bin/busybox": "script interpreter /bin/sh of app/entry.sh",
+		"app/lib.sh":      "file sourced by /app/entry.sh",
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{"usr/bin/helper", "usr/bin/start", "usr/bin/heredoc-word", "usr/bin/cat"} {
+		if _, ok := got[p]; ok {
+			t.Errorf("%s taken (%s): a function, a case pattern, here-document text and an applet are no files to take", p, got[p])
+		}
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "$RUNNER") || !strings.Contains(warns[0], `exec "$@"`) {
+		t.Errorf("warnings %q: want one naming $RUNNER and exec \"$@\"", warns)
+	}
+
+	// A command in no PATH directory, without busybox to answer it, is a warning.
+	m["usr/bin/sh"] = link("dash")
+	m["usr/bin/dash"] = file(prog)
+	warns = nil
+	closureReasons(t, m, "app/entry.sh", WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
+	if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, "calls cat, found in no PATH directory") }) {
+		t.Errorf("warnings %q: want cat found in no PATH directory", warns)
+	}
+}
+
+// TestClosureGlibcRuntimeData: a glibc program brings the files glibc reads by name, the
+// C.UTF-8 locale and the config's locale, OpenSSL's configuration with the provider it
+// activates and the CA bundle when it links libssl, and gconv modules only when it
+// imports iconv_open. A library alone brings none of them.
+func TestClosureGlibcRuntimeData(t *testing.T) {
+	t.Parallel()
+	lib := "usr/lib/x86_64-linux-gnu/"
+	m := fstest.MapFS{
+		"app/prog":                   file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libssl.so.3", "libc.so.6"}})),
+		"lib64/ld-linux-x86-64.so.2": file(mkELF(t, elfSpec{soname: "ld-linux-x86-64.so.2"})),
+		lib + "libc.so.6":            file(mkELF(t, elfSpec{soname: "libc.so.6"})),
+		lib + "libssl.so.3":          file(mkELF(t, elfSpec{soname: "libssl.so.3", needed: []string{"libcrypto.so.3"}})),
+		lib + "libcrypto.so.3": file(append(mkELF(t, elfSpec{soname: "libcrypto.so.3"}),
+			[]byte("\x00OPENSSLDIR: \"/usr/lib/ssl\"\x00MODULESDIR: \"/"+lib+"ossl-modules\"\x00")...)),
+		lib + "ossl-modules/legacy.so":       file(mkELF(t, elfSpec{soname: "legacy.so"})),
+		lib + "ossl-modules/fips.so":         file(mkELF(t, elfSpec{soname: "fips.so"})),
+		"usr/lib/ssl/openssl.cnf":            link("/etc/ssl/openssl.cnf"),
+		"etc/ssl/openssl.cnf":                text("openssl_conf = init\n[init]\nproviders = prov\n[prov]\ndefault = d\nlegacy = l\nfips = f\n[d]\nactivate = 1\n[l]\nactivate = 1\n[f]\n# activate = 1\n"),
+		"etc/ssl/certs/ca-certificates.crt":  text("certs"),
+		"etc/host.conf":                      text("multi on\n"),
+		"etc/services":                       text("http 80/tcp\n"),
+		"etc/protocols":                      text("tcp 6 TCP\n"),
+		"usr/lib/locale/C.utf8/LC_CTYPE":     text("ctype"),
+		"usr/lib/locale/de_DE.utf8/LC_CTYPE": text("ctype"),
+		"usr/lib/locale/fr_FR.utf8/LC_CTYPE": text("unwanted"),
+		lib + "gconv/gconv-modules":          text("module ISO-8859-1// INTERNAL ISO8859-1 1\n"),
+		lib + "gconv/ISO8859-1.so":           file(mkELF(t, elfSpec{})),
+	}
+	got := closureReasons(t, m, "app/prog", WithEnv([]string{"LANG=de_DE.UTF-8", "PATH=/bin"}))
+	for p, why := range map[string]string{
+		"etc/host.conf":                      "resolver configuration",
+		"etc/services":                       "service names",
+		"etc/protocols":                      "protocol names",
+		"usr/lib/locale/C.utf8/LC_CTYPE":     "C.UTF-8 locale for glibc programs",
+		"usr/lib/locale/de_DE.utf8/LC_CTYPE": "locale de_DE.UTF-8 set by LANG",
+		"etc/ssl/openssl.cnf":                "OpenSSL configuration for libcrypto.so.3",
+		"usr/lib/ssl/openssl.cnf":            "OpenSSL configuration",
+		lib + "ossl-modules/legacy.so":       "OpenSSL provider legacy activated by",
+		"etc/ssl/certs/ca-certificates.crt":  "CA bundle for TLS libraries",
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{"usr/lib/locale/fr_FR.utf8/LC_CTYPE", lib + "ossl-modules/fips.so", lib + "gconv/gconv-modules", lib + "gconv/ISO8859-1.so"} {
+		if _, ok := got[p]; ok {
+			t.Errorf("%s taken (%s), want it left: not activated, not set, no iconv", p, got[p])
+		}
+	}
+
+	// A library on its own starts no program: no runtime data.
+	if _, ok := closureReasons(t, m, lib+"libssl.so.3")["etc/services"]; ok {
+		t.Errorf("a library alone brought /etc/services")
+	}
+}
+
+// TestClosureSonameLoadedByDlopen: a library taken with the one that loads it by soname
+// (libjvm.so in lib/server, dlopened by libjli before libjava.so asks for it) satisfies
+// its users' DT_NEEDED, as the loader's link map does; alone it is missing.
+func TestClosureSonameLoadedByDlopen(t *testing.T) {
+	t.Parallel()
+	jre := "usr/lib/jvm/jre/lib/"
+	m := fstest.MapFS{
+		jre + "libjava.so":       file(mkELF(t, elfSpec{soname: "libjava.so", needed: []string{"libjvm.so"}, runpath: ptr("$ORIGIN")})),
+		jre + "server/libjvm.so": file(mkELF(t, elfSpec{soname: "libjvm.so"})),
+	}
+	r, _ := New(m)
+	if _, err := r.Closure(jre+"libjava.so", jre+"server/libjvm.so"); err != nil {
+		t.Errorf("libjava.so with libjvm.so taken: %v, want no missing library", err)
+	}
+	r, _ = New(m)
+	if _, err := r.Closure(jre + "libjava.so"); len(Missing(err)) != 1 {
+		t.Errorf("libjava.so alone: %v, want libjvm.so missing", err)
+	}
+}

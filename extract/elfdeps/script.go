@@ -1,0 +1,154 @@
+package elfdeps
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/slim-dev/slim/extract/shell"
+	"github.com/slim-dev/slim/internal/rootfs"
+)
+
+// maxScriptRead bounds what is read of a shell script: shell.Scan reads no more.
+const maxScriptRead = 4 << 20
+
+// isShell says whether an interpreter name is a POSIX shell or bash, whose scripts are
+// read for the commands they run.
+func isShell(name string) bool {
+	switch path.Base(name) {
+	case "sh", "bash", "dash", "ash", "ksh", "mksh", "busybox":
+		return true
+	}
+	return false
+}
+
+// scanIfShell takes the commands of the script at real (named as named) when its
+// interpreter (the file interp, as the #! line or env names it: word) is a shell.
+func (r *Resolver) scanIfShell(c *collector, real, named, interp, word string) error {
+	if !isShell(word) && !isShell(interp) {
+		return nil
+	}
+	w, err := r.walk(interp)
+	if err != nil {
+		return nil // a missing interpreter is reported already
+	}
+	busybox := ""
+	if path.Base(w.real) == "busybox" {
+		busybox = w.real
+	}
+	return r.scanScript(c, real, named, busybox, map[string]bool{}, map[string]bool{})
+}
+
+// scanScript runs the commands a shell script calls by name, found through PATH as the
+// shell finds them. Functions defined by the script or by the files it sources are not
+// commands; under busybox's shell an applet needs no file of its own.
+func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, scanned map[string]bool) error {
+	if scanned[real] {
+		return nil
+	}
+	scanned[real] = true
+	src, err := r.readScript(real)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", named, err)
+	}
+	res := shell.Scan(src)
+	for _, f := range shell.Functions(src) {
+		funcs[f] = true
+	}
+	var sourced []string
+	for _, s := range res.Sources {
+		if !path.IsAbs(s) {
+			continue // relative to the working directory of the moment: unknown here
+		}
+		w, err := r.walk(s)
+		if err != nil {
+			if !rootfs.IsNotFound(err) {
+				return err
+			}
+			continue
+		}
+		c.add(w, tidyName(s), fmt.Sprintf("file sourced by /%s", named))
+		sourced = append(sourced, w.real)
+		if b, err := r.readScript(w.real); err == nil {
+			for _, f := range shell.Functions(b) {
+				funcs[f] = true
+			}
+		}
+	}
+	var notFound []string
+	for _, cmd := range res.Commands {
+		if funcs[cmd] {
+			continue
+		}
+		file, err := rootfs.LookPath(r.links, cmd, r.opts.path, r.opts.workdir)
+		switch {
+		case err == nil:
+			if err := r.run(c, file, fmt.Sprintf("command %q run by /%s", cmd, named)); err != nil {
+				return err
+			}
+		case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
+			ok, aerr := r.isApplet(busybox, cmd)
+			if aerr != nil {
+				return aerr
+			}
+			if !ok {
+				notFound = append(notFound, cmd)
+			}
+		default:
+			return err
+		}
+	}
+	for _, s := range sourced {
+		if err := r.scanScript(c, s, s, busybox, funcs, scanned); err != nil {
+			return err
+		}
+	}
+	if c.check {
+		return nil
+	}
+	if len(notFound) > 0 {
+		r.warn(fmt.Sprintf("/%s calls %s, found in no PATH directory (%s): add them with --from if they run", named, strings.Join(notFound, ", "), r.opts.path))
+	}
+	if len(res.Dynamic) > 0 {
+		r.warn(fmt.Sprintf("/%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(res.Dynamic, ", ")))
+	}
+	return nil
+}
+
+// readScript reads a script at a real path, up to maxScriptRead bytes.
+func (r *Resolver) readScript(real string) ([]byte, error) {
+	f, err := r.fsys.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxScriptRead))
+}
+
+// isApplet says whether the busybox binary at real (none when "") has the applet
+// name: busybox keeps its applet names NUL-separated in one table.
+func (r *Resolver) isApplet(real, name string) (bool, error) {
+	if real == "" {
+		return false, nil
+	}
+	if r.applets == nil {
+		r.applets = map[string][]byte{}
+	}
+	b, ok := r.applets[real]
+	if !ok {
+		f, err := r.fsys.Open(real)
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", real, err)
+		}
+		b, err = io.ReadAll(io.LimitReader(f, 64<<20))
+		f.Close()
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", real, err)
+		}
+		r.applets[real] = b
+	}
+	return bytes.Contains(b, []byte("\x00"+name+"\x00")), nil
+}

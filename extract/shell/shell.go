@@ -1,0 +1,697 @@
+// Package shell owns the static reading of POSIX shell and bash scripts: which commands a
+// script runs by name (at the start of a command, after `;`, `&&`, `||`, `|`, `then`,
+// `do`, `else`, inside `$(…)` and backticks, and after `exec`, `command`, `xargs`, `env`,
+// `nohup`), less the shell's builtins and the functions the script defines, and what it
+// runs that cannot be known without running it (`$cmd`, `eval`, `exec "$@"`).
+//
+// It is a tokenizer, not a parser: it understands quotes, comments, here-documents,
+// `case` patterns, `for` lists and redirections well enough that real scripts give no
+// false commands, and it never fails: whatever the bytes, Scan returns.
+package shell
+
+import (
+	"slices"
+	"strings"
+)
+
+// Result is what Scan found in a script.
+type Result struct {
+	// Commands are the programs the script runs, in the order first met: plain names
+	// (looked up through PATH) and absolute paths.
+	Commands []string
+	// Dynamic lists, as written, what runs something Scan cannot name: a command word
+	// with an expansion, eval, exec of an expansion, a file sourced from an expansion.
+	Dynamic []string
+	// Sources are the files the script reads with `.` or `source`, as written: their
+	// functions and commands are the script's too.
+	Sources []string
+}
+
+// maxScript bounds the bytes read: a script larger than this is data, not glue.
+const maxScript = 4 << 20
+
+// Scan reads a script and returns the commands it runs.
+func Scan(src []byte) Result {
+	if len(src) > maxScript {
+		src = src[:maxScript]
+	}
+	s := &scanner{src: string(src)}
+	s.frames = []*frame{newFrame(frameCode)}
+	s.run()
+	var r Result
+	for _, c := range s.commands {
+		if !s.funcs[c] && !slices.Contains(r.Commands, c) {
+			r.Commands = append(r.Commands, c)
+		}
+	}
+	for _, d := range s.dynamic {
+		if !slices.Contains(r.Dynamic, d) {
+			r.Dynamic = append(r.Dynamic, d)
+		}
+	}
+	for _, d := range s.sources {
+		if !slices.Contains(r.Sources, d) {
+			r.Sources = append(r.Sources, d)
+		}
+	}
+	return r
+}
+
+// Functions lists the functions a script defines, for the scripts that source it.
+func Functions(src []byte) []string {
+	if len(src) > maxScript {
+		src = src[:maxScript]
+	}
+	s := &scanner{src: string(src)}
+	s.frames = []*frame{newFrame(frameCode)}
+	s.run()
+	var out []string
+	for f := range s.funcs {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// builtins are the commands dash and bash run themselves: no file is needed for them.
+var builtins = strings.Fields(`: . [ [[ alias bg bind break builtin caller cd command compgen
+	complete compopt continue declare dirs disown echo enable eval exec exit export false fc
+	fg getopts hash help history jobs kill let local logout mapfile popd printf pushd pwd read
+	readarray readonly return set shift shopt source suspend test times trap true type
+	typeset ulimit umask unalias unset wait`)
+
+func isBuiltin(w string) bool { return slices.Contains(builtins, w) }
+
+// keywords that leave the next word in command position.
+var openers = []string{"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"}
+
+// keywords after which a separator must come before the next command.
+var closers = []string{"fi", "done", "esac", "}", "]]"}
+
+type frameKind int
+
+const (
+	frameCode     frameKind = iota // top level or inside $( )
+	frameBacktick                  // inside ` `
+	frameDouble                    // inside " "
+)
+
+// expect is what the next word of a frame is, beyond command or argument.
+type expect int
+
+const (
+	expectNothing  expect = iota
+	expectSkipLine        // `for x in …`: words up to the separator are data
+	expectCaseIn          // `case WORD in`
+	expectFuncName        // `function NAME`
+	expectRedirect        // the file of a redirection
+	expectHeredoc         // the delimiter after <<
+	expectArith           // inside (( )) or [[ ]]: no commands until the closer
+	expectSource          // the file after . or source
+)
+
+// prefix is a command that runs the command named after its options.
+type prefix struct {
+	name string
+	// withArg are its options that take the next word as their value.
+	withArg []string
+}
+
+var prefixes = []prefix{
+	{name: "exec", withArg: []string{"-a"}},
+	{name: "command"},
+	{name: "env", withArg: []string{"-u", "--unset", "-C", "--chdir"}},
+	{name: "xargs", withArg: []string{"-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "--arg-file", "--delimiter", "--max-args", "--max-procs"}},
+	{name: "nohup"},
+}
+
+func prefixOf(w string) *prefix {
+	for i := range prefixes {
+		if prefixes[i].name == w {
+			return &prefixes[i]
+		}
+	}
+	return nil
+}
+
+// frame is one nesting level: the script itself, a command substitution, a
+// double-quoted string.
+type frame struct {
+	kind   frameKind
+	word   strings.Builder
+	dyn    bool // the word has an expansion
+	inWord bool
+	start  int // byte offset of the word, for Dynamic
+
+	cmdPos   bool    // the next word is a command
+	expect   expect  // what the next word is, when not a command or argument
+	pre      *prefix // the prefix command whose options are being skipped
+	preSkip  bool    // the prefix's next word is an option value
+	lastCmd  string  // the command word just seen, for `name()` definitions
+	caseStk  []bool  // per open case: true while reading patterns
+	arithEnd string  // the word that ends expectArith
+	parens   int     // "(" open in this frame, so that ")" closes them before the frame
+	// heredocTabs is whether the here-document being opened is <<- (tabs stripped).
+	heredocTabs bool
+	depth       int // open if/while/for/case/{ blocks: an exec inside one may not run
+	execAt      int // where the prefix command word began
+	funcParen   bool
+}
+
+func newFrame(k frameKind) *frame { return &frame{kind: k, cmdPos: k != frameDouble} }
+
+type scanner struct {
+	src      string
+	i        int
+	frames   []*frame
+	commands []string
+	dynamic  []string
+	funcs    map[string]bool
+	sources  []string
+	stop     bool      // the rest of the script is not shell
+	heredocs []heredoc // delimiters whose bodies start at the next newline
+}
+
+type heredoc struct {
+	delim string
+	tabs  bool // <<-: leading tabs are stripped
+}
+
+func (s *scanner) top() *frame { return s.frames[len(s.frames)-1] }
+
+func (s *scanner) push(k frameKind) { s.frames = append(s.frames, newFrame(k)) }
+
+func (s *scanner) pop() {
+	s.endWord()
+	if len(s.frames) > 1 {
+		s.frames = s.frames[:len(s.frames)-1]
+	}
+	// The substitution is part of the word that holds it.
+	s.mark()
+	s.owner().dyn = true
+}
+
+// owner is the frame whose word the cursor is in: a double-quoted string belongs to
+// the word around it.
+func (s *scanner) owner() *frame {
+	if n := len(s.frames); n > 1 && s.frames[n-1].kind == frameDouble {
+		return s.frames[n-2]
+	}
+	return s.top()
+}
+
+func (s *scanner) peek(n int) string {
+	if s.i+n > len(s.src) {
+		return s.src[s.i:]
+	}
+	return s.src[s.i : s.i+n]
+}
+
+func (s *scanner) run() {
+	for s.i < len(s.src) && !s.stop {
+		f := s.top()
+		c := s.src[s.i]
+		if f.kind == frameDouble {
+			s.double(c)
+			continue
+		}
+		switch {
+		case c == '\n':
+			s.endWord()
+			s.i++
+			s.separator()
+			s.skipHeredocs()
+		case c == ' ' || c == '\t' || c == '\r':
+			s.endWord()
+			s.i++
+		case c == '#' && !f.inWord:
+			for s.i < len(s.src) && s.src[s.i] != '\n' {
+				s.i++
+			}
+		case c == '\\':
+			if s.peek(2) == "\\\n" {
+				s.i += 2
+				continue
+			}
+			s.addByte(c)
+			if s.i+1 < len(s.src) {
+				s.addByte(s.src[s.i+1])
+			}
+			s.i += 2
+		case c == '\'':
+			s.addByte(c)
+			s.i++
+			for s.i < len(s.src) && s.src[s.i] != '\'' {
+				s.addByte(s.src[s.i])
+				s.i++
+			}
+			s.i++
+		case c == '"':
+			s.mark()
+			s.i++
+			s.push(frameDouble)
+		case c == '`':
+			if f.kind == frameBacktick {
+				s.i++
+				s.pop()
+			} else {
+				s.mark()
+				s.i++
+				s.push(frameBacktick)
+			}
+		case c == '$':
+			s.dollar()
+		case c == ')' && f.kind == frameCode && len(s.frames) > 1 && f.parens == 0 && len(f.caseStk) == 0:
+			s.i++
+			s.pop()
+		case s.peek(2) == "((" && f.cmdPos && !f.inWord:
+			// Arithmetic: nothing inside runs.
+			s.skipBalanced("((", "))")
+			f.word.Reset()
+			f.cmdPos = false
+		default:
+			if op := s.operator(); op != "" {
+				s.endWordBefore(op)
+				s.i += len(op)
+				s.op(op)
+				continue
+			}
+			s.addByte(c)
+			s.i++
+		}
+	}
+	for len(s.frames) > 1 {
+		s.pop()
+	}
+	s.endWord()
+}
+
+// double reads one step inside a double-quoted string.
+func (s *scanner) double(c byte) {
+	switch c {
+	case '"':
+		s.i++
+		s.frames = s.frames[:len(s.frames)-1]
+	case '\\':
+		if s.i+1 < len(s.src) {
+			s.addByte(s.src[s.i+1])
+		}
+		s.i += 2
+	case '`':
+		s.i++
+		s.push(frameBacktick)
+	case '$':
+		s.dollar()
+	default:
+		s.addByte(c)
+		s.i++
+	}
+}
+
+// dollar reads an expansion: $(…) opens a command frame, $((…)), ${…} and $NAME make
+// the word dynamic.
+func (s *scanner) dollar() {
+	f := s.owner()
+	switch {
+	case s.peek(3) == "$((":
+		s.mark()
+		f.dyn = true
+		s.skipBalanced("$((", "))")
+	case s.peek(2) == "$(":
+		s.mark()
+		s.i += 2
+		s.push(frameCode)
+	case s.peek(2) == "${":
+		s.mark()
+		f.dyn = true
+		s.skipBalanced("${", "}")
+	default:
+		s.mark()
+		f.dyn = true
+		s.addByte('$')
+		s.i++
+	}
+}
+
+// skipBalanced skips from open to its matching close, counting nested opens.
+func (s *scanner) skipBalanced(open, close string) {
+	start := s.i
+	s.i += len(open)
+	depth := 1
+	for s.i < len(s.src) && depth > 0 {
+		switch {
+		case strings.HasPrefix(s.src[s.i:], close):
+			depth--
+			s.i += len(close)
+		case strings.HasPrefix(s.src[s.i:], open):
+			depth++
+			s.i += len(open)
+		case s.src[s.i] == '\\':
+			s.i += 2
+		default:
+			s.i++
+		}
+	}
+	if s.i > len(s.src) {
+		s.i = len(s.src)
+	}
+	s.owner().word.WriteString(s.src[start:s.i])
+}
+
+// operator returns the control or redirection operator at the cursor, if any.
+func (s *scanner) operator() string {
+	for _, op := range []string{";;&", "<<<", "<<-", ";;", ";&", "&&", "||", "|&", ">>", "<<", "&>", ">&", "<&", "<>", ">|", ";", "&", "|", "(", ")", "<", ">"} {
+		if strings.HasPrefix(s.src[s.i:], op) {
+			return op
+		}
+	}
+	return ""
+}
+
+func (s *scanner) mark() {
+	f := s.owner()
+	if !f.inWord {
+		f.inWord, f.start = true, s.i
+	}
+}
+
+func (s *scanner) addByte(c byte) {
+	s.mark()
+	s.owner().word.WriteByte(c)
+}
+
+// endWordBefore ends the word before a redirection, dropping a file descriptor number
+// ("2>&1") that is not a word.
+func (s *scanner) endWordBefore(op string) {
+	f := s.top()
+	if f.inWord && (op[0] == '<' || op[0] == '>') && !f.dyn && isDigits(f.word.String()) {
+		f.word.Reset()
+		f.inWord = false
+		return
+	}
+	s.endWord()
+}
+
+func isDigits(w string) bool {
+	return w != "" && strings.Trim(w, "0123456789") == ""
+}
+
+func (s *scanner) endWord() {
+	f := s.top()
+	if !f.inWord {
+		return
+	}
+	w, dyn, raw := f.word.String(), f.dyn, s.src[f.start:min(s.i, len(s.src))]
+	f.word.Reset()
+	f.inWord, f.dyn = false, false
+	if f.kind == frameDouble {
+		return
+	}
+	s.word(f, w, raw, dyn)
+}
+
+// word decides what one complete word is.
+func (s *scanner) word(f *frame, w, raw string, dyn bool) {
+	switch f.expect {
+	case expectRedirect:
+		f.expect = expectNothing
+		return
+	case expectHeredoc:
+		f.expect = expectNothing
+		d := strings.NewReplacer(`'`, "", `"`, "", `\`, "").Replace(w)
+		s.heredocs = append(s.heredocs, heredoc{delim: d, tabs: f.heredocTabs})
+		return
+	case expectSkipLine:
+		return
+	case expectArith:
+		if w == f.arithEnd {
+			f.expect, f.cmdPos = expectNothing, false
+		}
+		return
+	case expectCaseIn:
+		if w == "in" {
+			f.expect = expectNothing
+			f.caseStk = append(f.caseStk, true)
+			f.cmdPos = false
+		}
+		return
+	case expectFuncName:
+		f.expect = expectNothing
+		s.defineFunc(w)
+		return
+	case expectSource:
+		f.expect = expectNothing
+		if dyn {
+			s.dynamic = append(s.dynamic, ". "+raw)
+		} else if w != "" {
+			s.sources = append(s.sources, w)
+		}
+		return
+	}
+	if n := len(f.caseStk); n > 0 && f.caseStk[n-1] {
+		// A pattern: words up to ")" match, they do not run.
+		if w == "esac" {
+			f.caseStk = f.caseStk[:n-1]
+			f.cmdPos = false
+			if f.depth > 0 {
+				f.depth--
+			}
+		}
+		return
+	}
+	if f.pre != nil {
+		s.prefixWord(f, w, raw, dyn)
+		return
+	}
+	if !f.cmdPos {
+		return
+	}
+	if !dyn && strings.Contains(w, "=") && !strings.HasPrefix(w, "=") && validName(w[:strings.IndexByte(w, '=')]) {
+		return // an assignment before the command
+	}
+	if dyn && strings.Contains(raw, "=") && validName(raw[:strings.IndexByte(raw, '=')]) {
+		return
+	}
+	s.command(f, w, raw, dyn)
+}
+
+func validName(n string) bool {
+	if n == "" || n[0] >= '0' && n[0] <= '9' {
+		return false
+	}
+	for _, c := range n {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// command handles a word in command position.
+func (s *scanner) command(f *frame, w, raw string, dyn bool) {
+	f.lastCmd = ""
+	switch {
+	case slices.Contains(openers, w):
+		if w == "if" || w == "while" || w == "until" || w == "{" {
+			f.depth++
+		}
+		return
+	case slices.Contains(closers, w):
+		if w != "]]" && f.depth > 0 {
+			f.depth--
+		}
+		f.cmdPos = false
+		return
+	case w == "for" || w == "select":
+		f.expect = expectSkipLine
+		f.depth++
+		return
+	case w == "case":
+		f.expect, f.cmdPos = expectCaseIn, false
+		f.depth++
+		return
+	case w == "function":
+		f.expect = expectFuncName
+		return
+	case w == "[[":
+		f.expect, f.arithEnd = expectArith, "]]"
+		return
+	case w == "eval":
+		s.dynamic = append(s.dynamic, "eval")
+		f.cmdPos = false
+		return
+	case w == "." || w == "source":
+		f.expect, f.cmdPos = expectSource, false
+		return
+	}
+	f.cmdPos = false
+	if dyn {
+		s.dynamic = append(s.dynamic, raw)
+		return
+	}
+	if p := prefixOf(w); p != nil {
+		if !isBuiltin(w) {
+			s.add(w)
+		}
+		f.pre, f.execAt = p, f.start
+		return
+	}
+	if isBuiltin(w) {
+		return
+	}
+	f.lastCmd = w
+	s.add(w)
+}
+
+// prefixWord reads the words after exec, command, env, xargs, nohup: options, then the
+// command they run.
+func (s *scanner) prefixWord(f *frame, w, raw string, dyn bool) {
+	p := f.pre
+	switch {
+	case f.preSkip:
+		f.preSkip = false
+		return
+	case p.name == "command" && (w == "-v" || w == "-V"):
+		f.pre = nil // a lookup: nothing runs
+		return
+	case strings.HasPrefix(w, "-") && !dyn:
+		f.preSkip = slices.Contains(p.withArg, w)
+		return
+	case p.name == "env" && strings.Contains(w, "="):
+		return
+	}
+	f.pre = nil
+	if dyn {
+		s.dynamic = append(s.dynamic, p.name+" "+raw)
+		return
+	}
+	f.cmdPos = true
+	s.command(f, w, raw, dyn)
+	if p.name == "exec" && len(s.frames) == 1 && f.depth == 0 && s.lineStart(f.execAt) {
+		// An exec at the top of the script replaces the shell: what follows is
+		// another language's (the `exec tclsh "$0"` trick) or never runs.
+		s.stop = true
+	}
+}
+
+// lineStart says whether offset i begins a line.
+func (s *scanner) lineStart(i int) bool { return i == 0 || s.src[i-1] == '\n' }
+
+func (s *scanner) add(w string) {
+	if validCommand(w) {
+		s.commands = append(s.commands, w)
+	}
+}
+
+// validCommand accepts plain program names and absolute paths, so that a mis-read word
+// (a pattern, a redirection target) never becomes a file to look for.
+func validCommand(w string) bool {
+	if w == "" || len(w) > 255 {
+		return false
+	}
+	name := w
+	if strings.HasPrefix(w, "/") {
+		name = strings.ReplaceAll(w[1:], "/", "")
+	} else if strings.Contains(w, "/") || w[0] == '-' || w[0] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c == '_' || c == '-' || c == '.' || c == '+' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return name != ""
+}
+
+func (s *scanner) defineFunc(name string) {
+	if s.funcs == nil {
+		s.funcs = map[string]bool{}
+	}
+	s.funcs[strings.TrimSuffix(name, "()")] = true
+}
+
+// op handles a control or redirection operator.
+func (s *scanner) op(op string) {
+	f := s.top()
+	switch op {
+	case "<<", "<<-":
+		f.expect, f.heredocTabs = expectHeredoc, op == "<<-"
+	case "<", ">", ">>", "&>", ">&", "<&", "<>", ">|", "<<<":
+		f.expect = expectRedirect
+	case "(":
+		f.parens++
+		if f.lastCmd != "" {
+			// name() { …; }: a function definition, not a command.
+			s.defineFunc(f.lastCmd)
+			f.lastCmd = ""
+			f.cmdPos, f.funcParen = false, true
+			return
+		}
+		if n := len(f.caseStk); n > 0 && f.caseStk[n-1] {
+			return // the optional "(" before a case pattern
+		}
+		f.cmdPos = true
+	case ")":
+		if f.parens > 0 {
+			f.parens--
+		}
+		if f.funcParen {
+			f.funcParen, f.cmdPos = false, true // the body follows
+			return
+		}
+		if n := len(f.caseStk); n > 0 && f.caseStk[n-1] {
+			f.caseStk[n-1] = false
+			f.cmdPos = true
+			return
+		}
+		f.cmdPos = false
+	case ";;", ";&", ";;&":
+		if n := len(f.caseStk); n > 0 {
+			f.caseStk[n-1] = true
+		}
+		s.separator()
+	default: // ; & && || | |&
+		s.separator()
+	}
+	if op != "(" && op != ")" {
+		f.lastCmd = ""
+	}
+}
+
+// separator ends a command: the next word is a command again.
+func (s *scanner) separator() {
+	f := s.top()
+	f.cmdPos, f.pre, f.preSkip, f.lastCmd = true, nil, false, ""
+	if f.expect == expectSkipLine || f.expect == expectRedirect || f.expect == expectFuncName {
+		f.expect = expectNothing
+	}
+	if n := len(f.caseStk); n > 0 && f.caseStk[n-1] {
+		f.cmdPos = false
+	}
+}
+
+// skipHeredocs skips the bodies of the here-documents opened on the line just ended.
+func (s *scanner) skipHeredocs() {
+	for len(s.heredocs) > 0 {
+		h := s.heredocs[0]
+		s.heredocs = s.heredocs[1:]
+		for s.i < len(s.src) {
+			end := strings.IndexByte(s.src[s.i:], '\n')
+			line := s.src[s.i:]
+			if end >= 0 {
+				line = line[:end]
+			}
+			next := len(s.src)
+			if end >= 0 {
+				next = s.i + end + 1
+			}
+			s.i = next
+			if h.tabs {
+				line = strings.TrimLeft(line, "\t")
+			}
+			if strings.TrimRight(line, "\r") == h.delim {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package shell
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestScan(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, src    string
+		cmds, dyn    []string
+		sources      []string
+		noFunctionOf string
+	}{
+		{name: "separators", src: "a; b && c || d | e & f\n", cmds: []string{"a", "b", "c", "d", "e", "f"}},
+		{name: "keywords", src: "if a; then b; elif c; then d; else e; fi\nwhile f; do g; done\nuntil h; do i; done\n", cmds: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}},
+		{name: "substitutions", src: "x=$(a $(b)) y=`c`\necho \"$(d)\" `e`\n", cmds: []string{"a", "b", "c", "d", "e"}},
+		{name: "prefixes", src: "command b\nenv -u X Y=1 c\nxargs -n 1 d\nnohup e\ncommand -v f\nif x; then exec g; fi\nexec a\nnever\n", cmds: []string{"b", "env", "c", "xargs", "d", "nohup", "e", "x", "g", "a"}},
+		{name: "builtins and assignments", src: "set -e\nX=1 Y=2\n: ok\ncd /\necho a\n[ -x /b ] && test c\nread v\n", cmds: nil},
+		{name: "functions", src: "f() { a; }\nfunction g { b; }\nh () {\n c\n}\nf; g; h\n", cmds: []string{"a", "b", "c"}},
+		{name: "case", src: "case $1 in\n  start|run) a ;;\n  (stop) b ;;\n  *) c\n     ;;\nesac\nd\n", cmds: []string{"a", "b", "c", "d"}},
+		{name: "for lists", src: "for x in a b c; do d $x; done\nfor y in e\ndo f; done\n", cmds: []string{"d", "f"}},
+		{name: "heredoc", src: "cat <<EOF\nnot a command\nEOF\ncat <<-'END'\n\tnot either\n\tEND\nz\n", cmds: []string{"cat", "z"}},
+		{name: "redirections", src: "a >/dev/null 2>&1 <in\nb 2> err\n>out c\n", cmds: []string{"a", "b", "c"}},
+		{name: "comments and quotes", src: "# a comment\na 'b; c' \"d; e\" # f; g\n", cmds: []string{"a"}},
+		{name: "arithmetic", src: "(( i++ ))\nx=$((1+2))\n[[ -n $x ]] && a\n", cmds: []string{"a"}},
+		{name: "absolute and relative paths", src: "/usr/bin/a\n./b\n../c\n", cmds: []string{"/usr/bin/a"}},
+		{name: "dynamic", src: "$cmd x\neval \"$y\"\nexec \"$@\"\n\"${tool}\" z\n", dyn: []string{"$cmd", "eval", `exec "$@"`, `"${tool}"`}},
+		{name: "sourced", src: ". /lib/x.sh\nsource ./y.sh\n. \"$DIR/z.sh\"\n", sources: []string{"/lib/x.sh", "./y.sh"}, dyn: []string{`. "$DIR/z.sh"`}},
+		{name: "subshell and groups", src: "(a; b) | { c; d; }\n", cmds: []string{"a", "b", "c", "d"}},
+		{name: "exec replaces the shell", src: "#!/bin/sh\n# \\\nexec tclsh \"$0\" \"$@\"\nproc foo {} { puts x }\n", cmds: []string{"tclsh"}},
+		{name: "unterminated", src: "a \"$(b 'c\n", cmds: []string{"a", "b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Scan([]byte(tt.src))
+			if !reflect.DeepEqual(r.Commands, tt.cmds) || !reflect.DeepEqual(r.Dynamic, tt.dyn) || !reflect.DeepEqual(r.Sources, tt.sources) {
+				t.Errorf("Scan(%q) = %+v, want commands %q, dynamic %q, sources %q", tt.src, r, tt.cmds, tt.dyn, tt.sources)
+			}
+		})
+	}
+}
+
+// TestScanDebianScripts reads every shell script in this machine's /bin and /usr/sbin:
+// Scan never fails, and the commands it names are nearly all real programs (those it
+// finds in no PATH directory are optional tools the scripts guard with command -v, or
+// functions of files they source from a variable).
+func TestScanDebianScripts(t *testing.T) {
+	t.Parallel()
+	var files []string
+	for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
+		m, _ := filepath.Glob(dir + "/*")
+		files = append(files, m...)
+	}
+	scripts, commands, unknown := 0, 0, 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.HasPrefix(string(b), "#!") {
+			continue
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if fields := strings.Fields(strings.TrimPrefix(line, "#!")); len(fields) == 0 ||
+			!(isShellName(fields[0]) || filepath.Base(fields[0]) == "env" && len(fields) > 1 && isShellName(fields[1])) {
+			continue
+		}
+		scripts++
+		r := Scan(b)
+		for _, c := range r.Commands {
+			commands++
+			if !validCommand(c) {
+				t.Errorf("%s: invalid command %q", f, c)
+			}
+			if _, err := exec.LookPath(c); err != nil {
+				unknown++
+				t.Logf("%s: %s is not installed", f, c)
+			}
+		}
+	}
+	if scripts < 20 {
+		t.Fatalf("only %d shell scripts in /usr/bin and /usr/sbin: the corpus is missing", scripts)
+	}
+	if unknown*5 > commands {
+		t.Errorf("%d of %d commands are in no PATH directory: too many false commands", unknown, commands)
+	}
+	t.Logf("%d scripts, %d commands, %d not installed", scripts, commands, unknown)
+}
+
+func isShellName(p string) bool {
+	switch filepath.Base(p) {
+	case "sh", "bash", "dash":
+		return true
+	}
+	return false
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte("#!/bin/sh\na | b && $(c `d`) \"$(e)\" <<EOF\nx\nEOF\ncase x in y) z;; esac\n"))
+	f.Add([]byte("f() { (( i++ )); [[ x ]]; }; for a in b; do eval c; done; exec \"$@\""))
+	f.Add([]byte("$(((((( ``` \"\"\" '''"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		r := Scan(src)
+		for _, c := range r.Commands {
+			if !validCommand(c) {
+				t.Fatalf("invalid command %q", c)
+			}
+		}
+		_ = Functions(src)
+	})
+}
