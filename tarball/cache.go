@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -385,7 +386,24 @@ func toCache(o *options, keys []string, l *Layer) {
 	if limit <= 0 {
 		limit, _ = CacheLimit() // checked by validate
 	}
-	_, _ = PruneCache(o.cacheDir, limit)
+	// Sizes only: the keys are read to rank the layers once the limit is passed.
+	if cacheSize(o.cacheDir) > limit {
+		_, _ = PruneCache(o.cacheDir, limit)
+	}
+}
+
+// cacheSize is the bytes of every file under dir.
+func cacheSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // linkOrCopy hard-links src to dst, or copies it across file systems.

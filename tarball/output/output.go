@@ -390,7 +390,16 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 	written := make([]string, len(plans))
 	// Local files first: they are the likeliest to fail (disk full, permissions) and
 	// the only ones that can be undone.
-	for i, p := range plans {
+	// Layouts are locked from their write to the commit: taken in one order (by
+	// path), two runs writing into the same layouts cannot each hold one the other
+	// waits for.
+	order := make([]int, len(plans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(plans[a].lock, plans[b].lock) })
+	for _, i := range order {
+		p := plans[i]
 		if p.file == nil {
 			continue
 		}
@@ -427,7 +436,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 // plan is a checked output: a file written under a temporary name, or a push or
 // load. Both say what they wrote (a digest, an image ID) for the progress line.
 type plan struct {
-	desc   string
+	desc string
+	// lock is the absolute path of a layout the plan locks, "" for none.
+	lock   string
 	file   func(context.Context) (committer, string, error)
 	remote func(context.Context) (string, error)
 }
@@ -446,14 +457,18 @@ func makePlan(s subject, out Output, o *options) (plan, error) {
 		if err != nil {
 			return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
-		write, desc := writeLayoutStore, "oci layout "
+		write, desc, lock := writeLayoutStore, "oci layout ", ""
 		switch {
 		case out.Tar:
 			write, desc = writeLayoutTar, "oci layout tar "
 		case out.Replace:
 			write = writeLayoutDir
+		default:
+			if lock, err = filepath.Abs(out.Dest); err != nil {
+				return plan{}, fmt.Errorf("checking output %s: %w", out, err)
+			}
 		}
-		return plan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+		return plan{desc: desc + out.Dest, lock: lock, file: func(ctx context.Context) (committer, string, error) {
 			c, d, err := write(ctx, s, filepath.Clean(out.Dest), annotations)
 			return c, d.String(), err
 		}}, nil

@@ -129,7 +129,9 @@ func newTempDir(dest string) (*tempDir, error) {
 func (t *tempDir) commit() error {
 	old := ""
 	if _, err := os.Lstat(t.dest); err == nil {
-		o, err := tempfile.Mkdir(filepath.Dir(t.dest), filepath.Base(t.dest)+".old")
+		// Not a temporary name: until the new one is in place this is the user's
+		// only copy, which no cleanup of dead runs may take.
+		o, err := os.MkdirTemp(filepath.Dir(t.dest), "."+filepath.Base(t.dest)+".old-*")
 		if err != nil {
 			t.abort()
 			return fmt.Errorf("replacing %s: %w", t.dest, err)
