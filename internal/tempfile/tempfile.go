@@ -11,6 +11,7 @@ package tempfile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,24 +68,36 @@ func Unlinked(dir, name string) (*os.File, error) {
 // WriteAtomic writes b to a temporary name beside path and renames it over path, so a
 // reader never sees half a file and concurrent writers never share a temporary name.
 func WriteAtomic(path string, b []byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// WriteFunc is WriteAtomic for what fn writes. The file is flushed to disk before the
+// rename: a name must not be published with content a crash could still lose.
+func WriteFunc(path string, fn func(io.Writer) error) error {
 	f, err := Create(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return err
 	}
-	_, werr := f.Write(b)
-	if err := f.Chmod(0o644); err != nil && werr == nil {
-		werr = err
+	err = fn(f)
+	if err == nil {
+		err = f.Chmod(0o644)
 	}
-	if err := f.Close(); err != nil && werr == nil {
-		werr = err
+	if err == nil {
+		err = f.Sync()
 	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if werr != nil {
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
 		os.Remove(f.Name())
 	}
-	return werr
+	return err
 }
 
 // Owner reads the process ID and start time out of a temporary name; ok is false for

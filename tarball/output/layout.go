@@ -343,7 +343,7 @@ func writeLayoutDirTo(ctx context.Context, root string, c *layoutContents) error
 		return err
 	}
 	for _, b := range c.blobs {
-		if err := writeFileFunc(filepath.Join(blobs, b.digest.Hex), func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
+		if err := tempfile.WriteFunc(filepath.Join(blobs, b.digest.Hex), func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
 			return err
 		}
 	}
@@ -351,34 +351,6 @@ func writeLayoutDirTo(ctx context.Context, root string, c *layoutContents) error
 		return err
 	}
 	return os.WriteFile(filepath.Join(root, "oci-layout"), []byte(ociLayoutFile), 0o644)
-}
-
-// writeFileFunc writes p under a temporary name beside it and renames it into place,
-// so neither a crash nor another writer ever sees part of it.
-func writeFileFunc(p string, fn func(io.Writer) error) error {
-	f, err := tempfile.Create(filepath.Dir(p), "")
-	if err != nil {
-		return err
-	}
-	err = fn(f)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	// As for single files: the rename that publishes the blob or the directory must
-	// not publish bytes a crash could still lose.
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // checkLayoutDir refuses a dest that is not a directory, or one that holds files and

@@ -97,7 +97,7 @@ func openStore(ctx context.Context, dest string) (*layoutStore, error) {
 	// layout the next write accepts, not a directory it must refuse.
 	marker := filepath.Join(dest, "oci-layout")
 	if _, err := os.Stat(marker); errors.Is(err, fs.ErrNotExist) {
-		if err := writeFileFunc(marker, func(w io.Writer) error {
+		if err := tempfile.WriteFunc(marker, func(w io.Writer) error {
 			_, err := io.WriteString(w, ociLayoutFile)
 			return err
 		}); err != nil {
@@ -127,7 +127,7 @@ func (st *layoutStore) addBlobs(ctx context.Context) error {
 		// A blob of the wrong size (a crash of some other tool, a truncated copy) is
 		// replaced by the verified one this write brings.
 		existed := err == nil
-		if err := writeFileFunc(p, func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
+		if err := tempfile.WriteFunc(p, func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
 			return err
 		}
 		if !existed {
@@ -157,7 +157,7 @@ func (st *layoutStore) writeIndex() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileFunc(filepath.Join(st.dest, "index.json"), func(w io.Writer) error {
+	if err := tempfile.WriteFunc(filepath.Join(st.dest, "index.json"), func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	}); err != nil {
