@@ -57,6 +57,8 @@ func NewLayer(entries []Entry, opts ...Option) (*Layer, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	// Spools of killed runs are named (tempfile) so that a later run can take them away.
+	tempfile.RemoveDead(o.tempDir)
 	return newLayer(context.Background(), entries, &o)
 }
 
@@ -89,7 +91,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 			}
 			keys = append(keys, idKey)
 		}
-		if tarSpool, err = tempfile.Unlinked(o.tempDir, "slim-tar-*"); err != nil {
+		if tarSpool, err = tempfile.Unlinked(o.tempDir, "tar"); err != nil {
 			return nil, err
 		}
 		defer tarSpool.Close()
@@ -102,25 +104,21 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 			return nil, fmt.Errorf("writing tar spool file: %w", err)
 		}
 		if l, err := fromCache(o, key); l != nil || err != nil {
-			for _, k := range keys {
-				if l != nil {
-					toCache(o, k, l)
-				}
+			if l != nil && len(keys) > 0 {
+				toCache(o, keys, l)
 			}
 			return l, err
 		}
 		keys = append(keys, key)
 		defer func() {
 			if err == nil {
-				for _, k := range keys {
-					toCache(o, k, l)
-				}
+				toCache(o, keys, l)
 			}
 		}()
 	}
 	co := *o
 	co.sizeHint = tarSizeBound(plan)
-	f, err := os.CreateTemp(o.tempDir, "slim-layer-*")
+	f, err := tempfile.Create(o.tempDir, "layer")
 	if err != nil {
 		return nil, fmt.Errorf("creating layer spool file: %w", err)
 	}
@@ -257,6 +255,7 @@ func NewLayers(ctx context.Context, sets [][]Entry, opts ...Option) ([]*Layer, e
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	tempfile.RemoveDead(o.tempDir)
 	procs := runtime.GOMAXPROCS(0)
 	workers := max(1, min(procs, len(sets)))
 	if o.workers == 0 {

@@ -123,7 +123,10 @@ type options struct {
 	parents       bool
 	tempDir       string
 	// cacheDir, when set, keeps compressed layers for reuse (WithCacheDir).
-	cacheDir string
+	cacheDir     string
+	cacheWarn    func(string)
+	cacheRefresh bool
+	cacheMax     int64
 	// readAhead is how many small files are read ahead of the writer (WithReadAhead).
 	readAhead int
 	// workers is the number of goroutines one compressed stream may use. It changes
@@ -234,6 +237,11 @@ func (o *options) validate() error {
 	case mediatype.OCI, mediatype.Docker:
 	default:
 		return fmt.Errorf("checking media types %q (want oci or docker): %w", o.mediaTypes, ErrBadOption)
+	}
+	if o.cacheDir != "" && o.cacheMax <= 0 {
+		if _, err := CacheLimit(); err != nil {
+			return err
+		}
 	}
 	if o.workers < 0 {
 		return fmt.Errorf("checking workers %d: %w", o.workers, ErrBadOption)

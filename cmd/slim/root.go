@@ -42,7 +42,7 @@ other stages, plus its entrypoint.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.platform, "platform", "", "platform(s) to pick from multi-platform images, comma-separated os/arch[/variant] (default: this machine's, or every platform of an index source)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
-	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g))
+	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd())
 	return root
 }
 

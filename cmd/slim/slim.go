@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/size"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/rebase/job"
 	"github.com/slim-dev/slim/tarball"
@@ -87,7 +87,7 @@ func (f *slimFlags) Validate(buildMode bool) error {
 		return err
 	}
 	if f.maxSize != "" {
-		if f.budget, err = parseSize(f.maxSize); err != nil {
+		if f.budget, err = size.Parse(f.maxSize); err != nil {
 			return fmt.Errorf("parsing --max-size: %w", err)
 		}
 	}
@@ -332,27 +332,6 @@ func sizeOrDash(n int64) string {
 		return "-"
 	}
 	return humanSize(n)
-}
-
-// parseSize reads 20MB, 15MiB, 1.5GB or plain bytes.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}, {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%q is not a size (e.g. 20MB, 15MiB, 1000000)", s)
-	}
-	return int64(v * mult), nil
 }
 
 // absPath shows an image path as users write it, with one leading slash.

@@ -72,8 +72,12 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	images := imageSources(nil, cfg.RefOptions...)
 	noCache := b.Request.NoCache
 	packing := cfg.packing()
-	if dir := cacheDir(noCache, "layers"); dir != "" {
-		packing = append(packing, tarball.WithCacheDir(dir))
+	if dir := cacheDir(false, "layers"); dir != "" {
+		packing = append(packing, tarball.WithCacheDir(dir), tarball.WithCacheWarn(warn.warn))
+		if noCache {
+			// --no-cache reads nothing cached, and replaces what it rebuilds.
+			packing = append(packing, tarball.WithCacheRefresh())
+		}
 	}
 	err = client.Solve(ctx, req, func(ctx context.Context, solved map[string]*build.StageFS) error {
 		targetFS := solved[target.Ref()]

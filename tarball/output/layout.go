@@ -22,6 +22,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/ctxio"
 	"github.com/slim-dev/slim/internal/mediatype"
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // The annotations that name a manifest in index.json: the OCI one holds the tag, which
@@ -74,6 +75,8 @@ type layoutBlob struct {
 type layoutContents struct {
 	blobs []layoutBlob
 	index []byte
+	// entries are index.json's descriptors: top under each name.
+	entries []v1.Descriptor
 	// top is the manifest index.json points at.
 	top v1.Descriptor
 }
@@ -102,7 +105,7 @@ func collectLayout(s subject, annotations []map[string]string) (*layoutContents,
 	if err != nil {
 		return nil, fmt.Errorf("encoding index.json: %w", err)
 	}
-	c := &layoutContents{index: ib, top: top}
+	c := &layoutContents{index: ib, entries: index.Manifests, top: top}
 	for _, b := range byDigest {
 		c.blobs = append(c.blobs, b)
 	}
@@ -312,11 +315,11 @@ func writeLayoutTarTo(ctx context.Context, w io.Writer, c *layoutContents) error
 }
 
 // writeLayoutDir writes the layout into a new directory next to dest, to be renamed
-// over it. An existing dest is replaced only when it is empty or already an OCI layout
-// (as buildx replaces its dest tar): adding to an old layout would keep images and tags
-// nobody asked for, and a directory of other files is most likely a mistyped -o.
+// over it (replace=true). An existing dest is replaced only when it is empty or
+// already an OCI layout (as buildx replaces its dest tar): a directory of other files
+// is most likely a mistyped -o.
 func writeLayoutDir(ctx context.Context, s subject, dest string, annotations []map[string]string) (committer, v1.Hash, error) {
-	if err := checkReplaceableDir(dest); err != nil {
+	if err := checkLayoutDir(dest); err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("writing oci layout %s: %w", dest, err)
 	}
 	c, err := collectLayout(s, annotations)
@@ -340,7 +343,7 @@ func writeLayoutDirTo(ctx context.Context, root string, c *layoutContents) error
 		return err
 	}
 	for _, b := range c.blobs {
-		if err := writeFileFunc(filepath.Join(blobs, b.digest.Hex), func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
+		if err := tempfile.WriteFunc(filepath.Join(blobs, b.digest.Hex), func(w io.Writer) error { return writeBlob(ctx, w, b) }); err != nil {
 			return err
 		}
 	}
@@ -350,25 +353,9 @@ func writeLayoutDirTo(ctx context.Context, root string, c *layoutContents) error
 	return os.WriteFile(filepath.Join(root, "oci-layout"), []byte(ociLayoutFile), 0o644)
 }
 
-func writeFileFunc(p string, fn func(io.Writer) error) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return err
-	}
-	// As for single files: the rename that publishes the directory must not publish
-	// blobs a crash could still lose.
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func checkReplaceableDir(dest string) error {
+// checkLayoutDir refuses a dest that is not a directory, or one that holds files and
+// is not an OCI layout: most likely a mistyped -o, whose files slim must not touch.
+func checkLayoutDir(dest string) error {
 	fi, err := os.Stat(dest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -383,11 +370,17 @@ func checkReplaceableDir(dest string) error {
 	if err != nil {
 		return err
 	}
+	// Temporary names are slim's own (a layout another run is writing, or a killed
+	// run's leftovers), not the user's files.
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool {
+		_, _, ok := tempfile.Owner(e.Name())
+		return ok
+	})
 	if len(ents) == 0 {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dest, "oci-layout")); err == nil {
 		return nil
 	}
-	return fmt.Errorf("refusing to replace %s: it is neither empty nor an OCI layout: %w", dest, ErrBadOutput)
+	return fmt.Errorf("refusing to write into %s: it is neither empty nor an OCI layout: %w", dest, ErrBadOutput)
 }

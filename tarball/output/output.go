@@ -24,6 +24,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/regerr"
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // Output errors. ErrBadOutput is a spec or combination the user must change;
@@ -59,7 +60,7 @@ const (
 func typeKeys(t Type) (keys []string, ok bool) {
 	switch t {
 	case OCI:
-		return []string{"type", "dest", "name", "tar"}, true
+		return []string{"type", "dest", "name", "tar", "replace"}, true
 	case Docker:
 		return []string{"type", "dest", "name"}, true
 	case Registry:
@@ -77,6 +78,9 @@ type Output struct {
 	Dest string
 	// Tar writes an oci output as one tar file rather than a directory.
 	Tar bool
+	// Replace makes an oci directory output replace the whole layout rather than add
+	// the image to it (a tar is always written whole).
+	Replace bool
 	// Name lists the references the image is written under. When empty, the tags
 	// given with WithTags are used (as buildx does with -t).
 	Name []string
@@ -92,6 +96,9 @@ func (o Output) String() string {
 	}
 	if o.Type == OCI {
 		parts = append(parts, "tar="+strconv.FormatBool(o.Tar))
+		if o.Replace {
+			parts = append(parts, "replace=true")
+		}
 	}
 	if len(o.Name) > 0 {
 		parts = append(parts, "name="+strings.Join(o.Name, ","))
@@ -132,7 +139,8 @@ func parseBare(spec string) (Output, error) {
 // The full form is buildx's comma-separated key=value list, with csv quoting so that
 // name="a:1,b:2" can hold several names:
 //
-//	type=oci,dest=DIR            an OCI layout directory
+//	type=oci,dest=DIR            an OCI layout directory: the image is added to the
+//	                             layout there (replace=true replaces the whole layout)
 //	type=oci,dest=FILE.tar       an OCI layout in one tar file (tar=true|false overrides
 //	                             the choice made from the name: a dest ending in ".tar" is a
 //	                             tar, anything else a directory)
@@ -208,7 +216,7 @@ func Parse(spec string) (Output, error) {
 			return Output{}, fmt.Errorf("parsing output %q: empty name: %w", spec, ErrBadOutput)
 		}
 	}
-	for _, k := range []string{"tar", "push"} {
+	for _, k := range []string{"tar", "push", "replace"} {
 		s, ok := kv[k]
 		if !ok {
 			continue
@@ -217,10 +225,13 @@ func Parse(spec string) (Output, error) {
 		if err != nil {
 			return Output{}, fmt.Errorf("parsing output %q: %s=%q is not true or false: %w", spec, k, s, ErrBadOutput)
 		}
-		if k == "tar" {
+		switch k {
+		case "tar":
 			out.Tar = b
-		} else {
+		case "push":
 			out.Push = b
+		case "replace":
+			out.Replace = b
 		}
 	}
 	if _, ok := kv["tar"]; !ok && out.Type == OCI {
@@ -363,6 +374,10 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 		}
 		dests[key] = out
 	}
+	// What killed runs left next to these destinations goes first.
+	for d := range dests {
+		tempfile.RemoveDead(filepath.Dir(d))
+	}
 
 	var pending []committer
 	defer func() {
@@ -375,7 +390,16 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 	written := make([]string, len(plans))
 	// Local files first: they are the likeliest to fail (disk full, permissions) and
 	// the only ones that can be undone.
-	for i, p := range plans {
+	// Layouts are locked from their write to the commit: taken in one order (by
+	// path), two runs writing into the same layouts cannot each hold one the other
+	// waits for.
+	order := make([]int, len(plans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(plans[a].lock, plans[b].lock) })
+	for _, i := range order {
+		p := plans[i]
 		if p.file == nil {
 			continue
 		}
@@ -412,7 +436,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 // plan is a checked output: a file written under a temporary name, or a push or
 // load. Both say what they wrote (a digest, an image ID) for the progress line.
 type plan struct {
-	desc   string
+	desc string
+	// lock is the absolute path of a layout the plan locks, "" for none.
+	lock   string
 	file   func(context.Context) (committer, string, error)
 	remote func(context.Context) (string, error)
 }
@@ -431,11 +457,18 @@ func makePlan(s subject, out Output, o *options) (plan, error) {
 		if err != nil {
 			return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 		}
-		write, desc := writeLayoutDir, "oci layout "
-		if out.Tar {
+		write, desc, lock := writeLayoutStore, "oci layout ", ""
+		switch {
+		case out.Tar:
 			write, desc = writeLayoutTar, "oci layout tar "
+		case out.Replace:
+			write = writeLayoutDir
+		default:
+			if lock, err = filepath.Abs(out.Dest); err != nil {
+				return plan{}, fmt.Errorf("checking output %s: %w", out, err)
+			}
 		}
-		return plan{desc: desc + out.Dest, file: func(ctx context.Context) (committer, string, error) {
+		return plan{desc: desc + out.Dest, lock: lock, file: func(ctx context.Context) (committer, string, error) {
 			c, d, err := write(ctx, s, filepath.Clean(out.Dest), annotations)
 			return c, d.String(), err
 		}}, nil

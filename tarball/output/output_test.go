@@ -187,6 +187,7 @@ func TestParseOutput(t *testing.T) {
 		{"type=oci,dest=img.TAR", Output{Type: OCI, Dest: "img.TAR", Tar: true}},
 		{"type=oci,dest=layout,tar=true", Output{Type: OCI, Dest: "layout", Tar: true}},
 		{"type=oci,dest=dir.tar,tar=false", Output{Type: OCI, Dest: "dir.tar"}},
+		{"type=oci,dest=dir,replace=true", Output{Type: OCI, Dest: "dir", Replace: true}},
 		{"type=oci,dest=out,name=app:slim", Output{Type: OCI, Dest: "out", Name: []string{"app:slim"}}},
 		{"type=docker,dest=img.tar,name=app:slim", Output{Type: Docker, Dest: "img.tar", Name: []string{"app:slim"}}},
 		{"type=docker", Output{Type: Docker}},
@@ -227,7 +228,7 @@ func TestParseOutput(t *testing.T) {
 		{"type=cacheonly", `unknown type "cacheonly" (want oci|docker|registry|image)`},
 		{"type=oci", "type=oci needs dest=DIR or dest=FILE.tar"},
 		{"type=oci,dest=", "empty dest"},
-		{"type=oci,dest=x,compression=zstd", `type=oci takes no key "compression" (valid: type, dest, name, tar)`},
+		{"type=oci,dest=x,compression=zstd", `type=oci takes no key "compression" (valid: type, dest, name, tar, replace)`},
 		{"type=registry,dest=x", `type=registry takes no key "dest" (valid: type, name)`},
 		{"type=docker,push=true", `type=docker takes no key "push"`},
 		{"type=image,push=maybe", `push="maybe" is not true or false`},
@@ -251,7 +252,7 @@ func TestParseOutput(t *testing.T) {
 }
 
 func outputEqual(a, b Output) bool {
-	return a.Type == b.Type && a.Dest == b.Dest && a.Tar == b.Tar && a.Push == b.Push && slices.Equal(a.Name, b.Name)
+	return a.Type == b.Type && a.Dest == b.Dest && a.Tar == b.Tar && a.Replace == b.Replace && a.Push == b.Push && slices.Equal(a.Name, b.Name)
 }
 
 // Every format, from every kind of image, reads back through slim's own reader with the
@@ -664,21 +665,28 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// An existing layout (or empty directory) is replaced whole; anything else is refused.
+// With replace=true an existing layout (or empty directory) is replaced whole; a
+// directory of other files is refused, with replace=true or without.
 func TestWriteReplacesLayout(t *testing.T) {
 	t.Parallel()
 	a := testimage.Image(t, outputLayers())
 	b := testimage.Image(t, outputLayers()[:1])
 	dir := t.TempDir()
 	layout := filepath.Join(dir, "layout")
+	if err := Write(t.Context(), a, []Output{{Type: OCI, Dest: layout}}, WithTags([]string{"app:v0"})); err != nil {
+		t.Fatal(err)
+	}
 	for _, img := range []v1.Image{a, b} {
-		if err := Write(t.Context(), img, []Output{{Type: OCI, Dest: layout}}, WithTags([]string{"app:v1"})); err != nil {
+		if err := Write(t.Context(), img, []Output{{Type: OCI, Dest: layout, Replace: true}}, WithTags([]string{"app:v1"})); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, _ := openOutput(t, "oci-layout://"+layout+":v1")
 	if digestOfOutput(t, got) != digestOfOutput(t, b) {
 		t.Errorf("layout holds the old image")
+	}
+	if idx := readLayoutIndex(t, layout); len(idx.Manifests) != 1 {
+		t.Errorf("replaced layout has %d entries, want 1", len(idx.Manifests))
 	}
 	// Only the new image's blobs are left.
 	blobs, err := os.ReadDir(filepath.Join(layout, "blobs", "sha256"))
@@ -694,8 +702,10 @@ func TestWriteReplacesLayout(t *testing.T) {
 	if err := os.Mkdir(emptyDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(t.Context(), a, []Output{{Type: OCI, Dest: emptyDir}}); err != nil {
-		t.Errorf("writing into an empty directory: %v", err)
+	for _, replace := range []bool{false, true} {
+		if err := Write(t.Context(), a, []Output{{Type: OCI, Dest: emptyDir, Replace: replace}}); err != nil {
+			t.Errorf("writing into an empty directory (replace=%v): %v", replace, err)
+		}
 	}
 
 	home := filepath.Join(dir, "home")
@@ -705,13 +715,13 @@ func TestWriteReplacesLayout(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, "notes.txt"), []byte("keep"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = Write(t.Context(), a, []Output{{Type: OCI, Dest: home}})
-	if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "neither empty nor an OCI layout") {
-		t.Errorf("writing over a directory of other files: %v, want ErrBadOutput", err)
+	for _, replace := range []bool{false, true} {
+		err = Write(t.Context(), a, []Output{{Type: OCI, Dest: home, Replace: replace}})
+		if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "neither empty nor an OCI layout") {
+			t.Errorf("writing over a directory of other files (replace=%v): %v, want ErrBadOutput", replace, err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(home, "notes.txt")); err != nil {
-		t.Errorf("notes.txt is gone: %v", err)
-	}
+	assertEmptyDir(t, home, "notes.txt")
 	err = Write(t.Context(), a, []Output{{Type: OCI, Dest: home, Tar: true}})
 	if !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("writing a tar over a directory: %v, want ErrBadOutput", err)

@@ -6,12 +6,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/slim-dev/slim/internal/tempfile"
 )
 
 // Outputs are written under a hidden temporary name in the destination's own directory
 // (so the final rename stays on one file system and is atomic) and renamed into place
-// only when everything succeeded. A killed process can leave a ".NAME.slim-*" file or
-// directory behind, never a half-written file under the name the user asked for.
+// only when everything succeeded. A killed process can leave a temporary file or
+// directory behind (named by internal/tempfile, which the next run's Write removes),
+// never a half-written file under the name the user asked for.
 
 // makeParents creates the missing parents of dest, as buildx does for its dest, and
 // returns the ones it created so a failed run can take them away again.
@@ -60,10 +63,10 @@ func newTempFile(dest string) (*tempFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".slim-*")
+	f, err := tempfile.Create(filepath.Dir(dest), filepath.Base(dest))
 	if err != nil {
 		removeParents(parents)
-		return nil, fmt.Errorf("creating temporary file: %w", err)
+		return nil, err
 	}
 	return &tempFile{f: f, tmp: f.Name(), dest: dest, parents: parents}, nil
 }
@@ -107,10 +110,10 @@ func newTempDir(dest string) (*tempDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".slim-*")
+	tmp, err := tempfile.Mkdir(filepath.Dir(dest), filepath.Base(dest))
 	if err != nil {
 		removeParents(parents)
-		return nil, fmt.Errorf("creating temporary directory: %w", err)
+		return nil, err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		_ = os.RemoveAll(tmp)
@@ -126,6 +129,8 @@ func newTempDir(dest string) (*tempDir, error) {
 func (t *tempDir) commit() error {
 	old := ""
 	if _, err := os.Lstat(t.dest); err == nil {
+		// Not a temporary name: until the new one is in place this is the user's
+		// only copy, which no cleanup of dead runs may take.
 		o, err := os.MkdirTemp(filepath.Dir(t.dest), "."+filepath.Base(t.dest)+".old-*")
 		if err != nil {
 			t.abort()
