@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slim-dev/slim/internal/baseimage"
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/internal/tracer"
 )
@@ -17,16 +16,9 @@ import (
 // filter work in BuildKit's container, and a dynamic tracer is refused.
 func TestTraceImage(t *testing.T) {
 	c := needDaemon(t)
-	img, err := baseimage.Busybox(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, cf := busybox(t)
 	bin := testimage.Tracer(t)
-	err = c.Run(t.Context(), func(ctx context.Context, r *Runner) error {
+	err := c.Run(t.Context(), func(ctx context.Context, r *Runner) error {
 		p := DockerRun(cf.Config, []string{"/bin/sh", "-c", "cat /etc/passwd >/dev/null; ls /etc; echo x > /tmp/new; exit 2"})
 		tr, err := r.TraceImage(ctx, img, bin, p)
 		if err != nil {

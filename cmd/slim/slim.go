@@ -149,25 +149,12 @@ func (f *slimFlags) overrides() ([]rebase.AssemblyOption, error) {
 
 // verification reads --verify, --verify-stderr, --verify-timeout and --trace.
 func (f *slimFlags) verification() error {
-	for _, v := range f.verify {
-		args, err := parseArgv(v)
-		if err != nil {
-			return fmt.Errorf("parsing --verify: %w", err)
-		}
-		if len(args) == 0 {
-			return errors.New("--verify needs a command: a JSON array or words")
-		}
-		f.cfg.Verify.Commands = append(f.cfg.Verify.Commands, args)
+	var err error
+	if f.cfg.Verify.Commands, err = commands("--verify", f.verify); err != nil {
+		return err
 	}
-	for _, v := range f.trace {
-		args, err := parseArgv(v)
-		if err != nil {
-			return fmt.Errorf("parsing --trace: %w", err)
-		}
-		if len(args) == 0 {
-			return errors.New("--trace needs a command: a JSON array or words")
-		}
-		f.cfg.Trace.Commands = append(f.cfg.Trace.Commands, args)
+	if f.cfg.Trace.Commands, err = commands("--trace", f.trace); err != nil {
+		return err
 	}
 	// A slim built with cgo cannot be the tracer: SLIM_TRACER names a static one.
 	f.cfg.Trace.Tracer = os.Getenv("SLIM_TRACER")
@@ -178,6 +165,22 @@ func (f *slimFlags) verification() error {
 	f.cfg.Verify.Width, _ = strconv.Atoi(os.Getenv("COLUMNS"))
 	f.cfg.Verify.Connect = f.build.connectOptions()
 	return nil
+}
+
+// commands parses the values of a repeatable command flag (--verify, --trace).
+func commands(flag string, values []string) ([][]string, error) {
+	var out [][]string
+	for _, v := range values {
+		args, err := parseArgv(v)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", flag, err)
+		}
+		if len(args) == 0 {
+			return nil, fmt.Errorf("%s needs a command: a JSON array or words", flag)
+		}
+		out = append(out, args)
+	}
+	return out, nil
 }
 
 // parseArgv takes a JSON array (exec form, as in a Dockerfile) or words split on spaces.
