@@ -17,10 +17,12 @@
 // only for them, so every other syscall runs at full speed; where seccomp cannot be
 // installed, every syscall stops (PTRACE_SYSCALL). The filter needs no_new_privs,
 // which a traced process has in effect anyway (ptrace drops setuid on exec).
-// Arguments are read at syscall entry (the path may be gone after an execve) and
-// recorded at exit when the call succeeded; relative paths are resolved against
-// /proc/TID/cwd or /proc/TID/fd/DIRFD at entry. PTRACE_GET_SYSCALL_INFO (Linux 5.3)
-// gives the syscall number, arguments and result the same way on amd64 and arm64.
+// Each traced call stops once, at entry: its path is read then (relative ones
+// resolved against /proc/TID/cwd or /proc/TID/fd/DIRFD) and recorded if it exists,
+// instead of stopping again at exit for the result, which would double the cost;
+// an execve is recorded at the exec stop that only success brings.
+// PTRACE_GET_SYSCALL_INFO (Linux 5.3) gives the syscall number and arguments the
+// same way on amd64 and arm64.
 //
 // The records go to the tracer's stdout, and the command's stdout to the tracer's
 // stderr, so the two never mix: a caller that wants the command's output reads
