@@ -27,6 +27,12 @@ func main() {
 		debug.SetMemoryLimit(224 << 20)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels the run, which then removes what it began; a second
+		// one ends the process at once, as the shell's default would.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -149,6 +149,9 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 	indexes := make([][]rawEntry, len(layers))
 
 	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if f.sources[i], err = newSource(l); err != nil {
 			return nil, fmt.Errorf("reading layer %d: %w", i, err)
 		}
