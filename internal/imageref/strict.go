@@ -141,9 +141,9 @@ func strict(img v1.Image, open blobOpener, wrap layerWrapper) (v1.Image, error) 
 	return s, nil
 }
 
-func (s *strictImage) RawManifest() ([]byte, error)       { return s.raw, nil }
-func (s *strictImage) Manifest() (*v1.Manifest, error)    { return s.m.DeepCopy(), nil }
-func (s *strictImage) RawConfigFile() ([]byte, error)     { return s.rawCfg, nil }
+func (s *strictImage) RawManifest() ([]byte, error)        { return s.raw, nil }
+func (s *strictImage) Manifest() (*v1.Manifest, error)     { return s.m.DeepCopy(), nil }
+func (s *strictImage) RawConfigFile() ([]byte, error)      { return s.rawCfg, nil }
 func (s *strictImage) ConfigFile() (*v1.ConfigFile, error) { return s.cf.DeepCopy(), nil }
 func (s *strictImage) ConfigName() (v1.Hash, error)        { return s.m.Config.Digest, nil }
 func (s *strictImage) Digest() (v1.Hash, error)            { return s.digest, nil }
@@ -171,10 +171,10 @@ type strictLayer struct {
 	open   func() (io.ReadCloser, error)
 }
 
-func (l *strictLayer) Digest() (v1.Hash, error)             { return l.desc.Digest, nil }
-func (l *strictLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
-func (l *strictLayer) Size() (int64, error)                 { return l.desc.Size, nil }
-func (l *strictLayer) MediaType() (types.MediaType, error)  { return l.desc.MediaType, nil }
+func (l *strictLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *strictLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *strictLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *strictLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 func (l *strictLayer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
 
 func (l *strictLayer) Compressed() (io.ReadCloser, error) {
