@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/limits"
+	"github.com/slim-dev/slim/internal/regerr"
 
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/testimage"
@@ -133,5 +136,37 @@ func TestStrictReading(t *testing.T) {
 				t.Fatalf("got %v, want %v naming %s", err, tt.wantErr, tt.want)
 			}
 		})
+	}
+}
+
+// Issue 13, item 11: a registry that answers in plain HTTP, away from loopback, failed
+// with Go's "server gave HTTP response to HTTPS client" and no word of --insecure.
+func TestPlainHTTPRegistryHint(t *testing.T) {
+	t.Parallel()
+	host := testimage.Registry(t) // plain HTTP on 127.0.0.1
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, host)
+	}}
+	r, err := Parse("registry.example.com/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Open(context.Background(), r, WithTransport(tr))
+	if !errors.Is(err, regerr.ErrPlainHTTP) || !strings.Contains(err.Error(), "--insecure") || !strings.Contains(err.Error(), "registry.example.com") {
+		t.Fatalf("got %v, want %v naming the registry and --insecure", err, regerr.ErrPlainHTTP)
+	}
+}
+
+// Issue 13, item 11: a path that does not exist is said to be missing, not looked up
+// on Docker Hub.
+func TestMissingPathIsNoRegistryName(t *testing.T) {
+	t.Parallel()
+	r, err := Parse("/nonexistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Open(context.Background(), r)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no file or directory /nonexistent") {
+		t.Fatalf("got %v, want %v saying no file or directory", err, ErrNotFound)
 	}
 }

@@ -19,6 +19,12 @@ import (
 // ErrUnauthorized is wrapped by every refusal Wrap recognises.
 var ErrUnauthorized = errors.New("registry refused access")
 
+// ErrPlainHTTP is wrapped when a registry answered HTTPS in plain HTTP.
+var ErrPlainHTTP = errors.New("registry speaks plain HTTP")
+
+// plainHTTP is Go's net/http wording for an HTTPS request answered in plain HTTP.
+const plainHTTP = "server gave HTTP response to HTTPS client"
+
 // Error is a registry's refusal. Registry is host[:port], empty when neither
 // the caller nor the error text named it.
 type Error struct {
@@ -44,6 +50,14 @@ func Wrap(err error, registry string) error {
 	}
 	if _, ok := errors.AsType[*Error](err); ok {
 		return err
+	}
+	if strings.Contains(err.Error(), plainHTTP) && !errors.Is(err, ErrPlainHTTP) {
+		// Plain HTTP is allowed by itself only on loopback addresses, where nobody
+		// can listen in; elsewhere the user must say they trust the network.
+		if registry == "" {
+			registry = hostIn(err.Error())
+		}
+		return fmt.Errorf("%w: %s answers in plain HTTP, not HTTPS; if you trust the network to it, pass --insecure: %w", ErrPlainHTTP, normalize(registry), err)
 	}
 	host, ok := refused(err)
 	if !ok {
