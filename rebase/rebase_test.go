@@ -187,3 +187,28 @@ func TestRebaseRefusesUnsafeEntries(t *testing.T) {
 		t.Fatalf("got %v, want %v naming \"../evil\"", err, imagefs.ErrUnsafeEntry)
 	}
 }
+
+// Issue 13, item 10: names that are not UTF-8 are legal in tar and on Linux; the
+// moved layer is checked and kept byte for byte.
+func TestRebaseKeepsNonUTF8Names(t *testing.T) {
+	ctx := context.Background()
+	base := baseImage(t)
+	l := testimage.Layer(t, []testimage.Entry{testimage.Dir("d"), testimage.File("d/\xff\xfe-bad-utf8", "x")})
+	img, err := Assemble(ctx, base, []v1.Layer{l}, &v1.ConfigFile{}, WithHistory("slim: names"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Rebase(ctx, img, mustScratch(t), WithOldBase(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := out.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := layers[len(layers)-1].Digest()
+	want, _ := l.Digest()
+	if got != want {
+		t.Fatalf("moved layer is %s, want %s", got, want)
+	}
+}
