@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/testimage"
 )
@@ -65,5 +70,48 @@ func TestInterruptManyLayers(t *testing.T) {
 			t.Fatalf("%d SIGINT: slim ended with %v, want a failure; output:\n%s", signals, err, out)
 		}
 		t.Logf("%d SIGINT: ended in %v (%v)", signals, time.Since(start), err)
+	}
+}
+
+// Issue 13, item 9: a 300 MB config drove inspect to 1.26 GB of memory, a 90 MB
+// manifest to 591 MB. Both are refused, with the limit named, before they are read;
+// so is a config larger than its descriptor says. The process stays under 100 MiB.
+func TestHugeManifestAndConfigRefused(t *testing.T) {
+	t.Parallel()
+	layer := testimage.BytesBlob(testimage.Tar(t, []testimage.Entry{testimage.File("a", "1")}))
+	manifest := func(config testimage.Blob, size int64) testimage.Blob {
+		m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+			Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: size, Digest: config.Digest},
+			Layers: []v1.Descriptor{{MediaType: types.OCIUncompressedLayer, Size: layer.Size, Digest: layer.Digest}}}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testimage.BytesBlob(b)
+	}
+	bigConfig := testimage.RepeatBlob(`{"architecture":"amd64","os":"linux","x":"`, 'x', 300<<20)
+	bigManifest := testimage.RepeatBlob(`{"schemaVersion":2,"layers":[`, ' ', 90<<20)
+	host := testimage.GeneratedRegistry(t, map[string]testimage.Blob{
+		"config":   manifest(bigConfig, bigConfig.Size),
+		"liar":     manifest(bigConfig, 1000),
+		"manifest": bigManifest,
+	}, types.OCIManifestSchema1, []testimage.Blob{bigConfig, layer})
+	for _, tt := range []struct{ tag, want string }{
+		{"config", "more than the limit of 4194304"},
+		{"liar", "larger than the 1000 bytes its descriptor says"},
+		{"manifest", "more than the limit of 4194304"},
+	} {
+		t.Run(tt.tag, func(t *testing.T) {
+			cmd, out := slimProcess(t, "inspect", host+"/img:"+tt.tag)
+			err := waitExit(t, cmd, time.Minute)
+			if err == nil || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("slim inspect: %v, want a failure saying %q; output:\n%s", err, tt.want, out)
+			}
+			rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // kB on Linux
+			t.Logf("peak RSS %d MiB: %s", rss>>20, strings.TrimSpace(out.String()))
+			if rss > 100<<20 {
+				t.Errorf("peak RSS %d MiB, want under 100 MiB", rss>>20)
+			}
+		})
 	}
 }
