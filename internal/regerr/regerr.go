@@ -8,6 +8,7 @@ package regerr
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -51,22 +52,34 @@ func Wrap(err error, registry string) error {
 	if _, ok := errors.AsType[*Error](err); ok {
 		return err
 	}
-	if strings.Contains(err.Error(), plainHTTP) && !errors.Is(err, ErrPlainHTTP) {
-		// Plain HTTP is allowed by itself only on loopback addresses, where nobody
-		// can listen in; elsewhere the user must say they trust the network.
-		if registry == "" {
-			registry = hostIn(err.Error())
-		}
-		return fmt.Errorf("%w: %s answers in plain HTTP, not HTTPS; if you trust the network to it, pass --insecure: %w", ErrPlainHTTP, normalize(registry), err)
-	}
 	host, ok := refused(err)
 	if !ok {
-		return err
+		return plainHTTPHint(err, registry)
 	}
 	if registry == "" {
 		registry = host
 	}
 	return &Error{Registry: normalize(registry), Err: err}
+}
+
+// plainHTTPHint says to pass --insecure when a registry answered HTTPS in plain HTTP.
+// Plain HTTP is tried by itself only on loopback addresses, where nobody can listen
+// in; elsewhere the user must say they trust the network.
+func plainHTTPHint(err error, registry string) error {
+	if !strings.Contains(err.Error(), plainHTTP) || errors.Is(err, ErrPlainHTTP) {
+		return err
+	}
+	if registry == "" {
+		registry = hostIn(err.Error())
+	}
+	host := registry
+	if h, _, serr := net.SplitHostPort(registry); serr == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return err // plain HTTP was tried already
+	}
+	return fmt.Errorf("%w: %s answers in plain HTTP, not HTTPS; if you trust the network to it, pass --insecure: %w", ErrPlainHTTP, normalize(registry), err)
 }
 
 // Status codes and texts of a refusal, as the distribution spec, containerd's
