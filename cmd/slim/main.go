@@ -14,7 +14,11 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-func main() {
+func main() { os.Exit(slimMain()) }
+
+// slimMain is main less the exit, so a test can run the whole process and look at it
+// before it ends.
+func slimMain() int {
 	// BuildKit's and containerd's client code log through logrus; their warnings (no
 	// fsverity on this file system, say) are noise beside slim's own messages.
 	logrus.SetLevel(logrus.ErrorLevel)
@@ -35,7 +39,7 @@ func main() {
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(code)
+	return code
 }
 
 // run executes one command line and maps its outcome to an exit status, so that tests can

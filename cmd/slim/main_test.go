@@ -25,7 +25,7 @@ var bk struct {
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asSlimEnv) == "1" {
-		main() // the test binary run as slim itself: see slimProcess
+		os.Exit(asSlim()) // the test binary run as slim itself: see slimProcess
 	}
 	os.Exit(runTests(m))
 }
