@@ -14,7 +14,7 @@ APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-de
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 
-.PHONY: all build test demo bench lint deps tools clean
+.PHONY: all build test fuzz demo bench lint deps tools clean
 
 all: build
 
@@ -46,6 +46,17 @@ lint:
 
 test: deps tools lint
 	$(GO) test $(TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Parsers of untrusted bytes, fuzzed a few seconds each beyond their seed corpus (which
+# go test runs): manifests, configs and indexes as slim reads them, a docker archive's
+# manifest.json, the layer cache's key metadata.
+FUZZ := ./internal/imageref:FuzzStrictImage ./internal/imageref:FuzzLayoutIndex \
+	./internal/imageref:FuzzArchiveManifest ./tarball:FuzzReadCacheEntry
+FUZZTIME ?= 5s
+
+fuzz:
+	@for t in $(FUZZ); do $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) $${t%%:*} || exit 1; done
 
 demo: deps tools build
 	$(GO) run ./cmd/slimdev demo

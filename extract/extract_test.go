@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,8 +14,12 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/limits"
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -401,5 +406,79 @@ func TestExtractFromImageMatchesHost(t *testing.T) {
 	out := testimage.Chroot(t, root, "", nil, "/usr/bin/ls", "/")
 	if strings.Contains(out, "opt") {
 		t.Errorf("the fat layer's /opt was extracted: ls / printed %q", out)
+	}
+}
+
+// Issue 13, item 10: a name that is not UTF-8 (legal in tar and on Linux) failed with
+// "lstat d/\xff\xfe-bad-utf8: invalid argument"; it is written byte for byte.
+func TestExtractNonUTF8Names(t *testing.T) {
+	const name = "d/\xff\xfe-bad-utf8"
+	img := testimage.Image(t, [][]testimage.Entry{{testimage.Dir("d"), testimage.File(name, "x")}})
+	fsys, err := OpenImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	for _, p := range []string{"/d", "/" + name} {
+		dest := t.TempDir()
+		if _, err := Extract(context.Background(), fsys, []string{p}, dest); err != nil {
+			t.Fatalf("extracting %q: %v", p, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dest, name)); err != nil || string(b) != "x" {
+			t.Fatalf("extracting %q: %q, %v; want the file", p, b, err)
+		}
+	}
+}
+
+// deepChain is an image of one chain of n directories named a, with a file at the bottom.
+func deepChain(t *testing.T, n int) (v1.Image, string) {
+	t.Helper()
+	var es []testimage.Entry
+	p := "a"
+	for i := range n {
+		if i > 0 {
+			p += "/a"
+		}
+		es = append(es, testimage.Dir(p))
+	}
+	es = append(es, testimage.File(p+"/f", "x"))
+	return testimage.Image(t, [][]testimage.Entry{es}), p + "/f"
+}
+
+// Issue 13, item 7: a path 3000 directories deep took 106 s to extract (quadratic in
+// indexing, in the parent check and in os.Root's walk per operation). Paths are
+// bounded (limits.PathDepth, limits.PathBytes) and what is within them is linear:
+// 1000 levels took 17 s, now well under a second.
+func TestExtractDeepPath(t *testing.T) {
+	img, file := deepChain(t, 1000)
+	start := time.Now()
+	fsys, err := OpenImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	dest := t.TempDir()
+	if _, err := Extract(context.Background(), fsys, []string{"/a"}, dest); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("1000 levels took %v: not linear", d)
+	}
+	// The path is over PATH_MAX for the host, so read it through a root.
+	r, err := os.OpenRoot(filepath.Join(dest, strings.Repeat("a/", 500)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := r.Open(strings.TrimPrefix(file, strings.Repeat("a/", 500)))
+	if err != nil {
+		t.Fatalf("the deepest file: %v", err)
+	}
+	f.Close()
+
+	img, _ = deepChain(t, 3000)
+	_, err = OpenImage(context.Background(), img)
+	if !errors.Is(err, limits.ErrExceeded) || !strings.Contains(err.Error(), fmt.Sprintf("limit of %d", limits.PathDepth)) || len(err.Error()) > 400 {
+		t.Fatalf("3000 levels: %v, want %v naming the limit", err, limits.ErrExceeded)
 	}
 }

@@ -23,7 +23,7 @@ var (
 
 // schemes are the reference prefixes whose "://" would otherwise be taken for the
 // ":/" that ends SRC.
-var schemes = [...]string{"oci-layout://", "docker-archive://", "docker-daemon://"}
+var schemes = [...]string{"oci-layout://", "docker-archive://", "docker-daemon://", "docker-image://"}
 
 // Spec is one path to take from a source and where to put it.
 type Spec struct {
@@ -85,6 +85,11 @@ func ParseFrom(s string) (From, error) {
 			break
 		}
 	}
+	if sc, _, ok := strings.Cut(s, "://"); skip == 0 && ok && isScheme(sc) {
+		// "http://x/y:/p" would read as stage or image "http" and path "//x/y".
+		return From{}, fmt.Errorf("parsing --from %q: unknown scheme %s://; slim reads %s or a stage or image name: %w",
+			s, sc, strings.Join(schemes[:], ", "), ErrBadSpec)
+	}
 	i := strings.Index(s[skip:], ":/")
 	if i < 0 {
 		return From{}, fmt.Errorf("parsing --from %q: want SRC:/PATH[:/DEST]: %w", s, ErrBadSpec)
@@ -112,6 +117,20 @@ func ParseFrom(s string) (From, error) {
 		return From{}, fmt.Errorf("parsing --from %q: %w", s, err)
 	}
 	return From{Source: src, Spec: sp}, nil
+}
+
+// isScheme says whether s is a URL scheme (RFC 3986: a letter, then letters, digits,
+// "+", "-" or "."), which no stage name or image name followed by "://" is.
+func isScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // NewSpec checks and cleans a PATH and DEST pair (DEST may be empty).

@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,7 @@ func TestParseFrom(t *testing.T) {
 		{in: "b:/app:/../x", wantErr: ErrUnsafePath},
 		{in: "b:/app:/srv/../../x", wantErr: ErrUnsafePath},
 		{in: "b:/../etc/passwd", wantErr: ErrUnsafePath},
+		{in: "docker-image://reg.io/a:1:/app", want: From{"docker-image://reg.io/a:1", Spec{Path: "/app", Dest: "/app"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -63,6 +65,17 @@ func TestParseFrom(t *testing.T) {
 				t.Fatalf("ParseFrom(%q) = %+v, %v: does not round-trip %+v", got.String(), again, err, got)
 			}
 		})
+	}
+}
+
+// Issue 13, item 11: "http://x/y:/p" was read as source "http", path "//x/y".
+func TestParseFromUnknownScheme(t *testing.T) {
+	for _, in := range []string{"http://x/y:/p", "oci://dir:/app", "docker-achive:///a.tar:/app"} {
+		_, err := ParseFrom(in)
+		scheme, _, _ := strings.Cut(in, "://")
+		if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "unknown scheme "+scheme+"://") {
+			t.Errorf("ParseFrom(%q): %v; want %v naming the scheme %s://", in, err, ErrBadSpec, scheme)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase/static"
@@ -95,6 +96,11 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...RebaseO
 	}
 
 	own := layers[n:]
+	// They keep their digests, so nothing else reads them: check them here, by the
+	// rule every other command reads layers with.
+	if err := imagefs.CheckLayers(ctx, own); err != nil {
+		return nil, fmt.Errorf("rebasing: %w", err)
+	}
 	history := ownHistory(cf.History, n, oldHistory, len(own), o.epoch)
 
 	src := cf.DeepCopy()

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/testimage"
 )
@@ -170,3 +171,44 @@ func TestOwnHistory(t *testing.T) {
 }
 
 func mustEpoch() time.Time { return time.Unix(0, 0).UTC() }
+
+// Issue 13, item 8: rebase kept a "../" entry that recompress dropped and extract
+// ignored; all refuse it now, naming it.
+func TestRebaseRefusesUnsafeEntries(t *testing.T) {
+	ctx := context.Background()
+	base := baseImage(t)
+	own := []v1.Layer{testimage.Layer(t, []testimage.Entry{testimage.File("../evil", "x"), testimage.File("ok", "y")})}
+	img, err := Assemble(ctx, base, own, &v1.ConfigFile{}, WithHistory("slim: evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Rebase(ctx, img, mustScratch(t), WithOldBase(base))
+	if !errors.Is(err, imagefs.ErrUnsafeEntry) || !strings.Contains(err.Error(), `"../evil"`) {
+		t.Fatalf("got %v, want %v naming \"../evil\"", err, imagefs.ErrUnsafeEntry)
+	}
+}
+
+// Issue 13, item 10: names that are not UTF-8 are legal in tar and on Linux; the
+// moved layer is checked and kept byte for byte.
+func TestRebaseKeepsNonUTF8Names(t *testing.T) {
+	ctx := context.Background()
+	base := baseImage(t)
+	l := testimage.Layer(t, []testimage.Entry{testimage.Dir("d"), testimage.File("d/\xff\xfe-bad-utf8", "x")})
+	img, err := Assemble(ctx, base, []v1.Layer{l}, &v1.ConfigFile{}, WithHistory("slim: names"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Rebase(ctx, img, mustScratch(t), WithOldBase(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := out.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := layers[len(layers)-1].Digest()
+	want, _ := l.Digest()
+	if got != want {
+		t.Fatalf("moved layer is %s, want %s", got, want)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,6 +59,39 @@ func FuzzWriteTarNames(f *testing.F) {
 					t.Fatalf("unsafe or unclean path %q in output", p)
 				}
 			}
+		}
+	})
+}
+
+// FuzzReadCacheEntry feeds arbitrary bytes as a layer-cache key's metadata (a CI cache
+// restored from another branch may hold anything): it must refuse them or name a
+// sha256 blob whose diff ID is the key's.
+func FuzzReadCacheEntry(f *testing.F) {
+	const hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	f.Add([]byte(`{"digest":"sha256:`+hex+`","diffID":"sha256:`+hex+`","size":3,"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip"}`), hex+"-gzip")
+	f.Add([]byte(`{"digest":"sha256:`+hex+`","diffID":"sha256:`+hex+`","size":-1}`), "id-x")
+	f.Add([]byte(`{"digest":"sha512:00","diffID":"","size":1e99}`), "k")
+	f.Add([]byte(`null`), "id-")
+	f.Fuzz(func(t *testing.T, meta []byte, key string) {
+		if key == "" || strings.ContainsAny(key, "/\x00") || key == "." || key == ".." {
+			return // keys are file names slim makes
+		}
+		dir := t.TempDir()
+		if err := os.MkdirAll(keysDir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(keysDir(dir), key), meta, 0o644); err != nil {
+			t.Skip(err) // a name the file system refuses
+		}
+		e, ok, err := readEntry(dir, key)
+		if !ok || err != nil {
+			return
+		}
+		if e.Digest.Algorithm != "sha256" || len(e.Digest.Hex) != 64 || e.Size < 0 {
+			t.Fatalf("accepted %+v", e)
+		}
+		if !strings.HasPrefix(key, "id-") && !strings.HasPrefix(key, e.DiffID.Hex+"-") {
+			t.Fatalf("key %q accepted for diff ID %s", key, e.DiffID)
 		}
 	})
 }

@@ -16,7 +16,11 @@ import (
 	"github.com/slim-dev/slim/internal/tracer"
 )
 
-func main() {
+func main() { os.Exit(slimMain()) }
+
+// slimMain is main less the exit, so a test can run the whole process and look at it
+// before it ends.
+func slimMain() int {
 	// slim is also the tracer that --trace mounts into the run (see internal/tracer).
 	tracer.Invoked(os.Args)
 	// BuildKit's and containerd's client code log through logrus; their warnings (no
@@ -31,9 +35,15 @@ func main() {
 		debug.SetMemoryLimit(224 << 20)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels the run, which then removes what it began; a second
+		// one ends the process at once, as the shell's default would.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(code)
+	return code
 }
 
 // run executes one command line and maps its outcome to an exit status, so that tests can

@@ -24,6 +24,9 @@ var bk struct {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asSlimEnv) == "1" {
+		os.Exit(asSlim()) // the test binary run as slim itself: see slimProcess
+	}
 	os.Exit(runTests(m))
 }
 

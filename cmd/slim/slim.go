@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -340,7 +341,7 @@ func printReport(out io.Writer, r *job.Report) {
 	fmt.Fprintf(out, "\nFiles taken (%d)\n", len(r.Files))
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, fl := range r.Files {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", absPath(fl.Path), humanSize(fl.Size), fl.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableCell(fl.Reason))
 	}
 	tw.Flush()
 }
@@ -352,5 +353,24 @@ func sizeOrDash(n int64) string {
 	return humanSize(n)
 }
 
-// absPath shows an image path as users write it, with one leading slash.
-func absPath(p string) string { return "/" + strings.TrimLeft(p, "/") }
+// tablePath shows an image path in a table as users write it, with one leading slash,
+// its middle left out past tableCell bytes: tabwriter pads a column to its longest
+// cell, so one path 3000 directories deep made every row 6 kB wide.
+func tablePath(p string) string { return tableCell("/" + strings.TrimLeft(p, "/")) }
+
+// tableCell is s with its middle left out when it is over 100 bytes, cut at UTF-8
+// boundaries.
+func tableCell(s string) string {
+	const limit, half = 100, 48
+	if len(s) <= limit {
+		return s
+	}
+	head, tail := half, len(s)-half
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "…" + s[tail:]
+}

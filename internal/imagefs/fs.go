@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 )
 
 var (
@@ -22,7 +23,7 @@ var (
 
 // lookup resolves name for operation op, with errors as *fs.PathError.
 func (f *FS) lookup(op, name string, follow bool) (*node, error) {
-	if !fs.ValidPath(name) {
+	if !validPath(name) {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	n, err := walk(f.root, name, follow)
@@ -30,6 +31,28 @@ func (f *FS) lookup(op, name string, follow bool) (*node, error) {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return n, nil
+}
+
+// validPath is fs.ValidPath without its UTF-8 rule: a Linux name is any bytes but NUL
+// and '/', and tar keeps them, so an image may hold names that are not UTF-8.
+func validPath(name string) bool {
+	if name == "." {
+		return true
+	}
+	for {
+		i := strings.IndexByte(name, '/')
+		elem := name
+		if i >= 0 {
+			elem = name[:i]
+		}
+		if elem == "" || elem == "." || elem == ".." || strings.IndexByte(elem, 0) >= 0 {
+			return false
+		}
+		if i < 0 {
+			return true
+		}
+		name = name[i+1:]
+	}
 }
 
 // Open opens name, following symlinks inside the image. Regular files are

@@ -37,6 +37,12 @@ var (
 	ErrCorruptLayer = errors.New("corrupt layer")
 	// ErrLoop means resolving a path followed more than 40 symbolic links.
 	ErrLoop = errors.New("too many levels of symbolic links")
+	// ErrDiffIDMismatch means a layer's uncompressed stream does not hash to the diff
+	// ID its image's config lists.
+	ErrDiffIDMismatch = errors.New("layer diff id mismatch")
+	// ErrUnsafeEntry means a tar entry's name, or a hard link's target, climbs out of
+	// the root ("../x"). Docker refuses such layers; slim does too, for every command.
+	ErrUnsafeEntry = errors.New("unsafe tar entry")
 )
 
 // maxHops matches Linux's MAXSYMLINKS, so a path that resolves in a running
@@ -149,6 +155,9 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 	indexes := make([][]rawEntry, len(layers))
 
 	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if f.sources[i], err = newSource(l); err != nil {
 			return nil, fmt.Errorf("reading layer %d: %w", i, err)
 		}
@@ -163,11 +172,10 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 			spoolDir = cmp.Or(o.spoolDir, os.TempDir())
 		}
 		g.Go(func() error {
-			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir)
+			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir, cf.RootFS.DiffIDs[i])
 			if err != nil {
 				return fmt.Errorf("indexing layer %d (%s): %w", i, src.digest, err)
 			}
-			li.DiffID = cf.RootFS.DiffIDs[i]
 			f.layers[i], indexes[i] = li, raws
 			return nil
 		})
@@ -191,6 +199,34 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 	}
 	f.root = b.finish()
 	return f, nil
+}
+
+// CheckLayers reads layers as New does (digest, diff ID, the rule for tar entries,
+// limits) without building a view, for code that passes layers on without reading
+// them otherwise (rebase moves an image's own layers as they are).
+func CheckLayers(ctx context.Context, layers []v1.Layer) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		src, err := newSource(l)
+		if err != nil {
+			return fmt.Errorf("reading layer %d: %w", i, err)
+		}
+		diffID, err := l.DiffID()
+		if err != nil {
+			return fmt.Errorf("reading diff id of layer %d (%s): %w", i, src.digest, err)
+		}
+		g.Go(func() error {
+			if _, _, err := indexLayer(gctx, src, 0, "", diffID); err != nil {
+				return fmt.Errorf("checking layer %d (%s): %w", i, src.digest, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // Layers returns a copy of the per-layer index, bottom layer first.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/slim-dev/slim/internal/imagefs"
 	ti "github.com/slim-dev/slim/internal/testimage"
@@ -154,8 +156,8 @@ func TestMergedView(t *testing.T) {
 		{"hardlink with absolute name, target overwritten later",
 			[]L{{ti.File("f", "abc")}, {ti.Hardlink("h", "/f"), ti.File("f", "new")}},
 			[]string{"f=new", "h=abc"}, true},
-		{"hardlink to nothing or out of the root is dropped",
-			[]L{{ti.File("f", "abc"), ti.Hardlink("h", "nope"), ti.Hardlink("e", "../f"), ti.Dir("d"), ti.Hardlink("hd", "d")}},
+		{"hardlink to nothing or to a directory is dropped",
+			[]L{{ti.File("f", "abc"), ti.Hardlink("h", "nope"), ti.Dir("d"), ti.Hardlink("hd", "d")}},
 			[]string{"d/", "f=abc"}, false},
 		{"implicit parents",
 			[]L{{ti.File("a/b/c", "1")}, {ti.File("a/x/y", "2")}},
@@ -163,9 +165,6 @@ func TestMergedView(t *testing.T) {
 		{"names normalised",
 			[]L{{ti.File("./a/b", "1"), ti.File("/c", "2"), {Name: "dd/", Type: tar.TypeDir}, ti.File("dd//e/./f", "3")}},
 			[]string{"a/", "a/b=1", "c=2", "dd/", "dd/e/", "dd/e/f=3"}, false},
-		{"names escaping the root are ignored",
-			[]L{{ti.File("../evil", "1"), ti.File("a/../../evil2", "2"), ti.File("/../evil3", "3"), ti.Whiteout("../x"), ti.File("ok", "4")}},
-			[]string{"ok=4"}, false},
 		{"later entry of the same layer wins",
 			[]L{{ti.File("f", "first"), ti.File("f", "second")}},
 			[]string{"f=second"}, true},
@@ -185,6 +184,23 @@ func TestMergedView(t *testing.T) {
 			got := render(t, open(t, img))
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("merged view:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Issue 13, item 8: entries climbing out of the root were dropped here (extract,
+// recompress) yet kept by rebase. One rule now: refused, the entry named.
+func TestUnsafeEntriesRefused(t *testing.T) {
+	for _, e := range []ti.Entry{
+		ti.File("../evil", "1"), ti.File("a/../../evil2", "2"), ti.File("/../evil3", "3"),
+		ti.Whiteout("../x"), ti.Hardlink("e", "../f"), ti.File("d/\xff/../../../evil4", "4"),
+	} {
+		t.Run(e.Name, func(t *testing.T) {
+			img := ti.Image(t, [][]ti.Entry{{ti.File("f", "abc"), e, ti.File("ok", "4")}})
+			_, err := imagefs.New(context.Background(), img)
+			if !errors.Is(err, imagefs.ErrUnsafeEntry) || !strings.Contains(err.Error(), strconv.Quote(e.Name)) {
+				t.Fatalf("got %v, want %v naming %q", err, imagefs.ErrUnsafeEntry, e.Name)
 			}
 		})
 	}
@@ -449,5 +465,25 @@ func TestContentID(t *testing.T) {
 		if s, ok := one.ContentID(name); ok {
 			t.Errorf("%s has content ID %q, want none", name, s)
 		}
+	}
+}
+
+// Issue 13, item 8: a config whose diff_ids are not the layers' uncompressed digests
+// was believed.
+func TestDiffIDsChecked(t *testing.T) {
+	img := ti.Image(t, [][]ti.Entry{{ti.File("a", "1")}, {ti.File("b", "2")}})
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cf.RootFS.DiffIDs[1]
+	cf.RootFS.DiffIDs[1] = cf.RootFS.DiffIDs[0]
+	bad, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = imagefs.New(context.Background(), bad)
+	if !errors.Is(err, imagefs.ErrDiffIDMismatch) || !strings.Contains(err.Error(), want.Hex) || !strings.Contains(err.Error(), "layer 1") {
+		t.Fatalf("got %v, want %v naming layer 1 and %s", err, imagefs.ErrDiffIDMismatch, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -23,6 +24,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/slim-dev/slim/internal/limits"
 	"github.com/slim-dev/slim/internal/mediatype"
 )
 
@@ -190,8 +192,9 @@ const (
 
 // indexLayer reads a layer once: headers are recorded with the offset of
 // their content, content is skipped, the blob digest is checked at the end.
-func indexLayer(ctx context.Context, src source, largest int, spoolDir string) (LayerIndex, []rawEntry, error) {
-	li := LayerIndex{Digest: src.digest}
+// The uncompressed stream is hashed too and must be diffID, the config's word for it.
+func indexLayer(ctx context.Context, src source, largest int, spoolDir string, diffID v1.Hash) (LayerIndex, []rawEntry, error) {
+	li := LayerIndex{Digest: src.digest, DiffID: diffID}
 	mt, err := src.layer.MediaType()
 	if err != nil {
 		return li, nil, fmt.Errorf("reading media type: %w", err)
@@ -214,9 +217,15 @@ func indexLayer(ctx context.Context, src source, largest int, spoolDir string) (
 			return li, nil, err
 		}
 	}
-	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest, sw)
+	dh := hasherFor(diffID)
+	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest, sw, dh)
 	if err == nil {
 		err = blob.drain()
+	}
+	if err == nil && dh != nil {
+		if got := hex.EncodeToString(dh.Sum(nil)); got != diffID.Hex {
+			err = fmt.Errorf("%w: the uncompressed layer hashes to %s:%s, the config's diff_ids say %s", ErrDiffIDMismatch, diffID.Algorithm, got, diffID)
+		}
 	} else if !errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
 		// A corrupt stream is often a blob that does not match its digest;
 		// saying so is the more useful error.
@@ -246,7 +255,7 @@ func indexLayer(ctx context.Context, src source, largest int, spoolDir string) (
 
 // readTar decompresses and parses one layer stream. The errors it returns
 // wrap ErrCorruptLayer unless they come from the blob reader itself.
-func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
+func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter, diffHash hash.Hash) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
 	corrupt := func(what string, err error) error {
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -271,7 +280,10 @@ func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter
 	defer dec.Close()
 	var r io.Reader = dec
 	if spool != nil {
-		r = teeReader{r: dec, w: spool}
+		r = teeReader{r: r, w: spool}
+	}
+	if diffHash != nil {
+		r = io.TeeReader(r, diffHash)
 	}
 	ts := newTarScanner(r, scanBufSize)
 	top := &largestFiles{max: largest}
@@ -285,6 +297,12 @@ func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter
 		}
 		ordinal := entries
 		entries++
+		if entries > limits.EntriesPerLayer {
+			return nil, 0, 0, nil, limits.Exceeded("the layer's entry count", int64(entries), limits.EntriesPerLayer, "entries")
+		}
+		if err := checkEntry(h); err != nil {
+			return nil, 0, 0, nil, err
+		}
 		if r, ok := rawFromHeader(h, off, ordinal); ok {
 			if r.kind == kindEntry && r.node.typ == tar.TypeReg {
 				top.add(FileStat{Path: r.path, Size: r.node.size})
@@ -300,6 +318,54 @@ func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter
 		return nil, 0, 0, nil, corrupt("reading past end of tar", err)
 	}
 	return raws, size, entries, top.sorted(), nil
+}
+
+// hasherFor hashes what d names, nil for an algorithm slim does not know (the
+// check is then left out, as ggcr does).
+func hasherFor(d v1.Hash) hash.Hash {
+	switch d.Algorithm {
+	case "sha256":
+		return sha256.New()
+	case "sha512":
+		return sha512.New()
+	}
+	return nil
+}
+
+// checkEntry applies the one rule for tar entries, whatever reads them: a name (or a
+// hard link's target) that climbs out of the root is refused, as Docker refuses it,
+// and so is a path over limits.PathBytes or limits.PathDepth. Absolute names are
+// read from the root, as every runtime reads them; symbolic links may point anywhere,
+// since they resolve inside the container's root.
+func checkEntry(h *tar.Header) error {
+	if n := len(h.Name); n > limits.PathBytes {
+		return limits.Exceeded("the path of entry "+ShortName(h.Name), int64(n), limits.PathBytes, "bytes")
+	}
+	if n := strings.Count(strings.Trim(h.Name, "/"), "/") + 1; n > limits.PathDepth {
+		return limits.Exceeded("the path of entry "+ShortName(h.Name), int64(n), limits.PathDepth, "components")
+	}
+	if _, ok := cleanName(h.Name); !ok {
+		return fmt.Errorf("%w: entry %s climbs out of the root", ErrUnsafeEntry, ShortName(h.Name))
+	}
+	if h.Typeflag == tar.TypeLink {
+		if len(h.Linkname) > limits.PathBytes {
+			return limits.Exceeded("the target of hard link "+ShortName(h.Name), int64(len(h.Linkname)), limits.PathBytes, "bytes")
+		}
+		if _, ok := cleanName(h.Linkname); !ok {
+			return fmt.Errorf("%w: hard link %s to %s climbs out of the root", ErrUnsafeEntry, ShortName(h.Name), ShortName(h.Linkname))
+		}
+	}
+	return nil
+}
+
+// ShortName quotes a name for a message: non-UTF-8 bytes escaped (\xff), and the
+// middle of a very long one left out, so one hostile name cannot flood a terminal.
+func ShortName(name string) string {
+	const keep = 60
+	if len(name) <= 2*keep+20 {
+		return strconv.Quote(name)
+	}
+	return strconv.Quote(name[:keep]) + fmt.Sprintf("…(%d bytes)…", len(name)-2*keep) + strconv.Quote(name[len(name)-keep:])
 }
 
 // cleanName turns a tar entry name into an fs.ValidPath name ("." for the

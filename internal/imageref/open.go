@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/slim-dev/slim/internal/ctxio"
+	"github.com/slim-dev/slim/internal/limits"
 	"github.com/slim-dev/slim/internal/regerr"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
@@ -110,7 +111,8 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 		}
 		ref = n
 	}
-	desc, err := remote.Get(ref, remoteOptions(ctx, o)...)
+	ropts := remoteOptions(ctx, o)
+	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
 		var terr *transport.Error
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
@@ -118,11 +120,44 @@ func openRemote(ctx context.Context, r Ref, o options) (v1.Image, v1.ImageIndex,
 		}
 		return nil, nil, regerr.Wrap(err, ref.Context().RegistryStr())
 	}
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo := ref.Context()
+	// Blobs are fetched by digest through one puller (one token per repository), not
+	// through ggcr's image layers, which re-read the manifest at every request.
+	open := func(img v1.Image, d v1.Descriptor) (io.ReadCloser, error) {
+		if len(d.URLs) > 0 {
+			// A foreign layer: ggcr's layer tries the registry, then the URLs.
+			l, err := img.LayerByDigest(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			return l.Compressed()
+		}
+		l, err := puller.Layer(ctx, repo.Digest(d.Digest.String()))
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	}
+	// Mountable, so a push to another repository of the registry mounts the blob.
+	wrap := func(l v1.Layer, d v1.Descriptor) v1.Layer {
+		return &remote.MountableLayer{Layer: l, Reference: repo.Digest(d.Digest.String())}
+	}
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
-		return nil, idx, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, strictIdx(idx, open, wrap), nil
 	}
 	img, err := desc.Image()
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err = strict(img, open, wrap)
 	return img, nil, err
 }
 
@@ -139,20 +174,21 @@ func remoteOptions(ctx context.Context, o options) []remote.Option {
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(o.keychain),
 	}
+	tr := remote.DefaultTransport
 	switch {
 	case o.transport != nil:
-		ropts = append(ropts, remote.WithTransport(o.transport))
+		tr = o.transport
 	case o.insecure:
 		// As crane --insecure and Docker's insecure-registries: a registry the user
 		// called insecure may also have a self-signed certificate.
-		tr := remote.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
-		ropts = append(ropts, remote.WithTransport(tr))
+		t := remote.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
+		tr = t
 	}
 	if o.userAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(o.userAgent))
 	}
-	return ropts
+	return append(ropts, remote.WithTransport(limitTransport{inner: tr}))
 }
 
 func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {
@@ -173,10 +209,15 @@ func openLayout(r Ref) (v1.Image, v1.ImageIndex, error) {
 		}
 		return nil, nil, err
 	}
+	if fi, err := os.Stat(filepath.Join(r.Path, "index.json")); err == nil && fi.Size() > limits.Manifest {
+		return nil, nil, limits.Exceeded(filepath.Join(r.Path, "index.json"), fi.Size(), limits.Manifest, "bytes")
+	}
 	root, err := p.ImageIndex()
 	if err != nil {
 		return nil, nil, err
 	}
+	// Children are read strictly; blobs are files named by their digest.
+	root = strictIdx(root, func(_ v1.Image, d v1.Descriptor) (io.ReadCloser, error) { return p.Blob(d.Digest) }, nil)
 	im, err := root.IndexManifest()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", filepath.Join(r.Path, "index.json"), err)
@@ -326,7 +367,7 @@ func openArchive(r Ref) (v1.Image, error) {
 	}
 	img, err := tarball.ImageFromPath(r.Path, tag)
 	if err == nil {
-		return img, nil
+		return strict(img, nil, nil)
 	}
 	// Only now is manifest.json read a second time: to say what the archive holds.
 	m, merr := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(r.Path) })
@@ -421,7 +462,7 @@ func openDaemon(ctx context.Context, r Ref, o options) (v1.Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("reading docker save of %s: %w", r.Name, err)
 	}
-	return img, nil
+	return strict(img, nil, nil)
 }
 
 func daemonError(err error) error {

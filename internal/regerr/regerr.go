@@ -8,6 +8,7 @@ package regerr
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -18,6 +19,12 @@ import (
 
 // ErrUnauthorized is wrapped by every refusal Wrap recognises.
 var ErrUnauthorized = errors.New("registry refused access")
+
+// ErrPlainHTTP is wrapped when a registry answered HTTPS in plain HTTP.
+var ErrPlainHTTP = errors.New("registry speaks plain HTTP")
+
+// plainHTTP is Go's net/http wording for an HTTPS request answered in plain HTTP.
+const plainHTTP = "server gave HTTP response to HTTPS client"
 
 // Error is a registry's refusal. Registry is host[:port], empty when neither
 // the caller nor the error text named it.
@@ -47,12 +54,32 @@ func Wrap(err error, registry string) error {
 	}
 	host, ok := refused(err)
 	if !ok {
-		return err
+		return plainHTTPHint(err, registry)
 	}
 	if registry == "" {
 		registry = host
 	}
 	return &Error{Registry: normalize(registry), Err: err}
+}
+
+// plainHTTPHint says to pass --insecure when a registry answered HTTPS in plain HTTP.
+// Plain HTTP is tried by itself only on loopback addresses, where nobody can listen
+// in; elsewhere the user must say they trust the network.
+func plainHTTPHint(err error, registry string) error {
+	if !strings.Contains(err.Error(), plainHTTP) || errors.Is(err, ErrPlainHTTP) {
+		return err
+	}
+	if registry == "" {
+		registry = hostIn(err.Error())
+	}
+	host := registry
+	if h, _, serr := net.SplitHostPort(registry); serr == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return err // plain HTTP was tried already
+	}
+	return fmt.Errorf("%w: %s answers in plain HTTP, not HTTPS; if you trust the network to it, pass --insecure: %w", ErrPlainHTTP, normalize(registry), err)
 }
 
 // Status codes and texts of a refusal, as the distribution spec, containerd's

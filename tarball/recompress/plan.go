@@ -7,6 +7,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/tarball"
@@ -26,6 +27,8 @@ type plan struct {
 type planned struct {
 	e     imagefs.LayerEntry
 	strip bool
+	// implicit marks a directory no layer has an entry for (see keepImplicit).
+	implicit bool
 }
 
 func makePlan(fsys *imagefs.FS, n int, o *options, strip *stripper) (*plan, error) {
@@ -75,8 +78,12 @@ func makePlan(fsys *imagefs.FS, n int, o *options, strip *stripper) (*plan, erro
 				dirStrip[e.Path] = true
 			}
 		}
-		if e.Layer < o.keepBase {
-			return nil // kept as it is, or a directory no layer wrote
+		if e.Layer < 0 && e.Since >= o.keepBase {
+			pl.implicit = true
+			pl.e.Layer = e.Since // the layer whose entries made it
+		}
+		if pl.e.Layer < o.keepBase {
+			return nil // kept as it is
 		}
 		byPath[e.Path] = len(all)
 		all = append(all, pl)
@@ -107,7 +114,7 @@ func makePlan(fsys *imagefs.FS, n int, o *options, strip *stripper) (*plan, erro
 	}
 	// A kept entry keeps the directories above it.
 	for i := range all {
-		if all[i].strip {
+		if all[i].strip || all[i].implicit {
 			continue
 		}
 		for d := path.Dir(all[i].e.Path); d != "."; d = path.Dir(d) {
@@ -117,8 +124,16 @@ func makePlan(fsys *imagefs.FS, n int, o *options, strip *stripper) (*plan, erro
 		}
 	}
 	settleStrippedLinks(all, byPath)
+	keepImplicit(all)
 
 	for _, pl := range all {
+		if pl.implicit {
+			if !pl.strip {
+				t := target(pl.e.Layer)
+				p.sets[t] = append(p.sets[t], tarball.Entry{Header: pl.e.Header})
+			}
+			continue
+		}
 		if pl.strip {
 			p.stripped++
 			if pl.e.Header.Typeflag == tar.TypeReg {
@@ -137,6 +152,22 @@ func makePlan(fsys *imagefs.FS, n int, o *options, strip *stripper) (*plan, erro
 		}
 	}
 	return p, nil
+}
+
+// keepImplicit leaves an implicit directory in only when the merged view has
+// nothing under it: a runtime makes the others itself, but an emptied one would vanish
+// with the whiteout that emptied it. (One that --strip empties goes, as stripping
+// what it holds means.) all is in walk order, so a directory's entries follow it.
+func keepImplicit(all []planned) {
+	for i := range all {
+		pl := &all[i]
+		if !pl.implicit {
+			continue
+		}
+		if i+1 < len(all) && strings.HasPrefix(all[i+1].e.Path, pl.e.Path+"/") {
+			pl.strip = true
+		}
+	}
 }
 
 func whiteoutName(p string) string {

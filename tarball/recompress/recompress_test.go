@@ -273,6 +273,18 @@ func recompressCases() []struct {
 			{{Name: "app", Type: tar.TypeDir, Mode: 0o700, Uid: 3, Gid: 4, Xattrs: map[string]string{"user.x": "y"}}, sized("app/data", 9000, 15)},
 			{{Name: "app/data", Body: []byte("d"), Mode: 0o600, Uid: 5, Gid: 6}},
 		}, true},
+		// Issue 13, item 5: var/cache has no entry of its own; once the only
+		// thing under it is deleted it must stay, as a runtime unpacking the
+		// original shows it.
+		{"implicit parent emptied by a whiteout", layers{
+			{sized("var/cache/apt/pkgcache.bin", 20000, 18), ti.File("var/lib/x", "x")},
+			{ti.Whiteout("var/cache/apt")},
+		}, false},
+		// Issue 13, item 10: names are bytes, as on Linux.
+		{"names that are not UTF-8", layers{
+			{ti.Dir("d"), sized("d/\xff\xfe-bad-utf8", 3000, 19), ti.Symlink("d/l\xe9", "\xff\xfe-bad-utf8"), ti.File("d/gone\xff", "x")},
+			{ti.Whiteout("d/gone\xff"), ti.Hardlink("h\xc3", "d/\xff\xfe-bad-utf8")},
+		}, false},
 		{"a layer left empty", layers{
 			{ti.File("a", "1")},
 			{sized("big", 30000, 16), ti.Dir("tmp"), sized("tmp/t", 1000, 17)},
