@@ -670,6 +670,14 @@ func (s *selector) takeDeps(missing *error) error {
 		}
 		*missing = errors.Join(*missing, err)
 	}
+	if err := s.takeFound(deps); err != nil {
+		return err
+	}
+	return s.takeImports()
+}
+
+// takeFound takes what the closure found, each at its place in the source.
+func (s *selector) takeFound(deps []elfdeps.Dep) error {
 	for _, d := range deps {
 		p := rel(d.Path)
 		if it, ok := s.set.items[p]; ok && it.origin == s.origin && it.src == p {
@@ -679,7 +687,7 @@ func (s *selector) takeDeps(missing *error) error {
 			return err
 		}
 	}
-	return s.takeImports()
+	return nil
 }
 
 // takeImports takes what the source files taken so far import, for the language
@@ -694,16 +702,7 @@ func (s *selector) takeImports() error {
 		return fmt.Errorf("reading imports in %s: %w", s.o.source, err)
 	}
 	s.sources = nil
-	for _, d := range deps {
-		p := rel(d.Path)
-		if it, ok := s.set.items[p]; ok && it.origin == s.origin && it.src == p {
-			continue
-		}
-		if err := s.takeAt(p, d.Reason, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.takeFound(deps)
 }
 
 // maybeProgram says whether elfdeps has anything to find for the file. Only files with an

@@ -66,6 +66,16 @@ func runImageIn(t *testing.T, img v1.Image) (testimage.Ran, string) {
 	}), root
 }
 
+// runFat runs the fat image, which must succeed and print want.
+func runFat(t *testing.T, img v1.Image, want string) testimage.Ran {
+	t.Helper()
+	fat := runImage(t, img)
+	if fat.Code != 0 || !strings.Contains(fat.Stdout, want) {
+		t.Fatalf("fat image (want %q in its output): %s", want, fat)
+	}
+	return fat
+}
+
 // slimRuns slims ref with args, then runs the result: it must behave as fat did (same
 // exit status, stdout and stderr), or slim must have refused naming what is missing.
 // It returns slim's report (stdout) and whether the result has a name.
@@ -125,10 +135,7 @@ func TestSlimLangsPython(t *testing.T) {
 	img, ref := langsImage(t, hostEntries(t, "app/main.py="+hostFile(t, "main.py", pythonApp)), func(c *v1.Config) {
 		c.Cmd = []string{"python3", "/app/main.py"}
 	})
-	fat := runImage(t, img)
-	if fat.Code != 0 || !strings.Contains(fat.Stdout, "round trip: True libyaml: True") {
-		t.Fatalf("fat image: %s", fat)
-	}
+	fat := runFat(t, img, "round trip: True libyaml: True")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	for _, w := range []string{"python3.11 stdlib for /usr/bin/python3.11", "module yaml imported by /app/main.py", "module six imported by /app/main.py"} {
 		if !strings.Contains(report, w) {
@@ -164,10 +171,7 @@ func TestSlimLangsNode(t *testing.T) {
 	img, ref := langsImage(t, hostEntries(t, "app/app.js="+hostFile(t, "app.js", nodeApp), "app/node_modules="+modules), func(c *v1.Config) {
 		c.Cmd = []string{"node", "/app/app.js"}
 	})
-	fat := runImage(t, img)
-	if fat.Code != 0 || !strings.Contains(fat.Stdout, "express function") {
-		t.Fatalf("fat image: %s", fat)
-	}
+	fat := runFat(t, img, "express function")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	if !strings.Contains(report, "node builtin /usr/share/nodejs/cjs-module-lexer/lexer.js named in /usr/lib/x86_64-linux-gnu/libnode.so.108") {
 		t.Errorf("report lacks the externalized builtins:\n%s", report)
@@ -221,10 +225,7 @@ func TestSlimLangsJava(t *testing.T) {
 	img, ref := langsImage(t, hostEntries(t, "app/Main.class="+filepath.Join(dir, "Main.class")), func(c *v1.Config) {
 		c.Cmd = []string{"java", "-cp", "/app", "Main"}
 	})
-	fat := runImage(t, img)
-	if fat.Code != 0 || !strings.Contains(fat.Stdout, "trusted true") {
-		t.Fatalf("fat image: %s", fat)
-	}
+	fat := runFat(t, img, "trusted true")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	if !strings.Contains(report, "JRE /usr/lib/jvm/java-17-openjdk-amd64 of /usr/lib/jvm/java-17-openjdk-amd64/bin/java") {
 		t.Errorf("report lacks the JRE:\n%s", report)
@@ -277,9 +278,6 @@ func TestSlimLangsGoCgo(t *testing.T) {
 	img, ref := langsImage(t, hostEntries(t, "app/prog="+filepath.Join(dir, "prog")), func(c *v1.Config) {
 		c.Entrypoint = []string{"/app/prog"}
 	})
-	fat := runImage(t, img)
-	if fat.Code != 0 || !strings.Contains(fat.Stdout, "root 0 /root localhost [::1 127.0.0.1] <nil>") {
-		t.Fatalf("fat image: %s", fat)
-	}
+	fat := runFat(t, img, "root 0 /root localhost [::1 127.0.0.1] <nil>")
 	slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 }
