@@ -19,8 +19,9 @@ BENCH_FLAGS ?=
 
 all: build
 
+# Static (no cgo): slim is also the --trace tracer, run inside the image's root.
 build:
-	$(GO) build -o $(BIN)/slim ./cmd/slim
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/slim ./cmd/slim
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

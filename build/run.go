@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -131,6 +132,10 @@ type RunOption func(*runOptions)
 
 type runOptions struct {
 	timeout time.Duration
+	// stdout, when set, receives all of stdout instead of an Output's Stream;
+	// mounts are added to the container (both for TraceImage and TraceStage).
+	stdout io.WriteCloser
+	mounts []gateway.Mount
 }
 
 // WithTimeout kills the process after d (default DefaultRunTimeout).
@@ -164,6 +169,10 @@ type runStore struct {
 	mu  sync.Mutex
 	lp  layout.Path
 	ok  bool // lp exists
+	// tracers are the tracer binaries packed for this session, by host path;
+	// closers free what they hold when the store goes.
+	tracers map[string]*tracerImage
+	closers []func()
 }
 
 func newRunStore() (*runStore, content.Store, error) {
@@ -181,7 +190,12 @@ func newRunStore() (*runStore, content.Store, error) {
 	return &runStore{id: fmt.Sprintf("slimrun%x", sum[:8]), dir: dir}, cs, nil
 }
 
-func (s *runStore) close() { os.RemoveAll(s.dir) }
+func (s *runStore) close() {
+	for _, c := range s.closers {
+		c()
+	}
+	os.RemoveAll(s.dir)
+}
 
 // add writes img into the store and returns its manifest digest.
 func (s *runStore) add(img v1.Image) (v1.Hash, error) {
@@ -236,9 +250,18 @@ func (c *Client) Run(ctx context.Context, fn func(ctx context.Context, r *Runner
 
 // RunImage runs p in img, a container of its own with img's file system as root.
 func (r *Runner) RunImage(ctx context.Context, img v1.Image, p Process, opts ...RunOption) (*Output, error) {
+	ref, pl, err := r.imageRef(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return r.runWith(ctx, ref, pl, p, makeRunOptions(opts))
+}
+
+// imageRef loads img into the daemon through the session's store.
+func (r *Runner) imageRef(ctx context.Context, img v1.Image) (gateway.Reference, ocispecs.Platform, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("reading the config of the image to run: %w", err)
+		return nil, ocispecs.Platform{}, fmt.Errorf("reading the config of the image to run: %w", err)
 	}
 	pl := ocispecs.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
 	if pl.OS == "" {
@@ -246,39 +269,42 @@ func (r *Runner) RunImage(ctx context.Context, img v1.Image, p Process, opts ...
 	}
 	dgst, err := r.store.add(img)
 	if err != nil {
-		return nil, err
+		return nil, pl, err
 	}
 	st := llb.OCILayout("slim/run@"+dgst.String(), llb.OCIStore("", r.store.id))
 	def, err := st.Marshal(ctx, llb.Platform(pl))
 	if err != nil {
-		return nil, fmt.Errorf("preparing the image to run: %w", err)
+		return nil, pl, fmt.Errorf("preparing the image to run: %w", err)
 	}
 	res, err := r.gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true})
 	if err != nil {
-		return nil, fmt.Errorf("loading the image to run: %w", refused(err))
+		return nil, pl, fmt.Errorf("loading the image to run: %w", refused(err))
 	}
 	ref, err := res.SingleRef()
 	if err != nil || ref == nil {
-		return nil, fmt.Errorf("loading the image to run: no reference: %w", err)
+		return nil, pl, fmt.Errorf("loading the image to run: no reference: %w", err)
 	}
-	return r.run(ctx, ref, pl, p, opts)
+	return ref, pl, nil
 }
 
 // RunStage runs p in a stage solved in this runner's session.
 func (r *Runner) RunStage(ctx context.Context, s *StageFS, p Process, opts ...RunOption) (*Output, error) {
+	return r.runWith(ctx, s.ref, stagePlatform(s), p, makeRunOptions(opts))
+}
+
+func stagePlatform(s *StageFS) ocispecs.Platform {
 	pl, err := platforms.Parse(s.Platform)
 	if err != nil {
 		pl = platforms.DefaultSpec()
 	}
-	return r.run(ctx, s.ref, pl, p, opts)
+	return pl
 }
 
-// run starts p in a container whose root is a writable snapshot of ref, with no
+// runWith starts p in a container whose root is a writable snapshot of ref, with no
 // network, and waits for it or for the time limit.
-func (r *Runner) run(ctx context.Context, ref gateway.Reference, pl ocispecs.Platform, p Process, opts []RunOption) (*Output, error) {
-	o := makeRunOptions(opts)
+func (r *Runner) runWith(ctx context.Context, ref gateway.Reference, pl ocispecs.Platform, p Process, o runOptions) (*Output, error) {
 	ctr, err := r.gw.NewContainer(ctx, gateway.NewContainerRequest{
-		Mounts:   []gateway.Mount{{Dest: "/", Ref: ref, MountType: pb.MountType_BIND}},
+		Mounts:   append([]gateway.Mount{{Dest: "/", Ref: ref, MountType: pb.MountType_BIND}}, o.mounts...),
 		NetMode:  pb.NetMode_NONE,
 		Platform: pb.PlatformFromSpec(pl),
 	})
@@ -287,9 +313,13 @@ func (r *Runner) run(ctx context.Context, ref gateway.Reference, pl ocispecs.Pla
 	}
 	defer ctr.Release(context.WithoutCancel(ctx))
 	stdout, stderr := newCapture(), newCapture()
+	var out1 io.WriteCloser = stdout
+	if o.stdout != nil {
+		out1 = o.stdout
+	}
 	proc, err := ctr.Start(ctx, gateway.StartRequest{
 		Args: p.Args, Env: p.Env, User: p.User, Cwd: p.Cwd,
-		Stdout: stdout, Stderr: stderr, RemoveMountStubsRecursive: true,
+		Stdout: out1, Stderr: stderr, RemoveMountStubsRecursive: true,
 	})
 	out := &Output{}
 	if err != nil {

@@ -27,10 +27,9 @@ func TestDockerRun(t *testing.T) {
 	}
 }
 
-// TestRunImage runs commands in an OCI-layout image through BuildKit: both streams
-// and the exit status come back, there is no network, and the time limit kills.
-func TestRunImage(t *testing.T) {
-	c := needDaemon(t)
+// busybox is the offline busybox image and its config file.
+func busybox(t *testing.T) (v1.Image, *v1.ConfigFile) {
+	t.Helper()
 	img, err := baseimage.Busybox(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +38,18 @@ func TestRunImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img, cf
+}
+
+// TestRunImage runs commands in an OCI-layout image through BuildKit: both streams
+// and the exit status come back, there is no network, and the time limit kills.
+func TestRunImage(t *testing.T) {
+	c := needDaemon(t)
+	img, cf := busybox(t)
 	sh := func(script string) Process {
 		return DockerRun(cf.Config, []string{"/bin/sh", "-c", script})
 	}
-	err = c.Run(t.Context(), func(ctx context.Context, r *Runner) error {
+	err := c.Run(t.Context(), func(ctx context.Context, r *Runner) error {
 		out, err := r.RunImage(ctx, img, sh("echo out; echo err >&2; pwd; exit 3"))
 		if err != nil {
 			return err

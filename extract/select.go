@@ -182,6 +182,9 @@ func (s *selector) where(p string) string { return s.o.source + ":" + p }
 
 // takeSpec takes what one spec names.
 func (s *selector) takeSpec(sp Spec) error {
+	if sp.Exact {
+		return s.takeExact(sp)
+	}
 	// Specs may come from callers other than ParseFrom: clean and check them here too.
 	attrs := &specAttrs{owner: sp.Owner, mode: sp.Mode}
 	pivot := sp.Pivot
@@ -210,6 +213,9 @@ func (s *selector) takeSpec(sp Spec) error {
 	renamed := dest != sp.Path
 	contents := strings.HasSuffix(sp.Path, "/") || sp.Path == "/"
 	reason := "--from " + s.where(sp.Path)
+	if sp.Reason != "" {
+		reason = sp.Reason
+	}
 
 	glob := slices.ContainsFunc(comps, hasMeta)
 	var matches []string
@@ -335,6 +341,71 @@ func (s *selector) takeProgram(p, why string) error {
 		return nil
 	}
 	return s.takeTree(out, out, why, &tree{out, out})
+}
+
+// takeExact takes what an Exact spec names: the symlinks on the way and at the
+// end as symlinks (a chain of them link by link), then a file with its closure or
+// a directory alone.
+func (s *selector) takeExact(sp Spec) error {
+	p, err := cleanAbs("path", sp.Path)
+	if err != nil || (sp.Dest != "" && sp.Dest != sp.Path) || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("taking %s exactly: want a clean path and no other destination: %w", s.where(sp.Path), errors.Join(err, ErrBadSpec))
+	}
+	reason := sp.Reason
+	if reason == "" {
+		reason = "--from " + s.where(p)
+	}
+	cur := rel(p)
+	for range 40 { // the kernel's limit of symlinks in one lookup
+		if cur == "." {
+			return nil
+		}
+		dir, err := s.placeDir(path.Dir(cur), reason)
+		if err != nil {
+			return err
+		}
+		cur = join(dir, path.Base(cur))
+		fi, err := s.r.links.Lstat(cur)
+		if err != nil {
+			return fmt.Errorf("taking %s: %w", s.where("/"+cur), describe(err))
+		}
+		switch {
+		case fi.IsDir():
+			h, err := header(fi, cur, "")
+			if err != nil {
+				return err
+			}
+			if old, ok := s.set.items[cur]; ok && !old.implicit {
+				if old.reason == reasonParent {
+					old.reason = reason
+				}
+				return nil
+			}
+			return s.set.add(&item{hdr: h, fsys: s.r.fsys, src: cur, origin: s.origin, reason: reason})
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if err := s.takeTree(cur, cur, reason, nil); err != nil {
+				return err
+			}
+			target, err := s.r.links.ReadLink(cur)
+			if err != nil {
+				return fmt.Errorf("reading symlink %s: %w", s.where("/"+cur), err)
+			}
+			if !strings.HasPrefix(target, "/") {
+				target = path.Dir("/"+cur) + "/" + target
+			}
+			if cur, err = cleanAbs("symlink target", path.Clean(target)); err != nil {
+				return nil // climbs out of the root: nothing to take
+			}
+			cur = rel(cur)
+			if _, _, err := rootfs.Resolve(s.r.links, cur, true); err != nil {
+				return nil // dangling or a loop: the link is kept as the source has it
+			}
+			reason = "target of symlink " + s.where(p)
+		default:
+			return s.takeTree(cur, cur, reason, nil)
+		}
+	}
+	return nil
 }
 
 // glob expands a pattern's components over the source, ** matching any number of

@@ -46,6 +46,13 @@ type Spec struct {
 	// Pivot, for COPY --parents, is the absolute source directory below which the
 	// directories on the way to Path come along with it, with their modes and owners.
 	Pivot string
+	// Exact takes Path (never a glob; Dest must be Path or empty) as the source
+	// has it, for a file a traced run touched: a symlink as a symlink, with what
+	// it points to taken the same way, and a directory without its contents.
+	Exact bool
+	// Reason, when set, is what the report says of what the spec names, instead
+	// of "--from SRC:PATH".
+	Reason string
 }
 
 // Owner is a numeric owner.

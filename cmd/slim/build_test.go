@@ -325,7 +325,7 @@ func TestBuildWarmCacheSeesChanges(t *testing.T) {
 	}
 	idEntries := func() int {
 		t.Helper()
-		m, _ := filepath.Glob(filepath.Join(cache, "slim", "layers", "id-*.json"))
+		m, _ := filepath.Glob(filepath.Join(cache, "slim", "layers", "keys", "id-*"))
 		return len(m)
 	}
 	// /opt/bin/busybox comes from the base image's layer with a whole-second mtime: no ID, so

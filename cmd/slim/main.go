@@ -12,9 +12,13 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/slim-dev/slim/internal/tracer"
 )
 
 func main() {
+	// slim is also the tracer that --trace mounts into the run (see internal/tracer).
+	tracer.Invoked(os.Args)
 	// BuildKit's and containerd's client code log through logrus; their warnings (no
 	// fsverity on this file system, say) are noise beside slim's own messages.
 	logrus.SetLevel(logrus.ErrorLevel)

@@ -46,6 +46,7 @@ type slimFlags struct {
 	keep           []string
 	emitDockerfile string
 	verify         []string
+	trace          []string
 	verifyStderr   bool
 	verifyTimeout  time.Duration
 	build          buildFlags
@@ -147,18 +148,17 @@ func (f *slimFlags) overrides() ([]rebase.AssemblyOption, error) {
 	return opts, nil
 }
 
-// verification reads --verify, --verify-stderr and --verify-timeout.
+// verification reads --verify, --verify-stderr, --verify-timeout and --trace.
 func (f *slimFlags) verification() error {
-	for _, v := range f.verify {
-		args, err := parseArgv(v)
-		if err != nil {
-			return fmt.Errorf("parsing --verify: %w", err)
-		}
-		if len(args) == 0 {
-			return errors.New("--verify needs a command: a JSON array or words")
-		}
-		f.cfg.Verify.Commands = append(f.cfg.Verify.Commands, args)
+	var err error
+	if f.cfg.Verify.Commands, err = commands("--verify", f.verify); err != nil {
+		return err
 	}
+	if f.cfg.Trace.Commands, err = commands("--trace", f.trace); err != nil {
+		return err
+	}
+	// A slim built with cgo cannot be the tracer: SLIM_TRACER names a static one.
+	f.cfg.Trace.Tracer = os.Getenv("SLIM_TRACER")
 	if f.verifyTimeout <= 0 {
 		return fmt.Errorf("--verify-timeout %s: want a positive duration (e.g. 30s, 2m)", f.verifyTimeout)
 	}
@@ -166,6 +166,22 @@ func (f *slimFlags) verification() error {
 	f.cfg.Verify.Width, _ = strconv.Atoi(os.Getenv("COLUMNS"))
 	f.cfg.Verify.Connect = f.build.connectOptions()
 	return nil
+}
+
+// commands parses the values of a repeatable command flag (--verify, --trace).
+func commands(flag string, values []string) ([][]string, error) {
+	var out [][]string
+	for _, v := range values {
+		args, err := parseArgv(v)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", flag, err)
+		}
+		if len(args) == 0 {
+			return nil, fmt.Errorf("%s needs a command: a JSON array or words", flag)
+		}
+		out = append(out, args)
+	}
+	return out, nil
 }
 
 // parseArgv takes a JSON array (exec form, as in a Dockerfile) or words split on spaces.
@@ -201,8 +217,9 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringArrayVar(&f.keep, "keep", nil, "with a Dockerfile and no --from: also keep this path of the target stage (repeatable)")
 	fl.StringVar(&f.emitDockerfile, "emit-dockerfile", "", "with a Dockerfile: write the multi-stage Dockerfile equivalent to what slim did to this file")
 	fl.StringArrayVar(&f.verify, "verify", nil, "run `CMD` (JSON array or words) in the source and in the result as 'docker run IMAGE CMD' does (after the image's ENTRYPOINT, with its env, user and workdir), with no network; a different exit status or stdout writes nothing and exits 4 (repeatable)")
+	fl.StringArrayVar(&f.trace, "trace", nil, "run `CMD` (JSON array or words) in the source as --verify does, under a tracer, and take every file it touched (repeatable)")
 	fl.BoolVar(&f.verifyStderr, "verify-stderr", false, "--verify also compares stderr")
-	fl.DurationVar(&f.verifyTimeout, "verify-timeout", build.DefaultRunTimeout, "time limit of each --verify run; the process is killed after it")
+	fl.DurationVar(&f.verifyTimeout, "verify-timeout", build.DefaultRunTimeout, "time limit of each --verify and --trace run; the process is killed after it")
 	f.out.register(fl)
 	f.build.register(fl)
 	return f

@@ -227,3 +227,22 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Tracer builds the --trace tracer (internal/tracer/cmd/slim-tracer) static, as
+// the image's root needs it, and returns its path: the slim binary is one too,
+// but much slower to build.
+func Tracer(t testing.TB) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "slim-tracer")
+	cmd := exec.Command("go", "build", "-o", out, "./internal/tracer/cmd/slim-tracer")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the tracer: %v\n%s", err, b)
+	}
+	return out
+}

@@ -44,6 +44,9 @@ type Config struct {
 	Force bool
 	// Verify runs commands in the source and in the result before writing (--verify).
 	Verify Verify
+	// Trace runs commands in the source under a tracer and takes what they
+	// touched (--trace), with Verify's Timeout and Connect.
+	Trace Trace
 	// Outputs and OutputOptions say where the result goes; none checks it only.
 	Outputs       []output.Output
 	OutputOptions []output.Option

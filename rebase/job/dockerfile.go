@@ -38,7 +38,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	req.Stages = want
 	req.ProgressOutput = progress
 	req.Platforms = nil
-	req.Run = len(cfg.Verify.Commands) > 0
+	req.Run = len(cfg.Verify.Commands) > 0 || len(cfg.Trace.Commands) > 0
 	vf := newVerifier(cfg, warn)
 	for _, p := range cfg.Platforms {
 		req.Platforms = append(req.Platforms, p.String())
@@ -96,6 +96,14 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 			}
 			step.Done(nil)
 		}
+		var traces []TraceReport
+		if len(cfg.Trace.Commands) > 0 {
+			traced, reports, err := traceStage(ctx, cfg, target.Ref(), targetFS, warn)
+			if err != nil {
+				return err
+			}
+			froms, traces = append(froms[:len(froms):len(froms)], traced...), reports
+		}
 		source := func(ctx context.Context, src string, p v1.Platform) (source, error) {
 			if s, ok := build.ResolveStage(df.Stages, src); ok {
 				sfs := df.Solved(solved, s)
@@ -123,7 +131,8 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		if req.Run {
+		res.Report.Traces = traces
+		if len(cfg.Verify.Commands) > 0 {
 			if err := verifyStage(ctx, vf, targetFS, res, p.String()); err != nil {
 				res.Close()
 				return err

@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/rebase"
 )
@@ -53,6 +54,17 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 		opened[first] = srcImg
 	}
 	sources := imageSources(opened, cfg.RefOptions...)
+	var traces []TraceReport
+	if len(cfg.Trace.Commands) > 0 {
+		if srcIdx != nil && len(cfg.Platforms) != 1 {
+			return nil, fmt.Errorf("--trace on %s, an index: %w: give the one platform to trace in with --platform", first, ErrTrace)
+		}
+		var traced []extract.From
+		if traced, traces, err = traceImage(ctx, cfg, first, sources, rebase.ImagePlatform(srcImg, cfg.Platforms...), warn); err != nil {
+			return nil, err
+		}
+		j.from = append(j.from[:len(j.from):len(j.from)], traced...)
+	}
 	var res *Result
 	if srcIdx != nil && len(cfg.Platforms) != 1 {
 		res, err = runIndex(ctx, j, base, srcIdx, sources)
@@ -62,6 +74,7 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.Report.Traces = traces
 	if len(cfg.Verify.Commands) > 0 {
 		if err := verifyImages(ctx, cfg, j, sources, res, warn); err != nil {
 			res.Close()

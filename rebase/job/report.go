@@ -18,6 +18,8 @@ type Report struct {
 	Files   []extract.File `json:"files"`
 	// Verifications are the --verify commands run, one per command and platform.
 	Verifications []Verification `json:"verifications,omitempty"`
+	// Traces are the --trace commands run.
+	Traces []TraceReport `json:"traces,omitempty"`
 }
 
 // SizeReport is the size of one image, source or result.

@@ -195,6 +195,7 @@ func (j plan) configSource() string {
 func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform, res *Result) (v1.Layer, string, error) {
 	var set *extract.FileSet
 	var specs []string
+	traced := 0
 	for _, group := range groupBySource(job.from) {
 		src, err := source(ctx, group.source, p)
 		if err != nil {
@@ -233,6 +234,10 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			return nil, "", err
 		}
 		for _, s := range group.specs {
+			if s.Exact {
+				traced++ // --trace's files: counted, not listed
+				continue
+			}
 			specs = append(specs, extract.From{Source: group.source, Spec: s}.String())
 		}
 	}
@@ -249,6 +254,9 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		res.Report.Files = files // the first platform's; others take the same paths
 	}
 	history := fmt.Sprintf("slim --from %s (%d files, %d added by --deps)", strings.Join(specs, " --from "), len(files), countDeps(files))
+	if traced > 0 {
+		history = fmt.Sprintf("slim --from %s --trace (%d files, %d touched by --trace, %d added by --deps)", strings.Join(specs, " --from "), len(files), traced, countDeps(files))
+	}
 	return layer, history, nil
 }
 
