@@ -9,8 +9,9 @@ export PATH := $(BIN):$(PATH)
 # umoci (readers of what slim writes), pigz/zstd/xz (peers in the benchmarks),
 # busybox-static (offline base images), gcc (a real dynamically linked test program;
 # libssl-dev for the OpenSSL one),
-# docker.io (a daemon that loads and runs the docker archives slim writes).
-APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev libssl-dev docker.io
+# docker.io (a daemon that loads and runs the docker archives slim writes),
+# debootstrap (the Debian root file systems the runtime tests install python3, nodejs and a JRE into).
+APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev libssl-dev docker.io debootstrap
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 

@@ -164,6 +164,7 @@ type selector struct {
 	pending []pendingLink // symlinks taken whose targets are still to take
 	checked int           // regular files before this index of order already went through elfdeps
 	order   []string      // regular files taken, in order, for elfdeps
+	sources []string      // source files taken not yet given to elfdeps for their imports
 	elf     *elfdeps.Resolver
 	cur     *specAttrs // the spec being taken, while takeSpec runs
 	specN   int        // the number of the spec being taken (from 1), for linkKey
@@ -704,6 +705,9 @@ func (s *selector) takeDeps(missing *error) error {
 		if it == nil || it.origin != s.origin || it.hdr.Typeflag != tar.TypeReg {
 			continue
 		}
+		if strings.HasSuffix(it.src, ".py") {
+			s.sources = append(s.sources, it.src)
+		}
 		ok, err := s.maybeProgram(it)
 		if err != nil {
 			return err
@@ -714,7 +718,7 @@ func (s *selector) takeDeps(missing *error) error {
 	}
 	s.checked = len(s.order)
 	if len(inputs) == 0 {
-		return nil
+		return s.takeImports()
 	}
 	if s.elf == nil {
 		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir), elfdeps.WithEnv(s.o.env), elfdeps.WithWarn(s.o.warn)}
@@ -737,6 +741,14 @@ func (s *selector) takeDeps(missing *error) error {
 		}
 		*missing = errors.Join(*missing, err)
 	}
+	if err := s.takeFound(deps); err != nil {
+		return err
+	}
+	return s.takeImports()
+}
+
+// takeFound takes what the closure found, each at its place in the source.
+func (s *selector) takeFound(deps []elfdeps.Dep) error {
 	for _, d := range deps {
 		p := rel(d.Path)
 		if it, ok := s.set.items[p]; ok && it.origin == s.origin && it.src == p {
@@ -747,6 +759,21 @@ func (s *selector) takeDeps(missing *error) error {
 		}
 	}
 	return nil
+}
+
+// takeImports takes what the source files taken so far import, for the language
+// runtimes the closure has met (elfdeps.Resolver.Imports); sources are handed over
+// once, the resolver keeps them for runtimes met later.
+func (s *selector) takeImports() error {
+	if s.elf == nil || len(s.sources) == 0 {
+		return nil
+	}
+	deps, err := s.elf.Imports(s.sources...)
+	if err != nil {
+		return fmt.Errorf("reading imports in %s: %w", s.o.source, err)
+	}
+	s.sources = nil
+	return s.takeFound(deps)
 }
 
 // maybeProgram says whether elfdeps has anything to find for the file. Only files with an

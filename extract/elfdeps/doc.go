@@ -6,7 +6,9 @@
 // PATH), glibc's NSS modules and the data a glibc program reads by name (host.conf,
 // services, protocols, the C.UTF-8 locale and the config's, gconv modules for iconv,
 // OpenSSL's configuration with the providers and engines it activates, CA bundles for
-// TLS libraries), and every symlink on the way, so that a copy of the returned files
+// TLS libraries), what language runtimes load by name (Python's stdlib and, through
+// Imports, the packages an app's sources import; Node's externalized builtins; the JRE
+// of java), and every symlink on the way, so that a copy of the returned files
 // runs like the original. Unresolved is the same walk turned into a check of a new
 // image's root: what the loader and the kernel need, not data files.
 //

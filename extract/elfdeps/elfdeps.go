@@ -104,6 +104,7 @@ type Resolver struct {
 	warned  map[string]bool
 	applets map[string][]byte // busybox binaries by real path
 	openssl map[string]*opensslDirs
+	lang    *langState // language runtimes met (langs.go)
 }
 
 type parsed struct {

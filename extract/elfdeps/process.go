@@ -73,12 +73,15 @@ func (p *process) load() error {
 		return err
 	}
 	if p.musl || p.byName["libc.so.6"] == nil {
-		return nil
+		return p.loadLangs()
 	}
 	if err := p.loadNSS(); err != nil {
 		return err
 	}
-	return p.loadRuntimeData()
+	if err := p.loadRuntimeData(); err != nil {
+		return err
+	}
+	return p.loadLangs()
 }
 
 func (p *process) loadInterp(interp string) error {

@@ -1,0 +1,485 @@
+package elfdeps
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+// python is one Python runtime taken: where its stdlib is and where its imports are
+// looked for, in sys.path order.
+type python struct {
+	version string // "3.11"
+	stdlib  string // image name, no leading slash
+	site    []string
+	seen    map[string]bool // sources scanned and modules resolved for this runtime
+	// infos maps a site directory to its distributions' metadata directories by the
+	// top-level module names they provide (top_level.txt, else the name).
+	infos map[string]map[string][]string
+}
+
+// pythonVersion reads X.Y from a name that is prefix, X.Y, then rest (".so…" for
+// libpythonX.Y.so.1.0; "" for the pythonX.Y program).
+func pythonVersion(name, prefix string, rest bool) string {
+	v, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return ""
+	}
+	end := len(v)
+	if rest {
+		end = strings.Index(v, ".so")
+		if end < 0 {
+			return ""
+		}
+	}
+	major, minor, ok := strings.Cut(v[:end], ".")
+	if !ok || !digits(major) || !digits(minor) {
+		return ""
+	}
+	return v[:end]
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// loadPython takes, for a Python interpreter (pythonX.Y, or a program linking
+// libpythonX.Y), its stdlib directory with lib-dynload, less what only development
+// needs (tests, IDLE, tkinter, ensurepip, bytecode of other versions), its venv's
+// pyvenv.cfg, and remembers where imports are found for Imports.
+func (p *process) loadPython() error {
+	version := pythonVersion(path.Base(p.root.real), "python", false)
+	if l := p.loadedNamed("libpython"); version == "" && l != nil {
+		version = pythonVersion(path.Base(l.real), "libpython", true)
+	}
+	if version == "" {
+		return nil
+	}
+	// Python finds its prefix from where the executable really is; a venv from where it
+	// was named (the directory that holds pyvenv.cfg, or its parent).
+	prefix := path.Dir(path.Dir(p.root.real))
+	key := "python:" + prefix + ":" + p.root.show
+	if p.r.langs().done[key] {
+		return nil
+	}
+	p.r.langs().done[key] = true
+	py := &python{version: version, seen: map[string]bool{}, infos: map[string]map[string][]string{}}
+	why := fmt.Sprintf("python%s stdlib for /%s", version, p.root.real)
+	for _, lib := range []string{"lib", "lib64"} {
+		dir := join(prefix, lib+"/python"+version)
+		if ok, err := p.r.exists(dir + "/os.py"); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		py.stdlib = dir
+		if _, err := p.addTree(dir, why, py.skipStdlib); err != nil {
+			return err
+		}
+		break
+	}
+	system := true
+	for _, venv := range []string{path.Dir(p.root.show), path.Dir(path.Dir(p.root.show))} {
+		cfg := join(venv, "pyvenv.cfg")
+		ok, err := p.addFound(cfg, fmt.Sprintf("pyvenv.cfg of the venv of /%s", p.root.show))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		b, err := p.r.readFile(cfg)
+		if err != nil {
+			return err
+		}
+		system = venvSystemSite(b)
+		py.site = append(py.site, join(venv, "lib/python"+version+"/site-packages"), join(venv, "lib64/python"+version+"/site-packages"))
+		break
+	}
+	if pp, ok := lookup(p.r.opts.env, "PYTHONPATH"); ok {
+		for _, d := range strings.Split(pp, ":") {
+			if path.IsAbs(d) {
+				py.site = append(py.site, tidyName(d))
+			}
+		}
+	}
+	if system {
+		if prefix == "usr" {
+			// Debian's site.py adds /usr/local before /usr.
+			py.site = append(py.site, "usr/local/lib/python"+version+"/dist-packages", "usr/local/lib/python"+version+"/site-packages")
+		}
+		py.site = append(py.site, join(prefix, "lib/python3/dist-packages"), join(prefix, "lib/python"+version+"/dist-packages"),
+			join(prefix, "lib/python"+version+"/site-packages"), join(prefix, "lib64/python"+version+"/site-packages"))
+	}
+	p.r.langs().pythons = append(p.r.langs().pythons, py)
+	return nil
+}
+
+// venvSystemSite reads include-system-site-packages from a pyvenv.cfg (false unless
+// it says true, as site.py reads it).
+func venvSystemSite(cfg []byte) bool {
+	for _, line := range strings.Split(string(cfg), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(strings.ToLower(k)) == "include-system-site-packages" {
+			return strings.TrimSpace(strings.ToLower(v)) == "true"
+		}
+	}
+	return false
+}
+
+func lookup(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func join(dir, name string) string {
+	if dir == "" || dir == "." {
+		return tidyName(name)
+	}
+	return tidyName(dir + "/" + name)
+}
+
+// skipStdlib leaves out of the stdlib what a program never imports (the test suites,
+// IDLE, tkinter, ensurepip's wheels, build configuration), what imports find elsewhere
+// (site-packages, taken by Imports) and bytecode another version wrote.
+func (py *python) skipStdlib(rel string, d fs.DirEntry) bool {
+	base := path.Base(rel)
+	if d.IsDir() {
+		if !strings.Contains(rel, "/") {
+			switch {
+			case base == "idlelib" || base == "tkinter" || base == "turtledemo" || base == "ensurepip" ||
+				base == "site-packages" || base == "dist-packages" || strings.HasPrefix(base, "config-"):
+				return true
+			}
+		}
+		return base == "test" || base == "tests" || base == "idle_test"
+	}
+	return py.otherBytecode(rel)
+}
+
+// otherBytecode says whether rel is a __pycache__ file of another Python version.
+func (py *python) otherBytecode(rel string) bool {
+	if path.Base(path.Dir(rel)) != "__pycache__" {
+		return false
+	}
+	tag := ".cpython-" + strings.ReplaceAll(py.version, ".", "")
+	return !strings.Contains(path.Base(rel), tag+".") && !strings.Contains(path.Base(rel), tag+"-")
+}
+
+// Imports returns the modules that the Python source files given (.py, image names)
+// import, with what those import in turn: each top-level package or module found in a
+// site or dist-packages directory of a Python runtime taken by an earlier Closure, with
+// its C extensions and its distribution's metadata. Sources are remembered, so a
+// runtime met later still sees them. Imports of the stdlib, relative ones and names no
+// directory has are nothing to take: the stdlib comes whole with the runtime, and an
+// import that fails in the source fails the same way in the copy.
+func (r *Resolver) Imports(files ...string) ([]Dep, error) {
+	st := r.langs()
+	for _, f := range files {
+		if strings.HasSuffix(f, ".py") {
+			st.sources = append(st.sources, tidyName(f))
+		}
+	}
+	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}
+	p := &process{r: r, c: c}
+	for _, py := range st.pythons {
+		queue := []string{}
+		for _, src := range st.sources {
+			if py.seen[src] || (py.stdlib != "" && strings.HasPrefix(src, py.stdlib+"/")) {
+				continue
+			}
+			py.seen[src] = true
+			queue = append(queue, src)
+		}
+		for len(queue) > 0 {
+			src := queue[0]
+			queue = queue[1:]
+			b, err := r.readSource(src)
+			if err != nil {
+				return nil, err
+			}
+			for _, mod := range pythonImports(b) {
+				if py.seen["module:"+mod] {
+					continue
+				}
+				py.seen["module:"+mod] = true
+				found, err := p.takeModule(py, mod, "module "+mod+" imported by /"+src)
+				if err != nil {
+					return nil, err
+				}
+				for _, f := range found {
+					if !py.seen[f] {
+						py.seen[f] = true
+						queue = append(queue, f)
+					}
+				}
+			}
+		}
+	}
+	return c.deps, nil
+}
+
+// maxSource bounds a source file read for its imports.
+const maxSource = 16 << 20
+
+func (r *Resolver) readSource(name string) ([]byte, error) {
+	f, err := r.fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSource))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// takeModule adds the top-level module mod as Python's path finder finds it in py's
+// site directories: the first regular package or module, or every portion of a
+// namespace package; with the distribution metadata that names it. It returns the
+// .py files taken, to scan in turn.
+func (p *process) takeModule(py *python, mod, why string) ([]string, error) {
+	var sources []string
+	addSources := func(from int) {
+		for _, d := range p.c.deps[from:] {
+			if !d.Symlink && strings.HasSuffix(d.Path, ".py") {
+				sources = append(sources, d.Path)
+			}
+		}
+	}
+	for _, dir := range py.site {
+		from := len(p.c.deps)
+		pkg := join(dir, mod)
+		if fi, err := fs.Stat(p.r.fsys, p.realOr(pkg)); err == nil && fi.IsDir() {
+			if _, err := p.addTree(pkg, why, func(rel string, d fs.DirEntry) bool { return !d.IsDir() && py.otherBytecode(rel) }); err != nil {
+				return nil, err
+			}
+			if err := p.takeInfo(py, dir, mod, why); err != nil {
+				return nil, err
+			}
+			addSources(from)
+			regular := false
+			for _, init := range []string{"__init__.py", "__init__.pyc"} {
+				ok, err := p.r.exists(pkg + "/" + init)
+				if err != nil {
+					return nil, err
+				}
+				regular = regular || ok
+			}
+			if regular {
+				return sources, nil
+			}
+			continue // a namespace package: its portions are in several directories
+		}
+		ents, err := fs.ReadDir(p.r.fsys, p.realOr(dir))
+		if err != nil {
+			continue // a site directory the image does not have
+		}
+		found := false
+		for _, e := range ents {
+			n := e.Name()
+			if n == mod+".py" || n == mod+".pyc" || (strings.HasPrefix(n, mod+".") && strings.HasSuffix(n, ".so")) {
+				if _, err := p.addFound(join(dir, n), why); err != nil {
+					return nil, err
+				}
+				found = true
+			}
+		}
+		if found {
+			if ents, err := fs.ReadDir(p.r.fsys, p.realOr(join(dir, "__pycache__"))); err == nil {
+				for _, e := range ents {
+					if strings.HasPrefix(e.Name(), mod+".") && !py.otherBytecode("__pycache__/"+e.Name()) {
+						if _, err := p.addFound(join(dir, "__pycache__/"+e.Name()), why); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+			if err := p.takeInfo(py, dir, mod, why); err != nil {
+				return nil, err
+			}
+			addSources(from)
+			return sources, nil
+		}
+	}
+	return sources, nil
+}
+
+// realOr is name with its symlinks resolved, or name itself when it does not resolve.
+func (p *process) realOr(name string) string {
+	if w, err := p.r.walk(name); err == nil {
+		return w.real
+	}
+	return name
+}
+
+// takeInfo adds the *.dist-info and *.egg-info of dir whose distribution provides mod:
+// importlib.metadata (versions, entry points) reads them.
+func (p *process) takeInfo(py *python, dir, mod, why string) error {
+	byMod, ok := py.infos[dir]
+	if !ok {
+		byMod = map[string][]string{}
+		py.infos[dir] = byMod
+		ents, err := fs.ReadDir(p.r.fsys, p.realOr(dir))
+		if err != nil {
+			return nil
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !strings.HasSuffix(n, ".dist-info") && !strings.HasSuffix(n, ".egg-info") {
+				continue
+			}
+			var mods []string
+			if b, err := p.r.readFile(join(dir, n+"/top_level.txt")); err == nil {
+				mods = strings.Fields(string(b))
+			} else {
+				name, _, _ := strings.Cut(n, "-")
+				mods = []string{strings.ToLower(strings.NewReplacer("-", "_", ".", "_").Replace(name))}
+			}
+			for _, m := range mods {
+				byMod[m] = append(byMod[m], join(dir, n))
+			}
+		}
+	}
+	for _, info := range byMod[mod] {
+		if _, err := p.addTree(info, why, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pythonImports lists the top-level modules a Python source imports by absolute
+// name: `import a.b as c, d` and `from a.b import c`, anywhere (in functions, under
+// try), with strings, comments and line continuations understood. Relative imports
+// are left out: they stay inside a package that is taken whole.
+func pythonImports(src []byte) []string {
+	var out []string
+	add := func(name string) {
+		name, _, _ = strings.Cut(strings.TrimSpace(name), ".")
+		if isIdent(name) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	for _, line := range pythonLines(src) {
+		for _, stmt := range strings.Split(line, ";") {
+			f := strings.Fields(stmt)
+			switch {
+			case len(f) >= 2 && f[0] == "import":
+				for _, part := range strings.Split(strings.Join(f[1:], " "), ",") {
+					if w := strings.Fields(part); len(w) > 0 {
+						add(w[0])
+					}
+				}
+			case len(f) >= 4 && f[0] == "from" && f[2] == "import" && !strings.HasPrefix(f[1], "."):
+				add(f[1])
+			}
+		}
+	}
+	return out
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && (i == 0 || !(c >= '0' && c <= '9')) && c < 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// pythonLines splits Python source into logical lines: comments dropped, string
+// literals replaced by "", lines joined inside brackets and after a backslash, and
+// leading indentation dropped.
+func pythonLines(src []byte) []string {
+	var lines []string
+	var cur strings.Builder
+	depth := 0
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			lines = append(lines, s)
+		}
+		cur.Reset()
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			i--
+		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
+			i++
+			cur.WriteByte(' ')
+		case c == '\'' || c == '"':
+			triple := i+2 < len(src) && src[i+1] == c && src[i+2] == c
+			i = skipString(src, i, triple)
+			cur.WriteString(`""`)
+		case c == '(' || c == '[' || c == '{':
+			depth++
+			cur.WriteByte(c)
+		case c == ')' || c == ']' || c == '}':
+			if depth > 0 {
+				depth--
+			}
+			cur.WriteByte(c)
+		case c == '\n':
+			if depth == 0 {
+				flush()
+			} else {
+				cur.WriteByte(' ')
+			}
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	// Parentheses around imported names ("from a import (b, c)") mean nothing here.
+	for i, l := range lines {
+		lines[i] = strings.NewReplacer("(", " ", ")", " ").Replace(l)
+	}
+	return lines
+}
+
+// skipString returns the index of the last byte of the string literal opening at i.
+func skipString(src []byte, i int, triple bool) int {
+	q := src[i]
+	if triple {
+		for j := i + 3; j+2 < len(src); j++ {
+			switch {
+			case src[j] == '\\':
+				j++
+			case src[j] == q && src[j+1] == q && src[j+2] == q:
+				return j + 2
+			}
+		}
+		return len(src) - 1
+	}
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case q, '\n':
+			return j
+		}
+	}
+	return len(src) - 1
+}

@@ -1,0 +1,111 @@
+package testimage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// DockerHosts is the /etc/hosts Docker writes for every container.
+const DockerHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+// Container is how RunC starts a process: what `docker run` takes from the image's
+// config.
+type Container struct {
+	Args []string
+	Env  []string // Docker's default PATH when empty
+	Cwd  string   // "/" when empty
+}
+
+// Ran is what a container printed and how it ended.
+type Ran struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r Ran) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// RunC runs c in rootfs with runc, as Docker runs a container: fresh namespaces (no
+// network but loopback), /proc, /dev and /sys from the runtime, and /etc/hosts,
+// /etc/hostname and /etc/resolv.conf bind-mounted from files of the test (so the
+// image's own are hidden, as they are under Docker). runc creates the mount points it
+// needs in rootfs, so rootfs must be a copy the test owns. A failure to start runc
+// fails the test; the process's own exit status is returned.
+func RunC(t testing.TB, rootfs string, c Container) Ran {
+	t.Helper()
+	NeedRoot(t, "running images with runc")
+	runc := NeedTool(t, "runc")
+	bundle := t.TempDir()
+	if b, err := exec.Command(runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v\n%s", err, b)
+	}
+	files := map[string]string{"hosts": DockerHosts, "hostname": "slimtest\n", "resolv.conf": "nameserver 127.0.0.11\noptions ndots:0\n"}
+	var spec map[string]any
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &spec)
+	}
+	if err != nil {
+		t.Fatalf("reading runc's spec: %v", err)
+	}
+	abs, err := filepath.Abs(rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec["root"] = map[string]any{"path": abs, "readonly": false}
+	spec["hostname"] = "slimtest"
+	env := c.Env
+	if len(env) == 0 {
+		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	}
+	cwd := c.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	proc := spec["process"].(map[string]any)
+	proc["terminal"], proc["args"], proc["env"], proc["cwd"] = false, c.Args, env, cwd
+	mounts := spec["mounts"].([]any)
+	for name, body := range files {
+		src := filepath.Join(bundle, name)
+		if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mounts = append(mounts, map[string]any{"destination": "/etc/" + name, "type": "bind", "source": src, "options": []string{"rbind", "ro"}})
+	}
+	spec["mounts"] = mounts
+	if b, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	id := fmt.Sprintf("slimtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, runc, "run", "--bundle", bundle, id)
+	cmd.Cancel = func() error { return exec.Command(runc, "kill", id, "KILL").Run() }
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	exec.Command(runc, "delete", "--force", id).Run()
+	r := Ran{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		r.Code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("runc run %q in %s: %v\n%s", strings.Join(c.Args, " "), rootfs, err, r)
+	}
+	return r
+}
