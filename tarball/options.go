@@ -227,7 +227,8 @@ func (o *options) validate() error {
 			return fmt.Errorf("checking options: zstd layers need OCI media types, drop the docker media types or use gzip: %w", ErrBadOption)
 		}
 	case Uncompressed:
-		if o.level != LevelDefault {
+		// best is the CLI's default level: with no compression it asks for nothing.
+		if o.level != LevelDefault && o.level != LevelBest {
 			return fmt.Errorf("checking level %s: uncompressed layers take no level: %w", o.level, ErrBadLevel)
 		}
 	default:

@@ -83,7 +83,7 @@ func slimRuns(t *testing.T, fat testimage.Ran, args ...string) (string, func(str
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
 	// Uncompressed: what is measured here is what runs, and gzip of a JRE is most of the time.
-	code, stdout, stderr := slimCLI(t, append(args, "--compression", "uncompressed", "--compression-level", "default", "-t", "langs:slim", "-o", "type=oci,dest="+out)...)
+	code, stdout, stderr := slimCLI(t, append(args, "--compression", "uncompressed", "-t", "langs:slim", "-o", "type=oci,dest="+out)...)
 	if code != 0 {
 		if code == 1 && strings.Contains(stderr, "missing") {
 			t.Fatalf("slim refused (at least not silently broken), but the runtime rules should have taken it:\n%s", stderr)
