@@ -62,7 +62,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, fl := range set.Files() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableCell(fl.Reason))
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableReason(fl.Reason))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

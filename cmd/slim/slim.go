@@ -341,7 +341,7 @@ func printReport(out io.Writer, r *job.Report) {
 	fmt.Fprintf(out, "\nFiles taken (%d)\n", len(r.Files))
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, fl := range r.Files {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableCell(fl.Reason))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableReason(fl.Reason))
 	}
 	tw.Flush()
 }
@@ -354,17 +354,21 @@ func sizeOrDash(n int64) string {
 }
 
 // tablePath shows an image path in a table as users write it, with one leading slash,
-// its middle left out past tableCell bytes: tabwriter pads a column to its longest
-// cell, so one path 3000 directories deep made every row 6 kB wide.
-func tablePath(p string) string { return tableCell("/" + strings.TrimLeft(p, "/")) }
+// its middle left out past 100 bytes: tabwriter pads a column to its longest cell, so
+// one path 3000 directories deep made every row 6 kB wide.
+func tablePath(p string) string { return shorten("/"+strings.TrimLeft(p, "/"), 100) }
 
-// tableCell is s with its middle left out when it is over 100 bytes, cut at UTF-8
+// tableReason is a file's reason in the last column, which pads nothing: it is cut only
+// where a path in it would make a line of kilobytes (the JSON report has it whole).
+func tableReason(s string) string { return shorten(s, 240) }
+
+// shorten is s with its middle left out when it is over limit bytes, cut at UTF-8
 // boundaries.
-func tableCell(s string) string {
-	const limit, half = 100, 48
+func shorten(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
+	half := (limit - 4) / 2
 	head, tail := half, len(s)-half
 	for head > 0 && !utf8.RuneStart(s[head]) {
 		head--
