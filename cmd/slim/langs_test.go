@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,51 @@ func slimRuns(t *testing.T, fat testimage.Ran, args ...string) (string, func(str
 	}
 }
 
+// traceAndVerify slims ref with the runtime rules plus --trace app onto scratch, with
+// --verify app in the same run (it must pass), and checks that the result runs exactly
+// as fat did. It returns slim's report and whether the result has a name.
+func traceAndVerify(t *testing.T, fat testimage.Ran, ref string, app []string) (string, func(string) bool) {
+	t.Helper()
+	needBuildkit(t)
+	t.Setenv("SLIM_TRACER", testimage.Tracer(t))
+	cmd, err := json.Marshal(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, has := slimRuns(t, fat, "--addr", bk.addr, "--from", ref+":/app", "--trace", string(cmd), "--base", "scratch",
+		"--verify", string(cmd), "--verify-stderr")
+	if !strings.Contains(report, " by --trace "+string(cmd)) {
+		t.Errorf("report names no file taken by --trace %s:\n%s", cmd, report)
+	}
+	return report, has
+}
+
+// verifyCatches slims ref with args, a result the fidelity check passes but that does
+// not run as the source does; --verify app must refuse it: exit 4, the source's output
+// (with wantSource) and the result's (with wantResult) shown, nothing written.
+func verifyCatches(t *testing.T, app []string, wantSource, wantResult string, args ...string) {
+	t.Helper()
+	needBuildkit(t)
+	cmd, err := json.Marshal(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := slimCLI(t, append(args, "--addr", bk.addr, "--verify", string(cmd), "--compression", "uncompressed",
+		"-t", "langs:broken", "-o", "type=oci,dest="+out)...)
+	if code != 4 {
+		t.Fatalf("slim %s: exit %d, want 4 (--verify refuses)\n%s", strings.Join(args, " "), code, stderr)
+	}
+	for _, want := range []string{"source: " + string(cmd) + ", exit 0", "result: " + string(cmd) + ", exit", wantSource, wantResult, "nothing was written"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a result that --verify refused left output behind: %v", err)
+	}
+}
+
 // hostFile writes body to a file of the test and returns its path.
 func hostFile(t *testing.T, name, body string) string {
 	t.Helper()
@@ -153,6 +199,14 @@ func TestSlimLangsPython(t *testing.T) {
 			t.Errorf("/%s taken: the app does not need it", p)
 		}
 	}
+
+	app := []string{"python3", "/app/main.py"}
+	traceAndVerify(t, fat, ref, app)
+	// The app's --from left out (image mode takes python3 from the config, with its
+	// stdlib): the entrypoint starts, so the fidelity check passes; the run cannot open
+	// the script. (--from IMG:/usr/bin/python3 is refused as conflicting files with the
+	// python3 that the stdlib's #! lines take.)
+	verifyCatches(t, app, "round trip: True", "can't open file '/app/main.py'", "--from", ref+":/etc/debian_version", "--base", "static")
 }
 
 const nodeApp = `const express = require('express');
@@ -181,6 +235,12 @@ func TestSlimLangsNode(t *testing.T) {
 			t.Errorf("/%s taken: the app does not need it", p)
 		}
 	}
+
+	app := []string{"node", "/app/app.js"}
+	traceAndVerify(t, fat, ref, app)
+	// Every module but lodash: node and its builtins start, the require fails.
+	verifyCatches(t, app, `lodash [[1,2],[3,4],[5]]`, "Cannot find module 'lodash'",
+		"--from", ref+":/app/app.js", "--from", ref+":/app/node_modules/[^l]*", "--base", "static")
 }
 
 const javaApp = `import java.security.KeyStore;
@@ -237,6 +297,11 @@ func TestSlimLangsJava(t *testing.T) {
 		}
 	}
 	slimRuns(t, fat, "--from", ref+":/usr/bin/java", "--from", ref+":/app", "--base", "static")
+
+	app := []string{"java", "-cp", "/app", "Main"}
+	traceAndVerify(t, fat, ref, app)
+	// The JRE without the class: java starts, the class is not found.
+	verifyCatches(t, app, "trusted true", "Could not find or load main class Main", "--from", ref+":/usr/bin/java", "--base", "static")
 }
 
 const cgoApp = `package main
@@ -276,8 +341,21 @@ func TestSlimLangsGoCgo(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	img, ref := langsImage(t, hostEntries(t, "app/prog="+filepath.Join(dir, "prog")), func(c *v1.Config) {
-		c.Entrypoint = []string{"/app/prog"}
+		c.Cmd = []string{"/app/prog"}
 	})
 	fat := runFat(t, img, "root 0 /root localhost [::1 127.0.0.1] <nil>")
 	slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
+
+	// On scratch the rules take glibc's data files but not /etc/passwd (a base's file):
+	// the run reads it, so --trace takes it, and without --trace os/user fails.
+	app := []string{"/app/prog"}
+	report, has := traceAndVerify(t, fat, ref, app)
+	byTrace := false
+	for _, line := range strings.Split(report, "\n") {
+		byTrace = byTrace || strings.Contains(line, "etc/passwd") && strings.Contains(line, `by --trace ["/app/prog"]`)
+	}
+	if !has("etc/passwd") || !byTrace {
+		t.Errorf("--trace did not take /etc/passwd (in the result: %t):\n%s", has("etc/passwd"), report)
+	}
+	verifyCatches(t, app, "root 0 /root", "unknown user root", "--from", ref+":/app", "--base", "scratch")
 }
