@@ -838,6 +838,18 @@ func (s *FileSet) add(it *item) error {
 	if old.origin == it.origin && old.src == it.src && old.hdr.Typeflag == it.hdr.Typeflag {
 		return nil
 	}
+	// A symlink a spec named is taken as its target's content (COPY's rule); the
+	// closure finding the link there (an interpreter named by a #! line) finds that
+	// content, so the named copy stands, whichever came first.
+	if old.origin == it.origin {
+		switch {
+		case old.hdr.Typeflag == tar.TypeReg && it.hdr.Typeflag == tar.TypeSymlink && linksTo(it, old.src):
+			return nil
+		case old.hdr.Typeflag == tar.TypeSymlink && it.hdr.Typeflag == tar.TypeReg && linksTo(old, it.src):
+			s.items[name] = it
+			return nil
+		}
+	}
 	same, err := sameEntry(old, it)
 	if err != nil {
 		return err
@@ -847,6 +859,16 @@ func (s *FileSet) add(it *item) error {
 			name, it.origin.name, it.reason, old.src, old.origin.name, old.reason, ErrConflict)
 	}
 	return nil
+}
+
+// linksTo says whether the symlink item l resolves, in its source, to the real path real.
+func linksTo(l *item, real string) bool {
+	links, ok := l.fsys.(fs.ReadLinkFS)
+	if !ok || l.src == "" {
+		return false
+	}
+	got, _, err := rootfs.Resolve(links, l.src, true)
+	return err == nil && got == real
 }
 
 // sameEntry compares what two entries would write: type, mode, owner, xattrs, link

@@ -529,3 +529,27 @@ func TestSelectCopyFlags(t *testing.T) {
 		t.Errorf("a bad --exclude pattern: %v, want ErrBadSpec", err)
 	}
 }
+
+// TestNamedSymlinkAlsoAnInterpreter: --from IMG:/usr/bin/python3 takes the link as its
+// target's content; a script taken beside it whose #! names /usr/bin/python3 finds that
+// content there, in either order, rather than a conflict.
+func TestNamedSymlinkAlsoAnInterpreter(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"usr/bin/python3":    symlink("python3.11"),
+		"usr/bin/python3.11": file("the interpreter", 0o755),
+		"usr/lib/tool.py":    file("#!/usr/bin/python3\nprint(1)\n", 0o755),
+	}
+	for name, specs := range map[string][]Spec{
+		"named first":  {{Path: "/usr/bin/python3"}, {Path: "/usr/lib/tool.py"}},
+		"script first": {{Path: "/usr/lib/tool.py"}, {Path: "/usr/bin/python3"}},
+	} {
+		set, err := Select(fsys, specs)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := describeSet(t, set)["usr/bin/python3"]; got != "file 0755 0:0 the interpreter" {
+			t.Errorf("%s: /usr/bin/python3 = %q, want the named copy of its target", name, got)
+		}
+	}
+}
