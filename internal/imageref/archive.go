@@ -184,6 +184,19 @@ func (a *dockerArchive) image(d *tarball.Descriptor) (v1.Image, error) {
 	return partial.UncompressedToImage(ai)
 }
 
+// strictImage is the image of m that tag names (nil: the only one), read strictly.
+func (a *dockerArchive) strictImage(m tarball.Manifest, tag *name.Tag) (v1.Image, error) {
+	d, err := findDescriptor(m, tag)
+	if err != nil {
+		return nil, err
+	}
+	img, err := a.image(d)
+	if err != nil {
+		return nil, err
+	}
+	return strict(img, nil, nil)
+}
+
 // compressed says whether member p starts with gzip's or zstd's magic, as ggcr's
 // comp.PeekCompression does.
 func (a *dockerArchive) compressed(p string) (bool, error) {

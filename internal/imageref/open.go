@@ -407,15 +407,7 @@ func openArchiveFile(ctx context.Context, f *os.File, r Ref) (v1.Image, error) {
 		}
 		return nil, fmt.Errorf("no %s in the archive; it has %s%s: %w", r.Tag, describeArchive(m), hint, ErrNotFound)
 	}
-	d, err := findDescriptor(m, tag)
-	if err != nil {
-		return nil, err
-	}
-	img, err := a.image(d)
-	if err != nil {
-		return nil, err
-	}
-	return strict(img, nil, nil)
+	return a.strictImage(m, tag)
 }
 
 func archiveHas(m tarball.Manifest, tag name.Tag) bool {
@@ -506,13 +498,5 @@ func openDaemonArchive(ctx context.Context, f io.ReaderAt, n int64) (v1.Image, e
 	if err != nil {
 		return nil, err
 	}
-	d, err := findDescriptor(m, nil)
-	if err != nil {
-		return nil, err
-	}
-	img, err := a.image(d)
-	if err != nil {
-		return nil, err
-	}
-	return strict(img, nil, nil)
+	return a.strictImage(m, nil)
 }
