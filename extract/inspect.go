@@ -52,10 +52,16 @@ type Totals struct {
 type inspectOptions struct {
 	largest int
 	ref     string
+	fsOpts  []imagefs.Option
 }
 
 // InspectOption configures Inspect.
 type InspectOption func(*inspectOptions)
+
+// WithImageOptions adds options to the reading of the image (imagefs.WithLenient).
+func WithImageOptions(opts ...imagefs.Option) InspectOption {
+	return func(o *inspectOptions) { o.fsOpts = append(o.fsOpts, opts...) }
+}
 
 // WithLargest sets how many of each layer's largest files the report lists.
 func WithLargest(n int) InspectOption { return func(o *inspectOptions) { o.largest = n } }
@@ -82,7 +88,7 @@ func Inspect(ctx context.Context, img v1.Image, opts ...InspectOption) (*Report,
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
 	}
-	fsys, err := imagefs.New(ctx, img, imagefs.WithLargest(o.largest))
+	fsys, err := imagefs.New(ctx, img, append([]imagefs.Option{imagefs.WithLargest(o.largest)}, o.fsOpts...)...)
 	if err != nil {
 		return nil, err
 	}

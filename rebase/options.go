@@ -110,6 +110,7 @@ type rebaseOptions struct {
 	assembly
 	oldBase v1.Image
 	refOpts []imageref.Option
+	lenient func(string)
 }
 
 type checkOptions struct {
@@ -259,6 +260,18 @@ func WithMediaTypes(f mediatype.Family) AssemblyOption {
 // bottom layers of the image.
 func WithOldBase(img v1.Image) RebaseOption {
 	return rebaseOption(func(o *rebaseOptions) { o.oldBase = img })
+}
+
+// WithLenient makes Rebase drop the tar entries of the image's own layers that climb
+// out of the root (refused otherwise), telling warn of each: a layer that has any is
+// rewritten without them (a new gzip layer), the others keep their digests.
+func WithLenient(warn func(msg string)) RebaseOption {
+	return rebaseOption(func(o *rebaseOptions) {
+		if warn == nil {
+			warn = func(string) {}
+		}
+		o.lenient = warn
+	})
 }
 
 // WithForce makes Check report problems through WithWarn instead of failing (--force).

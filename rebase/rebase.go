@@ -98,8 +98,21 @@ func Rebase(ctx context.Context, img v1.Image, newBase v1.Image, opts ...RebaseO
 	own := layers[n:]
 	// They keep their digests, so nothing else reads them: check them here, by the
 	// rule every other command reads layers with.
-	if err := imagefs.CheckLayers(ctx, own); err != nil {
+	var fsOpts []imagefs.Option
+	if o.lenient != nil {
+		fsOpts = append(fsOpts, imagefs.WithLenient(o.lenient))
+	}
+	dropped, err := imagefs.CheckLayers(ctx, own, fsOpts...)
+	if err != nil {
 		return nil, fmt.Errorf("rebasing: %w", err)
+	}
+	if len(dropped) > 0 {
+		own = slices.Clone(own)
+		for _, i := range dropped {
+			if own[i], err = imagefs.FilterUnsafe(own[i]); err != nil {
+				return nil, fmt.Errorf("rebasing: rewriting layer %d without its unsafe entries: %w", n+i, err)
+			}
+		}
 	}
 	history := ownHistory(cf.History, n, oldHistory, len(own), o.epoch)
 

@@ -3,6 +3,7 @@ package rebase
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
@@ -210,5 +211,36 @@ func TestRebaseKeepsNonUTF8Names(t *testing.T) {
 	want, _ := l.Digest()
 	if got != want {
 		t.Fatalf("moved layer is %s, want %s", got, want)
+	}
+}
+
+// With WithLenient the entry is dropped instead, with a warning naming it: the layer
+// that had it is rewritten without it, and the result checks clean.
+func TestRebaseLenientDropsUnsafeEntries(t *testing.T) {
+	ctx := context.Background()
+	base := baseImage(t)
+	own := []v1.Layer{testimage.Layer(t, []testimage.Entry{testimage.File("../evil", "x"), testimage.Hardlink("h", "/../../etc/passwd"), testimage.File("ok", "y")})}
+	img, err := Assemble(ctx, base, own, &v1.ConfigFile{}, WithHistory("slim: evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	out, err := Rebase(ctx, img, mustScratch(t), WithOldBase(base), WithLenient(func(s string) { warnings = append(warnings, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 2 || !strings.Contains(warnings[0], `"../evil"`) || !strings.Contains(warnings[1], `"/../../etc/passwd"`) {
+		t.Errorf("warnings %q, want one naming each entry", warnings)
+	}
+	fsys, err := imagefs.New(ctx, out)
+	if err != nil {
+		t.Fatalf("the result is refused: %v", err)
+	}
+	defer fsys.Close()
+	if _, err := fs.Stat(fsys, "ok"); err != nil {
+		t.Errorf("ok is gone: %v", err)
+	}
+	if _, err := fs.Stat(fsys, "h"); err == nil {
+		t.Errorf("the escaping hard link is in the result")
 	}
 }

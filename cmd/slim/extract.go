@@ -47,7 +47,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config of %s: %w", args[0], err)
 			}
-			fsys, err := extract.OpenImage(cmd.Context(), img)
+			fsys, err := extract.OpenImage(cmd.Context(), img, g.fsOptions(cmd.ErrOrStderr())...)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}

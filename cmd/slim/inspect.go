@@ -45,7 +45,7 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if err != nil {
 				return err
 			}
-			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]))
+			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]), extract.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...))
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
 			}

@@ -39,7 +39,11 @@ or given with --old-base.`,
 			if err != nil {
 				return err
 			}
-			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, rebase.WithRefOptions(ropts...))
+			opts := []rebase.RebaseOption{rebase.WithRefOptions(ropts...)}
+			if warn := g.lenientWarn(cmd.ErrOrStderr()); warn != nil {
+				opts = append(opts, rebase.WithLenient(warn))
+			}
+			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, opts...)
 			if err != nil {
 				return err
 			}

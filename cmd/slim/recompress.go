@@ -75,7 +75,7 @@ and archives, pip and npm caches, __pycache__).`,
 			if err != nil {
 				return err
 			}
-			opts := []recompress.Option{recompress.WithPacking(f.packing...)}
+			opts := []recompress.Option{recompress.WithPacking(f.packing...), recompress.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...)}
 			if f.squash {
 				opts = append(opts, recompress.WithSquash())
 			}

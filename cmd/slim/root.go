@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 )
 
@@ -16,6 +18,7 @@ import (
 type globalFlags struct {
 	platform string
 	insecure bool
+	lenient  bool
 }
 
 func newRootCmd() *cobra.Command {
@@ -42,6 +45,7 @@ other stages, plus its entrypoint.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.platform, "platform", "", "platform(s) to pick from multi-platform images, comma-separated os/arch[/variant] (default: this machine's, or every platform of an index source)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
+	pf.BoolVar(&g.lenient, "lenient", false, "drop tar entries that climb out of the root (../), with a warning each, instead of refusing the image")
 	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd())
 	return root
 }
@@ -65,6 +69,27 @@ func (g *globalFlags) platforms() ([]v1.Platform, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// lenientWarn is where --lenient's warnings go (stderr), nil without --lenient.
+func (g *globalFlags) lenientWarn(w io.Writer) func(string) {
+	if !g.lenient {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "slim: warning: %s\n", msg)
+	}
+}
+
+// fsOptions are the options images are read with: --lenient.
+func (g *globalFlags) fsOptions(w io.Writer) []imagefs.Option {
+	if warn := g.lenientWarn(w); warn != nil {
+		return []imagefs.Option{imagefs.WithLenient(warn)}
+	}
+	return nil
 }
 
 // refOptions turns the shared flags into image-reference options, refusing a malformed

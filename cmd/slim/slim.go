@@ -232,6 +232,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 		return err
 	}
 	cfg := f.cfg
+	cfg.Lenient = g.lenient
 	var err error
 	if cfg.RefOptions, err = g.refOptions(); err != nil {
 		return err

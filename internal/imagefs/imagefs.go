@@ -59,6 +59,7 @@ type options struct {
 	keepBase    int
 	spool       bool
 	spoolDir    string
+	lenient     func(string)
 }
 
 func makeOptions(opts []Option) options {
@@ -94,6 +95,31 @@ func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n
 // content is never read. Close drops the spool.
 func WithSpool(dir string) Option {
 	return func(o *options) { o.spool, o.spoolDir = true, dir }
+}
+
+// WithLenient drops the tar entries that climb out of the root (ErrUnsafeEntry)
+// instead of refusing their layer, and tells warn of each, with its layer: "layer 2
+// (sha256:…): dropped entry "../x", which climbs out of the root". warn is called from
+// one goroutine at a time. Limits (path length and depth, entry count) still refuse.
+func WithLenient(warn func(string)) Option {
+	return func(o *options) {
+		if warn == nil {
+			warn = func(string) {}
+		}
+		o.lenient = warn
+	}
+}
+
+// dropper is the drop function indexLayer gets for layer i: nil unless WithLenient.
+func (o *options) dropper(mu *sync.Mutex, i int, digest v1.Hash) func(string) {
+	if o.lenient == nil {
+		return nil
+	}
+	return func(what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		o.lenient(fmt.Sprintf("layer %d (%s): %s; dropped", i, digest, what))
+	}
 }
 
 // FileStat is a file path and its size in bytes.
@@ -163,6 +189,7 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 		}
 	}
 
+	var warnMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.concurrency)
 	for i := range layers {
@@ -172,7 +199,7 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 			spoolDir = cmp.Or(o.spoolDir, os.TempDir())
 		}
 		g.Go(func() error {
-			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir, cf.RootFS.DiffIDs[i])
+			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir, cf.RootFS.DiffIDs[i], o.dropper(&warnMu, i, src.digest))
 			if err != nil {
 				return fmt.Errorf("indexing layer %d (%s): %w", i, src.digest, err)
 			}
@@ -203,30 +230,48 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 
 // CheckLayers reads layers as New does (digest, diff ID, the rule for tar entries,
 // limits) without building a view, for code that passes layers on without reading
-// them otherwise (rebase moves an image's own layers as they are).
-func CheckLayers(ctx context.Context, layers []v1.Layer) error {
+// them otherwise (rebase moves an image's own layers as they are). Of the options,
+// only WithLenient and WithConcurrency apply: with WithLenient, unsafe entries are
+// reported, not refused, and dropped lists the layers (indexes into layers) that have
+// any, in order; the caller must not pass those on as they are (see FilterUnsafe).
+func CheckLayers(ctx context.Context, layers []v1.Layer, opts ...Option) (dropped []int, err error) {
+	o := makeOptions(opts)
+	var mu sync.Mutex
+	has := make([]bool, len(layers))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
+	g.SetLimit(o.concurrency)
 	for i, l := range layers {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		src, err := newSource(l)
 		if err != nil {
-			return fmt.Errorf("reading layer %d: %w", i, err)
+			return nil, fmt.Errorf("reading layer %d: %w", i, err)
 		}
 		diffID, err := l.DiffID()
 		if err != nil {
-			return fmt.Errorf("reading diff id of layer %d (%s): %w", i, src.digest, err)
+			return nil, fmt.Errorf("reading diff id of layer %d (%s): %w", i, src.digest, err)
+		}
+		var drop func(string)
+		if d := o.dropper(&mu, i, src.digest); d != nil {
+			drop = func(what string) { has[i] = true; d(what) }
 		}
 		g.Go(func() error {
-			if _, _, err := indexLayer(gctx, src, 0, "", diffID); err != nil {
+			if _, _, err := indexLayer(gctx, src, 0, "", diffID, drop); err != nil {
 				return fmt.Errorf("checking layer %d (%s): %w", i, src.digest, err)
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, h := range has {
+		if h {
+			dropped = append(dropped, i)
+		}
+	}
+	return dropped, nil
 }
 
 // Layers returns a copy of the per-layer index, bottom layer first.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"strconv"
@@ -485,5 +486,77 @@ func TestDiffIDsChecked(t *testing.T) {
 	_, err = imagefs.New(context.Background(), bad)
 	if !errors.Is(err, imagefs.ErrDiffIDMismatch) || !strings.Contains(err.Error(), want.Hex) || !strings.Contains(err.Error(), "layer 1") {
 		t.Fatalf("got %v, want %v naming layer 1 and %s", err, imagefs.ErrDiffIDMismatch, want)
+	}
+}
+
+// Issue 13: --lenient. The same unsafe entries are dropped instead, one warning each
+// naming the entry and its layer, and nothing of them is in the view.
+func TestUnsafeEntriesLenient(t *testing.T) {
+	ctx := context.Background()
+	img := ti.Image(t, [][]ti.Entry{
+		{ti.File("f", "abc")},
+		{ti.File("../escape", "1"), ti.Hardlink("link", "/../../etc/passwd"), ti.File("ok", "4")},
+	})
+	if _, err := imagefs.New(ctx, img); !errors.Is(err, imagefs.ErrUnsafeEntry) || !strings.Contains(err.Error(), `"../escape"`) {
+		t.Fatalf("without WithLenient: %v, want %v naming \"../escape\"", err, imagefs.ErrUnsafeEntry)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := ls[1].Digest()
+	var warnings []string
+	fsys, err := imagefs.New(ctx, img, imagefs.WithLenient(func(s string) { warnings = append(warnings, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	if got, want := render(t, fsys), []string{"f=abc", "ok=4"}; !slices.Equal(got, want) {
+		t.Errorf("merged view %q, want %q", got, want)
+	}
+	if len(warnings) != 2 {
+		t.Fatalf("warnings %q, want one for each of 2 entries", warnings)
+	}
+	for i, name := range []string{`"../escape"`, `"/../../etc/passwd"`} {
+		if w := warnings[i]; !strings.Contains(w, name) || !strings.Contains(w, "layer 1 ("+d1.String()+")") || !strings.Contains(w, "dropped") {
+			t.Errorf("warning %q does not name %s, layer 1 (%s) and the drop", w, name, d1)
+		}
+	}
+
+	// CheckLayers (rebase) says which layers had them; FilterUnsafe rewrites those.
+	if _, err := imagefs.CheckLayers(ctx, ls); !errors.Is(err, imagefs.ErrUnsafeEntry) {
+		t.Fatalf("CheckLayers without WithLenient: %v", err)
+	}
+	warnings = nil
+	dropped, err := imagefs.CheckLayers(ctx, ls, imagefs.WithLenient(func(s string) { warnings = append(warnings, s) }))
+	if err != nil || !slices.Equal(dropped, []int{1}) || len(warnings) != 2 {
+		t.Fatalf("CheckLayers lenient: dropped %v, %v, warnings %q; want [1], 2 warnings", dropped, err, warnings)
+	}
+	clean, err := imagefs.FilterUnsafe(ls[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped, err := imagefs.CheckLayers(ctx, []v1.Layer{clean}); err != nil || dropped != nil {
+		t.Fatalf("the filtered layer: dropped %v, %v; want a clean layer", dropped, err)
+	}
+	rc, err := clean.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var names []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, []string{"ok"}) {
+		t.Errorf("filtered layer holds %q, want [ok]", names)
 	}
 }

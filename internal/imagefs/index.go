@@ -193,7 +193,9 @@ const (
 // indexLayer reads a layer once: headers are recorded with the offset of
 // their content, content is skipped, the blob digest is checked at the end.
 // The uncompressed stream is hashed too and must be diffID, the config's word for it.
-func indexLayer(ctx context.Context, src source, largest int, spoolDir string, diffID v1.Hash) (LayerIndex, []rawEntry, error) {
+// drop, when not nil, is told of each unsafe entry (ErrUnsafeEntry), which is then left
+// out of the index instead of refusing the layer: WithLenient.
+func indexLayer(ctx context.Context, src source, largest int, spoolDir string, diffID v1.Hash, drop func(string)) (LayerIndex, []rawEntry, error) {
 	li := LayerIndex{Digest: src.digest, DiffID: diffID}
 	mt, err := src.layer.MediaType()
 	if err != nil {
@@ -218,7 +220,7 @@ func indexLayer(ctx context.Context, src source, largest int, spoolDir string, d
 		}
 	}
 	dh := hasherFor(diffID)
-	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest, sw, dh)
+	raws, ucount, entries, big, err := readTar(blob, src.codec, bufSize, largest, sw, dh, drop)
 	if err == nil {
 		err = blob.drain()
 	}
@@ -255,7 +257,7 @@ func indexLayer(ctx context.Context, src source, largest int, spoolDir string, d
 
 // readTar decompresses and parses one layer stream. The errors it returns
 // wrap ErrCorruptLayer unless they come from the blob reader itself.
-func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter, diffHash hash.Hash) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
+func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter, diffHash hash.Hash, drop func(string)) (raws []rawEntry, size int64, entries int, big []FileStat, err error) {
 	corrupt := func(what string, err error) error {
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -301,7 +303,11 @@ func readTar(blob *blobReader, c codec, bufSize, largest int, spool *spoolWriter
 			return nil, 0, 0, nil, limits.Exceeded("the layer's entry count", int64(entries), limits.EntriesPerLayer, "entries")
 		}
 		if err := checkEntry(h); err != nil {
-			return nil, 0, 0, nil, err
+			if drop == nil || !errors.Is(err, ErrUnsafeEntry) {
+				return nil, 0, 0, nil, err
+			}
+			drop(strings.TrimPrefix(err.Error(), ErrUnsafeEntry.Error()+": "))
+			continue
 		}
 		if r, ok := rawFromHeader(h, off, ordinal); ok {
 			if r.kind == kindEntry && r.node.typ == tar.TypeReg {

@@ -3,6 +3,7 @@ package imageref
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func FuzzArchiveManifest(f *testing.F) {
 		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, err := openArchive(Ref{Kind: DockerArchive, Path: p})
+		got, err := openArchive(context.Background(), Ref{Kind: DockerArchive, Path: p})
 		if err != nil {
 			return
 		}

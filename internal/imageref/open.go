@@ -63,7 +63,7 @@ func Open(ctx context.Context, r Ref, opts ...Option) (v1.Image, v1.ImageIndex, 
 	case Layout:
 		img, idx, err = openLayout(at)
 	case DockerArchive:
-		img, err = openArchive(at)
+		img, err = openArchive(ctx, at)
 	case DockerDaemon:
 		img, err = openDaemon(ctx, at, o)
 	default:
@@ -350,11 +350,26 @@ func describeLayout(manifests []v1.Descriptor) string {
 	return strings.Join(parts, ", ")
 }
 
-func openArchive(r Ref) (v1.Image, error) {
-	if _, err := os.Stat(r.Path); err != nil {
+func openArchive(ctx context.Context, r Ref) (v1.Image, error) {
+	f, err := os.Open(r.Path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no file %s: %w", r.Path, ErrNotFound)
 		}
+		return nil, err
+	}
+	// The file stays open as long as the image is read from it (its finalizer closes it).
+	img, err := openArchiveFile(ctx, f, r)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return img, nil
+}
+
+func openArchiveFile(ctx context.Context, f *os.File, r Ref) (v1.Image, error) {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, err
 	}
 	var tag *name.Tag
@@ -365,14 +380,13 @@ func openArchive(r Ref) (v1.Image, error) {
 		}
 		tag = &t
 	}
-	img, err := tarball.ImageFromPath(r.Path, tag)
+	a, err := indexArchive(ctx, f, fi.Size())
+	var m tarball.Manifest
 	if err == nil {
-		return strict(img, nil, nil)
+		m, err = a.manifest()
 	}
-	// Only now is manifest.json read a second time: to say what the archive holds.
-	m, merr := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(r.Path) })
-	if merr != nil {
-		return nil, fmt.Errorf("reading manifest.json of %s: %w", r.Path, merr)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest.json of %s: %w", r.Path, err)
 	}
 	switch {
 	case len(m) == 0:
@@ -393,7 +407,7 @@ func openArchive(r Ref) (v1.Image, error) {
 		}
 		return nil, fmt.Errorf("no %s in the archive; it has %s%s: %w", r.Tag, describeArchive(m), hint, ErrNotFound)
 	}
-	return nil, err
+	return a.strictImage(m, tag)
 }
 
 func archiveHas(m tarball.Manifest, tag name.Tag) bool {
@@ -455,14 +469,12 @@ func openDaemon(ctx context.Context, r Ref, o options) (v1.Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("reading docker save of %s: %w", r.Name, err)
 	}
-	img, err := tarball.Image(func() (io.ReadCloser, error) {
-		return io.NopCloser(io.NewSectionReader(f, 0, n)), nil
-	}, nil)
+	img, err := openDaemonArchive(ctx, f, n)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("reading docker save of %s: %w", r.Name, err)
 	}
-	return strict(img, nil, nil)
+	return img, nil
 }
 
 func daemonError(err error) error {
@@ -474,4 +486,17 @@ func daemonError(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
+}
+
+// openDaemonArchive reads the one image of a `docker save` spooled to f (n bytes).
+func openDaemonArchive(ctx context.Context, f io.ReaderAt, n int64) (v1.Image, error) {
+	a, err := indexArchive(ctx, f, n)
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.manifest()
+	if err != nil {
+		return nil, err
+	}
+	return a.strictImage(m, nil)
 }

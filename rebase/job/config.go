@@ -1,6 +1,7 @@
 package job
 
 import (
+	"github.com/slim-dev/slim/internal/imagefs"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,6 +43,9 @@ type Config struct {
 	// Force writes an image the fidelity check refuses; its problems become warnings.
 	// It also writes a result that --verify finds different.
 	Force bool
+	// Lenient drops the tar entries of the sources that climb out of the root, with a
+	// warning each, where they are refused otherwise (--lenient).
+	Lenient bool
 	// Verify runs commands in the source and in the result before writing (--verify).
 	Verify Verify
 	// Trace runs commands in the source under a tracer and takes what they
@@ -83,6 +87,14 @@ func (c *Config) progress() io.Writer {
 // packing is the new layer's options. Every source slim packs from reads
 // concurrently: a BuildKit stage's files cost a gateway round trip each, and image
 // sources are spooled (imagefs.WithSpool).
+// fsOptions reads source images as Lenient says, warnings to warn.
+func (c *Config) fsOptions(warn func(string)) []imagefs.Option {
+	if !c.Lenient {
+		return nil
+	}
+	return []imagefs.Option{imagefs.WithLenient(warn)}
+}
+
 func (c *Config) packing() []tarball.Option {
 	return []tarball.Option{
 		tarball.WithCompression(c.Compression), tarball.WithLevel(c.Level),

@@ -69,7 +69,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	images := imageSources(nil, cfg.RefOptions...)
+	images := imageSources(nil, cfg.fsOptions(warn.warn), cfg.RefOptions...)
 	noCache := b.Request.NoCache
 	packing := cfg.packing()
 	if dir := cacheDir(false, "layers"); dir != "" {

@@ -53,7 +53,7 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 	if srcImg != nil {
 		opened[first] = srcImg
 	}
-	sources := imageSources(opened, cfg.RefOptions...)
+	sources := imageSources(opened, cfg.fsOptions(warn.warn), cfg.RefOptions...)
 	var traces []TraceReport
 	if len(cfg.Trace.Commands) > 0 {
 		if srcIdx != nil && len(cfg.Platforms) != 1 {

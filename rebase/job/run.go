@@ -296,7 +296,7 @@ func groupBySource(from []extract.From) []sourceGroup {
 // reference is opened once per platform and indexed once. opened holds single images
 // the caller has already opened, by source: opening a daemon image again would run
 // `docker save` again.
-func imageSources(opened map[string]v1.Image, ropts ...imageref.Option) sourceFunc {
+func imageSources(opened map[string]v1.Image, fsOpts []imagefs.Option, ropts ...imageref.Option) sourceFunc {
 	cache := map[string]source{}
 	return func(ctx context.Context, src string, p v1.Platform) (source, error) {
 		key := src + "|" + p.String()
@@ -317,7 +317,7 @@ func imageSources(opened map[string]v1.Image, ropts ...imageref.Option) sourceFu
 		if err != nil {
 			return source{}, fmt.Errorf("reading config of %s: %w", src, err)
 		}
-		fsys, err := extract.OpenImage(ctx, img)
+		fsys, err := extract.OpenImage(ctx, img, fsOpts...)
 		if err != nil {
 			return source{}, fmt.Errorf("reading %s: %w", src, err)
 		}

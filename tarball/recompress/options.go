@@ -1,6 +1,7 @@
 package recompress
 
 import (
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -17,6 +18,12 @@ type options struct {
 	baseName string
 	refOpts  []imageref.Option
 	strip    []string
+	fsOpts   []imagefs.Option
+}
+
+// WithImageOptions adds options to the reading of the image (imagefs.WithLenient).
+func WithImageOptions(opts ...imagefs.Option) Option {
+	return func(o *options) { o.fsOpts = append(o.fsOpts, opts...) }
 }
 
 // WithPacking gives the options of the layers Recompress writes (tarball.WithCompression,

@@ -141,7 +141,7 @@ func Recompress(ctx context.Context, img v1.Image, opts ...Option) (v1.Image, *R
 		return nil, nil, fmt.Errorf("recompressing: reading config: %w", err)
 	}
 
-	fsys, err := imagefs.New(ctx, img, imagefs.WithRewriteInfo(o.keepBase), imagefs.WithLargest(0), imagefs.WithSpool(tempDir))
+	fsys, err := imagefs.New(ctx, img, append([]imagefs.Option{imagefs.WithRewriteInfo(o.keepBase), imagefs.WithLargest(0), imagefs.WithSpool(tempDir)}, o.fsOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("recompressing: %w", err)
 	}
