@@ -81,7 +81,7 @@ func FuzzReadCacheEntry(f *testing.F) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(keysDir(dir), key), meta, 0o644); err != nil {
-			t.Skip(err) // a name the file system refuses
+			t.Skip(err) // a fuzzed key name the file system refuses: an input, not the machine (CI runs the seed corpus)
 		}
 		e, ok, err := readEntry(dir, key)
 		if !ok || err != nil {

@@ -29,7 +29,7 @@ func langsDebian() testimage.Debian {
 func langsImage(t *testing.T, app []tarball.Entry, cfg func(*v1.Config)) (v1.Image, string) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("runs real runtimes from a Debian fixture: slow")
+		t.Skip("-short: runs real runtimes from a Debian fixture (make test and CI run it)")
 	}
 	base := testimage.DebianLayout(t, langsDebian())
 	l, err := tarball.NewLayer(app, tarball.WithCompression(tarball.Uncompressed), tarball.WithParents(), tarball.WithTempDir(t.TempDir()))

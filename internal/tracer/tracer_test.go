@@ -46,7 +46,7 @@ func real(t testing.TB, p string) string {
 	t.Helper()
 	r, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		t.Skipf("%s: %v", p, err)
+		testimage.Missing(t, "host program %s: %v", p, err)
 	}
 	return r
 }
