@@ -45,8 +45,11 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	}
 	var results []*Result
 	var result *Result // the platforms' results as one, once every callback is done
+	done := false      // the result goes to the caller, who closes it
 	defer func() {
-		if result == nil {
+		if !done {
+			// combine hands the layers of every platform to result: closing the
+			// platforms' results removes all spools, whether Finish ran or not.
 			for _, r := range results {
 				r.Close()
 			}
@@ -154,6 +157,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		return nil, err
 	}
 	result.Warnings = warn.list
+	done = true
 	return result, nil // Finish ran: Solve returns no error otherwise
 }
 
