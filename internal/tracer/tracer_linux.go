@@ -17,7 +17,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,17 +38,43 @@ func Main(args []string) int {
 	if mode == "exec" {
 		return execHelper(argv, seccomp)
 	}
-	// Records are flushed whenever the tracer would wait, so one write carries all
-	// that a burst of stops found, and a kill at the time limit loses none that
-	// were found before the last quiet moment.
+	// Records are flushed every few milliseconds, not at every stop (a write per
+	// stop would be a third of the tracer's syscalls), so a kill at the time limit
+	// loses only what the last moments found.
 	w := bufio.NewWriterSize(os.Stdout, 64<<10)
-	defer w.Flush()
+	var mu sync.Mutex
 	enc := json.NewEncoder(w)
-	opts := []Option{WithIdle(func() { w.Flush() })}
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		mu.Lock()
+		w.Flush()
+		mu.Unlock()
+	}()
+	go func() {
+		tick := time.NewTicker(flushEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				mu.Lock()
+				w.Flush()
+				mu.Unlock()
+			}
+		}
+	}()
+	var opts []Option
 	if !seccomp {
 		opts = append(opts, WithoutSeccomp())
 	}
-	code, err := Run(argv, func(r Record) { enc.Encode(r) }, append(opts, WithFiles(os.Stdin, os.Stderr, os.Stderr))...)
+	emit := func(r Record) {
+		mu.Lock()
+		enc.Encode(r)
+		mu.Unlock()
+	}
+	code, err := Run(argv, emit, append(opts, WithFiles(os.Stdin, os.Stderr, os.Stderr))...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slim-tracer: %v\n", err)
 		return 125
@@ -96,12 +124,10 @@ type Option func(*options)
 type options struct {
 	seccomp bool
 	files   [3]*os.File
-	idle    func()
 }
 
-// WithIdle calls fn whenever the tracer is about to wait for a stop with none
-// pending: where a buffered writer of records flushes.
-func WithIdle(fn func()) Option { return func(o *options) { o.idle = fn } }
+// flushEvery is how often Main writes out the records it buffered.
+const flushEvery = 10 * time.Millisecond
 
 // WithoutSeccomp stops the command at every syscall instead of at path syscalls
 // only, as when seccomp is unavailable.
@@ -117,7 +143,7 @@ func WithFiles(stdin, stdout, stderr *os.File) Option {
 // signal N killed it). The helper it runs first is this binary again
 // (/proc/self/exe), which must call Invoked.
 func Run(argv []string, emit func(Record), opts ...Option) (int, error) {
-	o := options{seccomp: true, files: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}, idle: func() {}}
+	o := options{seccomp: true, files: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -143,7 +169,7 @@ func Run(argv []string, emit func(Record), opts ...Option) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting the traced helper: %w", err)
 	}
-	t := &tracer{calls: syscalls(), tasks: map[int]*task{}, seen: map[string]bool{}, emit: emit, idle: o.idle}
+	t := &tracer{calls: syscalls(), tasks: map[int]*task{}, seen: map[seenKey]bool{}, emit: emit}
 	return t.loop(p.Pid)
 }
 
@@ -160,12 +186,17 @@ type call struct {
 	flags int
 }
 
+// seenKey is a path and what was done with it: each is recorded once.
+type seenKey struct {
+	kind Kind
+	path string
+}
+
 type tracer struct {
 	calls map[uint64]sysc
 	tasks map[int]*task
-	seen  map[string]bool
+	seen  map[seenKey]bool
 	emit  func(Record)
-	idle  func()
 	buf   [4096]byte // one page of a tracee's memory
 	// seccomp is set at the first seccomp stop: the filter is in place, so tasks
 	// run on with PTRACE_CONT between path syscalls.
@@ -181,11 +212,7 @@ const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | uni
 func (t *tracer) loop(root int) (int, error) {
 	for {
 		var ws unix.WaitStatus
-		tid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
-		if err == nil && tid == 0 {
-			t.idle()
-			tid, err = unix.Wait4(-1, &ws, unix.WALL, nil)
-		}
+		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -433,7 +460,7 @@ func (t *tracer) record(c *call) {
 		kind = Listed
 	}
 	for _, p := range c.paths {
-		if t.seen[string(kind)+"\x00"+p] {
+		if t.seen[seenKey{kind, p}] {
 			continue
 		}
 		var st unix.Stat_t
@@ -447,7 +474,7 @@ func (t *tracer) add(p string, k Kind, flags int) {
 	if !t.armed || !path.IsAbs(p) {
 		return
 	}
-	key := string(k) + "\x00" + p
+	key := seenKey{k, p}
 	if t.seen[key] {
 		return
 	}
@@ -498,10 +525,11 @@ func readString(tid int, addr uintptr, buf []byte) (string, error) {
 		if err := readMem(tid, addr, buf[:n]); err != nil {
 			return "", err
 		}
-		for i, c := range buf[:n] {
-			if c == 0 {
-				return string(append(out, buf[:i]...)), nil
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			if out == nil {
+				return string(buf[:i]), nil
 			}
+			return string(append(out, buf[:i]...)), nil
 		}
 		out = append(out, buf[:n]...)
 		addr += uintptr(n)
