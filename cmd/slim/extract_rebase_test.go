@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -72,6 +73,55 @@ func TestRebaseCLI(t *testing.T) {
 	a, b := layerDigests(t, first), layerDigests(t, moved)
 	if len(b) != 2 || b[1] != a[len(a)-1] {
 		t.Errorf("layers before %v, after %v: want the static base's layer then the same program layer", a, b)
+	}
+	rebasedSizesAreTheBlobs(t, moved, "static")
+}
+
+// rebasedSizesAreTheBlobs (issue 13: "rebase reports a size off by one from the real
+// one"): every layer size inspect reports for the image tagged tag in the layout dir,
+// and their total, in bytes and as printed, are those of the blob files.
+func rebasedSizesAreTheBlobs(t *testing.T, dir, tag string) {
+	t.Helper()
+	var r struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"layers"`
+		Totals struct {
+			Size int64 `json:"size"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(slimOK(t, "inspect", "--json", "oci-layout://"+dir+":"+tag)), &r); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, l := range r.Layers {
+		st, err := os.Stat(filepath.Join(dir, "blobs", strings.Replace(l.Digest, ":", "/", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Size != st.Size() {
+			t.Errorf("layer %s: inspect says %d bytes, the blob has %d", l.Digest, l.Size, st.Size())
+		}
+		total += st.Size()
+	}
+	if r.Totals.Size != total {
+		t.Errorf("inspect's total is %d bytes, the blobs have %d", r.Totals.Size, total)
+	}
+	if table := slimOK(t, "inspect", "oci-layout://"+dir+":"+tag); !strings.Contains(table, humanSize(total)) {
+		t.Errorf("inspect does not print the total %s:\n%s", humanSize(total), table)
+	}
+}
+
+// TestHumanSize: the unit is picked after rounding, so a size just under a unit is
+// not printed as 1000 of the unit below.
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 1049: "1.0 kB", 1050: "1.1 kB",
+		999_949: "999.9 kB", 999_950: "1.0 MB", 999_999: "1.0 MB", 1_000_000: "1.0 MB", 999_950_000: "1.0 GB",
+		1_500_000_000: "1.5 GB", 1 << 62: "4.6 EB"} {
+		if got := humanSize(n); got != want {
+			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 

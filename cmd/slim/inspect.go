@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -117,16 +118,17 @@ func truncate(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// humanSize prints decimal units, as docker and crane do.
+// humanSize prints decimal units, as docker and crane do. The unit is chosen after
+// rounding to one decimal, so 999,999 bytes is 1.0 MB, not 1000.0 kB.
 func humanSize(n int64) string {
 	const unit = 1000
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
+	v, exp := float64(n)/unit, 0
+	for math.Round(v*10)/10 >= unit && exp < 5 {
+		v /= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+	return fmt.Sprintf("%.1f %cB", v, "kMGTPE"[exp])
 }
