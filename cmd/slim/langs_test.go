@@ -28,10 +28,17 @@ func langsDebian() testimage.Debian {
 // reference.
 func langsImage(t *testing.T, app []tarball.Entry, cfg func(*v1.Config)) (v1.Image, string) {
 	t.Helper()
+	return debianApp(t, langsDebian(), app, cfg)
+}
+
+// debianApp is the Debian fixture d with app on top and cfg applied, as an oci-layout
+// reference.
+func debianApp(t *testing.T, d testimage.Debian, app []tarball.Entry, cfg func(*v1.Config)) (v1.Image, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: runs real runtimes from a Debian fixture (make test and CI run it)")
 	}
-	base := testimage.DebianLayout(t, langsDebian())
+	base := testimage.DebianLayout(t, d)
 	l, err := tarball.NewLayer(app, tarball.WithCompression(tarball.Uncompressed), tarball.WithParents(), tarball.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)

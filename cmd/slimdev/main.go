@@ -1,5 +1,6 @@
-// Command slimdev holds the developer tasks behind `make demo` and `make bench`: it makes
-// their images offline and measures slim side by side with its peers. It is not shipped.
+// Command slimdev holds the developer tasks behind `make demo`, `make bench` and the
+// slowest-tests list of `make test`: it makes their images offline and measures slim
+// side by side with its peers. It is not shipped.
 package main
 
 import (
@@ -14,7 +15,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench [flags]")
+		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench|slowest [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -23,8 +24,10 @@ func main() {
 		err = demo(ctx, os.Args[2:])
 	case "bench":
 		err = bench(ctx, os.Args[2:])
+	case "slowest":
+		err = slowest(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown task %q (want demo or bench)", os.Args[1])
+		err = fmt.Errorf("unknown task %q (want demo, bench or slowest)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slimdev: %v\n", err)
