@@ -45,8 +45,14 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 
+# The end-to-end tests of real runtimes (NORACE_TESTS) run in a second invocation without
+# -race, which multiplies their time while the code they drive is raced by the unit tests.
+# go test -json feeds slimdev slowest: go test's usual output, then the 10 slowest tests.
+NORACE_TESTS := ^TestSlimLangs
+NORACE_FLAGS ?= -timeout 20m
 test: deps tools lint
-	$(GO) test $(TEST_FLAGS) ./...
+	@set -o pipefail; { $(GO) test -json $(TEST_FLAGS) -skip '$(NORACE_TESTS)' ./...; \
+		$(GO) test -json $(NORACE_FLAGS) -run '$(NORACE_TESTS)' ./cmd/slim; } | $(GO) run ./cmd/slimdev slowest
 	@$(MAKE) --no-print-directory fuzz
 
 # Parsers of untrusted bytes, fuzzed a few seconds each beyond their seed corpus (which

@@ -23,7 +23,8 @@ type testEvent struct {
 
 // slowest reads `go test -json` on stdin and prints what plain `go test` would (each
 // package's result line, the output of failed tests only), then the N slowest tests;
-// it fails when a test or package failed, so a pipe keeps go test's verdict.
+// it fails when a test or package failed (a build too), so a pipe keeps go test's
+// verdict.
 func slowest(args []string) error {
 	fs := flag.NewFlagSet("slowest", flag.ContinueOnError)
 	n := fs.Int("n", 10, "how many tests to list")
@@ -65,6 +66,8 @@ func summarize(r io.Reader, w io.Writer) (bool, []testTime, error) {
 		}
 		key := e.Package + " " + e.Test
 		switch {
+		case e.Action == "build-output":
+			fmt.Fprint(w, e.Output)
 		case e.Action == "output" && e.Test == "":
 			if !strings.HasPrefix(e.Output, "=== ") && !strings.HasPrefix(e.Output, "PASS\n") {
 				fmt.Fprint(w, e.Output)
