@@ -56,6 +56,18 @@ type Package struct {
 	listed []string          // dpkg: every path its list names, as listed
 }
 
+// FullName is the name as the ecosystem writes it: a Go module's or Maven artifact's
+// path, an npm package with its scope.
+func (p Package) FullName() string {
+	switch {
+	case p.Namespace == "" || p.Kind == Deb || p.Kind == Apk:
+		return p.Name
+	case p.Kind == Maven:
+		return p.Namespace + ":" + p.Name
+	}
+	return p.Namespace + "/" + p.Name
+}
+
 // PURL is the package URL of p (https://github.com/package-url/purl-spec).
 func (p Package) PURL() string {
 	name := purlEscape(p.Name)

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/extract/pkgdb"
+	"github.com/slim-dev/slim/internal/testimage"
+)
+
+// zlibProgram uses zlib and libm: its closure is libc6's files and zlib1g's.
+const zlibProgram = `#include <stdio.h>
+#include <math.h>
+extern const char *zlibVersion(void);
+extern unsigned long crc32(unsigned long crc, const unsigned char *buf, unsigned int len);
+int main(int argc, char **argv) {
+	volatile double x = argc + 1.0;
+	printf("zlib %s crc %lx sqrt %.4f\n", zlibVersion(), crc32(0, (const unsigned char *)"slim", 4), sqrt(x));
+	return 0;
+}
+`
+
+// syftBin is syft as `make test` installs it (.cache/bench/bin, never through go.mod).
+func syftBin(t *testing.T) string {
+	t.Helper()
+	root, err := testimage.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, ".cache", "bench", "bin", "syft")
+	if _, err := os.Stat(p); err != nil {
+		if p, err = exec.LookPath("syft"); err != nil {
+			testimage.Missing(t, "syft is not installed (make syft puts it in .cache/bench/bin)")
+		}
+	}
+	return p
+}
+
+// syftPackages runs syft on an OCI layout and returns its packages of the types asked
+// for, as "type name@version".
+func syftPackages(t *testing.T, layoutDir string, types ...string) []string {
+	t.Helper()
+	cmd := exec.Command(syftBin(t), "oci-dir:"+layoutDir, "-o", "json", "-q")
+	cmd.Env = append(os.Environ(), "SYFT_CHECK_FOR_APP_UPDATE=false", "HOME="+t.TempDir())
+	b, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("syft: %v\n%s", err, stderr)
+	}
+	var doc struct {
+		Artifacts []struct {
+			Name, Version, Type string
+		} `json:"artifacts"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("reading syft's JSON: %v", err)
+	}
+	var out []string
+	for _, a := range doc.Artifacts {
+		if slices.Contains(types, a.Type) {
+			out = append(out, a.Type+" "+a.Name+"@"+a.Version)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// slimPackages is the report's packages in syft's words.
+func slimPackages(pkgs []*pkgdb.Package) []string {
+	var out []string
+	for _, p := range pkgs {
+		kind := string(p.Kind)
+		if p.Kind == pkgdb.GoModule {
+			kind = "go-module"
+		}
+		out = append(out, kind+" "+p.FullName()+"@"+p.Version)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TestPackageMetadataDebian: a C program using zlib and libm, and a Go program, taken
+// from a Debian image onto scratch. The result runs as the original did; slim says its
+// files are libc6's and zlib1g's (at the versions of the source's dpkg database) and the
+// Go program's modules; syft reads the same packages off the result; with
+// --package-metadata=none syft sees no Debian package. Slow (a Debian fixture).
+func TestPackageMetadataDebian(t *testing.T) {
+	prog := testimage.GCCBuild(t, zlibProgram, "-l:libz.so.1", "-lm")
+	tool := testimage.Tracer(t) // a Go program of this module, with dependencies
+	img, ref := langsImage(t, hostEntries(t, "app/prog="+prog, "app/gotool="+tool), func(c *v1.Config) {
+		c.Cmd = []string{"/app/prog"}
+	})
+	fat := runFat(t, img, "zlib 1.2.13 crc")
+
+	// The versions the source's database gives.
+	src, err := extract.OpenImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	installed, err := pkgdb.Installed(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*pkgdb.Package{}
+	for _, p := range installed {
+		if p.Kind == pkgdb.Deb && (p.Name == "libc6" || p.Name == "zlib1g") {
+			want[p.Name] = p
+		}
+	}
+	if len(want) != 2 {
+		t.Fatalf("the fixture's dpkg database lacks libc6 or zlib1g: %v", want)
+	}
+	bi, err := buildinfo.ReadFile(tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGo := []string{"go-module " + bi.Main.Path + "@" + bi.Main.Version, "go-module stdlib@" + bi.GoVersion}
+	for _, d := range bi.Deps {
+		wantGo = append(wantGo, "go-module "+d.Path+"@"+d.Version)
+	}
+	slices.Sort(wantGo)
+
+	slimOut := func(extra ...string) (string, *reportJSON) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out")
+		report := filepath.Join(t.TempDir(), "report.json")
+		args := append([]string{"--from", ref + ":/app/prog", "--from", ref + ":/app/gotool", "--base", "scratch",
+			"--compression", "uncompressed", "-t", "pkgs:slim", "-o", "type=oci,dest=" + out, "--report", report}, extra...)
+		code, _, stderr := slimCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("slim %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+		}
+		b, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r reportJSON
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		res := layoutImage(t, out)
+		testimage.Validate(t, res)
+		if got := runImage(t, res); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
+			t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s", got, fat)
+		}
+		return out, &r
+	}
+
+	out, rep := slimOut()
+	var debs []string
+	for _, p := range rep.Packages {
+		if p.Kind != pkgdb.Deb {
+			continue
+		}
+		debs = append(debs, p.Name)
+		w := want[p.Name]
+		if w == nil {
+			t.Errorf("the result lists %s %s, which owns none of the program's files (files %v)", p.Name, p.Version, p.Files)
+			continue
+		}
+		if p.Version != w.Version || p.Source != w.Source || p.SourceVersion != w.SourceVersion {
+			t.Errorf("%s: %s (source %s %s), the source's database says %s (source %s %s)", p.Name, p.Version, p.Source, p.SourceVersion, w.Version, w.Source, w.SourceVersion)
+		}
+	}
+	if slices.Sort(debs); !slices.Equal(debs, []string{"libc6", "zlib1g"}) {
+		t.Errorf("Debian packages of the result %v, want exactly libc6 and zlib1g", debs)
+	}
+	ours := slimPackages(rep.Packages)
+	var ourGo []string
+	for _, p := range ours {
+		if strings.HasPrefix(p, "go-module ") {
+			ourGo = append(ourGo, p)
+		}
+	}
+	if !slices.Equal(ourGo, wantGo) {
+		t.Errorf("Go modules slim lists:\n%v\nthe binary's build info:\n%v", ourGo, wantGo)
+	}
+	theirs := syftPackages(t, out, "deb", "go-module")
+	if !slices.Equal(ours, theirs) {
+		t.Errorf("slim and syft disagree on the result's packages:\nslim: %v\nsyft: %v", ours, theirs)
+	}
+
+	// slim inspect --sbom reads the same list off the result.
+	code, stdout, stderr := slimCLI(t, "inspect", "--sbom", "--json", "oci-layout://"+out+":pkgs:slim")
+	if code != 0 {
+		t.Fatalf("slim inspect --sbom: exit %d\n%s", code, stderr)
+	}
+	var listed struct{ Packages []*pkgdb.Package }
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if got := slimPackages(listed.Packages); !slices.Equal(got, ours) {
+		t.Errorf("slim inspect --sbom lists\n%v\nthe job said\n%v", got, ours)
+	}
+
+	out, rep = slimOut("--package-metadata=none")
+	if len(rep.Packages) != 0 {
+		t.Errorf("--package-metadata=none: the report lists %d packages", len(rep.Packages))
+	}
+	if got := syftPackages(t, out, "deb"); len(got) != 0 {
+		t.Errorf("--package-metadata=none: syft still finds Debian packages %v", got)
+	}
+}
+
+// reportJSON is the part of --report this test reads.
+type reportJSON struct {
+	Packages []*pkgdb.Package `json:"packages"`
+}
