@@ -15,7 +15,7 @@ APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-de
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 
-.PHONY: all build test fuzz demo bench lint deps tools clean
+.PHONY: all build test fuzz demo bench lint deps tools syft clean
 
 all: build
 
@@ -45,7 +45,15 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 
-test: deps tools lint
+# syft is the third-party scanner the package-metadata tests compare slim's list with;
+# built from its own module at a pinned version, never through go.mod.
+SYFT_VERSION := v1.57.2
+syft: .cache/bench/bin/syft
+
+.cache/bench/bin/syft:
+	GOBIN=$(CURDIR)/.cache/bench/bin $(GO) install github.com/anchore/syft/cmd/syft@$(SYFT_VERSION)
+
+test: deps tools syft lint
 	$(GO) test $(TEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz
 

@@ -180,8 +180,19 @@ func dpkgOwners(links fs.ReadLinkFS, m *matcher) ([]*Package, error) {
 		return nil, err
 	}
 	for _, p := range pkgs {
+		// A list names the package's directories too ("/lib", which a merged /usr makes
+		// a symlink): a directory owns nothing here, whatever it is in the source.
+		dirs := map[string]bool{}
+		for _, l := range p.listed {
+			for d := path.Dir(l); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
+				dirs[d] = true
+			}
+		}
 		sums := map[string]string{}
 		for _, l := range p.listed {
+			if dirs[l] {
+				continue
+			}
 			r := m.real(l)
 			if r == "" {
 				continue

@@ -45,7 +45,7 @@ type Package struct {
 	License       string `json:"license,omitempty"`
 	// Namespace is what the PURL puts before the name: the distribution (debian,
 	// alpine), a Maven group, an npm scope.
-	Namespace string `json:"-"`
+	Namespace string `json:"namespace,omitempty"`
 	// Files are the package's files that were taken, absolute source paths, sorted.
 	Files []string `json:"files,omitempty"`
 	// Record is where the package's metadata was read, an absolute path.
