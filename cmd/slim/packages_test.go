@@ -17,6 +17,7 @@ import (
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/extract/pkgdb"
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // zlibProgram uses zlib and libm: its closure is libc6's files and zlib1g's.
@@ -235,4 +236,87 @@ func TestPackageMetadataDebian(t *testing.T) {
 // reportJSON is the part of --report this test reads.
 type reportJSON struct {
 	Packages []*pkgdb.Package `json:"packages"`
+}
+
+// alpineDB is an Alpine installed database written by hand: busybox owns /bin/busybox,
+// the others own files the test does not take.
+const alpineDB = `C:Q1aaaaaaaaaaaaaaaaaaaaaaaaaaa=
+P:busybox
+V:1.36.1-r15
+A:x86_64
+S:500000
+I:900000
+T:Size optimized toolbox of many common UNIX utilities
+U:https://busybox.net/
+L:GPL-2.0-only
+o:busybox
+F:bin
+R:busybox
+a:0:0:755
+Z:Q1bbbbbbbbbbbbbbbbbbbbbbbbbbb=
+R:sh
+a:0:0:777
+Z:Q1ccccccccccccccccccccccccccc=
+
+C:Q1ddddddddddddddddddddddddddd=
+P:alpine-release
+V:3.19.1-r0
+A:x86_64
+L:MIT
+o:alpine-base
+F:etc
+R:alpine-release
+Z:Q1eeeeeeeeeeeeeeeeeeeeeeeeeee=
+`
+
+// TestPackageMetadataAlpine: busybox taken from an Alpine-style image (an apk
+// database written by hand) runs as it did, and keeps a database trimmed to busybox's
+// record and its kept file, which syft reads as the same package.
+func TestPackageMetadataAlpine(t *testing.T) {
+	testimage.NeedRoot(t, "running images with runc")
+	bb := testimage.NeedTool(t, "busybox")
+	entries := hostEntries(t, "bin/busybox="+bb, "lib/apk/db/installed="+hostFile(t, "installed", alpineDB),
+		"etc/alpine-release="+hostFile(t, "alpine-release", "3.19.1\n"),
+		"etc/os-release="+hostFile(t, "os-release", "ID=alpine\nVERSION_ID=3.19.1\n"))
+	entries = append(entries, symlinkEntry("bin/sh", "busybox"))
+	img, ref := hostImage(t, [][]tarball.Entry{entries}, func(c *v1.Config) {
+		c.Entrypoint = []string{"/bin/busybox", "echo", "slim on alpine"}
+	})
+	fat := runImage(t, img)
+	out := filepath.Join(t.TempDir(), "out")
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, _, stderr := slimCLI(t, "--from", ref+":/bin/busybox", "--base", "scratch", "--compression", "uncompressed",
+		"-t", "apk:slim", "-o", "type=oci,dest="+out, "--report", report)
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	res := layoutImage(t, out)
+	testimage.Validate(t, res)
+	got, root := runImageIn(t, res)
+	if got.Code != 0 || got.Stdout != fat.Stdout || got.Stdout != "slim on alpine\n" {
+		t.Errorf("the slim image ran differently:\nslim: %s\nfat: %s", got, fat)
+	}
+	db, err := os.ReadFile(filepath.Join(root, "lib/apk/db/installed"))
+	if err != nil {
+		t.Fatalf("the result keeps no apk database: %v", err)
+	}
+	head, _, _ := strings.Cut(alpineDB, "F:bin\n")
+	if want := head + "F:bin\nR:busybox\na:0:0:755\nZ:Q1bbbbbbbbbbbbbbbbbbbbbbbbbbb=\n"; string(db) != want {
+		t.Errorf("trimmed apk database:\n%s\nwant:\n%s", db, want)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reportJSON
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	ours := slimPackages(r.Packages)
+	if !slices.Equal(ours, []string{"apk busybox@1.36.1-r15"}) {
+		t.Errorf("slim lists %v, want only busybox", ours)
+	}
+	if theirs := syftPackages(t, out, "apk"); !slices.Equal(ours, theirs) {
+		t.Errorf("slim and syft disagree:\nslim: %v\nsyft: %v", ours, theirs)
+	}
 }
