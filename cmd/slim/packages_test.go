@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/extract/pkgdb"
@@ -274,19 +276,25 @@ R:alpine-release
 Z:Q1eeeeeeeeeeeeeeeeeeeeeeeeeee=
 `
 
-// TestPackageMetadataAlpine: busybox taken from an Alpine-style image (an apk
-// database written by hand) runs as it did, and keeps a database trimmed to busybox's
-// record and its kept file, which syft reads as the same package.
-func TestPackageMetadataAlpine(t *testing.T) {
-	testimage.NeedRoot(t, "running images with runc")
+// alpineImage is busybox with the hand-written apk database, as an oci-layout reference.
+func alpineImage(t *testing.T) (v1.Image, string) {
+	t.Helper()
 	bb := testimage.NeedTool(t, "busybox")
 	entries := hostEntries(t, "bin/busybox="+bb, "lib/apk/db/installed="+hostFile(t, "installed", alpineDB),
 		"etc/alpine-release="+hostFile(t, "alpine-release", "3.19.1\n"),
 		"etc/os-release="+hostFile(t, "os-release", "ID=alpine\nVERSION_ID=3.19.1\n"))
 	entries = append(entries, symlinkEntry("bin/sh", "busybox"))
-	img, ref := hostImage(t, [][]tarball.Entry{entries}, func(c *v1.Config) {
+	return hostImage(t, [][]tarball.Entry{entries}, func(c *v1.Config) {
 		c.Entrypoint = []string{"/bin/busybox", "echo", "slim on alpine"}
 	})
+}
+
+// TestPackageMetadataAlpine: busybox taken from an Alpine-style image (an apk
+// database written by hand) runs as it did, and keeps a database trimmed to busybox's
+// record and its kept file, which syft reads as the same package.
+func TestPackageMetadataAlpine(t *testing.T) {
+	testimage.NeedRoot(t, "running images with runc")
+	img, ref := alpineImage(t)
 	fat := runImage(t, img)
 	out := filepath.Join(t.TempDir(), "out")
 	report := filepath.Join(t.TempDir(), "report.json")
@@ -323,5 +331,132 @@ func TestPackageMetadataAlpine(t *testing.T) {
 	}
 	if theirs := syftPackages(t, out, "apk"); !slices.Equal(ours, theirs) {
 		t.Errorf("slim and syft disagree:\nslim: %v\nsyft: %v", ours, theirs)
+	}
+}
+
+// TestAttestations: --sbom --provenance put one attestation manifest beside the image,
+// as BuildKit does: it passes validate.Index, names the image by digest, holds an SPDX
+// document listing the kept package and a SLSA provenance naming the source and the
+// --from spec; a second run gives the same bytes.
+func TestAttestations(t *testing.T) {
+	_, ref := alpineImage(t)
+	run := func() (v1.ImageIndex, string) {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, stderr := slimCLI(t, "--from", ref+":/bin/busybox", "--base", "static", "--sbom", "--provenance",
+			"-t", "att:slim", "-o", "type=oci,dest="+out)
+		if code != 0 {
+			t.Fatalf("slim: exit %d\n%s", code, stderr)
+		}
+		lp, err := layout.ImageIndexFromPath(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := lp.IndexManifest()
+		if err != nil || len(im.Manifests) != 1 {
+			t.Fatalf("layout: %v, %d entries", err, len(im.Manifests))
+		}
+		idx, err := lp.ImageIndex(im.Manifests[0].Digest)
+		if err != nil {
+			t.Fatalf("the result is no index: %v", err)
+		}
+		if err := validate.Index(idx); err != nil {
+			t.Fatalf("validate.Index: %v", err)
+		}
+		d, _ := idx.Digest()
+		return idx, d.String()
+	}
+	idx, digest := run()
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("index: %v, %d manifests, want the image and its attestations", err, len(im.Manifests))
+	}
+	image, att := im.Manifests[0], im.Manifests[1]
+	if att.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || att.Annotations["vnd.docker.reference.digest"] != image.Digest.String() ||
+		att.Platform == nil || att.Platform.OS != "unknown" || att.Platform.Architecture != "unknown" {
+		t.Fatalf("attestation descriptor %+v does not point at the image %s as BuildKit's do", att, image.Digest)
+	}
+	attImg, err := idx.Image(att.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := attImg.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	predicates := map[string]json.RawMessage{}
+	for i, l := range mf.Layers {
+		if l.MediaType != "application/vnd.in-toto+json" {
+			t.Errorf("attestation layer %d: media type %s", i, l.MediaType)
+		}
+		layer, err := attImg.LayerByDigest(l.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := layer.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Type          string `json:"_type"`
+			PredicateType string `json:"predicateType"`
+			Subject       []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+			Predicate json.RawMessage `json:"predicate"`
+		}
+		if err := json.NewDecoder(rc).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		if st.PredicateType != l.Annotations["in-toto.io/predicate-type"] || len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != image.Digest.String() {
+			t.Errorf("statement %d: predicate %s (annotated %s), subject %v, want the image %s", i, st.PredicateType, l.Annotations["in-toto.io/predicate-type"], st.Subject, image.Digest)
+		}
+		predicates[st.PredicateType] = st.Predicate
+	}
+	var doc struct {
+		SPDXVersion  string                   `json:"spdxVersion"`
+		CreationInfo struct{ Created string } `json:"creationInfo"`
+		Packages     []struct {
+			Name, VersionInfo string
+			ExternalRefs      []struct{ ReferenceLocator string } `json:"externalRefs"`
+		} `json:"packages"`
+		Files []struct {
+			FileName  string                           `json:"fileName"`
+			Checksums []struct{ ChecksumValue string } `json:"checksums"`
+		} `json:"files"`
+		Relationships []struct{ RelationshipType string } `json:"relationships"`
+	}
+	if err := json.Unmarshal(predicates["https://spdx.dev/Document"], &doc); err != nil {
+		t.Fatalf("SPDX predicate: %v", err)
+	}
+	var names, files []string
+	for _, p := range doc.Packages {
+		names = append(names, p.Name+"@"+p.VersionInfo)
+	}
+	for _, f := range doc.Files {
+		files = append(files, f.FileName)
+	}
+	if doc.SPDXVersion != "SPDX-2.3" || doc.CreationInfo.Created != "1970-01-01T00:00:00Z" {
+		t.Errorf("SPDX %s created %s", doc.SPDXVersion, doc.CreationInfo.Created)
+	}
+	for _, want := range []string{"busybox@1.36.1-r15", "ca-certificates@", "tzdata@"} {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, want) }) {
+			t.Errorf("SBOM packages %v lack %s", names, want)
+		}
+	}
+	if !slices.Contains(files, "/bin/busybox") || !slices.Contains(files, "/lib/apk/db/installed") {
+		t.Errorf("SBOM files %v lack the kept busybox and its database", files)
+	}
+	if !slices.ContainsFunc(doc.Relationships, func(r struct{ RelationshipType string }) bool { return r.RelationshipType == "DESCENDANT_OF" }) {
+		t.Errorf("SBOM has no relationship to the base")
+	}
+	prov := string(predicates["https://slsa.dev/provenance/v0.2"])
+	for _, want := range []string{ref + ":/bin/busybox", `"slimVersion"`, `"uri":"static"`} {
+		if !strings.Contains(prov, want) {
+			t.Errorf("provenance lacks %s:\n%s", want, prov)
+		}
+	}
+	if _, again := run(); again != digest {
+		t.Errorf("two runs gave indexes %s and %s: attestations are not reproducible", digest, again)
 	}
 }

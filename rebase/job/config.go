@@ -49,6 +49,8 @@ type Config struct {
 	// PackageMetadata is --package-metadata: by default the result keeps the
 	// package metadata of what it holds, for scanners.
 	PackageMetadata PackageMetadata
+	// Attest attaches SBOM and provenance attestations (--sbom, --provenance).
+	Attest Attest
 	// Verify runs commands in the source and in the result before writing (--verify).
 	Verify Verify
 	// Trace runs commands in the source under a tracer and takes what they

@@ -60,6 +60,9 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if result, err = combine(results); err != nil {
 			return err
 		}
+		if err := result.attest(ctx, cfg, warn.warn); err != nil {
+			return err
+		}
 		return result.write(ctx, cfg)
 	}
 

@@ -81,6 +81,10 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := res.attest(ctx, cfg, warn.warn); err != nil {
+		res.Close()
+		return nil, err
+	}
 	res.Warnings = warn.list
 	if err := res.write(ctx, cfg); err != nil {
 		res.Close()
