@@ -73,7 +73,7 @@ func keepPackages(set *extract.FileSet, warn func(string, ...any)) ([]*pkgdb.Pac
 			if _, ok := outOf[m]; ok {
 				continue
 			}
-			specs = append(specs, extract.Spec{Path: m, Dest: travelDest(m, g.files), Reason: "package metadata"})
+			specs = append(specs, extract.Spec{Path: m, Dest: travelDest(m, g.files), Reason: extract.ReasonMetadata})
 		}
 		if len(specs) > 0 {
 			extra, err := extract.Select(g.fsys, specs, extract.WithDeps(extract.DepsNone), extract.WithSourceName(src))
