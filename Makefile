@@ -61,7 +61,7 @@ test: deps tools syft lint
 # go test runs): manifests, configs and indexes as slim reads them, a docker archive's
 # manifest.json, the layer cache's key metadata.
 FUZZ := ./internal/imageref:FuzzStrictImage ./internal/imageref:FuzzLayoutIndex \
-	./internal/imageref:FuzzArchiveManifest ./tarball:FuzzReadCacheEntry
+	./internal/imageref:FuzzArchiveManifest ./tarball:FuzzReadCacheEntry ./extract/pkgdb:FuzzDatabases
 FUZZTIME ?= 5s
 
 fuzz:

@@ -19,6 +19,9 @@ func (o *Ownership) Metadata(out func(string) string) map[string][]byte {
 	for _, p := range o.Packages {
 		switch p.Kind {
 		case Deb:
+			if !debName(p.Name) {
+				continue // a name that would climb out of status.d: no package's
+			}
 			for k, v := range debMetadata(p, out) {
 				files[k] = v
 			}
@@ -95,4 +98,19 @@ func Installed(fsys fs.FS) ([]*Package, error) {
 	return slices.CompactFunc(out, func(a, b *Package) bool {
 		return a.Kind == b.Kind && a.Name == b.Name && a.Namespace == b.Namespace && a.Version == b.Version && slices.Equal(a.Files, b.Files)
 	}), nil
+}
+
+// debName says whether n is a Debian package name (Policy 5.6.1: lower-case letters,
+// digits, "+", "-" and ".", starting with a letter or digit), so that status.d/<n>
+// names a file in status.d and nothing else.
+func debName(n string) bool {
+	if len(n) < 2 || n[0] == '.' || n[0] == '-' || n[0] == '+' {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -91,6 +91,19 @@ func TestOwnersDpkgMergedUsr(t *testing.T) {
 	if got := names(back); !slices.Equal(got, names(own.Packages)) {
 		t.Errorf("read back %v, want %v", got, names(own.Packages))
 	}
+	// Slimmed again, a result is a distroless-style source: status.d's md5sums are its
+	// only file lists.
+	for _, f := range taken[:3] {
+		res[strings.TrimPrefix(f, "/")] = fsys[strings.TrimPrefix(f, "/")]
+	}
+	res["lib"] = fsys["lib"]
+	again, err := Owners(res, []string{"/usr/lib/x86_64-linux-gnu/libc.so.6"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(again.Packages); !slices.Equal(got, []string{"deb:libc6@2.36-9+deb12u7"}) || again.Packages[0].Record != "/var/lib/dpkg/status.d/libc6" {
+		t.Errorf("owners in a distroless-style source %v", got)
+	}
 }
 
 func TestOwnersApk(t *testing.T) {
