@@ -15,7 +15,7 @@ APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-de
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 
-.PHONY: all build test fuzz demo bench lint deps tools clean
+.PHONY: all build test fuzz demo bench lint deps tools syft clean
 
 all: build
 
@@ -45,12 +45,20 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 
+# syft is the third-party scanner the package-metadata tests compare slim's list with;
+# built from its own module at a pinned version, never through go.mod.
+SYFT_VERSION := v1.57.2
+syft: .cache/bench/bin/syft
+
+.cache/bench/bin/syft:
+	GOBIN=$(CURDIR)/.cache/bench/bin $(GO) install github.com/anchore/syft/cmd/syft@$(SYFT_VERSION)
+
 # The end-to-end tests of real runtimes (NORACE_TESTS) run in a second invocation without
 # -race, which multiplies their time while the code they drive is raced by the unit tests.
 # go test -json feeds slimdev slowest: go test's usual output, then the 10 slowest tests.
 NORACE_TESTS := ^TestSlimLangs
 NORACE_FLAGS ?= -timeout 20m
-test: deps tools lint
+test: deps tools syft lint
 	@set -o pipefail; { $(GO) test -json $(TEST_FLAGS) -skip '$(NORACE_TESTS)' ./...; \
 		$(GO) test -json $(NORACE_FLAGS) -run '$(NORACE_TESTS)' ./cmd/slim; } | $(GO) run ./cmd/slimdev slowest
 	@$(MAKE) --no-print-directory fuzz
@@ -59,7 +67,7 @@ test: deps tools lint
 # go test runs): manifests, configs and indexes as slim reads them, a docker archive's
 # manifest.json, the layer cache's key metadata.
 FUZZ := ./internal/imageref:FuzzStrictImage ./internal/imageref:FuzzLayoutIndex \
-	./internal/imageref:FuzzArchiveManifest ./tarball:FuzzReadCacheEntry
+	./internal/imageref:FuzzArchiveManifest ./tarball:FuzzReadCacheEntry ./extract/pkgdb:FuzzDatabases
 FUZZTIME ?= 5s
 
 fuzz:

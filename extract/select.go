@@ -100,8 +100,10 @@ const reasonParent = "parent directory"
 func (f File) Named() bool { return strings.HasPrefix(f.Reason, "--from ") }
 
 // Added reports whether f was added by the closure (--deps): neither named by a
-// --from nor a parent directory.
-func (f File) Added() bool { return !f.Named() && f.Reason != reasonParent }
+// --from, nor a parent directory, nor package metadata.
+func (f File) Added() bool {
+	return !f.Named() && f.Reason != reasonParent && f.Reason != ReasonMetadata
+}
 
 // Select takes the paths named by specs (all from one source, fsys) with everything they
 // need: parent directories, the targets of symlinks they hold and, unless WithDeps(DepsNone),

@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slim-dev/slim/internal/mediatype"
 )
@@ -121,6 +122,9 @@ func AssembleIndex(ctx context.Context, base Base, src v1.ImageIndex, layersFor 
 type PlatformImage struct {
 	Image    v1.Image
 	Platform v1.Platform
+	// Attestations, when any, follow the images as one attestation manifest each
+	// image, as BuildKit attaches them (OCI indexes only).
+	Attestations []Attestation
 }
 
 // Index puts per-platform images under one index typed in family; an empty family is
@@ -148,6 +152,27 @@ func Index(family mediatype.Family, images ...PlatformImage) (v1.ImageIndex, err
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
 			Add:        pi.Image,
 			Descriptor: v1.Descriptor{MediaType: mt, Platform: &p},
+		})
+	}
+	for _, pi := range images {
+		if len(pi.Attestations) == 0 {
+			continue
+		}
+		if family != mediatype.OCI {
+			return nil, fmt.Errorf("making index: attestations need OCI media types (a Docker manifest list cannot hold them): %w", ErrMediaType)
+		}
+		att, err := attestationImage(pi.Image, pi.Platform, pi.Attestations)
+		if err != nil {
+			return nil, err
+		}
+		d, err := pi.Image.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("making index: %w", err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add: att,
+			Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: &v1.Platform{Architecture: "unknown", OS: "unknown"},
+				Annotations: map[string]string{ReferenceDigestAnnotation: d.String(), ReferenceTypeAnnotation: AttestationManifestType}},
 		})
 	}
 	return idx, nil

@@ -10,12 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/extract/pkgdb"
+	"github.com/slim-dev/slim/internal/imagefs"
 )
 
 type inspectFlags struct {
 	json    bool
 	largest int
+	sbom    bool
 }
 
 func (f *inspectFlags) Validate() error {
@@ -46,6 +51,9 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if err != nil {
 				return err
 			}
+			if f.sbom {
+				return inspectPackages(cmd, img, args[0], f.json, g.fsOptions(cmd.ErrOrStderr()))
+			}
 			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]), extract.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...))
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
@@ -60,7 +68,41 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 	}
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the report as JSON (schema in README.md)")
 	cmd.Flags().IntVar(&f.largest, "largest", 5, "how many of each layer's largest files to list")
+	cmd.Flags().BoolVar(&f.sbom, "sbom", false, "list the image's packages from its metadata instead (dpkg status and status.d, apk database, Go build info, node_modules, dist-info, jars)")
 	return cmd
+}
+
+// inspectPackages prints the packages an image's metadata names (--sbom).
+func inspectPackages(cmd *cobra.Command, img v1.Image, ref string, asJSON bool, opts []imagefs.Option) error {
+	fsys, err := extract.OpenImage(cmd.Context(), img, opts...)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", ref, err)
+	}
+	defer fsys.Close()
+	pkgs, err := pkgdb.Installed(fsys)
+	if err != nil {
+		return fmt.Errorf("listing the packages of %s: %w", ref, err)
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		type entry struct {
+			*pkgdb.Package
+			PURL string `json:"purl"`
+		}
+		list := make([]entry, len(pkgs))
+		for i, p := range pkgs {
+			list[i] = entry{p, p.PURL()}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"reference": ref, "packages": list})
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tNAME\tVERSION\tPURL")
+	for _, p := range pkgs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Kind, p.FullName(), p.Version, p.PURL())
+	}
+	return tw.Flush()
 }
 
 func printInspect(out io.Writer, r *extract.Report) error {

@@ -31,6 +31,9 @@ type slimFlags struct {
 	from           []string
 	base           string
 	deps           string
+	pkgMetadata    string
+	sbom           bool
+	provenance     bool
 	entrypoint     string
 	cmd            string
 	env            []string
@@ -79,6 +82,10 @@ func (f *slimFlags) Validate(buildMode bool) error {
 	if f.cfg.Deps, err = extract.ParseDeps(f.deps); err != nil {
 		return err
 	}
+	if f.cfg.PackageMetadata, err = job.ParsePackageMetadata(f.pkgMetadata); err != nil {
+		return err
+	}
+	f.cfg.Attest = job.Attest{SBOM: f.sbom, Provenance: f.provenance}
 	if f.cfg.Compression, f.cfg.Level, f.cfg.SourceDateEpoch, err = packing(f.compression, f.level); err != nil {
 		return err
 	}
@@ -203,6 +210,9 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringArrayVar(&f.from, "from", nil, "SRC:PATH[:DEST] to take (repeatable); PATH may be a glob (*, ?, [..], **); a trailing / takes a directory's contents")
 	fl.StringVar(&f.base, "base", "scratch", "base to lay the files on: scratch, static (built in, offline), alpine, distroless, distroless/static|base|cc, or any image reference")
 	fl.StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure of every executable taken; none: take only what --from names")
+	fl.StringVar(&f.pkgMetadata, "package-metadata", "auto", "auto: keep, for scanners, the package metadata of the packages whose files the result holds (dpkg status.d, apk db, language packages' metadata); none: leave it out")
+	fl.BoolVar(&f.sbom, "sbom", false, "attach an SPDX 2.3 SBOM of each image as an in-toto attestation manifest, as buildx does (the result becomes an index)")
+	fl.BoolVar(&f.provenance, "provenance", false, "attach SLSA v0.2 provenance (sources, base, --from specs, slim's version) as buildx's mode=min does")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `override the entrypoint (JSON array, e.g. '["/app/server","-v"]', or words)`)
 	fl.StringVar(&f.cmd, "cmd", "", "override the cmd (JSON array or words)")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable K=V (repeatable)")

@@ -46,6 +46,11 @@ type Config struct {
 	// Lenient drops the tar entries of the sources that climb out of the root, with a
 	// warning each, where they are refused otherwise (--lenient).
 	Lenient bool
+	// PackageMetadata is --package-metadata: by default the result keeps the
+	// package metadata of what it holds, for scanners.
+	PackageMetadata PackageMetadata
+	// Attest attaches SBOM and provenance attestations (--sbom, --provenance).
+	Attest Attest
 	// Verify runs commands in the source and in the result before writing (--verify).
 	Verify Verify
 	// Trace runs commands in the source under a tracer and takes what they

@@ -60,6 +60,9 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if result, err = combine(results); err != nil {
 			return err
 		}
+		if err := result.attest(ctx, cfg, warn.warn); err != nil {
+			return err
+		}
 		return result.write(ctx, cfg)
 	}
 
@@ -125,7 +128,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 			}
 			return images(ctx, src, p)
 		}
-		j := plan{from: froms, configFrom: target.Ref(), deps: cfg.Deps, packing: packing, assembly: cfg.assembly(), force: cfg.Force, warn: warn.warn, checkCache: cacheDir(noCache, "checks")}
+		j := plan{from: froms, configFrom: target.Ref(), deps: cfg.Deps, packing: packing, assembly: cfg.assembly(), force: cfg.Force, warn: warn.warn, checkCache: cacheDir(noCache, "checks"), metadata: cfg.PackageMetadata}
 		step := build.StartStep(ctx, fmt.Sprintf("[slim] packing %d sources onto %s for %s", countSources(froms), cfg.Base, p.String()))
 		warn.set(step) // the job's warnings become the step's log
 		res, err := run(ctx, j, base, source, p)

@@ -48,7 +48,7 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("reading %s: %w", first, err)
 		}
 	}
-	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn, takeEntrypoint: true}
+	j := plan{from: cfg.From, deps: cfg.Deps, packing: cfg.packing(), assembly: cfg.assembly(), platforms: cfg.Platforms, force: cfg.Force, warn: warn.warn, takeEntrypoint: true, metadata: cfg.PackageMetadata}
 	opened := map[string]v1.Image{}
 	if srcImg != nil {
 		opened[first] = srcImg
@@ -80,6 +80,10 @@ func Images(ctx context.Context, cfg Config) (*Result, error) {
 			res.Close()
 			return nil, err
 		}
+	}
+	if err := res.attest(ctx, cfg, warn.warn); err != nil {
+		res.Close()
+		return nil, err
 	}
 	res.Warnings = warn.list
 	if err := res.write(ctx, cfg); err != nil {

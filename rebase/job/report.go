@@ -6,6 +6,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/extract/pkgdb"
 	"github.com/slim-dev/slim/internal/imagefs"
 )
 
@@ -16,6 +17,8 @@ type Report struct {
 	Sources []SizeReport   `json:"sources"`
 	Images  []SizeReport   `json:"images"`
 	Files   []extract.File `json:"files"`
+	// Packages own the files taken (the first platform's), with the files they own.
+	Packages []*pkgdb.Package `json:"packages,omitempty"`
 	// Verifications are the --verify commands run, one per command and platform.
 	Verifications []Verification `json:"verifications,omitempty"`
 	// Traces are the --trace commands run.

@@ -58,6 +58,8 @@ type plan struct {
 	// takeEntrypoint takes the program the result's entrypoint starts, from the config
 	// source, when no --from brought it (image mode).
 	takeEntrypoint bool
+	// metadata is --package-metadata.
+	metadata PackageMetadata
 	// checkCache, when set, is a directory where the outcome of the fidelity check
 	// and the result's sizes are kept by image digest, so that a warm build whose
 	// result is the very image already checked skips indexing it again.
@@ -243,6 +245,15 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 	}
 	if set == nil {
 		return nil, "", ErrNoFrom
+	}
+	if job.metadata != MetadataNone {
+		pkgs, err := keepPackages(set, job.warnf)
+		if err != nil {
+			return nil, "", err
+		}
+		if res.Report.Packages == nil {
+			res.Report.Packages = pkgs // the first platform's, as Files
+		}
 	}
 	layer, err := tarball.NewLayer(set.Entries(), job.packing...)
 	if err != nil {

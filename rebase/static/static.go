@@ -25,7 +25,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,6 +119,28 @@ func OSRelease(roots int) string {
 		fmt.Sprintf("SLIM_TZDATA=\"%s (IANA, from Go's lib/time/zoneinfo.zip)\"\n", TZDataVersion())
 }
 
+// packageStatus is what the base says of its data for scanners, distroless's way (one
+// dpkg status.d file per package): the CA bundle and the time zones, at the versions
+// of their sources (the roots module's date, the IANA release).
+func packageStatus() map[string]string {
+	_, pseudo, _ := strings.Cut(RootsModule, "@")
+	date := pseudo
+	if f := strings.Split(pseudo, "-"); len(f) == 3 && len(f[1]) >= 8 {
+		date = f[1][:8]
+	}
+	arch := "all"
+	return map[string]string{
+		"ca-certificates": "Package: ca-certificates\nStatus: install ok installed\nPriority: optional\nSection: misc\n" +
+			"Maintainer: slim\nArchitecture: " + arch + "\nVersion: " + date + "\n" +
+			"Description: Mozilla's CA roots (" + RootsModule + "), in " + CertFile + "\n" +
+			"Homepage: https://pkg.go.dev/golang.org/x/crypto/x509roots/fallback\n",
+		"tzdata": "Package: tzdata\nStatus: install ok installed\nPriority: required\nSection: localization\n" +
+			"Maintainer: slim\nArchitecture: " + arch + "\nVersion: " + TZDataVersion() + "\n" +
+			"Description: IANA time zone database " + TZDataVersion() + " (Go's lib/time/zoneinfo.zip), in " + ZoneinfoDir + "\n" +
+			"Homepage: https://www.iana.org/time-zones\n",
+	}
+}
+
 // Entries returns the base's files as tarball entries (parents are added by
 // tarball.WithParents). Content is read from memory, so Open never fails.
 func Entries() ([]tarball.Entry, error) {
@@ -136,6 +160,10 @@ func Entries() ([]tarball.Entry, error) {
 		dir("root", 0o700, 0),
 		dir("home", 0o755, 0),
 		dir("home/nonroot", 0o700, NonrootUID),
+	}
+	status := packageStatus()
+	for _, name := range slices.Sorted(maps.Keys(status)) {
+		entries = append(entries, file("var/lib/dpkg/status.d/"+name, 0o644, status[name]))
 	}
 	zr, err := zip.NewReader(bytes.NewReader(zoneinfoZip), int64(len(zoneinfoZip)))
 	if err != nil {

@@ -2,17 +2,21 @@ package static
 
 import (
 	"archive/tar"
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/slim-dev/slim/extract/pkgdb"
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -199,5 +203,32 @@ func TestRunChroot(t *testing.T) {
 	}
 	if uid != "65532" || certs <= 100 || zone != "Europe/Paris" {
 		t.Fatalf("probe says uid=%s certs=%d zone=%s, want 65532, >100, Europe/Paris", uid, certs, zone)
+	}
+}
+
+// TestPackageStatus: scanners read the base's CA bundle and time zones as packages at
+// the versions of their sources, from distroless's status.d layout.
+func TestPackageStatus(t *testing.T) {
+	img, err := Image(v1.Platform{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := imagefs.New(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	pkgs, err := pkgdb.Installed(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pkgs {
+		got = append(got, p.Name+"@"+p.Version)
+	}
+	_, pseudo, _ := strings.Cut(RootsModule, "@")
+	want := []string{"ca-certificates@" + strings.Split(pseudo, "-")[1][:8], "tzdata@" + TZDataVersion()}
+	if !slices.Equal(got, want) {
+		t.Errorf("packages of the static base %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,155 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/mediatype"
+	"github.com/slim-dev/slim/rebase"
+)
+
+// Attest is what a run attaches to its result as buildx does (--sbom, --provenance).
+type Attest struct {
+	// SBOM attaches an SPDX 2.3 document of each image (rebase.SBOM).
+	SBOM bool
+	// Provenance attaches SLSA v0.2 provenance of each image, as BuildKit's mode=min.
+	Provenance bool
+}
+
+// slimVersion is the version slim was built at, from its build info.
+func slimVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// provenance is the SLSA v0.2 predicate slim writes: BuildKit's mode=min shape, no time.
+type provenance struct {
+	Builder    provBuilder    `json:"builder"`
+	BuildType  string         `json:"buildType"`
+	Invocation provInvocation `json:"invocation"`
+	Materials  []provMaterial `json:"materials,omitempty"`
+	Metadata   provMetadata   `json:"metadata"`
+}
+
+type provBuilder struct {
+	ID string `json:"id"`
+}
+
+type provInvocation struct {
+	ConfigSource map[string]any `json:"configSource"`
+	Parameters   provParameters `json:"parameters"`
+	Environment  map[string]any `json:"environment"`
+}
+
+type provParameters struct {
+	From        []string `json:"from"`
+	Base        string   `json:"base"`
+	SlimVersion string   `json:"slimVersion"`
+}
+
+type provMaterial struct {
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest,omitempty"`
+}
+
+type provMetadata struct {
+	Completeness provCompleteness `json:"completeness"`
+	Reproducible bool             `json:"reproducible"`
+}
+
+type provCompleteness struct {
+	Parameters  bool `json:"parameters"`
+	Environment bool `json:"environment"`
+	Materials   bool `json:"materials"`
+}
+
+// attest attaches cfg.Attest's attestations: the result becomes an index (a single
+// image is put under one) made by rebase.Attach. A result in Docker media types cannot
+// hold them (a Docker manifest list has no annotations): warned, left as it is.
+func (r *Result) attest(ctx context.Context, cfg Config, warn func(string)) error {
+	if !cfg.Attest.SBOM && !cfg.Attest.Provenance {
+		return nil
+	}
+	idx := r.Index
+	if idx == nil {
+		var err error
+		if idx, err = rebase.Index("", rebase.PlatformImage{Image: r.Image, Platform: rebase.ImagePlatform(r.Image)}); err != nil {
+			return err
+		}
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return fmt.Errorf("attesting: %w", err)
+	}
+	if mediatype.Of(mt) == mediatype.Docker {
+		warn("--sbom and --provenance need OCI media types (the result has Docker's, from its base): nothing attached")
+		return nil
+	}
+	epoch := cfg.SourceDateEpoch
+	if epoch.IsZero() {
+		epoch = time.Unix(0, 0)
+	}
+	version := slimVersion()
+	var from []string
+	for _, f := range cfg.From {
+		from = append(from, f.String())
+	}
+	out, err := rebase.Attach(idx, func(img v1.Image, p v1.Platform) ([]rebase.Attestation, error) {
+		var atts []rebase.Attestation
+		if cfg.Attest.SBOM {
+			a, err := rebase.SBOM(ctx, img, 1, rebase.WithSBOMTool("slim-"+version), rebase.WithSBOMCreated(epoch))
+			if err != nil {
+				return nil, err
+			}
+			atts = append(atts, a)
+		}
+		if cfg.Attest.Provenance {
+			pr := provenance{
+				Builder:   provBuilder{ID: "https://github.com/slim-dev/slim"},
+				BuildType: "https://github.com/slim-dev/slim/job@v1",
+				Invocation: provInvocation{ConfigSource: map[string]any{},
+					Parameters:  provParameters{From: from, Base: r.Report.Base, SlimVersion: version},
+					Environment: map[string]any{"platform": p.String()}},
+				Metadata: provMetadata{Completeness: provCompleteness{Parameters: true, Environment: true}, Reproducible: true},
+			}
+			mf, err := img.Manifest()
+			if err != nil {
+				return nil, fmt.Errorf("attesting: %w", err)
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return nil, fmt.Errorf("attesting: %w", err)
+			}
+			if name, digest := mediatype.BaseAnnotations(mf, cf); name != "" {
+				m := provMaterial{URI: name}
+				if h, err := v1.NewHash(digest); err == nil {
+					m.Digest = map[string]string{h.Algorithm: h.Hex}
+				}
+				pr.Materials = append(pr.Materials, m)
+			}
+			for _, s := range r.Report.Sources {
+				if s.Platform != "" && s.Platform != p.String() {
+					continue
+				}
+				m := provMaterial{URI: s.Name}
+				if h, err := v1.NewHash(s.Digest); err == nil {
+					m.Digest = map[string]string{h.Algorithm: h.Hex}
+				}
+				pr.Materials = append(pr.Materials, m)
+			}
+			atts = append(atts, rebase.Attestation{PredicateType: rebase.PredicateSLSA02, Predicate: pr})
+		}
+		return atts, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Image, r.Index = nil, out
+	return nil
+}
