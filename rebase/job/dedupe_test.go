@@ -25,13 +25,13 @@ func TestDropBaseDuplicates(t *testing.T) {
 	}
 	entries := []tarball.Entry{
 		{Header: &tar.Header{Typeflag: tar.TypeDir, Name: "etc", Mode: 0o755}},
-		file("etc/same", "same", 0o644),                                                      // identical: left out
-		file("etc/other", "mine", 0o644),                                                     // differs, named: replaces
-		file("etc/conf", "closure conf", 0o644),                                              // differs, added by the closure under /etc: the base's stays
-		file("etc/mode", "m", 0o644),                                                         // same bytes, other mode: replaces
+		file("etc/same", "same", 0o644),         // identical: left out
+		file("etc/other", "mine", 0o644),        // differs, named: replaces
+		file("etc/conf", "closure conf", 0o644), // differs, added by the closure under /etc: the base's stays
+		file("etc/mode", "m", 0o644),            // same bytes, other mode: replaces
 		{Header: &tar.Header{Typeflag: tar.TypeSymlink, Name: "etc/link", Linkname: "same", Mode: 0o777}}, // identical link
-		file("lib/x.so", "x", 0o644),                                                         // reached through the base's symlink: kept
-		file("etc/linked", "l", 0o644),                                                       // identical, but hard-linked below: kept
+		file("lib/x.so", "x", 0o644),   // reached through the base's symlink: kept
+		file("etc/linked", "l", 0o644), // identical, but hard-linked below: kept
 		{Header: &tar.Header{Typeflag: tar.TypeLink, Name: "etc/hard", Linkname: "etc/linked"}},
 		file("new", "n", 0o644),
 	}

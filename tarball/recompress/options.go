@@ -2,8 +2,8 @@ package recompress
 
 import (
 	"github.com/slim-dev/slim/internal/imagefs"
-	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/tarball"
 )
 
