@@ -14,7 +14,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench [flags]")
+		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench|image [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -23,8 +23,10 @@ func main() {
 		err = demo(ctx, os.Args[2:])
 	case "bench":
 		err = bench(ctx, os.Args[2:])
+	case "image":
+		err = image(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown task %q (want demo or bench)", os.Args[1])
+		err = fmt.Errorf("unknown task %q (want demo, bench or image)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slimdev: %v\n", err)
