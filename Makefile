@@ -15,7 +15,7 @@ APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-de
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 
-.PHONY: all build test fuzz demo bench lint deps tools syft clean
+.PHONY: all build test fuzz demo bench image lint deps tools syft clean
 
 all: build
 
@@ -75,6 +75,12 @@ fuzz:
 
 demo: deps tools build
 	$(GO) run ./cmd/slimdev demo
+
+# slim's own image, built by slim from cmd/slim/Dockerfile onto the static base, offline
+# (a golang image made from the local toolchain, the modules vendored): .cache/image holds
+# it as an OCI layout tar and a docker archive, loaded into Docker when a daemon answers.
+image: deps tools build
+	$(GO) run ./cmd/slimdev image
 
 # The harness builds its Go peers (crane, regctl) from their own modules at pinned versions
 # into .cache/bench/bin (never through go.mod), and reads peak memory with GNU time.

@@ -18,6 +18,16 @@ type Report struct {
 	Platform  string        `json:"platform,omitempty"`
 	Layers    []LayerReport `json:"layers"`
 	Totals    Totals        `json:"totals"`
+	// WastedFiles are the paths more than one layer holds, as dive lists them: how many
+	// layers, and the size of every copy together; largest first.
+	WastedFiles []WastedFile `json:"wastedFiles"`
+}
+
+// WastedFile is a path several layers hold.
+type WastedFile struct {
+	Path  string `json:"path"`
+	Count int    `json:"count"`
+	Size  int64  `json:"size"`
 }
 
 // LayerReport is one layer of a Report.
@@ -40,13 +50,18 @@ type FileSize struct {
 	Size int64  `json:"size"`
 }
 
-// Totals sums the layers. Efficiency is 1 − wasted/uncompressed, the score dive reports.
+// Totals sums the layers. Wasted is slim's figure: the bytes later layers hide (what
+// recompress removes). Efficiency, WastedBytes, UserSize and UserWastedPercent are
+// dive's (imagefs.Efficiency), the figures its CI rules test.
 type Totals struct {
-	Size             int64   `json:"size"`
-	UncompressedSize int64   `json:"uncompressedSize"`
-	Entries          int     `json:"entries"`
-	Wasted           int64   `json:"wasted"`
-	Efficiency       float64 `json:"efficiency"`
+	Size              int64   `json:"size"`
+	UncompressedSize  int64   `json:"uncompressedSize"`
+	Entries           int     `json:"entries"`
+	Wasted            int64   `json:"wasted"`
+	Efficiency        float64 `json:"efficiency"`
+	WastedBytes       int64   `json:"wastedBytes"`
+	UserSize          int64   `json:"userSize"`
+	UserWastedPercent float64 `json:"userWastedPercent"`
 }
 
 type inspectOptions struct {
@@ -88,11 +103,12 @@ func Inspect(ctx context.Context, img v1.Image, opts ...InspectOption) (*Report,
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
 	}
-	fsys, err := imagefs.New(ctx, img, append([]imagefs.Option{imagefs.WithLargest(o.largest)}, o.fsOpts...)...)
+	fsys, err := imagefs.New(ctx, img, append([]imagefs.Option{imagefs.WithLargest(o.largest), imagefs.WithEfficiency()}, o.fsOpts...)...)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Reference: o.ref, Digest: digest.String(), MediaType: string(mt), Layers: []LayerReport{}}
+	defer fsys.Close()
+	r := &Report{Reference: o.ref, Digest: digest.String(), MediaType: string(mt), Layers: []LayerReport{}, WastedFiles: []WastedFile{}}
 	if cfg.OS != "" {
 		r.Platform = cfg.Platform().String()
 	}
@@ -121,9 +137,11 @@ func Inspect(ctx context.Context, img v1.Image, opts ...InspectOption) (*Report,
 		r.Totals.Entries += lr.Entries
 		r.Totals.Wasted += lr.Wasted
 	}
-	r.Totals.Efficiency = 1
-	if r.Totals.UncompressedSize > 0 {
-		r.Totals.Efficiency = 1 - float64(r.Totals.Wasted)/float64(r.Totals.UncompressedSize)
+	e := fsys.Efficiency()
+	r.Totals.Efficiency, r.Totals.WastedBytes = e.Score, e.WastedBytes
+	r.Totals.UserSize, r.Totals.UserWastedPercent = e.UserSize, e.UserWastedPercent
+	for _, f := range e.Files {
+		r.WastedFiles = append(r.WastedFiles, WastedFile{Path: f.Path, Count: f.Count, Size: f.Size})
 	}
 	return r, nil
 }

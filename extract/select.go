@@ -87,10 +87,10 @@ type FileSet struct {
 
 // File is one entry of a FileSet, for reports.
 type File struct {
-	Path   string // absolute output path
-	Size   int64  // content bytes (regular files)
-	Reason string
-	Source string
+	Path   string `json:"path"` // absolute output path
+	Size   int64  `json:"size"` // content bytes (regular files)
+	Reason string `json:"reason"`
+	Source string `json:"source"`
 }
 
 // reasonParent is the Reason of a directory taken only to hold what was.

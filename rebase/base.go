@@ -77,12 +77,20 @@ type Base struct {
 func (b Base) Builtin() bool { return b.builtin != nil }
 
 // AnnotationName is the org.opencontainers.image.base.name to record for this base:
-// the reference when there is one, else the built-in's name.
+// its registry reference written in full (docker.io/library/alpine:3.20), or "" for a
+// base no other machine can pull by name (scratch, static, a layout, an archive, the
+// daemon), which tools such as regctl image check-base would otherwise look up in a
+// registry. A built-in base is still named by its base.digest.
 func (b Base) AnnotationName() string {
-	if b.Ref != "" {
-		return b.Ref
+	if b.Ref == "" {
+		return ""
 	}
-	return b.Name
+	r, err := imageref.Parse(b.Ref)
+	if err != nil {
+		return ""
+	}
+	q, _ := r.Qualified()
+	return q
 }
 
 // ForPlatform returns the base image for p.

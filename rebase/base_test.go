@@ -138,7 +138,7 @@ func TestStaticBaseName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !b.Builtin() || b.AnnotationName() != "static" {
+	if !b.Builtin() || b.AnnotationName() != "" {
 		t.Errorf("builtin %v, name %q", b.Builtin(), b.AnnotationName())
 	}
 	want, err := static.Image(v1.Platform{OS: "linux", Architecture: configOf(t, b.Image).Architecture})
@@ -149,5 +149,28 @@ func TestStaticBaseName(t *testing.T) {
 	d2, _ := b.Image.Digest()
 	if d1 != d2 {
 		t.Errorf("static base %s, package static gives %s", d2, d1)
+	}
+}
+
+// TestAnnotationName: base.name is written only for a base another machine can pull by
+// that name, and then in full, so that regctl image check-base finds it.
+func TestAnnotationName(t *testing.T) {
+	for _, tt := range []struct {
+		base Base
+		want string
+	}{
+		{Base{Name: Scratch}, ""},
+		{Base{Name: Static}, ""},
+		{Base{Name: "alpine", Ref: "alpine:3.20"}, "docker.io/library/alpine:3.20"},
+		{Base{Name: "distroless/cc", Ref: "gcr.io/distroless/cc-debian12"}, "gcr.io/distroless/cc-debian12:latest"},
+		{Base{Name: "docker-image://busybox", Ref: "docker-image://busybox"}, "docker.io/library/busybox:latest"},
+		{Base{Name: "oci-layout:///bases/cc", Ref: "oci-layout:///bases/cc"}, ""},
+		{Base{Name: "docker-archive://b.tar", Ref: "docker-archive://b.tar"}, ""},
+		{Base{Name: "docker-daemon://b:1", Ref: "docker-daemon://b:1"}, ""},
+		{Base{Name: "./base", Ref: "./base"}, ""},
+	} {
+		if got := tt.base.AnnotationName(); got != tt.want {
+			t.Errorf("base %q (%q): AnnotationName %q, want %q", tt.base.Name, tt.base.Ref, got, tt.want)
+		}
 	}
 }

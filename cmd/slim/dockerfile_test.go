@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
@@ -93,6 +94,9 @@ ENTRYPOINT ["./server"]
 	got, rootfs := slimBuildRun(t, dir, []string{"--build-context", "cbuilder=" + ref, "--report", report}, "/app/server")
 	if got != want {
 		t.Errorf("the result printed %q, the program in its builder %q", got, want)
+	}
+	if rep := readReport(t, report); !slices.ContainsFunc(rep.Files, func(f extract.File) bool { return strings.HasSuffix(f.Path, "/server") }) {
+		t.Errorf("report files %+v lack the server", rep.Files)
 	}
 	var servers []string
 	filepath.Walk(rootfs, func(p string, fi os.FileInfo, err error) error {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"archive/tar"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -171,4 +173,54 @@ func layoutImage(t *testing.T, dir string) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// layerPaths reads every layer of img and fails the test for a file or symlink that two
+// layers hold identically: a base's file added again is waste that dive flags. It
+// returns how many layers hold each path.
+func layerPaths(t *testing.T, img v1.Image) map[string]int {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{} // path → content digest or link target, of the layer below
+	count := map[string]int{}
+	for i, l := range ls {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reading layer %d: %v", i, err)
+			}
+			name := strings.TrimPrefix(filepath.Clean("/"+h.Name), "/")
+			var id string
+			switch h.Typeflag {
+			case tar.TypeReg:
+				d := sha256.New()
+				if _, err := io.Copy(d, tr); err != nil {
+					t.Fatal(err)
+				}
+				id = fmt.Sprintf("%x %o %d:%d", d.Sum(nil), h.Mode, h.Uid, h.Gid)
+			case tar.TypeSymlink:
+				id = "-> " + h.Linkname
+			default:
+				continue
+			}
+			count[name]++
+			if prev, ok := seen[name]; ok && prev == id {
+				t.Errorf("/%s is in layer %d identically to a layer below: added again", name, i)
+			}
+			seen[name] = id
+		}
+		rc.Close()
+	}
+	return count
 }

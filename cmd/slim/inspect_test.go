@@ -24,18 +24,7 @@ func slimCLI(t *testing.T, args ...string) (int, string, string) {
 // wasteImage has exactly 1000+300+200+50 = 1550 wasted bytes: a file overwritten, a file
 // deleted, a directory deleted with its files, and a directory made opaque.
 func wasteImage(t *testing.T) (wasted int64, layers [][]testimage.Entry) {
-	return 1550, [][]testimage.Entry{
-		{
-			testimage.Dir("etc"), testimage.File("etc/config", strings.Repeat("a", 1000)),
-			testimage.File("tmp/junk", strings.Repeat("b", 300)),
-			testimage.File("cache/x", strings.Repeat("c", 120)), testimage.File("cache/y", strings.Repeat("d", 80)),
-			testimage.File("var/log/old", strings.Repeat("e", 50)), testimage.File("keep", "kept"),
-		},
-		{
-			testimage.File("etc/config", "new"), testimage.Whiteout("tmp/junk"), testimage.Whiteout("cache"),
-			testimage.Opaque("var/log"), testimage.File("var/log/new", "n"),
-		},
-	}
+	return 1550, testimage.WasteLayers()
 }
 
 func TestInspectSameNumbersFromEveryReferenceKind(t *testing.T) {
@@ -86,7 +75,9 @@ func TestInspectTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("slim inspect exited %d: %s", code, stderr)
 	}
-	for _, want := range []string{"Efficiency", "1.6 kB wasted", "/etc/config", "total"} {
+	// dive's score on this image is 458/1758 (worked out in imagefs' TestEfficiencyAsDive).
+	for _, want := range []string{"Efficiency 26.05% as dive computes it", "1.6 kB hidden by later layers", "/etc/config", "total",
+		"COUNT  TOTAL SPACE  PATH", "2       1.0 kB  /etc/config", "2        300 B  /tmp/junk"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
@@ -173,5 +164,57 @@ func TestInspectDamagedLayers(t *testing.T) {
 				t.Errorf("stderr = %q, want one line naming layer %s", stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestInspectCI: dive's rules by dive's names, from flags and from .slim-ci.yaml in
+// dive's .dive-ci form; a broken rule exits 3 and prints FAIL, the wasted files listed.
+func TestInspectCI(t *testing.T) {
+	ref := "oci-layout://" + testimage.WriteLayout(t, testimage.Image(t, testimage.WasteLayers()))
+	var rep extract.Report
+	if err := json.Unmarshal([]byte(slimOK(t, "inspect", "--json", ref)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.Efficiency != 458.0/1758.0 || rep.Totals.WastedBytes != 1303 || rep.Totals.UserSize != 4 ||
+		len(rep.WastedFiles) != 2 || rep.WastedFiles[0] != (extract.WastedFile{Path: "etc/config", Count: 2, Size: 1003}) {
+		t.Errorf("inspect --json totals %+v, wasted files %+v", rep.Totals, rep.WastedFiles)
+	}
+
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		code       int
+		want       []string
+	}{
+		{"dive's defaults", "", nil, 3, []string{"FAIL: lowestEfficiency", "SKIP: highestWastedBytes", "FAIL: highestUserWastedPercent", "Result: FAIL", "/etc/config"}},
+		{"flags", "", []string{"--lowestEfficiency", "0.2", "--highestWastedBytes", "2kB", "--highestUserWastedPercent", "disabled"}, 0,
+			[]string{"PASS: lowestEfficiency", "PASS: highestWastedBytes", "SKIP: highestUserWastedPercent", "Result: PASS"}},
+		{"file", "rules:\n  lowestEfficiency: 0.2\n  highestWastedBytes: 1kb\n  highestUserWastedPercent: off\n  plugin1/rule1: error\n", nil, 3,
+			[]string{"PASS: lowestEfficiency", "FAIL: highestWastedBytes: too many bytes wasted (wasted-bytes=1303 > threshold=1000)"}},
+		{"flag over file", "rules:\n  lowest-efficiency: 0.99\n  highest-user-wasted-percent: off\n", []string{"--lowestEfficiency", "0.1"}, 0,
+			[]string{"PASS: lowestEfficiency", "Result: PASS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(".slim-ci.yaml")
+			if tc.file != "" {
+				if err := os.WriteFile(".slim-ci.yaml", []byte(tc.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, stdout, stderr := slimCLI(t, append([]string{"inspect", "--ci", ref}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tc.code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("output lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
+	}
+	code, _, stderr := slimCLI(t, "inspect", "--ci", "--lowestEfficiency", "1.5", ref)
+	if code != 1 || !strings.Contains(stderr, "lowestEfficiency") {
+		t.Errorf("a ratio over 1: exit %d, %q", code, stderr)
 	}
 }

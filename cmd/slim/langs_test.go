@@ -91,7 +91,8 @@ func slimRuns(t *testing.T, fat testimage.Ran, args ...string) (string, func(str
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
 	// Uncompressed: what is measured here is what runs, and gzip of a JRE is most of the time.
-	code, stdout, stderr := slimCLI(t, append(args, "--compression", "uncompressed", "-t", "langs:slim", "-o", "type=oci,dest="+out)...)
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, stdout, stderr := slimCLI(t, append(args, "--compression", "uncompressed", "-t", "langs:slim", "-o", "type=oci,dest="+out, "--report", report)...)
 	if code != 0 {
 		if code == 1 && strings.Contains(stderr, "missing") {
 			t.Fatalf("slim refused (at least not silently broken), but the runtime rules should have taken it:\n%s", stderr)
@@ -100,6 +101,9 @@ func slimRuns(t *testing.T, fat testimage.Ran, args ...string) (string, func(str
 	}
 	img := layoutImage(t, out)
 	testimage.Validate(t, img)
+	if rep := readReport(t, report); len(rep.Files) == 0 {
+		t.Errorf("the report lists no files taken")
+	}
 	summary, _, _ := strings.Cut(stdout, "Files taken")
 	t.Logf("slim %s:\n%s", strings.Join(args, " "), summary)
 	got, root := runImageIn(t, img)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/tarball/output"
 )
 
@@ -17,6 +18,9 @@ type outputFlags struct {
 	tags    []string
 	push    bool
 	load    bool
+	// iidfile and metadataFile are buildx's --iidfile and --metadata-file.
+	iidfile      string
+	metadataFile string
 
 	parsed []output.Output
 }
@@ -26,6 +30,32 @@ func (f *outputFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name the result (repeatable): pushed with --push, loaded with --load, recorded in archives")
 	fl.BoolVar(&f.push, "push", false, "push the result to the registry of every -t tag")
 	fl.BoolVar(&f.load, "load", false, "load the result into the Docker daemon")
+	fl.StringVar(&f.iidfile, "iidfile", "", "write the image ID (its config digest; an index's digest) to this file, as buildx does")
+	fl.StringVar(&f.metadataFile, "metadata-file", "", "write the result's metadata as JSON to this file, with buildx's keys (containerimage.digest, containerimage.config.digest, containerimage.descriptor, image.name)")
+}
+
+// writeIDFiles writes --iidfile and --metadata-file for subject (a v1.Image or
+// v1.ImageIndex), atomically, once the outputs are written.
+func (f *outputFlags) writeIDFiles(subject any) error {
+	if f.iidfile != "" {
+		id, err := output.ImageID(subject)
+		if err != nil {
+			return err
+		}
+		if err := tempfile.WriteAtomic(f.iidfile, []byte(id)); err != nil {
+			return fmt.Errorf("writing --iidfile: %w", err)
+		}
+	}
+	if f.metadataFile != "" {
+		b, err := output.Metadata(subject, f.tags)
+		if err != nil {
+			return err
+		}
+		if err := tempfile.WriteAtomic(f.metadataFile, append(b, '\n')); err != nil {
+			return fmt.Errorf("writing --metadata-file: %w", err)
+		}
+	}
+	return nil
 }
 
 func (f *outputFlags) Validate() error {
@@ -62,7 +92,8 @@ func (f *outputFlags) options(insecure bool) []output.Option {
 func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) error {
 	if len(f.parsed) == 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
-		return nil
+	} else if err := output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...); err != nil {
+		return err
 	}
-	return output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
+	return f.writeIDFiles(subject)
 }

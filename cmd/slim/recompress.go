@@ -10,6 +10,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/tarball/output"
 	"github.com/slim-dev/slim/tarball/recompress"
 )
 
@@ -84,6 +85,9 @@ and archives, pip and npm caches, __pycache__).`,
 			}
 			if f.keepBase != "" {
 				opts = append(opts, recompress.WithKeepBase(f.keepBase, ropts...))
+			}
+			if fam, ok := output.Family(f.out.parsed); ok {
+				opts = append(opts, recompress.WithFamily(fam))
 			}
 			out, rep, err := recompress.Recompress(ctx, img, opts...)
 			if err != nil {

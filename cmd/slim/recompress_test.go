@@ -81,3 +81,51 @@ func inspectJSON(t *testing.T, ref string) extract.Report {
 	}
 	return r
 }
+
+// TestRecompressReportJSON: a Docker-typed image recompressed into an OCI layout reports
+// the OCI media types the layout holds, and a removed layer has no new digest (it said
+// "newDigest": ":" before) but says it was removed.
+func TestRecompressReportJSON(t *testing.T) {
+	img := testimage.Image(t, [][]testimage.Entry{
+		{testimage.File("keep", "kept")},
+		{testimage.File("junk", strings.Repeat("j", 5000))},
+		{testimage.Whiteout("junk")},
+	}, testimage.WithDocker())
+	ref := "oci-layout://" + testimage.WriteLayout(t, img)
+	out := filepath.Join(t.TempDir(), "out")
+	report := filepath.Join(t.TempDir(), "recompress.json")
+	slimOK(t, "recompress", ref, "-t", "r:slim", "-o", "type=oci,dest="+out, "--report", report)
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Layers []map[string]any `json:"layers"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Layers) != 3 {
+		t.Fatalf("report has %d layers, want 3:\n%s", len(rep.Layers), b)
+	}
+	written := layoutImage(t, out)
+	m, err := written.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 1 {
+		t.Fatalf("the layout's image has %d layers, want 1", len(m.Layers))
+	}
+	l0 := rep.Layers[0]
+	if l0["newMediaType"] != string(m.Layers[0].MediaType) || l0["newDigest"] != m.Layers[0].Digest.String() {
+		t.Errorf("layer 0 reported as %v %v, the layout holds %s %s", l0["newMediaType"], l0["newDigest"], m.Layers[0].MediaType, m.Layers[0].Digest)
+	}
+	for _, l := range rep.Layers[1:] {
+		if _, ok := l["newDigest"]; ok || l["removed"] != true {
+			t.Errorf("a removed layer is reported as %v: want removed and no newDigest", l)
+		}
+		if _, ok := l["newMediaType"]; ok {
+			t.Errorf("a removed layer has a newMediaType: %v", l)
+		}
+	}
+}

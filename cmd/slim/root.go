@@ -47,6 +47,7 @@ other stages, plus its entrypoint.
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
 	pf.BoolVar(&g.lenient, "lenient", false, "drop tar entries that climb out of the root (../), with a warning each, instead of refusing the image")
 	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd())
+	registerCompletions(root)
 	return root
 }
 

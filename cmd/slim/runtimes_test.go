@@ -178,6 +178,18 @@ func TestSlimImageModeGlibcProgram(t *testing.T) {
 	if got := runWithHosts(t, root, "probe", "x"); got != want {
 		t.Errorf("slim image printed %q, fat image %q", got, want)
 	}
+
+	// Onto static, which has its own /etc/nsswitch.conf: the closure's is left to the
+	// base (it was in the image twice, 684 B that dive counted as waste), and no file
+	// the base has identically is added again.
+	out = filepath.Join(t.TempDir(), "static")
+	slimOK(t, "--from", ref+":/app", "--base", "static", "-t", "probe:slim", "-o", "type=oci,dest="+out)
+	if n := layerPaths(t, layoutImage(t, out))["etc/nsswitch.conf"]; n != 1 {
+		t.Errorf("/etc/nsswitch.conf is in %d layers, want 1", n)
+	}
+	if got := runWithHosts(t, unpack(t, out, "slim"), "probe", "x"); got != want {
+		t.Errorf("slim image on static printed %q, fat image %q", got, want)
+	}
 }
 
 // opensslProbe loads OpenSSL's configuration and fetches MD4, which only the legacy

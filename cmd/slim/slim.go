@@ -269,6 +269,13 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	if len(cfg.Outputs) == 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
 	}
+	var subject any = res.Image
+	if res.Index != nil {
+		subject = res.Index
+	}
+	if err := f.out.writeIDFiles(subject); err != nil {
+		return err
+	}
 	printReport(cmd.OutOrStdout(), res.Report)
 	if f.report != "" {
 		if err := res.WriteReport(f.report); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/rebase/static"
@@ -259,6 +260,20 @@ func TestSlimGoNonrootOntoStatic(t *testing.T) {
 	}
 	if cf.Config.User != "nonroot" {
 		t.Errorf("result user %q, want the source's nonroot", cf.Config.User)
+	}
+	// static is no registry image: no base.name (regctl image check-base looked up
+	// docker.io/library/static:latest), only the digest, which --keep-base auto knows.
+	m, err := res.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := m.Annotations[specs.AnnotationBaseImageName]; ok || m.Annotations[specs.AnnotationBaseImageDigest] == "" {
+		t.Errorf("base annotations %v: want a digest and no name (was %q)", m.Annotations, n)
+	}
+	re := filepath.Join(t.TempDir(), "re")
+	slimOK(t, "recompress", "oci-layout://"+out+":slim", "--keep-base", "auto", "-o", re)
+	if got := layerDigests(t, re); got[0] != wantDigest.String() {
+		t.Errorf("recompress --keep-base auto rewrote the static base layer: %s, want %s", got, wantDigest)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/internal/jsonschema"
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/rebase/job"
 	"github.com/slim-dev/slim/tarball"
@@ -22,6 +23,10 @@ func readReport(t *testing.T, path string) job.Report {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every report a test writes is checked against the published schema.
+	if err := jsonschema.Validate(job.ReportSchema(), b); err != nil {
+		t.Errorf("%s does not match rebase/job/report.schema.json:\n%v", path, err)
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)

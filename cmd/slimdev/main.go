@@ -15,7 +15,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench|slowest [flags]")
+		fmt.Fprintln(os.Stderr, "usage: slimdev demo|bench|image|slowest [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -26,8 +26,10 @@ func main() {
 		err = bench(ctx, os.Args[2:])
 	case "slowest":
 		err = slowest(os.Args[2:])
+	case "image":
+		err = image(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown task %q (want demo, bench or slowest)", os.Args[1])
+		err = fmt.Errorf("unknown task %q (want demo, bench, image or slowest)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slimdev: %v\n", err)

@@ -60,6 +60,7 @@ type options struct {
 	spool       bool
 	spoolDir    string
 	lenient     func(string)
+	efficiency  bool
 }
 
 func makeOptions(opts []Option) options {
@@ -155,6 +156,8 @@ type FS struct {
 	layers  []LayerIndex
 	sources []source
 	rewrite *rewriteInfo // nil unless WithRewriteInfo
+	// efficiency is dive's score, nil unless WithEfficiency.
+	efficiency *Efficiency
 }
 
 // New indexes img: each layer is read once, layers in parallel, and the
@@ -217,7 +220,14 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 		b.rewrite = &rewriteInfo{keepBase: o.keepBase, hides: make([][]Hide, len(layers))}
 		f.rewrite = b.rewrite
 	}
+	var eff *efficiencyCounter
+	if o.efficiency {
+		eff = &efficiencyCounter{paths: map[string]*pathUse{}}
+	}
 	for i, raws := range indexes {
+		if eff != nil {
+			eff.addLayer(b, i, raws)
+		}
 		b.applyLayer(i, raws)
 		indexes[i] = nil // let the raw entries go as soon as they are merged
 	}
@@ -225,6 +235,9 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 		f.layers[i].Wasted = b.wasted[i]
 	}
 	f.root = b.finish()
+	if eff != nil {
+		f.efficiency = eff.result()
+	}
 	return f, nil
 }
 

@@ -297,3 +297,26 @@ func (r Ref) String() string {
 	}
 	return r.Raw
 }
+
+// Qualified is a registry reference written in full, as registries, regctl and the
+// image spec's base.name read it back: docker.io/library/alpine:3.20 for alpine:3.20.
+// ok is false for anything that is no registry name (layouts, archives, the daemon,
+// paths), which no other machine can pull.
+func (r Ref) Qualified() (s string, ok bool) {
+	if r.Kind != Registry || r.Name == nil {
+		return "", false
+	}
+	repo := r.Name.Context()
+	reg := repo.RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io" // how Docker and the spec's examples write Docker Hub
+	}
+	s = reg + "/" + repo.RepositoryStr()
+	switch n := r.Name.(type) {
+	case name.Digest:
+		return s + "@" + n.DigestStr(), true
+	case name.Tag:
+		return s + ":" + n.TagStr(), true
+	}
+	return s, true
+}

@@ -200,3 +200,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestQualified(t *testing.T) {
+	d := "sha256:" + strings.Repeat("a", 64)
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"alpine:3.20", "docker.io/library/alpine:3.20", true},
+		{"alpine", "docker.io/library/alpine:latest", true},
+		{"docker-image://alpine:3.20", "docker.io/library/alpine:3.20", true},
+		{"gcr.io/distroless/static@" + d, "gcr.io/distroless/static@" + d, true},
+		{"localhost:5000/team/base:v1", "localhost:5000/team/base:v1", true},
+		{"index.docker.io/me/app:1", "docker.io/me/app:1", true},
+		{"oci-layout:///bases/cc:latest", "", false},
+		{"docker-archive:///tmp/base.tar", "", false},
+		{"docker-daemon://alpine:3.20", "", false},
+		{"./out", "", false},
+	} {
+		r, err := Parse(tt.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		got, ok := r.Qualified()
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Qualified(%s) = %q, %t; want %q, %t", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -163,13 +163,13 @@ func NewBaseAnnotations(name, digest string) map[string]string {
 }
 
 // BaseAnnotations is the base an image names: its manifest's annotations when they
-// give a name, else its config's labels, where a Docker-typed image keeps them (a Docker
+// give a name or a digest (a built-in base has only a digest), else its config's labels, where a Docker-typed image keeps them (a Docker
 // manifest has no annotations). Either argument may be nil.
 func BaseAnnotations(mf *v1.Manifest, cf *v1.ConfigFile) (name, digest string) {
 	if mf != nil {
 		name, digest = mf.Annotations[specs.AnnotationBaseImageName], mf.Annotations[specs.AnnotationBaseImageDigest]
 	}
-	if name != "" {
+	if name != "" || digest != "" {
 		return name, digest
 	}
 	if cf == nil {

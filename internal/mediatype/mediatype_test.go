@@ -140,8 +140,9 @@ func TestBaseAnnotations(t *testing.T) {
 		{"nil both", nil, nil, "", ""},
 		{"annotations", &v1.Manifest{Annotations: named("a:1", d1)}, cfg(named("b:1", d2)), "a:1", d1},
 		{"labels when no annotations", &v1.Manifest{}, cfg(named("b:1", d2)), "b:1", d2},
-		{"labels when annotations have only a digest", &v1.Manifest{Annotations: named("", d1)}, cfg(named("b:1", "")), "b:1", ""},
-		{"digest only", &v1.Manifest{Annotations: named("", d1)}, cfg(nil), "", ""},
+		// A built-in base (static) is recorded by its digest alone.
+		{"annotations with only a digest win over labels", &v1.Manifest{Annotations: named("", d1)}, cfg(named("b:1", "")), "", d1},
+		{"digest only", &v1.Manifest{Annotations: named("", d1)}, cfg(nil), "", d1},
 	} {
 		n, d := BaseAnnotations(tt.mf, tt.cf)
 		if n != tt.wantName || d != tt.wantDigest {

@@ -419,3 +419,22 @@ func Validate(t testing.TB, img v1.Image) {
 		t.Fatalf("validating image: %v", err)
 	}
 }
+
+// WasteLayers are two layers whose second wastes the first's bytes in every way an image
+// can: etc/config (1000 bytes) overwritten by 3, tmp/junk (300) deleted, the directory
+// cache (120+80) deleted, var/log (50 in old) made opaque. The bytes hidden total 1550.
+// Tests of slim inspect's figures and of dive's efficiency share it.
+func WasteLayers() [][]Entry {
+	return [][]Entry{
+		{
+			Dir("etc"), File("etc/config", strings.Repeat("a", 1000)),
+			File("tmp/junk", strings.Repeat("b", 300)),
+			File("cache/x", strings.Repeat("c", 120)), File("cache/y", strings.Repeat("d", 80)),
+			File("var/log/old", strings.Repeat("e", 50)), File("keep", "kept"),
+		},
+		{
+			File("etc/config", "new"), Whiteout("tmp/junk"), Whiteout("cache"),
+			Opaque("var/log"), File("var/log/new", "n"),
+		},
+	}
+}

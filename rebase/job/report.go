@@ -1,6 +1,7 @@
 package job
 
 import (
+	_ "embed"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -9,6 +10,13 @@ import (
 	"github.com/slim-dev/slim/extract/pkgdb"
 	"github.com/slim-dev/slim/internal/imagefs"
 )
+
+//go:embed report.schema.json
+var reportSchema []byte
+
+// ReportSchema is the JSON Schema of the --report file (report.schema.json), the one
+// definition of its keys that README.md documents and the tests check every report against.
+func ReportSchema() []byte { return append([]byte(nil), reportSchema...) }
 
 // Report says what a slim run saved: the sources' sizes, the result's per layer, and
 // every file taken with the reason. Its JSON form is documented in README.md.

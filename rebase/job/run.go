@@ -84,7 +84,11 @@ func run(ctx context.Context, job plan, base rebase.Base, source sourceFunc, p v
 func runIndex(ctx context.Context, job plan, base rebase.Base, src v1.ImageIndex, source sourceFunc) (*Result, error) {
 	res := &Result{Report: &Report{Base: base.Name}}
 	layersFor := func(ctx context.Context, p v1.Platform, _ v1.Image) ([]v1.Layer, []string, error) {
-		layer, history, err := packSources(ctx, job, source, p, res)
+		baseImg, err := base.ForPlatform(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		layer, history, err := packSources(ctx, job, source, p, baseImg, res)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -132,7 +136,7 @@ func runPlatform(ctx context.Context, job plan, base rebase.Base, source sourceF
 	if err != nil {
 		return nil, err
 	}
-	layer, history, err := packSources(ctx, job, source, p, res)
+	layer, history, err := packSources(ctx, job, source, p, baseImg, res)
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +197,9 @@ func (j plan) configSource() string {
 
 // packSources selects the files of every --from for platform p, merges them and packs
 // them into one deterministic layer. One layer, not one per source: it compresses
-// best and a slim image has nothing to share with other images above its base.
-func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform, res *Result) (v1.Layer, string, error) {
+// best and a slim image has nothing to share with other images above its base. What
+// baseImg already holds identically is left out of the layer.
+func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform, baseImg v1.Image, res *Result) (v1.Layer, string, error) {
 	var set *extract.FileSet
 	var specs []string
 	traced := 0
@@ -255,7 +260,17 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			res.Report.Packages = pkgs // the first platform's, as Files
 		}
 	}
-	layer, err := tarball.NewLayer(set.Entries(), job.packing...)
+	added := map[string]bool{}
+	for _, f := range set.Files() {
+		if f.Added() {
+			added[cleanPath(f.Path)] = true
+		}
+	}
+	entries, overlap, err := dropBaseDuplicates(ctx, baseImg, set.Entries(), added)
+	if err != nil {
+		return nil, "", fmt.Errorf("comparing the new layer with the base: %w", err)
+	}
+	layer, err := tarball.NewLayer(entries, job.packing...)
 	if err != nil {
 		return nil, "", fmt.Errorf("packing the new layer: %w", err)
 	}
@@ -267,6 +282,9 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 	history := fmt.Sprintf("slim --from %s (%d files, %d added by --deps)", strings.Join(specs, " --from "), len(files), countDeps(files))
 	if traced > 0 {
 		history = fmt.Sprintf("slim --from %s --trace (%d files, %d touched by --trace, %d added by --deps)", strings.Join(specs, " --from "), len(files), traced, countDeps(files))
+	}
+	if overlap.same+overlap.baseConfig+overlap.replaced > 0 {
+		history = strings.TrimSuffix(history, ")") + fmt.Sprintf(", %d left to the base, %d replacing the base's)", overlap.same+overlap.baseConfig, overlap.replaced)
 	}
 	return layer, history, nil
 }

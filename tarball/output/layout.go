@@ -384,3 +384,16 @@ func checkLayoutDir(dest string) error {
 	}
 	return fmt.Errorf("refusing to write into %s: it is neither empty nor an OCI layout: %w", dest, ErrBadOutput)
 }
+
+// Family is the media-type family outs write an image in when they all agree: an OCI
+// layout always holds OCI types; a push, an archive or a load keeps the image's own, so
+// any of them gives ok false. A caller that makes the image can then make it in that
+// family, and report the types and digests that are written.
+func Family(outs []Output) (f mediatype.Family, ok bool) {
+	for _, o := range outs {
+		if o.Type != OCI {
+			return "", false
+		}
+	}
+	return mediatype.OCI, len(outs) > 0
+}

@@ -348,7 +348,8 @@ type committer interface {
 // next to their destination, pushes and daemon loads follow, and only when all of them
 // succeeded are the files renamed into place: a failed or cancelled run leaves no
 // output, partial or whole, under any destination name. (A registry push cannot be
-// taken back; ggcr puts the manifest last, so a failed push leaves no tag.)
+// taken back: it writes every blob and the manifest by digest before any tag, so a
+// failed upload leaves no tag, and a refused tag is named with those written before it.)
 func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error) {
 	o := makeOptions(opts...)
 	s, err := newSubject(v)

@@ -52,20 +52,60 @@ func registryRefs(names []string, refOpts []imageref.Option) ([]name.Reference, 
 	return refs, nil
 }
 
-// pushRefs writes the image or index under every reference. ggcr skips blobs the
-// registry already has, so the second tag costs a few HEAD requests and a manifest.
+// pushRefs writes the image or index under every reference: first by digest into
+// every repository named (all blobs and the manifest), then each tag, so that no tag
+// points at an image whose push later fails, and a failure while tagging says which
+// tags were written and which were not.
 func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options) error {
 	ropts := imageref.RemoteOptions(ctx, o.refOpts...)
+	d, err := s.digest()
+	if err != nil {
+		return fmt.Errorf("pushing: reading the digest: %w", err)
+	}
+	var taggable remote.Taggable = s.img
+	if s.img == nil {
+		taggable = s.idx
+	}
+	pushed := map[string]bool{}
 	for _, ref := range refs {
-		var err error
+		repo := ref.Context()
+		if pushed[repo.String()] {
+			continue
+		}
+		pushed[repo.String()] = true
+		byDigest := repo.Digest(d.String())
 		if s.img != nil {
-			err = remote.Write(ref, s.img, ropts...)
+			err = remote.Write(byDigest, s.img, ropts...)
 		} else {
-			err = remote.WriteIndex(ref, s.idx, ropts...)
+			err = remote.WriteIndex(byDigest, s.idx, ropts...)
 		}
 		if err != nil {
-			return fmt.Errorf("pushing %s: %w", ref, regerr.Wrap(err, ref.Context().RegistryStr()))
+			return fmt.Errorf("pushing %s (no tag written): %w", byDigest, regerr.Wrap(err, repo.RegistryStr()))
+		}
+	}
+	for i, ref := range refs {
+		tag, ok := ref.(name.Tag)
+		if !ok {
+			continue // registryRefs refuses digests: nothing to tag
+		}
+		if err := remote.Tag(tag, taggable, ropts...); err != nil {
+			return fmt.Errorf("tagging %s as %s (%s): %w", d, ref, tagsWritten(refs[:i], refs[i:]), regerr.Wrap(err, ref.Context().RegistryStr()))
 		}
 	}
 	return nil
+}
+
+// tagsWritten says which tags a failed push wrote and which it did not.
+func tagsWritten(done, notDone []name.Reference) string {
+	list := func(rs []name.Reference) string {
+		if len(rs) == 0 {
+			return "none"
+		}
+		var ss []string
+		for _, r := range rs {
+			ss = append(ss, r.String())
+		}
+		return strings.Join(ss, ", ")
+	}
+	return "tags written: " + list(done) + "; not written: " + list(notDone)
 }

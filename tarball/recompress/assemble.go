@@ -61,14 +61,15 @@ func assemble(img v1.Image, cf *v1.ConfigFile, inLayers []v1.Layer, idx []imagef
 			diffIDs = append(diffIDs, idx[i].DiffID)
 			present[i] = true
 			lr.Kept = true
-			lr.NewDigest, lr.NewSize, lr.NewMediaType = lr.Digest, lr.Size, kl.mediaType
+			lr.NewDigest, lr.NewSize, lr.NewMediaType = &lr.Digest, lr.Size, kl.mediaType
 		case nl != nil:
 			adds = append(adds, mutate.Addendum{Layer: nl})
 			// A built layer's digests were computed as it was written: these never fail.
 			diffID, _ := nl.DiffID()
 			diffIDs = append(diffIDs, diffID)
 			present[i] = true
-			lr.NewDigest, _ = nl.Digest()
+			d, _ := nl.Digest()
+			lr.NewDigest = &d
 			lr.NewSize, _ = nl.Size()
 			lr.NewMediaType, _ = nl.MediaType()
 		default:

@@ -3,6 +3,7 @@ package recompress
 import (
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -19,7 +20,13 @@ type options struct {
 	refOpts  []imageref.Option
 	strip    []string
 	fsOpts   []imagefs.Option
+	family   mediatype.Family
 }
+
+// WithFamily writes the image in the media-type family f whatever the input's, for a
+// caller that knows its outputs will hold f (an OCI layout), so that the report gives
+// the types and digests that are written.
+func WithFamily(f mediatype.Family) Option { return func(o *options) { o.family = f } }
 
 // WithImageOptions adds options to the reading of the image (imagefs.WithLenient).
 func WithImageOptions(opts ...imagefs.Option) Option {

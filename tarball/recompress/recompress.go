@@ -65,11 +65,12 @@ func (r *Report) Close() error {
 }
 
 // LayerReport is one input layer. New* fields describe the output layer that
-// stands for it; they are zero when the layer was removed.
+// stands for it; they are zero (NewDigest and NewMediaType absent) when the layer
+// was removed, which Removed says.
 type LayerReport struct {
 	Index        int             `json:"index"`
 	Digest       v1.Hash         `json:"digest"`
-	NewDigest    v1.Hash         `json:"newDigest"`
+	NewDigest    *v1.Hash        `json:"newDigest,omitempty"`
 	MediaType    types.MediaType `json:"mediaType"`
 	NewMediaType types.MediaType `json:"newMediaType,omitempty"`
 	// Size is the compressed size, UncompressedSize the tar stream's.
@@ -114,6 +115,12 @@ func Recompress(ctx context.Context, img v1.Image, opts ...Option) (v1.Image, *R
 		return nil, nil, fmt.Errorf("recompressing: %w", err)
 	}
 	family := mediatype.Choose(mt, newType)
+	if o.family != "" {
+		if _, err := mediatype.Convert(newType, o.family); err != nil {
+			return nil, nil, fmt.Errorf("recompressing: %w", err)
+		}
+		family = o.family
+	}
 	layerOpts := append(slices.Clip(o.packing), tarball.WithMediaTypes(family))
 	if err := tarball.Validate(layerOpts...); err != nil {
 		return nil, nil, fmt.Errorf("recompressing: %w", err)
