@@ -68,7 +68,7 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 			if err := os.MkdirAll(f.out, 0o755); err != nil {
 				return err
 			}
-			req := f.build.request(contextDir, df, ps)
+			req := f.build.request(contextDir, df, ps, g.progress)
 			req.ProgressOutput = cmd.ErrOrStderr()
 			for _, w := range want {
 				dest := filepath.Join(f.out, w)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/tarball"
 	"github.com/slim-dev/slim/tarball/output"
 )
 
@@ -28,7 +32,9 @@ func (f *outputFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.load, "load", false, "load the result into the Docker daemon")
 }
 
-func (f *outputFlags) Validate() error {
+// Validate parses the outputs and refuses, before any work, what no image could be
+// written to; layers is the compression of the layers slim writes ("" when it keeps them).
+func (f *outputFlags) Validate(layers tarball.Compression) error {
 	f.parsed = nil
 	for _, s := range f.outputs {
 		o, err := output.Parse(s)
@@ -46,7 +52,7 @@ func (f *outputFlags) Validate() error {
 	if f.load {
 		f.parsed = append(f.parsed, output.Output{Type: output.Docker})
 	}
-	return nil
+	return output.Check(f.parsed, layers.Algorithm(), output.WithTags(f.tags))
 }
 
 // noOutput says that a run wrote nothing because nothing was asked for.
@@ -65,4 +71,20 @@ func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) erro
 		return nil
 	}
 	return output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
+}
+
+// printDigest prints the result's digest alone (-q), as buildx -q prints the image ID.
+func printDigest(w io.Writer, img v1.Image, idx v1.ImageIndex) error {
+	var d v1.Hash
+	var err error
+	if idx != nil {
+		d, err = idx.Digest()
+	} else {
+		d, err = img.Digest()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, d)
+	return err
 }

@@ -18,7 +18,7 @@ func (f *rebaseFlags) Validate() error {
 	if f.base == "" {
 		return fmt.Errorf("give the new base with --base")
 	}
-	return f.out.Validate()
+	return f.out.Validate("")
 }
 
 func newRebaseCmd(g *globalFlags) *cobra.Command {

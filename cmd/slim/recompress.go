@@ -48,7 +48,7 @@ func (f *recompressFlags) Validate() error {
 		// Squashing keeps nothing apart; keeping the base keeps it apart.
 		return fmt.Errorf("--squash and --keep-base do not go together: squash everything, or keep the base and repack the rest")
 	}
-	return f.out.Validate()
+	return f.out.Validate(c)
 }
 
 func newRecompressCmd(g *globalFlags) *cobra.Command {
@@ -93,7 +93,13 @@ and archives, pip and npm caches, __pycache__).`,
 			if err := f.out.write(cmd, out, g.insecure); err != nil {
 				return err
 			}
-			printRecompress(cmd.OutOrStdout(), rep)
+			if g.quiet {
+				if err := printDigest(cmd.OutOrStdout(), out, nil); err != nil {
+					return err
+				}
+			} else {
+				printRecompress(cmd.OutOrStdout(), rep)
+			}
 			if f.report != "" {
 				b, err := json.MarshalIndent(rep, "", "  ")
 				if err != nil {

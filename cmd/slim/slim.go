@@ -94,7 +94,7 @@ func (f *slimFlags) Validate(buildMode bool) error {
 			return fmt.Errorf("parsing --max-size: %w", err)
 		}
 	}
-	return f.out.Validate()
+	return f.out.Validate(f.cfg.Compression)
 }
 
 // packing reads --compression, --compression-level and SOURCE_DATE_EPOCH, refusing
@@ -107,6 +107,10 @@ func packing(compression, level string) (tarball.Compression, tarball.Level, tim
 	l, err := tarball.ParseLevel(level)
 	if err != nil {
 		return "", 0, time.Time{}, err
+	}
+	// A level out of the format's range (gzip 11) is refused now, not after the build.
+	if err := tarball.Validate(tarball.WithCompression(c), tarball.WithLevel(l)); err != nil {
+		return "", 0, time.Time{}, fmt.Errorf("--compression %s --compression-level %s: %w", c, level, err)
 	}
 	epoch, err := tarball.ParseSourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	return c, l, epoch, err
@@ -244,7 +248,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	cfg.Progress = cmd.ErrOrStderr()
 	var res *job.Result
 	if buildMode {
-		b, err := f.buildJob(args)
+		b, err := f.buildJob(args, g.progress)
 		if err != nil {
 			return err
 		}
@@ -256,10 +260,16 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 		return err
 	}
 	defer res.Close()
-	if len(cfg.Outputs) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+	if g.quiet {
+		if err := printDigest(cmd.OutOrStdout(), res.Image, res.Index); err != nil {
+			return err
+		}
+	} else {
+		if len(cfg.Outputs) == 0 {
+			fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+		}
+		printReport(cmd.OutOrStdout(), res.Report)
 	}
-	printReport(cmd.OutOrStdout(), res.Report)
 	if f.report != "" {
 		if err := res.WriteReport(f.report); err != nil {
 			return err
@@ -277,7 +287,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 
 // buildJob is the Dockerfile part of the job: the build flags, and the Dockerfile
 // read once.
-func (f *slimFlags) buildJob(args []string) (job.Build, error) {
+func (f *slimFlags) buildJob(args []string, progress string) (job.Build, error) {
 	if err := f.build.Validate(); err != nil {
 		return job.Build{}, err
 	}
@@ -291,7 +301,7 @@ func (f *slimFlags) buildJob(args []string) (job.Build, error) {
 	}
 	return job.Build{
 		Dockerfile:     df,
-		Request:        f.build.request(contextDir, df, nil),
+		Request:        f.build.request(contextDir, df, nil, progress),
 		Connect:        f.build.connectOptions(),
 		Target:         f.build.target,
 		Keep:           f.keep,

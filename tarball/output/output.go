@@ -13,6 +13,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"io"
 	"path/filepath"
 	"slices"
@@ -502,4 +503,43 @@ func makePlan(s subject, out Output, o *options) (plan, error) {
 		return planPush(s, out, names, o)
 	}
 	return plan{}, fmt.Errorf("checking output %s: unknown type %q (want %s): %w", out, out.Type, joinTypes(), ErrBadOutput)
+}
+
+// Check refuses, before any work is done, the outputs no image could be written to: a
+// push or a daemon load without a name, names that do not parse, and zstd layers (layers
+// is the compression of the layers the caller will write, "" when unknown) in a docker
+// archive. Write checks all of this again with the image in hand.
+func Check(outs []Output, layers compression.Compression, opts ...Option) error {
+	o := makeOptions(opts...)
+	for _, out := range outs {
+		names := out.Name
+		if len(names) == 0 {
+			names = o.tags
+		}
+		push := out.Type == Registry || (out.Type == Image && out.Push)
+		switch {
+		case push:
+			if len(names) == 0 {
+				return fmt.Errorf("checking output %s: pushing needs a name; give -t REGISTRY/REPO:TAG or name=: %w", out, ErrBadOutput)
+			}
+			if _, err := registryRefs(names, o.refOpts); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		case out.Type == Image || (out.Type == Docker && out.Dest == ""):
+			if len(names) == 0 {
+				return fmt.Errorf("checking output %s: loading into the Docker daemon needs a name; give -t NAME:TAG: %w", out, ErrBadOutput)
+			}
+			if _, err := dockerTags(names); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		case out.Type == Docker:
+			if layers == compression.ZStd {
+				return fmt.Errorf("checking output %s: zstd layers cannot go into a docker archive, which Docker before 25 cannot load; use --compression gzip, or -o type=oci: %w", out, ErrUnsupportedOutput)
+			}
+			if _, err := dockerTags(names); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		}
+	}
+	return nil
 }
