@@ -1,7 +1,10 @@
 package main
 
 import (
+	"archive/tar"
 	"flag"
+	"io"
+	"slices"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -51,7 +54,7 @@ func TestFailFast(t *testing.T) {
 		{"rebase push without -t", []string{"rebase", img, "--base", "scratch", "-o", "type=registry"}, "pushing needs a name"},
 		{"build without -o", []string{"build", ctxDir}, "give -o"},
 		{"build bad output", []string{"build", ctxDir, "-o", "type=docker,dest=x"}, "type=oci"},
-		{"extract bad output", []string{"extract", img, "/x", "-o", "type=registry,name=a/b"}, "type=local"},
+		{"extract bad output", []string{"extract", img, "/x", "-o", "type=registry,name=a/b"}, "want local|tar"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
@@ -216,5 +219,96 @@ func TestHelpGolden(t *testing.T) {
 				t.Errorf("slim %s --help changed; if meant, run with -update. got:\n%s", strings.Join(cmd, " "), out)
 			}
 		})
+	}
+}
+
+// TestSubcommandOutputForms: `slim build` and `slim extract` take the buildx -o forms
+// the main command takes (no directory named "type=oci,dest=.." or "-"), and
+// `slim build --target STAGE` writes that stage.
+func TestSubcommandOutputForms(t *testing.T) {
+	needBuildkit(t)
+	dir := multiStageProject(t)
+	work := t.TempDir()
+	t.Chdir(work)
+	stdout := slimOK(t, append(buildArgs("build", "-o", "type=oci,dest=stages", "--target", "builder"), dir)...)
+	if want := "oci-layout://" + filepath.Join("stages", "builder") + "\n"; stdout != want {
+		t.Errorf("build printed %q, want %q", stdout, want)
+	}
+	layout := "oci-layout://" + filepath.Join(work, "stages", "builder")
+	for _, tt := range []struct {
+		out  string
+		read func(t *testing.T, stdout string) []string
+	}{
+		{"type=local,dest=ex", func(t *testing.T, _ string) []string { return dirFiles(t, filepath.Join(work, "ex")) }},
+		{"type=tar,dest=ex.tarball", func(t *testing.T, _ string) []string { return tarFiles(t, readFile(t, filepath.Join(work, "ex.tarball"))) }},
+		{"type=tar,dest=-", func(t *testing.T, stdout string) []string { return tarFiles(t, stdout) }},
+		{"-", func(t *testing.T, stdout string) []string { return tarFiles(t, stdout) }},
+		{"bare", func(t *testing.T, _ string) []string { return dirFiles(t, filepath.Join(work, "bare")) }},
+	} {
+		t.Run(tt.out, func(t *testing.T) {
+			stdout := slimOK(t, "extract", layout, "/out/greet", "--deps", "none", "-o", tt.out)
+			if got := tt.read(t, stdout); !slices.Equal(got, []string{"out/greet"}) {
+				t.Errorf("-o %s wrote %v, want [out/greet]", tt.out, got)
+			}
+		})
+	}
+	ents, err := os.ReadDir(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"bare", "ex", "ex.tarball", "stages"}; !slices.Equal(names, want) {
+		t.Errorf("wrote %v, want %v", names, want)
+	}
+	if st, err := os.ReadDir(filepath.Join(work, "stages")); err != nil || len(st) != 1 || st[0].Name() != "builder" {
+		t.Errorf("stages holds %v (%v), want only builder", st, err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// dirFiles lists the regular files under dir, relative to it.
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tarFiles lists the regular files of a tar.
+func tarFiles(t *testing.T, b string) []string {
+	t.Helper()
+	tr := tar.NewReader(strings.NewReader(b))
+	var out []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("reading tar: %v", err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			out = append(out, strings.TrimPrefix(h.Name, "./"))
+		}
 	}
 }

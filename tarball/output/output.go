@@ -54,6 +54,11 @@ const (
 	// Image pushes when Push is set, else loads into the Docker daemon: slim has
 	// no image store of its own, the daemon's is the nearest thing to buildx's.
 	Image Type = "image"
+
+	// Local is a directory of files, and Tar a tar of them (Dest "-" is standard
+	// output): what `slim extract` writes, parsed by ParseFiles, never by Parse.
+	Local Type = "local"
+	Tar   Type = "tar"
 )
 
 // typeKeys lists the -o keys a type takes, so a typo is an error and not a silently
@@ -68,6 +73,8 @@ func typeKeys(t Type) (keys []string, ok bool) {
 		return []string{"type", "name"}, true
 	case Image:
 		return []string{"type", "name", "push"}, true
+	case Local, Tar:
+		return []string{"type", "dest"}, true
 	}
 	return nil, false
 }
@@ -155,17 +162,42 @@ func parseBare(spec string) (Output, error) {
 // as type=local (the files of the result); slim's result is an image, and a layout
 // directory is the image written as files, so the shorthand keeps the meaning "write
 // it here" while staying an image other tools can read.
-func Parse(spec string) (Output, error) {
+func Parse(spec string) (Output, error) { return parse(spec, false) }
+
+// ParseFiles parses one -o value of a command that writes files rather than an image
+// (slim extract), in the same forms as Parse:
+//
+//	type=local,dest=DIR   a directory
+//	type=tar,dest=FILE    a tar file; dest=- (or the spec "-" alone) is standard output
+//	DIR, FILE.tar         a bare path: a tar when it ends in ".tar", else a directory
+func ParseFiles(spec string) (Output, error) { return parse(spec, true) }
+
+// parse is the one -o parser: files selects the file types (local, tar) instead of
+// the image ones.
+func parse(spec string, files bool) (Output, error) {
+	types := joinTypes()
+	if files {
+		types = string(Local) + "|" + string(Tar)
+	}
 	if strings.TrimSpace(spec) == "" {
-		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", joinTypes(), ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", types, ErrBadOutput)
 	}
 	if i := strings.IndexFunc(spec, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
 		return Output{}, fmt.Errorf("parsing output %q: control character at byte %d: %w", spec, i, ErrBadOutput)
+	}
+	if spec == "-" && files {
+		return Output{Type: Tar, Dest: "-"}, nil
 	}
 	if spec == "-" {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if !strings.Contains(spec, "=") {
+		if files {
+			if isTarName(spec) {
+				return Output{Type: Tar, Dest: spec}, nil
+			}
+			return Output{Type: Local, Dest: spec}, nil
+		}
 		return parseBare(spec)
 	}
 	r := csv.NewReader(strings.NewReader(spec))
@@ -190,16 +222,19 @@ func Parse(spec string) (Output, error) {
 	}
 	typ, ok := kv["type"]
 	if !ok {
-		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, types, ErrBadOutput)
 	}
 	out := Output{Type: Type(strings.ToLower(strings.TrimSpace(typ)))}
 	valid, ok := typeKeys(out.Type)
-	if !ok {
+	if isFiles := out.Type == Local || out.Type == Tar; !ok || isFiles != files {
 		hint := ""
-		if out.Type == "local" || out.Type == "tar" {
+		switch {
+		case isFiles:
 			hint = "; for the files rather than an image use slim extract"
+		case ok:
+			hint = "; slim extract writes files, use slim recompress or slim for an image"
 		}
-		return Output{}, fmt.Errorf("parsing output %q: unknown type %q (want %s)%s: %w", spec, typ, joinTypes(), hint, ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output %q: unknown type %q (want %s)%s: %w", spec, typ, types, hint, ErrBadOutput)
 	}
 	for _, k := range order {
 		if !slices.Contains(valid, k) {
@@ -241,7 +276,10 @@ func Parse(spec string) (Output, error) {
 	if _, ok := kv["dest"]; ok && out.Dest == "" {
 		return Output{}, fmt.Errorf("parsing output %q: empty dest: %w", spec, ErrBadOutput)
 	}
-	if out.Dest == "-" {
+	if files && out.Dest == "" {
+		return Output{}, fmt.Errorf("parsing output %q: type=%s needs dest=: %w", spec, out.Type, ErrBadOutput)
+	}
+	if out.Dest == "-" && out.Type != Tar {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if out.Type == OCI && out.Dest == "" {
