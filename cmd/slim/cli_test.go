@@ -4,10 +4,10 @@ import (
 	"archive/tar"
 	"flag"
 	"io"
-	"slices"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +240,9 @@ func TestSubcommandOutputForms(t *testing.T) {
 		read func(t *testing.T, stdout string) []string
 	}{
 		{"type=local,dest=ex", func(t *testing.T, _ string) []string { return dirFiles(t, filepath.Join(work, "ex")) }},
-		{"type=tar,dest=ex.tarball", func(t *testing.T, _ string) []string { return tarFiles(t, readFile(t, filepath.Join(work, "ex.tarball"))) }},
+		{"type=tar,dest=ex.tarball", func(t *testing.T, _ string) []string {
+			return tarFiles(t, readFile(t, filepath.Join(work, "ex.tarball")))
+		}},
 		{"type=tar,dest=-", func(t *testing.T, stdout string) []string { return tarFiles(t, stdout) }},
 		{"-", func(t *testing.T, stdout string) []string { return tarFiles(t, stdout) }},
 		{"bare", func(t *testing.T, _ string) []string { return dirFiles(t, filepath.Join(work, "bare")) }},
