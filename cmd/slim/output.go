@@ -65,12 +65,12 @@ func (f *outputFlags) options(insecure bool) []output.Option {
 
 // write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
 // nothing was written when no output was asked for.
-func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) error {
+func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool, extra ...output.Option) error {
 	if len(f.parsed) == 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
 		return nil
 	}
-	return output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...)
+	return output.Write(cmd.Context(), subject, f.parsed, append(f.options(insecure), extra...)...)
 }
 
 // printDigest prints the result's digest alone (-q), as buildx -q prints the image ID.

@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/tarball"
+	"github.com/slim-dev/slim/tarball/output"
 	"github.com/slim-dev/slim/tarball/recompress"
 )
 
@@ -75,7 +77,15 @@ and archives, pip and npm caches, __pycache__).`,
 			if err != nil {
 				return err
 			}
-			opts := []recompress.Option{recompress.WithPacking(f.packing...), recompress.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...)}
+			disp, err := g.display(cmd)
+			if err != nil {
+				return err
+			}
+			defer disp.Close()
+			opts := []recompress.Option{
+				recompress.WithPacking(append(f.packing, tarball.WithProgress(disp))...),
+				recompress.WithImageOptions(append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...),
+			}
 			if f.squash {
 				opts = append(opts, recompress.WithSquash())
 			}
@@ -90,9 +100,10 @@ and archives, pip and npm caches, __pycache__).`,
 				return fmt.Errorf("recompressing %s: %w", args[0], err)
 			}
 			defer rep.Close()
-			if err := f.out.write(cmd, out, g.insecure); err != nil {
+			if err := f.out.write(cmd, out, g.insecure, output.WithSteps(disp)); err != nil {
 				return err
 			}
+			disp.Close()
 			if g.quiet {
 				if err := printDigest(cmd.OutOrStdout(), out, nil); err != nil {
 					return err

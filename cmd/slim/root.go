@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 )
@@ -171,4 +172,10 @@ func (g *globalFlags) openImage(ctx context.Context, s string, notes io.Writer) 
 		return nil, nil, err
 	}
 	return img, ropts, nil
+}
+
+// display starts the progress display of a command's own work (BuildKit's, as in a
+// build) on stderr; close it before printing what follows the work.
+func (g *globalFlags) display(cmd *cobra.Command) (*build.Display, error) {
+	return build.NewDisplay(cmd.Context(), cmd.ErrOrStderr(), g.progress)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/regerr"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
@@ -302,6 +303,7 @@ type Option func(*options)
 type options struct {
 	tags     []string
 	progress io.Writer
+	steps    progress.Sink
 	// refOpts reach registries (credentials, insecure, transport) and parse the
 	// names pushed to, as imageref reads them back.
 	refOpts []imageref.Option
@@ -340,6 +342,9 @@ func WithProgress(w io.Writer) Option {
 		}
 	}
 }
+
+// WithSteps shows each output written as a step of s, with its duration.
+func WithSteps(s progress.Sink) Option { return func(o *options) { o.steps = s } }
 
 func withDaemonClient(c daemon.Client) Option {
 	return func(o *options) { o.daemonClient = c }
@@ -442,7 +447,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 		if p.file == nil {
 			continue
 		}
+		st := progress.Start(o.steps, "writing "+p.desc)
 		c, what, err := p.file(ctx)
+		st.Done(err)
 		if err != nil {
 			return err
 		}
@@ -453,7 +460,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 		if p.remote == nil {
 			continue
 		}
+		st := progress.Start(o.steps, "writing "+p.desc)
 		what, err := p.remote(ctx)
+		st.Done(err)
 		if err != nil {
 			return err
 		}
