@@ -11,8 +11,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 
-	"github.com/slim-dev/slim/internal/progress"
 	digest "github.com/opencontainers/go-digest"
+	"github.com/slim-dev/slim/internal/progress"
 )
 
 // Step is a step of slim's own shown in BuildKit's progress display, next to the

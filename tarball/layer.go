@@ -21,8 +21,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/slim-dev/slim/internal/ctxio"
-	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/mediatype"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
 
