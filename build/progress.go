@@ -183,15 +183,16 @@ type Display struct {
 }
 
 // NewDisplay starts a display writing to w in mode (auto, tty, plain, quiet or
-// rawjson; tty falls back to plain when w is no terminal, as in a solve).
-func NewDisplay(ctx context.Context, w io.Writer, mode string) (*Display, error) {
+// rawjson; tty falls back to plain when w is no terminal, as in a solve); phase
+// heads it where a build's says "Building".
+func NewDisplay(ctx context.Context, w io.Writer, mode, phase string) (*Display, error) {
 	m, err := progressMode(mode)
 	if err != nil {
 		return nil, err
 	}
-	d, err := progressui.NewDisplay(w, m)
+	d, err := progressui.NewDisplay(w, m, progressui.WithPhase(phase))
 	if err != nil {
-		d, err = progressui.NewDisplay(w, progressui.PlainMode)
+		d, err = progressui.NewDisplay(w, progressui.PlainMode, progressui.WithPhase(phase))
 	}
 	if err != nil {
 		return nil, err
@@ -218,4 +219,44 @@ func (d *Display) Close() {
 	}
 	d.stepper.mu.Unlock()
 	<-d.done
+}
+
+// Lines is a writer whose every line starts a step of d, ended by the next line
+// or by Close: text a run writes as it goes ("resolving base static") becomes
+// timed steps of the display instead of tearing it.
+func (d *Display) Lines() io.WriteCloser { return &lineSteps{d: d} }
+
+type lineSteps struct {
+	d    *Display
+	mu   sync.Mutex
+	buf  []byte
+	step *Step
+}
+
+func (l *lineSteps) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(bytes.TrimPrefix(l.buf[:i], []byte("slim: ")))
+		l.buf = l.buf[i+1:]
+		if l.step != nil {
+			l.step.Done(nil)
+		}
+		l.step = l.d.start("[slim] " + line)
+	}
+}
+
+func (l *lineSteps) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.step != nil {
+		l.step.Done(nil)
+		l.step = nil
+	}
+	return nil
 }

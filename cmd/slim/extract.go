@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/tarball/output"
 )
 
@@ -53,7 +55,12 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config of %s: %w", args[0], err)
 			}
-			fsys, err := extract.OpenImage(cmd.Context(), img, g.fsOptions(cmd.ErrOrStderr())...)
+			disp, err := g.display(cmd, "Extracting")
+			if err != nil {
+				return err
+			}
+			defer disp.Close()
+			fsys, err := extract.OpenImage(cmd.Context(), img, append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}
@@ -71,7 +78,10 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			case f.dest.Type == output.Tar:
 				opts = append(opts, extract.AsTar())
 			}
+			st := disp.Start("taking " + strings.Join(args[1:], " ") + " into " + dest)
 			set, err := extract.Extract(cmd.Context(), fsys, args[1:], dest, opts...)
+			st.Done(err)
+			disp.Close()
 			if err != nil {
 				return err
 			}
@@ -89,7 +99,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&f.out, "output", "o", "", "where the files go: type=local,dest=DIR (new or empty); type=tar,dest=FILE|- (- is stdout); or a bare DIR, FILE.tar or - ")
+	cmd.Flags().StringVarP(&f.out, "output", "o", "", "where the files go: type=local,dest=DIR (new or empty); type=tar,dest=FILE|- (- is stdout); or a bare DIR, FILE.tar or -")
 	cmd.Flags().StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure; none: only the named paths")
 	cmd.Flags().BoolVar(&f.noXattrs, "no-xattrs", false, "do not set extended attributes (file capabilities) when writing a directory")
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imagefs"
 )
 
 type inspectFlags struct {
@@ -45,7 +46,13 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if err != nil {
 				return err
 			}
-			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]), extract.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...))
+			disp, err := g.display(cmd, "Inspecting")
+			if err != nil {
+				return err
+			}
+			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]),
+				extract.WithImageOptions(append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...))
+			disp.Close()
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 type rebaseFlags struct {
@@ -43,13 +44,21 @@ or given with --old-base.`,
 			if warn := g.lenientWarn(cmd.ErrOrStderr()); warn != nil {
 				opts = append(opts, rebase.WithLenient(warn))
 			}
-			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, opts...)
+			disp, err := g.display(cmd, "Rebasing")
 			if err != nil {
 				return err
 			}
-			if err := f.out.write(cmd, out, g.insecure); err != nil {
+			defer disp.Close()
+			st := disp.Start("moving the layers onto " + f.base)
+			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, opts...)
+			st.Done(err)
+			if err != nil {
 				return err
 			}
+			if err := f.out.write(cmd, out, g.insecure, output.WithSteps(disp)); err != nil {
+				return err
+			}
+			disp.Close()
 			d, err := out.Digest()
 			if err != nil {
 				return err

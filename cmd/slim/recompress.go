@@ -77,7 +77,7 @@ and archives, pip and npm caches, __pycache__).`,
 			if err != nil {
 				return err
 			}
-			disp, err := g.display(cmd)
+			disp, err := g.display(cmd, "Recompressing")
 			if err != nil {
 				return err
 			}

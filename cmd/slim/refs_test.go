@@ -162,7 +162,7 @@ func TestInspectBareReferences(t *testing.T) {
 		{layoutDir, "slim: note: reading " + layoutDir + " as oci-layout://" + layoutDir},
 		{archive, "slim: note: reading " + archive + " as docker-archive://" + archive},
 	} {
-		code, stdout, stderr := slimCLI(t, "inspect", tc.ref)
+		code, stdout, stderr := slimCLI(t, "inspect", "--progress", "quiet", tc.ref)
 		if code != 0 || !strings.Contains(stdout, "efficiency") && !strings.Contains(stdout, "Efficiency") {
 			t.Errorf("slim inspect %s: exit %d\n%s%s", tc.ref, code, stdout, stderr)
 		}

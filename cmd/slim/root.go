@@ -176,6 +176,6 @@ func (g *globalFlags) openImage(ctx context.Context, s string, notes io.Writer) 
 
 // display starts the progress display of a command's own work (BuildKit's, as in a
 // build) on stderr; close it before printing what follows the work.
-func (g *globalFlags) display(cmd *cobra.Command) (*build.Display, error) {
-	return build.NewDisplay(cmd.Context(), cmd.ErrOrStderr(), g.progress)
+func (g *globalFlags) display(cmd *cobra.Command, phase string) (*build.Display, error) {
+	return build.NewDisplay(cmd.Context(), cmd.ErrOrStderr(), g.progress, phase)
 }

@@ -256,8 +256,20 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 		if err != nil {
 			return err
 		}
-	} else if res, err = job.Images(cmd.Context(), cfg); err != nil {
-		return err
+	} else {
+		// BuildKit's display, as a build shows, for the image run's own steps.
+		disp, err := g.display(cmd, "Slimming")
+		if err != nil {
+			return err
+		}
+		lines := disp.Lines()
+		cfg.Steps, cfg.Progress = disp, lines
+		res, err = job.Images(cmd.Context(), cfg)
+		lines.Close()
+		disp.Close()
+		if err != nil {
+			return err
+		}
 	}
 	defer res.Close()
 	if g.quiet {

@@ -77,16 +77,23 @@ func (c *Counter) Add(n int64) {
 	cur, total := c.n, c.total
 	c.mu.Unlock()
 	if report {
-		c.step.Progress(c.id, cur, max(total, cur))
+		if total > 0 {
+			total = max(total, cur) // a total may be an estimate
+		}
+		c.step.Progress(c.id, cur, total)
 	}
 }
 
-// Flush reports the count now.
+// Flush reports the count now, as final: a total that was an estimate becomes the
+// count.
 func (c *Counter) Flush() {
 	c.mu.Lock()
 	cur, total := c.n, c.total
 	c.mu.Unlock()
-	c.step.Progress(c.id, cur, max(total, cur))
+	if total > 0 {
+		total = cur
+	}
+	c.step.Progress(c.id, cur, total)
 }
 
 // Write counts p: a Counter is an io.Writer to tee or multi-write into.
