@@ -221,16 +221,15 @@ func (d *Display) Close() {
 	<-d.done
 }
 
-// Lines is a writer whose every line starts a step of d, ended by the next line
-// or by Close: text a run writes as it goes ("resolving base static") becomes
-// timed steps of the display instead of tearing it.
-func (d *Display) Lines() io.WriteCloser { return &lineSteps{d: d} }
+// Lines is a writer whose every line is a step of d, done as it is shown: text a
+// run writes as it goes ("resolving base static") becomes lines of the display
+// instead of tearing it.
+func (d *Display) Lines() io.Writer { return &lineSteps{d: d} }
 
 type lineSteps struct {
-	d    *Display
-	mu   sync.Mutex
-	buf  []byte
-	step *Step
+	d   *Display
+	mu  sync.Mutex
+	buf []byte
 }
 
 func (l *lineSteps) Write(p []byte) (int, error) {
@@ -244,19 +243,6 @@ func (l *lineSteps) Write(p []byte) (int, error) {
 		}
 		line := string(bytes.TrimPrefix(l.buf[:i], []byte("slim: ")))
 		l.buf = l.buf[i+1:]
-		if l.step != nil {
-			l.step.Done(nil)
-		}
-		l.step = l.d.start("[slim] " + line)
+		l.d.start("[slim] " + line).Done(nil)
 	}
-}
-
-func (l *lineSteps) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.step != nil {
-		l.step.Done(nil)
-		l.step = nil
-	}
-	return nil
 }

@@ -262,10 +262,8 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 		if err != nil {
 			return err
 		}
-		lines := disp.Lines()
-		cfg.Steps, cfg.Progress = disp, lines
+		cfg.Steps, cfg.Progress = disp, disp.Lines()
 		res, err = job.Images(cmd.Context(), cfg)
-		lines.Close()
 		disp.Close()
 		if err != nil {
 			return err
