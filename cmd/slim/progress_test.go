@@ -115,7 +115,7 @@ func TestRecompressProgressLive(t *testing.T) {
 		}
 		return string(b)
 	}
-	script := fmt.Sprintf("%s=1 %s recompress %s --compression-level 9 -o %s; echo SLIM-EXIT=$?; sleep 600",
+	script := fmt.Sprintf("%s=1 %s recompress %s --compression-level default -o %s; echo SLIM-EXIT=$?; sleep 600",
 		asSlimEnv, os.Args[0], ref, out)
 	start := time.Now()
 	tm("new-session", "-d", "-s", "slim", "-x", "160", "-y", "50", "-e", "TERM=xterm-256color", "sh", "-c", script)
@@ -160,4 +160,52 @@ func TestRecompressProgressLive(t *testing.T) {
 		t.Errorf("the last screen does not show the steps, then the report:\n%s", last)
 	}
 	t.Logf("%d distinct screens in %s, display up after %s", len(screens), total, shown)
+}
+
+// TestSlimProgressPlain: the main command on an image shows every step of its work in
+// plain mode (before, one line at the start and nothing until the end), and -q prints
+// the digest alone.
+func TestSlimProgressPlain(t *testing.T) {
+	ref := fatImage(t, 2, 1<<20)
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := slimCLI(t, "--from", ref+":/data/1.txt", "--force", "--progress", "plain", "-o", out)
+	if code != 0 {
+		t.Fatalf("slim: %d\n%s", code, stderr)
+	}
+	for _, step := range []string{"[slim] resolving base scratch", "[slim] reading " + ref, "reading layer 1 of 2", "reading layer 2 of 2",
+		"packing the new layer (gzip)", "writing oci layout " + out} {
+		if !regexp.MustCompile(`(?m)^#\d+ ` + regexp.QuoteMeta(step)).MatchString(stderr) {
+			t.Errorf("no step %q in:\n%s", step, stderr)
+		}
+	}
+	if !strings.Contains(stdout, "Files taken (2)") {
+		t.Errorf("no report on stdout:\n%s", stdout)
+	}
+
+	q := filepath.Join(t.TempDir(), "q")
+	code, stdout, stderr = slimCLI(t, "--from", ref+":/data/1.txt", "--force", "-q", "-o", q)
+	if code != 0 || strings.Contains(stderr, "#1") {
+		t.Fatalf("-q: exit %d, stderr %q", code, stderr)
+	}
+	d, err := layoutImage(t, q).Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != d.String()+"\n" {
+		t.Errorf("-q printed %q, want the digest written, %s", stdout, d)
+	}
+	code, stdout, _ = slimCLI(t, "recompress", "-q", ref, "-o", filepath.Join(t.TempDir(), "r"))
+	if code != 0 || !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(stdout) {
+		t.Errorf("recompress -q: exit %d, stdout %q; want the digest alone", code, stdout)
+	}
+}
+
+// TestDebugShowsTheChain: --debug prints the error's whole chain, not one line.
+func TestDebugShowsTheChain(t *testing.T) {
+	missing := "oci-layout://" + filepath.Join(t.TempDir(), "none")
+	_, _, plain := slimCLI(t, "inspect", missing)
+	_, _, debug := slimCLI(t, "inspect", "--debug", missing)
+	if strings.Contains(plain, "caused by") || !strings.Contains(debug, "caused by") || strings.Count(debug, "\n") < 2 {
+		t.Errorf("without --debug %q; with it %q: want the chain only with --debug", plain, debug)
+	}
 }
