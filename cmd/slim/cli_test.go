@@ -314,3 +314,26 @@ func tarFiles(t *testing.T, b string) []string {
 		}
 	}
 }
+
+// TestValueCompletion: the shell completes the values of --compression, --base and
+// --progress on every command that takes them.
+func TestValueCompletion(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--compression", ""}, []string{"gzip", "zstd", "uncompressed"}},
+		{[]string{"recompress", "--compression", ""}, []string{"gzip", "zstd", "uncompressed"}},
+		{[]string{"--base", ""}, []string{"scratch", "static", "alpine", "distroless/static"}},
+		{[]string{"rebase", "IMG", "--base", ""}, []string{"scratch", "static"}},
+		{[]string{"inspect", "--progress", ""}, progressModes},
+	} {
+		code, stdout, stderr := slimCLI(t, append([]string{"__complete"}, tt.args...)...)
+		lines := strings.Split(stdout, "\n")
+		for _, w := range tt.want {
+			if code != 0 || !slices.Contains(lines, w) {
+				t.Errorf("completing %v: %d %q %q, want %q", tt.args, code, stdout, stderr, w)
+			}
+		}
+	}
+}

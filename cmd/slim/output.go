@@ -63,14 +63,20 @@ func (f *outputFlags) options(insecure bool) []output.Option {
 	return []output.Option{output.WithTags(f.tags), output.WithRefOptions(imageref.WithInsecure(insecure))}
 }
 
-// write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
-// nothing was written when no output was asked for.
+// write writes subject (a v1.Image or v1.ImageIndex) to every output; with none asked
+// for it writes nothing (say so with noteNone once the display is closed).
 func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool, extra ...output.Option) error {
 	if len(f.parsed) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
 		return nil
 	}
 	return output.Write(cmd.Context(), subject, f.parsed, append(f.options(insecure), extra...)...)
+}
+
+// noteNone says that nothing was written when no output was asked for.
+func (f *outputFlags) noteNone(cmd *cobra.Command) {
+	if len(f.parsed) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+	}
 }
 
 // printDigest prints the result's digest alone (-q), as buildx -q prints the image ID.

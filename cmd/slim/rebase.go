@@ -59,6 +59,7 @@ or given with --old-base.`,
 				return err
 			}
 			disp.Close()
+			f.out.noteNone(cmd)
 			d, err := out.Digest()
 			if err != nil {
 				return err

@@ -104,6 +104,7 @@ and archives, pip and npm caches, __pycache__).`,
 				return err
 			}
 			disp.Close()
+			f.out.noteNone(cmd)
 			if g.quiet {
 				if err := printDigest(cmd.OutOrStdout(), out, nil); err != nil {
 					return err

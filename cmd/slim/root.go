@@ -16,6 +16,7 @@ import (
 	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/rebase"
 )
 
 // globalFlags are the flags every command shares: how to reach and pick images.
@@ -90,6 +91,7 @@ other stages, plus its entrypoint.
 	pf.BoolVar(&g.debug, "debug", false, "more detail in errors and the log")
 	_ = root.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions(progressModes, cobra.ShellCompDirectiveNoFileComp))
 	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd(), newVersionCmd())
+	completeValues(root)
 	return root
 }
 
@@ -178,4 +180,27 @@ func (g *globalFlags) openImage(ctx context.Context, s string, notes io.Writer) 
 // build) on stderr; close it before printing what follows the work.
 func (g *globalFlags) display(cmd *cobra.Command, phase string) (*build.Display, error) {
 	return build.NewDisplay(cmd.Context(), cmd.ErrOrStderr(), g.progress, phase)
+}
+
+// completeValues registers shell completion of the values of --compression and --base,
+// on every command that has them.
+func completeValues(root *cobra.Command) {
+	bases := []string{"scratch", "static"}
+	for a := range rebase.Aliases() {
+		bases = append(bases, a)
+	}
+	slices.Sort(bases[2:])
+	values := map[string][]string{"compression": {"gzip", "zstd", "uncompressed"}, "base": bases}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for name, vs := range values {
+			if c.LocalFlags().Lookup(name) != nil {
+				_ = c.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(vs, cobra.ShellCompDirectiveNoFileComp))
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
