@@ -89,6 +89,19 @@ func TestRecompressProgressPlain(t *testing.T) {
 	if !strings.Contains(stdout, "smaller compressed") || strings.Contains(stderr, "smaller compressed") {
 		t.Errorf("the report is not on stdout after the display:\n%s", stdout)
 	}
+
+	// BUILDKIT_PROGRESS is the default, as in buildx; the flag wins over it.
+	t.Setenv("BUILDKIT_PROGRESS", "quiet")
+	if _, _, stderr := slimCLI(t, "recompress", ref, "--compression-level", "1", "-o", filepath.Join(t.TempDir(), "q")); strings.Contains(stderr, "#1 ") {
+		t.Errorf("BUILDKIT_PROGRESS=quiet still drew:\n%s", stderr)
+	}
+	if _, _, stderr := slimCLI(t, "recompress", ref, "--compression-level", "1", "--progress", "plain", "-o", filepath.Join(t.TempDir(), "p")); !strings.Contains(stderr, "#1 ") {
+		t.Errorf("--progress plain did not win over BUILDKIT_PROGRESS:\n%s", stderr)
+	}
+	t.Setenv("BUILDKIT_PROGRESS", "fancy")
+	if code, _, stderr := slimCLI(t, "recompress", ref, "-o", filepath.Join(t.TempDir(), "f")); code == 0 || !strings.Contains(stderr, `BUILDKIT_PROGRESS "fancy"`) {
+		t.Errorf("a bad BUILDKIT_PROGRESS: %d %q", code, stderr)
+	}
 }
 
 // TestRecompressProgressLive drives a recompress of a 200 MB image in a 160-column

@@ -35,14 +35,15 @@ var progressModes = []string{"auto", "tty", "plain", "quiet", "rawjson"}
 // Validate checks the shared flags: --progress (default $BUILDKIT_PROGRESS, as buildx)
 // and -q, which implies a quiet display.
 func (g *globalFlags) Validate() error {
+	from := "--progress"
 	if g.progress == "" {
-		g.progress = os.Getenv("BUILDKIT_PROGRESS")
+		g.progress, from = os.Getenv("BUILDKIT_PROGRESS"), "BUILDKIT_PROGRESS"
 	}
 	if g.progress == "" {
 		g.progress = "auto"
 	}
 	if !slices.Contains(progressModes, g.progress) {
-		return fmt.Errorf("--progress %q: want %s", g.progress, strings.Join(progressModes, ", "))
+		return fmt.Errorf("%s %q: want %s", from, g.progress, strings.Join(progressModes, ", "))
 	}
 	if g.quiet {
 		g.progress = "quiet"
