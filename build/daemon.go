@@ -56,7 +56,7 @@ type options struct {
 
 type tlsFiles struct{ ca, cert, key, serverName string }
 
-func makeOptions(opts []Option) options {
+func makeOptions(opts ...Option) options {
 	o := options{
 		daemonBinary: "buildkitd",
 		startTimeout: time.Minute,
@@ -99,17 +99,31 @@ func withDockerSocket(path string) Option { return func(o *options) { o.dockerSo
 
 // Connect finds a BuildKit daemon the way buildx users expect: WithAddr,
 // then $BUILDKIT_HOST, then the Docker daemon's BuildKit, then a private
-// buildkitd that slim starts (and leaves running for the next run).
+// buildkitd that slim starts (and leaves running for the next run). When none
+// answers, the error is a *NoDaemonError listing each place and why it failed.
 func Connect(ctx context.Context, opts ...Option) (*Client, error) {
-	o := makeOptions(opts)
-	addr := o.addr
-	if addr == "" {
-		addr = o.getenv("BUILDKIT_HOST")
+	o := makeOptions(opts...)
+	var tried []Attempt
+	fail := func(where string, err error) (*Client, error) {
+		return nil, &NoDaemonError{Tried: append(tried, Attempt{Where: where, Err: err})}
 	}
-	if addr != "" {
-		return dial(ctx, addr, o)
+	if o.addr != "" {
+		if c, err := dial(ctx, o.addr, o); err == nil {
+			return c, nil
+		} else {
+			return fail("the address given (--addr "+o.addr+")", err)
+		}
 	}
-	if host, ok := dockerHost(ctx, o); ok {
+	if addr := o.getenv("BUILDKIT_HOST"); addr != "" {
+		if c, err := dial(ctx, addr, o); err == nil {
+			return c, nil
+		} else {
+			return fail("BUILDKIT_HOST="+addr, err)
+		}
+	}
+	tried = append(tried, Attempt{Where: "--addr and BUILDKIT_HOST", Err: errors.New("neither is set")})
+	host, err := dockerHost(ctx, o)
+	if err == nil {
 		c, err := dialDocker(ctx, host, o)
 		if err == nil {
 			return c, nil
@@ -117,10 +131,51 @@ func Connect(ctx context.Context, opts ...Option) (*Client, error) {
 		// An explicit DOCKER_HOST that does not work is the user's intent
 		// failing; a stray docker.sock is only a guess, so fall through.
 		if o.getenv("DOCKER_HOST") != "" {
-			return nil, err
+			return fail("the Docker daemon at DOCKER_HOST="+host, err)
 		}
+		tried = append(tried, Attempt{Where: "the Docker daemon at " + host, Err: fmt.Errorf("skipped: %w", err)})
+	} else {
+		tried = append(tried, Attempt{Where: "the Docker daemon", Err: err})
 	}
-	return startPrivate(ctx, o)
+	c, err := startPrivate(ctx, o)
+	if err != nil {
+		return fail("a private buildkitd ("+o.daemonBinary+" on PATH)", err)
+	}
+	return c, nil
+}
+
+// Attempt is one place Connect looked for BuildKit, and why it was not used.
+type Attempt struct {
+	Where string
+	Err   error
+}
+
+// NoDaemonError is Connect's failure: every place it tried, in order, and what
+// the user can do. It is ErrNoDaemon to errors.Is.
+type NoDaemonError struct{ Tried []Attempt }
+
+func (e *NoDaemonError) Error() string {
+	var b strings.Builder
+	b.WriteString("no BuildKit reachable; tried:")
+	for i, a := range e.Tried {
+		fmt.Fprintf(&b, " (%d) %s: %s;", i+1, a.Where, strings.ReplaceAll(a.Err.Error(), ": "+ErrNoDaemon.Error(), ""))
+	}
+	b.WriteString(" to get one: `docker buildx create --use --bootstrap` and set BUILDKIT_HOST=docker-container://buildx_buildkit_<name>0; " +
+		"or install buildkitd and runc (https://github.com/moby/buildkit/releases) on PATH and run slim as root; " +
+		"or pass --addr (or BUILDKIT_HOST) of a running buildkitd")
+	return b.String()
+}
+
+// Is makes a NoDaemonError match ErrNoDaemon.
+func (e *NoDaemonError) Is(target error) bool { return target == ErrNoDaemon }
+
+// Unwrap gives the attempts' errors to errors.Is and errors.As.
+func (e *NoDaemonError) Unwrap() []error {
+	var errs []error
+	for _, a := range e.Tried {
+		errs = append(errs, a.Err)
+	}
+	return errs
 }
 
 func dial(ctx context.Context, addr string, o options) (*Client, error) {
@@ -234,8 +289,7 @@ func tryDial(ctx context.Context, addr string, o options) (*Client, error) {
 // that say what to do, before it fails with a less helpful one.
 func checkCanStart(o options) error {
 	if _, err := exec.LookPath(o.daemonBinary); err != nil {
-		return fmt.Errorf("buildkitd not found (%v): build it with `make tools` (it lands in bin/) "+
-			"or `go tool buildkitd`, put it on PATH, or point BUILDKIT_HOST or --addr at a running daemon", err)
+		return fmt.Errorf("%s is not on PATH (%w)", o.daemonBinary, err)
 	}
 	if _, err := exec.LookPath("runc"); err != nil {
 		return errors.New("runc not found on PATH: buildkitd's OCI worker needs it (Debian/Ubuntu: apt-get install runc)")
@@ -355,22 +409,22 @@ func StopDaemon(stateDir string, timeout time.Duration) error {
 }
 
 // dockerHost is the Docker daemon to use for BuildKit: $DOCKER_HOST, or the
-// default socket if something answers there.
-func dockerHost(ctx context.Context, o options) (string, bool) {
+// default socket if something answers there; the error says why there is none.
+func dockerHost(ctx context.Context, o options) (string, error) {
 	if h := o.getenv("DOCKER_HOST"); h != "" {
-		return h, true
+		return h, nil
 	}
 	if o.dockerSocket == "" {
-		return "", false
+		return "", errors.New("no DOCKER_HOST and no socket to look at")
 	}
 	if _, err := os.Stat(o.dockerSocket); err != nil {
-		return "", false
+		return "", fmt.Errorf("no DOCKER_HOST, and no socket at %s", o.dockerSocket)
 	}
 	d := net.Dialer{Timeout: time.Second}
 	conn, err := d.DialContext(ctx, "unix", o.dockerSocket)
 	if err != nil {
-		return "", false
+		return "", fmt.Errorf("nothing answers at %s: %w", o.dockerSocket, err)
 	}
 	conn.Close()
-	return "unix://" + o.dockerSocket, true
+	return "unix://" + o.dockerSocket, nil
 }

@@ -29,7 +29,7 @@ func TestConnectErrors(t *testing.T) {
 		opts []Option
 		want string
 	}{
-		{"no buildkitd", []Option{noEnv, withDockerSocket(""), WithDaemonBinary("/nonexistent/buildkitd")}, "make tools"},
+		{"no buildkitd", []Option{noEnv, withDockerSocket(""), WithDaemonBinary("/nonexistent/buildkitd")}, "/nonexistent/buildkitd is not on PATH"},
 		{"BUILDKIT_HOST wins", []Option{withDockerSocket(""), withEnv(func(k string) string {
 			if k == "BUILDKIT_HOST" {
 				return "unix:///nonexistent/buildkitd.sock"
@@ -310,4 +310,41 @@ func writeCerts(t *testing.T, dir string) map[string]string {
 		writeKey(role+"-key", k)
 	}
 	return files
+}
+
+// TestConnectSaysWhatWasTried: with nothing reachable, the error lists every place
+// looked at (the Docker daemon with why it was skipped) and the user's next steps,
+// not a developer's (`make tools`).
+func TestConnectSaysWhatWasTried(t *testing.T) {
+	// A Docker daemon too old for slim: API 1.41, as Docker 20.10 answers.
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	_, err = Connect(t.Context(), WithStateDir(t.TempDir()), WithDaemonBinary("/nonexistent/buildkitd"),
+		withEnv(func(string) string { return "" }), withDockerSocket(sock))
+	var nd *NoDaemonError
+	if !errors.As(err, &nd) || !errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("error %v is not a *NoDaemonError", err)
+	}
+	if len(nd.Tried) != 3 {
+		t.Errorf("tried %d places, want 3 (--addr/BUILDKIT_HOST, docker, buildkitd): %v", len(nd.Tried), err)
+	}
+	for _, want := range []string{"BUILDKIT_HOST", "the Docker daemon at unix://" + sock, "skipped", `"1.41" is older`,
+		"/nonexistent/buildkitd is not on PATH", "docker buildx create", "install buildkitd", "--addr"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
+	}
+	for _, bad := range []string{"make tools", "go tool buildkitd"} {
+		if strings.Contains(err.Error(), bad) {
+			t.Errorf("error suggests %q, which only slim's developers can do: %v", bad, err)
+		}
+	}
 }

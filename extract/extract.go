@@ -51,7 +51,13 @@ func Extract(ctx context.Context, fsys fs.FS, paths []string, dest string, opts 
 	if err := ctx.Err(); err != nil {
 		return set, err
 	}
-	if strings.HasSuffix(dest, ".tar") {
+	if o.tarTo != nil {
+		if err := tarball.WriteTar(ctxio.Writer(ctx, o.tarTo), set.Entries()); err != nil {
+			return set, fmt.Errorf("writing %s: %w", dest, err)
+		}
+		return set, nil
+	}
+	if o.asTar || strings.HasSuffix(dest, ".tar") {
 		return set, writeTarFile(ctx, set, dest)
 	}
 	return set, writeDir(ctx, set, dest, o)

@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,6 +41,8 @@ type options struct {
 	workdir             string
 	source              string
 	noXattr             bool
+	asTar               bool
+	tarTo               io.Writer
 	warn                func(string)
 	program, programWhy string
 }
@@ -88,6 +91,14 @@ func WithSourceName(name string) Option { return func(o *options) { o.source = n
 // security.capability needs root (CAP_SETFCAP) and a file system that keeps xattrs.
 // Tar output always keeps them.
 func WithoutXattrs() Option { return func(o *options) { o.noXattr = true } }
+
+// AsTar makes Extract write dest as a tar file whatever its name (by default only a
+// dest ending in ".tar" is one).
+func AsTar() Option { return func(o *options) { o.asTar = true } }
+
+// TarTo makes Extract stream the tar to w (standard output, say) instead of writing
+// dest, which then only names it in messages.
+func TarTo(w io.Writer) Option { return func(o *options) { o.tarTo = w } }
 
 // WithWarn receives what the closure could not settle without running anything (the
 // commands of a shell script that only a run can name, or that no PATH directory has).

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/ctxio"
 	"github.com/slim-dev/slim/internal/mediatype"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
 
@@ -59,10 +60,12 @@ func NewLayer(entries []Entry, opts ...Option) (*Layer, error) {
 	}
 	// Spools of killed runs are named (tempfile) so that a later run can take them away.
 	tempfile.RemoveDead(o.tempDir)
-	return newLayer(context.Background(), entries, &o)
+	return newLayer(context.Background(), entries, &o, progress.Start(o.progress, "packing the new layer ("+string(o.compression)+")"))
 }
 
-func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err error) {
+// newLayer writes one layer, shown as st, which it ends.
+func newLayer(ctx context.Context, entries []Entry, o *options, st progress.Step) (l *Layer, err error) {
+	defer func() { st.Done(err) }()
 	mt, err := mediaType(o)
 	if err != nil {
 		return nil, err
@@ -87,6 +90,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 		}
 		if ok {
 			if l, err := fromCache(o, idKey); l != nil || err != nil {
+				st.Log("from the layer cache")
 				return l, err
 			}
 			keys = append(keys, idKey)
@@ -104,6 +108,7 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 			return nil, fmt.Errorf("writing tar spool file: %w", err)
 		}
 		if l, err := fromCache(o, key); l != nil || err != nil {
+			st.Log("from the layer cache")
 			if l != nil && len(keys) > 0 {
 				toCache(o, keys, l)
 			}
@@ -131,12 +136,15 @@ func newLayer(ctx context.Context, entries []Entry, o *options) (l *Layer, err e
 
 	compHash, diffHash := sha256.New(), sha256.New()
 	var size countWriter
+	in, out := progress.NewCounter(st, "tar in", co.sizeHint), progress.NewCounter(st, string(o.compression)+" out", 0)
+	defer in.Flush()
+	defer out.Flush()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	cw, err := newCompressor(io.MultiWriter(bw, compHash, &size), &co)
+	cw, err := newCompressor(io.MultiWriter(bw, compHash, &size, out), &co)
 	if err != nil {
 		return nil, err
 	}
-	tarOut := ctxio.Writer(ctx, io.MultiWriter(cw, diffHash))
+	tarOut := ctxio.Writer(ctx, io.MultiWriter(cw, diffHash, in))
 	if tarSpool != nil {
 		_, err = io.CopyBuffer(tarOut, io.NewSectionReader(tarSpool, 0, math.MaxInt64), make([]byte, 1<<20))
 	} else {
@@ -287,7 +295,7 @@ func NewLayers(ctx context.Context, sets [][]Entry, opts ...Option) ([]*Layer, e
 					errs[i] = fmt.Errorf("building layer %d: %w", i, err)
 					continue
 				}
-				l, err := newLayer(ctx, sets[i], &o)
+				l, err := newLayer(ctx, sets[i], &o, progress.Start(o.progress, fmt.Sprintf("packing layer %d of %d (%s)", i+1, len(sets), o.compression)))
 				bestZstd.Release(turns)
 				if err != nil {
 					errs[i] = fmt.Errorf("building layer %d: %w", i, err)

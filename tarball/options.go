@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/compression"
 
 	"github.com/slim-dev/slim/internal/mediatype"
+	"github.com/slim-dev/slim/internal/progress"
 )
 
 // Sentinel errors. Callers test them with errors.Is; messages wrap them with what was
@@ -122,6 +123,7 @@ type options struct {
 	preserveMTime bool
 	parents       bool
 	tempDir       string
+	progress      progress.Sink
 	// cacheDir, when set, keeps compressed layers for reuse (WithCacheDir).
 	cacheDir     string
 	cacheWarn    func(string)
@@ -168,6 +170,10 @@ func WithPreserveMTime() Option { return func(o *options) { o.preserveMTime = tr
 
 // WithParents adds missing parent directories (mode 0755, root:root, clamped time).
 func WithParents() Option { return func(o *options) { o.parents = true } }
+
+// WithProgress shows each layer written (NewLayer, NewLayers) as a step of s: the tar
+// bytes in and the compressed bytes out.
+func WithProgress(s progress.Sink) Option { return func(o *options) { o.progress = s } }
 
 // WithTempDir sets where NewLayer spools compressed blobs (default os.TempDir()).
 func WithTempDir(dir string) Option { return func(o *options) { o.tempDir = dir } }

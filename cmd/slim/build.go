@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/build"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 type buildCmdFlags struct {
@@ -16,11 +17,28 @@ type buildCmdFlags struct {
 	stages    []string
 	allStages bool
 	out       string
+
+	dir string // parsed from out
 }
 
 func (f *buildCmdFlags) Validate() error {
 	if f.out == "" {
-		return errors.New("give -o DIR: each stage is written there as an OCI layout named after it")
+		return errors.New("give -o DIR (or type=oci,dest=DIR): each stage is written there as an OCI layout named after it")
+	}
+	o, err := output.Parse(f.out)
+	if err != nil {
+		return err
+	}
+	if o.Type != output.OCI || o.Tar {
+		return fmt.Errorf("-o %s: slim build writes each stage as an OCI layout directory: give type=oci,dest=DIR or a DIR", f.out)
+	}
+	f.dir = o.Dest
+	// --target names the stage to write, as it names the stage to build in buildx.
+	if f.build.target != "" {
+		if len(f.stages) > 0 || f.allStages {
+			return errors.New("give --target, --stage or --all-stages, not two of them")
+		}
+		f.stages = []string{f.build.target}
 	}
 	if f.allStages && len(f.stages) > 0 {
 		return errors.New("give --stage or --all-stages, not both")
@@ -65,13 +83,13 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 				return err
 			}
 			defer client.Close()
-			if err := os.MkdirAll(f.out, 0o755); err != nil {
+			if err := os.MkdirAll(f.dir, 0o755); err != nil {
 				return err
 			}
-			req := f.build.request(contextDir, df, ps)
+			req := f.build.request(contextDir, df, ps, g.progress)
 			req.ProgressOutput = cmd.ErrOrStderr()
 			for _, w := range want {
-				dest := filepath.Join(f.out, w)
+				dest := filepath.Join(f.dir, w)
 				if err := client.Export(cmd.Context(), req, w, dest); err != nil {
 					return err
 				}
@@ -81,8 +99,9 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 		},
 	}
 	f.build.register(cmd.Flags())
+	cmd.Flags().Lookup("target").Usage = "stage to write, by name or index, as buildx --target (default: the last)"
 	cmd.Flags().StringArrayVar(&f.stages, "stage", nil, "stage to write, by name or index (repeatable; default: the last)")
 	cmd.Flags().BoolVar(&f.allStages, "all-stages", false, "write every stage")
-	cmd.Flags().StringVarP(&f.out, "output", "o", "", "directory to write the stages into")
+	cmd.Flags().StringVarP(&f.out, "output", "o", "", "directory to write the stages into: type=oci,dest=DIR, oci-layout://DIR or DIR")
 	return cmd
 }

@@ -22,7 +22,6 @@ type buildFlags struct {
 	noCache       bool
 	cacheFrom     []string
 	cacheTo       []string
-	progress      string
 	addr          string
 	tlsCA         string
 	tlsCert       string
@@ -40,7 +39,6 @@ func (f *buildFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the build cache")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache source, as buildx: type=local,src=DIR or type=registry,ref=REF (repeatable)")
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "cache destination, as buildx: type=local,dest=DIR or type=registry,ref=REF (repeatable)")
-	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto, tty, plain, quiet or rawjson")
 	fl.StringVar(&f.addr, "addr", "", "BuildKit address (default: $BUILDKIT_HOST, else the Docker daemon's BuildKit, else a private buildkitd slim starts)")
 	fl.StringVar(&f.tlsCA, "tlscacert", "", "CA certificate for a tcp:// BuildKit address")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit address")
@@ -49,11 +47,6 @@ func (f *buildFlags) register(fl *pflag.FlagSet) {
 }
 
 func (f *buildFlags) Validate() error {
-	switch f.progress {
-	case "auto", "tty", "plain", "quiet", "rawjson":
-	default:
-		return fmt.Errorf("--progress %q: want auto, tty, plain, quiet or rawjson", f.progress)
-	}
 	for _, kv := range f.buildArgs {
 		if !strings.Contains(kv, "=") {
 			if _, ok := os.LookupEnv(kv); !ok {
@@ -71,7 +64,7 @@ func (f *buildFlags) Validate() error {
 
 // request turns the flags into a build.Request for the context directory and its
 // Dockerfile, read once by the caller.
-func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms []string) build.Request {
+func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms []string, progress string) build.Request {
 	req := build.Request{
 		ContextDir: contextDir,
 		Dockerfile: df,
@@ -82,7 +75,7 @@ func (f *buildFlags) request(contextDir string, df *build.Dockerfile, platforms 
 		NoCache:    f.noCache,
 		CacheFrom:  f.cacheFrom,
 		CacheTo:    f.cacheTo,
-		Progress:   f.progress,
+		Progress:   progress,
 	}
 	if len(f.buildContexts) > 0 {
 		req.NamedContexts = map[string]string{}

@@ -3,25 +3,33 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 type extractFlags struct {
 	out      string
 	deps     string
 	noXattrs bool
+
 	depsMode extract.Deps
+	dest     output.Output
 }
 
 func (f *extractFlags) Validate() error {
 	if f.out == "" {
-		return errors.New("give -o DIR or -o FILE.tar")
+		return errors.New("give -o DIR, -o FILE.tar, -o - (a tar on stdout), or -o type=local|tar,dest=...")
 	}
 	var err error
+	if f.dest, err = output.ParseFiles(f.out); err != nil {
+		return err
+	}
 	f.depsMode, err = extract.ParseDeps(f.deps)
 	return err
 }
@@ -29,7 +37,7 @@ func (f *extractFlags) Validate() error {
 func newExtractCmd(g *globalFlags) *cobra.Command {
 	f := &extractFlags{}
 	cmd := &cobra.Command{
-		Use:   "extract IMAGE PATH... -o DIR|FILE.tar",
+		Use:   "extract IMAGE PATH... -o DIR|FILE.tar|-",
 		Short: "Copy paths (and their shared-library closure) out of an image",
 		Long: `Copy paths out of an image into a directory or a reproducible tar. PATH may be a glob
 (*, ?, [..], ** for any depth); a trailing / takes a directory's contents. With --deps auto
@@ -47,7 +55,12 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config of %s: %w", args[0], err)
 			}
-			fsys, err := extract.OpenImage(cmd.Context(), img, g.fsOptions(cmd.ErrOrStderr())...)
+			disp, err := g.display(cmd, "Extracting")
+			if err != nil {
+				return err
+			}
+			defer disp.Close()
+			fsys, err := extract.OpenImage(cmd.Context(), img, append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}
@@ -56,22 +69,37 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 			if f.noXattrs {
 				opts = append(opts, extract.WithoutXattrs())
 			}
-			set, err := extract.Extract(cmd.Context(), fsys, args[1:], f.out, opts...)
+			// The list goes where the files do not: stderr when the tar is on stdout.
+			list, dest := cmd.OutOrStdout(), f.dest.Dest
+			switch {
+			case f.dest.Type == output.Tar && dest == "-":
+				opts = append(opts, extract.TarTo(cmd.OutOrStdout()))
+				list, dest = cmd.ErrOrStderr(), "standard output"
+			case f.dest.Type == output.Tar:
+				opts = append(opts, extract.AsTar())
+			}
+			st := disp.Start("taking " + strings.Join(args[1:], " ") + " into " + dest)
+			set, err := extract.Extract(cmd.Context(), fsys, args[1:], dest, opts...)
+			st.Done(err)
+			disp.Close()
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			if g.quiet {
+				return nil
+			}
+			tw := tabwriter.NewWriter(list, 0, 4, 2, ' ', 0)
 			for _, fl := range set.Files() {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", tablePath(fl.Path), humanSize(fl.Size), tableReason(fl.Reason))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "slim: wrote %d files (%s) to %s\n", len(set.Files()), humanSize(set.Size()), f.out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "slim: wrote %d files (%s) to %s\n", len(set.Files()), humanSize(set.Size()), dest)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&f.out, "output", "o", "", "directory (must be new or empty) or FILE.tar to write")
+	cmd.Flags().StringVarP(&f.out, "output", "o", "", "where the files go: type=local,dest=DIR (new or empty); type=tar,dest=FILE|- (- is stdout); or a bare DIR, FILE.tar or -")
 	cmd.Flags().StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure; none: only the named paths")
 	cmd.Flags().BoolVar(&f.noXattrs, "no-xattrs", false, "do not set extended attributes (file capabilities) when writing a directory")
 	return cmd

@@ -106,7 +106,13 @@ docker-archive://FILE[:tag] or docker-daemon://NAME.`,
 			if f.sbom {
 				return inspectPackages(cmd, img, args[0], f.json, g.fsOptions(cmd.ErrOrStderr()))
 			}
-			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]), extract.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...))
+			disp, err := g.display(cmd, "Inspecting")
+			if err != nil {
+				return err
+			}
+			rep, err := extract.Inspect(cmd.Context(), img, extract.WithLargest(f.largest), extract.WithReference(args[0]),
+				extract.WithImageOptions(append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...))
+			disp.Close()
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
 			}

@@ -156,7 +156,7 @@ func TestInspectDamagedLayers(t *testing.T) {
 			if err := os.WriteFile(blob, tc.damage(b), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			code, stdout, stderr := slimCLI(t, "inspect", "oci-layout://"+dir)
+			code, stdout, stderr := slimCLI(t, "inspect", "--progress", "quiet", "oci-layout://"+dir)
 			if code != 1 || stdout != "" {
 				t.Errorf("exit status %d with output %q, want 1 and none", code, stdout)
 			}

@@ -57,7 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(root.ErrOrStderr(), "slim: %v\n", oneLine(err))
+	if debug, _ := root.PersistentFlags().GetBool("debug"); debug {
+		// The whole chain, as wrapped, with its line breaks: what a bug report needs.
+		fmt.Fprintf(root.ErrOrStderr(), "slim: %v\n", err)
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			fmt.Fprintf(root.ErrOrStderr(), "  caused by (%T): %v\n", e, e)
+		}
+	} else {
+		fmt.Fprintf(root.ErrOrStderr(), "slim: %v\n", oneLine(err))
+	}
 	var ec exitCoder
 	if errors.As(err, &ec) {
 		return ec.ExitCode()

@@ -2,12 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/internal/tempfile"
+	"github.com/slim-dev/slim/tarball"
 	"github.com/slim-dev/slim/tarball/output"
 )
 
@@ -58,7 +62,9 @@ func (f *outputFlags) writeIDFiles(subject any) error {
 	return nil
 }
 
-func (f *outputFlags) Validate() error {
+// Validate parses the outputs and refuses, before any work, what no image could be
+// written to; layers is the compression of the layers slim writes ("" when it keeps them).
+func (f *outputFlags) Validate(layers tarball.Compression) error {
 	f.parsed = nil
 	for _, s := range f.outputs {
 		o, err := output.Parse(s)
@@ -76,7 +82,7 @@ func (f *outputFlags) Validate() error {
 	if f.load {
 		f.parsed = append(f.parsed, output.Output{Type: output.Docker})
 	}
-	return nil
+	return output.Check(f.parsed, layers.Algorithm(), output.WithTags(f.tags))
 }
 
 // noOutput says that a run wrote nothing because nothing was asked for.
@@ -87,13 +93,37 @@ func (f *outputFlags) options(insecure bool) []output.Option {
 	return []output.Option{output.WithTags(f.tags), output.WithRefOptions(imageref.WithInsecure(insecure))}
 }
 
-// write writes subject (a v1.Image or v1.ImageIndex) to every output, or says that
-// nothing was written when no output was asked for.
-func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool) error {
+// write writes subject (a v1.Image or v1.ImageIndex) to every output; with none asked
+// for it writes nothing (say so with noteNone once the display is closed).
+func (f *outputFlags) write(cmd *cobra.Command, subject any, insecure bool, extra ...output.Option) error {
 	if len(f.parsed) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
-	} else if err := output.Write(cmd.Context(), subject, f.parsed, f.options(insecure)...); err != nil {
+		return f.writeIDFiles(subject)
+	}
+	if err := output.Write(cmd.Context(), subject, f.parsed, append(f.options(insecure), extra...)...); err != nil {
 		return err
 	}
 	return f.writeIDFiles(subject)
+}
+
+// noteNone says that nothing was written when no output was asked for.
+func (f *outputFlags) noteNone(cmd *cobra.Command) {
+	if len(f.parsed) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+	}
+}
+
+// printDigest prints the result's digest alone (-q), as buildx -q prints the image ID.
+func printDigest(w io.Writer, img v1.Image, idx v1.ImageIndex) error {
+	var d v1.Hash
+	var err error
+	if idx != nil {
+		d, err = idx.Digest()
+	} else {
+		d, err = img.Digest()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, d)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 type rebaseFlags struct {
@@ -18,7 +19,7 @@ func (f *rebaseFlags) Validate() error {
 	if f.base == "" {
 		return fmt.Errorf("give the new base with --base")
 	}
-	return f.out.Validate()
+	return f.out.Validate("")
 }
 
 func newRebaseCmd(g *globalFlags) *cobra.Command {
@@ -43,13 +44,22 @@ or given with --old-base.`,
 			if warn := g.lenientWarn(cmd.ErrOrStderr()); warn != nil {
 				opts = append(opts, rebase.WithLenient(warn))
 			}
-			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, opts...)
+			disp, err := g.display(cmd, "Rebasing")
 			if err != nil {
 				return err
 			}
-			if err := f.out.write(cmd, out, g.insecure); err != nil {
+			defer disp.Close()
+			st := disp.Start("moving the layers onto " + f.base)
+			out, err := rebase.RebaseOnto(ctx, img, f.base, f.oldBase, opts...)
+			st.Done(err)
+			if err != nil {
 				return err
 			}
+			if err := f.out.write(cmd, out, g.insecure, output.WithSteps(disp)); err != nil {
+				return err
+			}
+			disp.Close()
+			f.out.noteNone(cmd)
 			d, err := out.Digest()
 			if err != nil {
 				return err

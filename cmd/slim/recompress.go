@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/tarball"
 	"github.com/slim-dev/slim/tarball/output"
@@ -49,7 +50,7 @@ func (f *recompressFlags) Validate() error {
 		// Squashing keeps nothing apart; keeping the base keeps it apart.
 		return fmt.Errorf("--squash and --keep-base do not go together: squash everything, or keep the base and repack the rest")
 	}
-	return f.out.Validate()
+	return f.out.Validate(c)
 }
 
 func newRecompressCmd(g *globalFlags) *cobra.Command {
@@ -76,7 +77,15 @@ and archives, pip and npm caches, __pycache__).`,
 			if err != nil {
 				return err
 			}
-			opts := []recompress.Option{recompress.WithPacking(f.packing...), recompress.WithImageOptions(g.fsOptions(cmd.ErrOrStderr())...)}
+			disp, err := g.display(cmd, "Recompressing")
+			if err != nil {
+				return err
+			}
+			defer disp.Close()
+			opts := []recompress.Option{
+				recompress.WithPacking(append(f.packing, tarball.WithProgress(disp))...),
+				recompress.WithImageOptions(append(g.fsOptions(cmd.ErrOrStderr()), imagefs.WithProgress(disp))...),
+			}
 			if f.squash {
 				opts = append(opts, recompress.WithSquash())
 			}
@@ -94,10 +103,18 @@ and archives, pip and npm caches, __pycache__).`,
 				return fmt.Errorf("recompressing %s: %w", args[0], err)
 			}
 			defer rep.Close()
-			if err := f.out.write(cmd, out, g.insecure); err != nil {
+			if err := f.out.write(cmd, out, g.insecure, output.WithSteps(disp)); err != nil {
 				return err
 			}
-			printRecompress(cmd.OutOrStdout(), rep)
+			disp.Close()
+			f.out.noteNone(cmd)
+			if g.quiet {
+				if err := printDigest(cmd.OutOrStdout(), out, nil); err != nil {
+					return err
+				}
+			} else {
+				printRecompress(cmd.OutOrStdout(), rep)
+			}
 			if f.report != "" {
 				b, err := json.MarshalIndent(rep, "", "  ")
 				if err != nil {

@@ -54,7 +54,7 @@ func TestSlimDockerDaemonBareName(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("slim with the bare name %s: exit %d\n%s", tag, code, stderr)
 	}
-	if want := "slim: reading " + tag + " from the Docker daemon"; !strings.Contains(stderr, want) {
+	if want := "[slim] reading " + tag + " from the Docker daemon"; !strings.Contains(stderr, want) {
 		t.Errorf("progress does not say where the source came from (want %q):\n%s", want, stderr)
 	}
 	if b, err := exec.Command(docker, "run", "--rm", "--network", "none", slimTag).CombinedOutput(); err != nil || string(b) != "refs ok\n" {
@@ -162,7 +162,7 @@ func TestInspectBareReferences(t *testing.T) {
 		{layoutDir, "slim: note: reading " + layoutDir + " as oci-layout://" + layoutDir},
 		{archive, "slim: note: reading " + archive + " as docker-archive://" + archive},
 	} {
-		code, stdout, stderr := slimCLI(t, "inspect", tc.ref)
+		code, stdout, stderr := slimCLI(t, "inspect", "--progress", "quiet", tc.ref)
 		if code != 0 || !strings.Contains(stdout, "efficiency") && !strings.Contains(stdout, "Efficiency") {
 			t.Errorf("slim inspect %s: exit %d\n%s%s", tc.ref, code, stdout, stderr)
 		}

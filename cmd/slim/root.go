@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
 )
@@ -19,6 +23,36 @@ type globalFlags struct {
 	platform string
 	insecure bool
 	lenient  bool
+	progress string
+	quiet    bool
+	debug    bool
+}
+
+// progressModes are --progress's values, as buildx spells them.
+var progressModes = []string{"auto", "tty", "plain", "quiet", "rawjson"}
+
+// Validate checks the shared flags: --progress (default $BUILDKIT_PROGRESS, as buildx)
+// and -q, which implies a quiet display.
+func (g *globalFlags) Validate() error {
+	from := "--progress"
+	if g.progress == "" {
+		g.progress, from = os.Getenv("BUILDKIT_PROGRESS"), "BUILDKIT_PROGRESS"
+	}
+	if g.progress == "" {
+		g.progress = "auto"
+	}
+	if !slices.Contains(progressModes, g.progress) {
+		return fmt.Errorf("%s %q: want %s", from, g.progress, strings.Join(progressModes, ", "))
+	}
+	if g.quiet {
+		g.progress = "quiet"
+	}
+	if g.debug {
+		// BuildKit's and containerd's client log, silenced in main, is what --debug adds.
+		logrus.SetLevel(logrus.DebugLevel)
+	}
+	_, err := g.platforms()
+	return err
 }
 
 func newRootCmd() *cobra.Command {
@@ -36,17 +70,27 @@ other stages, plus its entrypoint.
 
   slim --from myapp:fat:/app/server --base scratch -t myapp:slim --push
   slim --from builder:/app/server --base static -t myapp:slim --push .`,
-		Args:          cobra.MaximumNArgs(1),
+		Args:          contextArg,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.Validate()
+		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(suggestFlag)
 	sf := newSlimFlags(root)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runSlim(cmd, g, sf, args) }
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.platform, "platform", "", "platform(s) to pick from multi-platform images, comma-separated os/arch[/variant] (default: this machine's, or every platform of an index source)")
 	pf.BoolVar(&g.insecure, "insecure", false, "allow plain HTTP and unverified TLS for registries")
 	pf.BoolVar(&g.lenient, "lenient", false, "drop tar entries that climb out of the root (../), with a warning each, instead of refusing the image")
-	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd())
+	pf.StringVar(&g.progress, "progress", "", "progress display: auto, tty, plain, quiet or rawjson (default $BUILDKIT_PROGRESS, else auto)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only the result's digest (or ID); no progress display")
+	pf.BoolVar(&g.debug, "debug", false, "more detail in errors and the log")
+	_ = root.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions(progressModes, cobra.ShellCompDirectiveNoFileComp))
+	root.AddCommand(newInspectCmd(g), newExtractCmd(g), newRebaseCmd(g), newBuildCmd(g), newRecompressCmd(g), newCacheCmd(), newVersionCmd())
 	registerCompletions(root)
 	return root
 }
@@ -130,4 +174,10 @@ func (g *globalFlags) openImage(ctx context.Context, s string, notes io.Writer) 
 		return nil, nil, err
 	}
 	return img, ropts, nil
+}
+
+// display starts the progress display of a command's own work (BuildKit's, as in a
+// build) on stderr; close it before printing what follows the work.
+func (g *globalFlags) display(cmd *cobra.Command, phase string) (*build.Display, error) {
+	return build.NewDisplay(cmd.Context(), cmd.ErrOrStderr(), g.progress, phase)
 }

@@ -101,7 +101,7 @@ func (f *slimFlags) Validate(buildMode bool) error {
 			return fmt.Errorf("parsing --max-size: %w", err)
 		}
 	}
-	return f.out.Validate()
+	return f.out.Validate(f.cfg.Compression)
 }
 
 // packing reads --compression, --compression-level and SOURCE_DATE_EPOCH, refusing
@@ -114,6 +114,10 @@ func packing(compression, level string) (tarball.Compression, tarball.Level, tim
 	l, err := tarball.ParseLevel(level)
 	if err != nil {
 		return "", 0, time.Time{}, err
+	}
+	// A level out of the format's range (gzip 11) is refused now, not after the build.
+	if err := tarball.Validate(tarball.WithCompression(c), tarball.WithLevel(l)); err != nil {
+		return "", 0, time.Time{}, fmt.Errorf("--compression %s --compression-level %s: %w", c, level, err)
 	}
 	epoch, err := tarball.ParseSourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	return c, l, epoch, err
@@ -254,7 +258,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	cfg.Progress = cmd.ErrOrStderr()
 	var res *job.Result
 	if buildMode {
-		b, err := f.buildJob(args)
+		b, err := f.buildJob(args, g.progress)
 		if err != nil {
 			return err
 		}
@@ -262,12 +266,29 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 		if err != nil {
 			return err
 		}
-	} else if res, err = job.Images(cmd.Context(), cfg); err != nil {
-		return err
+	} else {
+		// BuildKit's display, as a build shows, for the image run's own steps.
+		disp, err := g.display(cmd, "Slimming")
+		if err != nil {
+			return err
+		}
+		cfg.Steps, cfg.Progress = disp, disp.Lines()
+		res, err = job.Images(cmd.Context(), cfg)
+		disp.Close()
+		if err != nil {
+			return err
+		}
 	}
 	defer res.Close()
-	if len(cfg.Outputs) == 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+	if g.quiet {
+		if err := printDigest(cmd.OutOrStdout(), res.Image, res.Index); err != nil {
+			return err
+		}
+	} else {
+		if len(cfg.Outputs) == 0 {
+			fmt.Fprintln(cmd.ErrOrStderr(), noOutput)
+		}
+		printReport(cmd.OutOrStdout(), res.Report)
 	}
 	var subject any = res.Image
 	if res.Index != nil {
@@ -276,7 +297,6 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 	if err := f.out.writeIDFiles(subject); err != nil {
 		return err
 	}
-	printReport(cmd.OutOrStdout(), res.Report)
 	if f.report != "" {
 		if err := res.WriteReport(f.report); err != nil {
 			return err
@@ -294,7 +314,7 @@ func runSlim(cmd *cobra.Command, g *globalFlags, f *slimFlags, args []string) er
 
 // buildJob is the Dockerfile part of the job: the build flags, and the Dockerfile
 // read once.
-func (f *slimFlags) buildJob(args []string) (job.Build, error) {
+func (f *slimFlags) buildJob(args []string, progress string) (job.Build, error) {
 	if err := f.build.Validate(); err != nil {
 		return job.Build{}, err
 	}
@@ -308,7 +328,7 @@ func (f *slimFlags) buildJob(args []string) (job.Build, error) {
 	}
 	return job.Build{
 		Dockerfile:     df,
-		Request:        f.build.request(contextDir, df, nil),
+		Request:        f.build.request(contextDir, df, nil, progress),
 		Connect:        f.build.connectOptions(),
 		Target:         f.build.target,
 		Keep:           f.keep,

@@ -27,6 +27,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slim-dev/slim/internal/progress"
 )
 
 var (
@@ -61,6 +63,7 @@ type options struct {
 	spoolDir    string
 	lenient     func(string)
 	efficiency  bool
+	progress    progress.Sink
 }
 
 func makeOptions(opts []Option) options {
@@ -97,6 +100,10 @@ func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n
 func WithSpool(dir string) Option {
 	return func(o *options) { o.spool, o.spoolDir = true, dir }
 }
+
+// WithProgress shows the reading and indexing of each layer as a step of s, with
+// its compressed bytes read.
+func WithProgress(s progress.Sink) Option { return func(o *options) { o.progress = s } }
 
 // WithLenient drops the tar entries that climb out of the root (ErrUnsafeEntry)
 // instead of refusing their layer, and tells warn of each, with its layer: "layer 2
@@ -201,8 +208,10 @@ func New(ctx context.Context, img v1.Image, opts ...Option) (*FS, error) {
 		if o.spool && !(o.rewrite && i < o.keepBase) {
 			spoolDir = cmp.Or(o.spoolDir, os.TempDir())
 		}
-		g.Go(func() error {
-			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir, cf.RootFS.DiffIDs[i], o.dropper(&warnMu, i, src.digest))
+		g.Go(func() (err error) {
+			st := progress.Start(o.progress, fmt.Sprintf("reading layer %d of %d %s", i+1, len(layers), shortHex(src.digest)))
+			defer func() { st.Done(err) }()
+			li, raws, err := indexLayer(gctx, src, o.largest, spoolDir, cf.RootFS.DiffIDs[i], o.dropper(&warnMu, i, src.digest), st)
 			if err != nil {
 				return fmt.Errorf("indexing layer %d (%s): %w", i, src.digest, err)
 			}
@@ -270,7 +279,7 @@ func CheckLayers(ctx context.Context, layers []v1.Layer, opts ...Option) (droppe
 			drop = func(what string) { has[i] = true; d(what) }
 		}
 		g.Go(func() error {
-			if _, _, err := indexLayer(gctx, src, 0, "", diffID, drop); err != nil {
+			if _, _, err := indexLayer(gctx, src, 0, "", diffID, drop, progress.Start(nil, "")); err != nil {
 				return fmt.Errorf("checking layer %d (%s): %w", i, src.digest, err)
 			}
 			return nil
@@ -349,3 +358,11 @@ type cursorPool struct {
 // maxIdle bounds the decompressors kept per layer: two cover a reader going
 // through the layer in order while another one jumps around.
 const maxIdle = 2
+
+// shortHex is a digest as BuildKit's display shows a layer: its first 12 hex digits.
+func shortHex(h v1.Hash) string {
+	if len(h.Hex) > 12 {
+		return h.Algorithm + ":" + h.Hex[:12]
+	}
+	return h.String()
+}

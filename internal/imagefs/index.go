@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/slim-dev/slim/internal/progress"
 	"hash"
 	"io"
 	"path"
@@ -195,7 +196,7 @@ const (
 // The uncompressed stream is hashed too and must be diffID, the config's word for it.
 // drop, when not nil, is told of each unsafe entry (ErrUnsafeEntry), which is then left
 // out of the index instead of refusing the layer: WithLenient.
-func indexLayer(ctx context.Context, src source, largest int, spoolDir string, diffID v1.Hash, drop func(string)) (LayerIndex, []rawEntry, error) {
+func indexLayer(ctx context.Context, src source, largest int, spoolDir string, diffID v1.Hash, drop func(string), st progress.Step) (LayerIndex, []rawEntry, error) {
 	li := LayerIndex{Digest: src.digest, DiffID: diffID}
 	mt, err := src.layer.MediaType()
 	if err != nil {
@@ -207,8 +208,11 @@ func indexLayer(ctx context.Context, src source, largest int, spoolDir string, d
 		return li, nil, fmt.Errorf("opening blob: %w", err)
 	}
 	defer rc.Close()
+	total, _ := src.layer.Size()
+	read := progress.NewCounter(st, "read", total)
+	defer read.Flush()
 
-	blob := newBlobReader(ctx, rc, src.digest)
+	blob := newBlobReader(ctx, read.Reader(rc), src.digest)
 	bufSize := blobBufSize
 	if size, err := src.layer.Size(); err == nil && size < blobBufSize {
 		bufSize = max(int(size), 4096) // small layers, small buffers

@@ -2,6 +2,7 @@ package job
 
 import (
 	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/progress"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,6 +63,9 @@ type Config struct {
 	// Progress receives what the run is doing and its warnings (default io.Discard).
 	// A Dockerfile run draws BuildKit's display on it.
 	Progress io.Writer
+	// Steps shows the long work of an image run (layers read, packed, written) as
+	// steps of a display; nil shows nothing. A Dockerfile run uses its solve's.
+	Steps progress.Sink
 }
 
 // Build is what a Dockerfile run adds to its Config.
@@ -94,16 +98,18 @@ func (c *Config) progress() io.Writer {
 // sources are spooled (imagefs.WithSpool).
 // fsOptions reads source images as Lenient says, warnings to warn.
 func (c *Config) fsOptions(warn func(string)) []imagefs.Option {
-	if !c.Lenient {
-		return nil
+	opts := []imagefs.Option{imagefs.WithProgress(c.Steps)}
+	if c.Lenient {
+		opts = append(opts, imagefs.WithLenient(warn))
 	}
-	return []imagefs.Option{imagefs.WithLenient(warn)}
+	return opts
 }
 
 func (c *Config) packing() []tarball.Option {
 	return []tarball.Option{
 		tarball.WithCompression(c.Compression), tarball.WithLevel(c.Level),
 		tarball.WithSourceDateEpoch(c.SourceDateEpoch), tarball.WithReadAhead(8),
+		tarball.WithProgress(c.Steps),
 	}
 }
 

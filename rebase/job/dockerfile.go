@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -128,7 +129,8 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 			}
 			return images(ctx, src, p)
 		}
-		j := plan{from: froms, configFrom: target.Ref(), deps: cfg.Deps, packing: packing, assembly: cfg.assembly(), force: cfg.Force, warn: warn.warn, checkCache: cacheDir(noCache, "checks"), metadata: cfg.PackageMetadata}
+		// The new layer's bytes shown in the solve's display, under its own step.
+		j := plan{from: froms, configFrom: target.Ref(), deps: cfg.Deps, packing: append(slices.Clip(packing), tarball.WithProgress(build.Steps(ctx))), assembly: cfg.assembly(), force: cfg.Force, warn: warn.warn, checkCache: cacheDir(noCache, "checks"), metadata: cfg.PackageMetadata}
 		step := build.StartStep(ctx, fmt.Sprintf("[slim] packing %d sources onto %s for %s", countSources(froms), cfg.Base, p.String()))
 		warn.set(step) // the job's warnings become the step's log
 		res, err := run(ctx, j, base, source, p)

@@ -43,7 +43,7 @@ func (r *Result) write(ctx context.Context, cfg Config) error {
 	if r.Index != nil {
 		subject = r.Index
 	}
-	return output.Write(ctx, subject, cfg.Outputs, cfg.OutputOptions...)
+	return output.Write(ctx, subject, cfg.Outputs, append(cfg.OutputOptions, output.WithSteps(cfg.Steps))...)
 }
 
 // WriteReport writes the report as JSON to path (--report), atomically.

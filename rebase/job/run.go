@@ -346,7 +346,12 @@ func imageSources(opened map[string]v1.Image, fsOpts []imagefs.Option, ropts ...
 		if err != nil {
 			return source{}, fmt.Errorf("reading config of %s: %w", src, err)
 		}
-		fsys, err := extract.OpenImage(ctx, img, fsOpts...)
+		opts := fsOpts
+		if steps := build.Steps(ctx); steps != nil {
+			// Inside a build: the layers read show in the solve's display.
+			opts = append(slices.Clip(fsOpts), imagefs.WithProgress(steps))
+		}
+		fsys, err := extract.OpenImage(ctx, img, opts...)
 		if err != nil {
 			return source{}, fmt.Errorf("reading %s: %w", src, err)
 		}

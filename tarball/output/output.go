@@ -13,6 +13,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"io"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/regerr"
 	"github.com/slim-dev/slim/internal/tempfile"
 )
@@ -53,6 +55,11 @@ const (
 	// Image pushes when Push is set, else loads into the Docker daemon: slim has
 	// no image store of its own, the daemon's is the nearest thing to buildx's.
 	Image Type = "image"
+
+	// Local is a directory of files, and Tar a tar of them (Dest "-" is standard
+	// output): what `slim extract` writes, parsed by ParseFiles, never by Parse.
+	Local Type = "local"
+	Tar   Type = "tar"
 )
 
 // typeKeys lists the -o keys a type takes, so a typo is an error and not a silently
@@ -67,6 +74,8 @@ func typeKeys(t Type) (keys []string, ok bool) {
 		return []string{"type", "name"}, true
 	case Image:
 		return []string{"type", "name", "push"}, true
+	case Local, Tar:
+		return []string{"type", "dest"}, true
 	}
 	return nil, false
 }
@@ -154,17 +163,42 @@ func parseBare(spec string) (Output, error) {
 // as type=local (the files of the result); slim's result is an image, and a layout
 // directory is the image written as files, so the shorthand keeps the meaning "write
 // it here" while staying an image other tools can read.
-func Parse(spec string) (Output, error) {
+func Parse(spec string) (Output, error) { return parse(spec, false) }
+
+// ParseFiles parses one -o value of a command that writes files rather than an image
+// (slim extract), in the same forms as Parse:
+//
+//	type=local,dest=DIR   a directory
+//	type=tar,dest=FILE    a tar file; dest=- (or the spec "-" alone) is standard output
+//	DIR, FILE.tar         a bare path: a tar when it ends in ".tar", else a directory
+func ParseFiles(spec string) (Output, error) { return parse(spec, true) }
+
+// parse is the one -o parser: files selects the file types (local, tar) instead of
+// the image ones.
+func parse(spec string, files bool) (Output, error) {
+	types := joinTypes()
+	if files {
+		types = string(Local) + "|" + string(Tar)
+	}
 	if strings.TrimSpace(spec) == "" {
-		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", joinTypes(), ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output: empty spec (want type=%s,...): %w", types, ErrBadOutput)
 	}
 	if i := strings.IndexFunc(spec, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
 		return Output{}, fmt.Errorf("parsing output %q: control character at byte %d: %w", spec, i, ErrBadOutput)
+	}
+	if spec == "-" && files {
+		return Output{Type: Tar, Dest: "-"}, nil
 	}
 	if spec == "-" {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if !strings.Contains(spec, "=") {
+		if files {
+			if isTarName(spec) {
+				return Output{Type: Tar, Dest: spec}, nil
+			}
+			return Output{Type: Local, Dest: spec}, nil
+		}
 		return parseBare(spec)
 	}
 	r := csv.NewReader(strings.NewReader(spec))
@@ -189,16 +223,19 @@ func Parse(spec string) (Output, error) {
 	}
 	typ, ok := kv["type"]
 	if !ok {
-		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, joinTypes(), ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output %q: no type (want type=%s): %w", spec, types, ErrBadOutput)
 	}
 	out := Output{Type: Type(strings.ToLower(strings.TrimSpace(typ)))}
 	valid, ok := typeKeys(out.Type)
-	if !ok {
+	if isFiles := out.Type == Local || out.Type == Tar; !ok || isFiles != files {
 		hint := ""
-		if out.Type == "local" || out.Type == "tar" {
+		switch {
+		case isFiles:
 			hint = "; for the files rather than an image use slim extract"
+		case ok:
+			hint = "; slim extract writes files, use slim recompress or slim for an image"
 		}
-		return Output{}, fmt.Errorf("parsing output %q: unknown type %q (want %s)%s: %w", spec, typ, joinTypes(), hint, ErrBadOutput)
+		return Output{}, fmt.Errorf("parsing output %q: unknown type %q (want %s)%s: %w", spec, typ, types, hint, ErrBadOutput)
 	}
 	for _, k := range order {
 		if !slices.Contains(valid, k) {
@@ -240,7 +277,10 @@ func Parse(spec string) (Output, error) {
 	if _, ok := kv["dest"]; ok && out.Dest == "" {
 		return Output{}, fmt.Errorf("parsing output %q: empty dest: %w", spec, ErrBadOutput)
 	}
-	if out.Dest == "-" {
+	if files && out.Dest == "" {
+		return Output{}, fmt.Errorf("parsing output %q: type=%s needs dest=: %w", spec, out.Type, ErrBadOutput)
+	}
+	if out.Dest == "-" && out.Type != Tar {
 		return Output{}, fmt.Errorf("parsing output %q: writing to standard output is not supported (it could not be undone on failure); give dest=FILE: %w", spec, ErrBadOutput)
 	}
 	if out.Type == OCI && out.Dest == "" {
@@ -263,6 +303,7 @@ type Option func(*options)
 type options struct {
 	tags     []string
 	progress io.Writer
+	steps    progress.Sink
 	// refOpts reach registries (credentials, insecure, transport) and parse the
 	// names pushed to, as imageref reads them back.
 	refOpts []imageref.Option
@@ -301,6 +342,9 @@ func WithProgress(w io.Writer) Option {
 		}
 	}
 }
+
+// WithSteps shows each output written as a step of s, with its duration.
+func WithSteps(s progress.Sink) Option { return func(o *options) { o.steps = s } }
 
 func withDaemonClient(c daemon.Client) Option {
 	return func(o *options) { o.daemonClient = c }
@@ -404,7 +448,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 		if p.file == nil {
 			continue
 		}
+		st := progress.Start(o.steps, "writing "+p.desc)
 		c, what, err := p.file(ctx)
+		st.Done(err)
 		if err != nil {
 			return err
 		}
@@ -415,7 +461,9 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 		if p.remote == nil {
 			continue
 		}
+		st := progress.Start(o.steps, "writing "+p.desc)
 		what, err := p.remote(ctx)
+		st.Done(err)
 		if err != nil {
 			return err
 		}
@@ -503,4 +551,43 @@ func makePlan(s subject, out Output, o *options) (plan, error) {
 		return planPush(s, out, names, o)
 	}
 	return plan{}, fmt.Errorf("checking output %s: unknown type %q (want %s): %w", out, out.Type, joinTypes(), ErrBadOutput)
+}
+
+// Check refuses, before any work is done, the outputs no image could be written to: a
+// push or a daemon load without a name, names that do not parse, and zstd layers (layers
+// is the compression of the layers the caller will write, "" when unknown) in a docker
+// archive. Write checks all of this again with the image in hand.
+func Check(outs []Output, layers compression.Compression, opts ...Option) error {
+	o := makeOptions(opts...)
+	for _, out := range outs {
+		names := out.Name
+		if len(names) == 0 {
+			names = o.tags
+		}
+		push := out.Type == Registry || (out.Type == Image && out.Push)
+		switch {
+		case push:
+			if len(names) == 0 {
+				return fmt.Errorf("checking output %s: pushing needs a name; give -t REGISTRY/REPO:TAG or name=: %w", out, ErrBadOutput)
+			}
+			if _, err := registryRefs(names, o.refOpts); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		case out.Type == Image || (out.Type == Docker && out.Dest == ""):
+			if len(names) == 0 {
+				return fmt.Errorf("checking output %s: loading into the Docker daemon needs a name; give -t NAME:TAG: %w", out, ErrBadOutput)
+			}
+			if _, err := dockerTags(names); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		case out.Type == Docker:
+			if layers == compression.ZStd {
+				return fmt.Errorf("checking output %s: zstd layers cannot go into a docker archive, which Docker before 25 cannot load; use --compression gzip, or -o type=oci: %w", out, ErrUnsupportedOutput)
+			}
+			if _, err := dockerTags(names); err != nil {
+				return fmt.Errorf("checking output %s: %w", out, err)
+			}
+		}
+	}
+	return nil
 }
