@@ -341,8 +341,8 @@ func TestAssembleIndex(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("platforms %v, want %v", got, tt.want)
 			}
-			if im.Annotations[specs.AnnotationBaseImageName] != tt.base.AnnotationName() {
-				t.Errorf("index base name %q", im.Annotations[specs.AnnotationBaseImageName])
+			if name, _ := mediatype.BaseAnnotations(&v1.Manifest{Annotations: im.Annotations}, nil); name != tt.base.AnnotationName() {
+				t.Errorf("index base name %q, want %q", name, tt.base.AnnotationName())
 			}
 		})
 	}

@@ -76,12 +76,16 @@ type Base struct {
 // every platform and needs no registry.
 func (b Base) Builtin() bool { return b.builtin != nil }
 
-// AnnotationName is the org.opencontainers.image.base.name to record for this base:
-// its registry reference written in full (docker.io/library/alpine:3.20), or "" for a
-// base no other machine can pull by name (scratch, static, a layout, an archive, the
-// daemon), which tools such as regctl image check-base would otherwise look up in a
-// registry. A built-in base is still named by its base.digest.
+// AnnotationName is the name of this base that the result records (see
+// mediatype.NewBaseAnnotations): its registry reference written in full
+// (docker.io/library/alpine:3.20), a built-in base's own name (scratch, static: kept
+// out of org.opencontainers.image.base.name), or "" for a base no other machine can
+// pull by name (a layout, an archive, the daemon), which tools such as regctl image
+// check-base would otherwise look up in a registry.
 func (b Base) AnnotationName() string {
+	if b.Builtin() {
+		return b.Name
+	}
 	if b.Ref == "" {
 		return ""
 	}

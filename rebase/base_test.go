@@ -138,7 +138,7 @@ func TestStaticBaseName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !b.Builtin() || b.AnnotationName() != "" {
+	if !b.Builtin() || b.AnnotationName() != Static {
 		t.Errorf("builtin %v, name %q", b.Builtin(), b.AnnotationName())
 	}
 	want, err := static.Image(v1.Platform{OS: "linux", Architecture: configOf(t, b.Image).Architecture})
@@ -159,8 +159,8 @@ func TestAnnotationName(t *testing.T) {
 		base Base
 		want string
 	}{
-		{Base{Name: Scratch}, ""},
-		{Base{Name: Static}, ""},
+		{Base{Name: Scratch, builtin: scratchImage}, Scratch},
+		{Base{Name: Static, builtin: static.Image}, Static},
 		{Base{Name: "alpine", Ref: "alpine:3.20"}, "docker.io/library/alpine:3.20"},
 		{Base{Name: "distroless/cc", Ref: "gcr.io/distroless/cc-debian12"}, "gcr.io/distroless/cc-debian12:latest"},
 		{Base{Name: "docker-image://busybox", Ref: "docker-image://busybox"}, "docker.io/library/busybox:latest"},

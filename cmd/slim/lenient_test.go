@@ -63,7 +63,7 @@ func TestLenient(t *testing.T) {
 				t.Fatalf("with --lenient: exit %d: %s", code, stderr)
 			}
 			for _, name := range []string{`"../escape"`, `"/../../etc/passwd"`} {
-				if n := strings.Count(stderr, "slim: warning: layer 1 ("+d1.String()+"): "); n != 2 || !strings.Contains(stderr, name) {
+				if n := strings.Count(stderr, "warning: layer 1 ("+d1.String()+"): "); n != 2 || !strings.Contains(stderr, name) {
 					t.Errorf("stderr %q: want one warning for %s naming layer 1 (%s), 2 in all (got %d)", stderr, name, d1, n)
 				}
 			}
@@ -114,7 +114,7 @@ func TestLenientJob(t *testing.T) {
 		t.Fatalf("with --lenient: exit %d: %s", code, stderr)
 	}
 	for _, name := range []string{`"app/../../escape"`, `"/../../etc/passwd"`} {
-		if !strings.Contains(stderr, name) || strings.Count(stderr, "slim: warning: layer 1 ("+d1.String()+"): ") != 2 {
+		if !strings.Contains(stderr, name) || strings.Count(stderr, "warning: layer 1 ("+d1.String()+"): ") != 2 {
 			t.Errorf("stderr %q: want one warning for %s naming layer 1 (%s), 2 in all", stderr, name, d1)
 		}
 	}

@@ -262,7 +262,7 @@ func TestSlimGoNonrootOntoStatic(t *testing.T) {
 		t.Errorf("result user %q, want the source's nonroot", cf.Config.User)
 	}
 	// static is no registry image: no base.name (regctl image check-base looked up
-	// docker.io/library/static:latest), only the digest, which --keep-base auto knows.
+	// docker.io/library/static:latest), only the digest and slim's own key (mediatype.AnnotationBuiltinBase), which --keep-base auto knows.
 	m, err := res.Manifest()
 	if err != nil {
 		t.Fatal(err)

@@ -149,12 +149,23 @@ func EmptyIndex(f Family) v1.ImageIndex {
 	return mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 }
 
-// NewBaseAnnotations names a base by the image spec's pre-defined keys; empty values
-// are left out.
+// AnnotationBuiltinBase names a base built into slim (scratch, static). Such a base is
+// no registry reference, so it is kept out of the spec's base.name, which tools such as
+// regctl image check-base look up in a registry; rebase and recompress --keep-base still
+// need to know it (a scratch base has no digest either).
+const AnnotationBuiltinBase = "dev.slim.base.builtin"
+
+// NewBaseAnnotations names a base: a registry reference (always written in full, so it
+// has a "/") by the image spec's pre-defined key, a bare name (a built-in base) by
+// AnnotationBuiltinBase. Empty values are left out.
 func NewBaseAnnotations(name, digest string) map[string]string {
 	a := map[string]string{}
-	if name != "" {
+	switch {
+	case name == "":
+	case strings.Contains(name, "/"):
 		a[specs.AnnotationBaseImageName] = name
+	default:
+		a[AnnotationBuiltinBase] = name
 	}
 	if digest != "" {
 		a[specs.AnnotationBaseImageDigest] = digest
@@ -162,20 +173,27 @@ func NewBaseAnnotations(name, digest string) map[string]string {
 	return a
 }
 
-// BaseAnnotations is the base an image names: its manifest's annotations when they
-// give a name or a digest (a built-in base has only a digest), else its config's labels, where a Docker-typed image keeps them (a Docker
-// manifest has no annotations). Either argument may be nil.
+// BaseAnnotations is the base an image names (a registry reference or a built-in base's
+// name, see NewBaseAnnotations) and its digest: from its manifest's annotations when they
+// give either, else from its config's labels, where a Docker-typed image keeps them (a
+// Docker manifest has no annotations). Either argument may be nil.
 func BaseAnnotations(mf *v1.Manifest, cf *v1.ConfigFile) (name, digest string) {
-	if mf != nil {
-		name, digest = mf.Annotations[specs.AnnotationBaseImageName], mf.Annotations[specs.AnnotationBaseImageDigest]
+	from := func(m map[string]string) (string, string) {
+		n := m[specs.AnnotationBaseImageName]
+		if n == "" {
+			n = m[AnnotationBuiltinBase]
+		}
+		return n, m[specs.AnnotationBaseImageDigest]
 	}
-	if name != "" || digest != "" {
-		return name, digest
+	if mf != nil {
+		if name, digest = from(mf.Annotations); name != "" || digest != "" {
+			return name, digest
+		}
 	}
 	if cf == nil {
 		return "", ""
 	}
-	return cf.Config.Labels[specs.AnnotationBaseImageName], cf.Config.Labels[specs.AnnotationBaseImageDigest]
+	return from(cf.Config.Labels)
 }
 
 // LayerCompression is how a layer of type mt is compressed; ok is false for a type that

@@ -138,10 +138,12 @@ func TestBaseAnnotations(t *testing.T) {
 	}{
 		{"none", &v1.Manifest{}, cfg(nil), "", ""},
 		{"nil both", nil, nil, "", ""},
-		{"annotations", &v1.Manifest{Annotations: named("a:1", d1)}, cfg(named("b:1", d2)), "a:1", d1},
-		{"labels when no annotations", &v1.Manifest{}, cfg(named("b:1", d2)), "b:1", d2},
-		// A built-in base (static) is recorded by its digest alone.
-		{"annotations with only a digest win over labels", &v1.Manifest{Annotations: named("", d1)}, cfg(named("b:1", "")), "", d1},
+		{"annotations", &v1.Manifest{Annotations: named("r.io/a:1", d1)}, cfg(named("r.io/b:1", d2)), "r.io/a:1", d1},
+		{"labels when no annotations", &v1.Manifest{}, cfg(named("r.io/b:1", d2)), "r.io/b:1", d2},
+		{"annotations with only a digest win over labels", &v1.Manifest{Annotations: named("", d1)}, cfg(named("r.io/b:1", "")), "", d1},
+		// A built-in base is named under slim's own key, not the spec's base.name.
+		{"built-in", &v1.Manifest{Annotations: named("static", d1)}, cfg(nil), "static", d1},
+		{"built-in in labels", &v1.Manifest{}, cfg(named("scratch", "")), "scratch", ""},
 		{"digest only", &v1.Manifest{Annotations: named("", d1)}, cfg(nil), "", d1},
 	} {
 		n, d := BaseAnnotations(tt.mf, tt.cf)
@@ -149,8 +151,11 @@ func TestBaseAnnotations(t *testing.T) {
 			t.Errorf("%s: BaseAnnotations = %q, %q; want %q, %q", tt.name, n, d, tt.wantName, tt.wantDigest)
 		}
 	}
-	if a := NewBaseAnnotations("x", ""); len(a) != 1 || a[specs.AnnotationBaseImageName] != "x" {
-		t.Errorf("NewBaseAnnotations(x, \"\") = %v", a)
+	if a := NewBaseAnnotations("docker.io/library/x:1", ""); len(a) != 1 || a[specs.AnnotationBaseImageName] != "docker.io/library/x:1" {
+		t.Errorf("NewBaseAnnotations(docker.io/library/x:1, \"\") = %v", a)
+	}
+	if a := NewBaseAnnotations("static", ""); len(a) != 1 || a[AnnotationBuiltinBase] != "static" {
+		t.Errorf("NewBaseAnnotations(static, \"\") = %v: a built-in base belongs under %s", a, AnnotationBuiltinBase)
 	}
 }
 

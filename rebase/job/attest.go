@@ -126,7 +126,13 @@ func (r *Result) attest(ctx context.Context, cfg Config, warn func(string)) erro
 			if err != nil {
 				return nil, fmt.Errorf("attesting: %w", err)
 			}
-			if name, digest := mediatype.BaseAnnotations(mf, cf); name != "" {
+			name, digest := mediatype.BaseAnnotations(mf, cf)
+			if name == "" && digest != "" {
+				// A built-in or local base carries no base.name (it is no registry
+				// reference): named as the run was given it.
+				name = r.Report.Base
+			}
+			if name != "" {
 				m := provMaterial{URI: name}
 				if h, err := v1.NewHash(digest); err == nil {
 					m.Digest = map[string]string{h.Algorithm: h.Hex}

@@ -51,6 +51,8 @@ func BaseFromAnnotations(img v1.Image) (string, error) {
 	switch {
 	case name == "":
 		return "", nil
+	case !strings.Contains(name, "/"):
+		return name, nil // a built-in base, rebuilt by name (mediatype.NewBaseAnnotations)
 	case digest != "":
 		n, _, _ := strings.Cut(name, "@")
 		return n + "@" + digest, nil
@@ -66,11 +68,6 @@ func keepBaseCount(ctx context.Context, img v1.Image, keep string, ropts []image
 		n, err := BaseFromAnnotations(img)
 		if err != nil {
 			return 0, err
-		}
-		if n == "" {
-			if n, err = builtinBase(ctx, img); err != nil {
-				return 0, err
-			}
 		}
 		if n == "" {
 			return 0, fmt.Errorf("--keep-base auto: the image has no org.opencontainers.image.base.name annotation; name the base: --keep-base REF")
@@ -90,29 +87,4 @@ func keepBaseCount(ctx context.Context, img v1.Image, keep string, ropts []image
 		return 0, fmt.Errorf("--keep-base %s: %w", name, err)
 	}
 	return n, nil
-}
-
-// builtinBase is the built-in base (static) an image names by its base.digest alone:
-// built-in bases have no name a registry knows, so their digest is all slim records.
-func builtinBase(ctx context.Context, img v1.Image) (string, error) {
-	m, err := img.Manifest()
-	if err != nil {
-		return "", fmt.Errorf("reading manifest annotations: %w", err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return "", fmt.Errorf("reading config labels: %w", err)
-	}
-	_, digest := mediatype.BaseAnnotations(m, cf)
-	if digest == "" {
-		return "", nil
-	}
-	_, b, err := rebase.BaseFor(ctx, rebase.Static, img)
-	if err != nil {
-		return "", fmt.Errorf("--keep-base auto: building the static base: %w", err)
-	}
-	if d, err := b.Digest(); err == nil && d.String() == digest {
-		return rebase.Static, nil
-	}
-	return "", nil
 }
