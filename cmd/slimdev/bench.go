@@ -79,6 +79,8 @@ func workloads() []workload {
 		{name: "compress-debian", run: benchCompressDebian},
 		{name: "recompress-waste", run: benchRecompressWaste},
 		{name: "many-small-files", run: benchManySmallFiles},
+		{name: "compress-rootfs", run: benchCompressRootfs},
+		{name: "memory", run: benchMemory},
 		{name: "build", run: benchBuild},
 	}
 }
