@@ -84,7 +84,7 @@ image: deps tools build
 
 # The harness builds its Go peers (crane, regctl) from their own modules at pinned versions
 # into .cache/bench/bin (never through go.mod), and reads peak memory with GNU time.
-# BENCH_FLAGS: -only NAME, -quick, -repeats N.
+# BENCH_FLAGS: -only NAME[,NAME…] (e.g. -only memory,rootfs,many-small), -quick, -repeats N.
 bench: deps tools build
 	@dpkg -s time >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends time; }

@@ -54,7 +54,7 @@ func WithCacheMax(n int64) Option { return func(o *options) { o.cacheMax = n } }
 // input, settings and slim's version, not on what a machine's cache holds. Bump it
 // with any change to the bytes written; TestGoldenDigests refuses new golden digests
 // under an old version.
-const encodingVersion = 3
+const encodingVersion = 4
 
 // keySettings is the part of a cache key after the content's: what shapes the
 // compressed bytes. OCI and Docker layers of one tar are different entries.
@@ -323,7 +323,7 @@ func verifyBlob(path string, c Compression, e cacheEntry) error {
 		defer zr.Close()
 		r = zr
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdBestWindow), zstd.WithDecoderConcurrency(1))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdReadWindow), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return fmt.Errorf("decompressing: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/slim-dev/slim/internal/limits"
 	"github.com/slim-dev/slim/internal/mediatype"
 )
 
@@ -294,5 +295,17 @@ func TestGzipWriteErrorSurfaces(t *testing.T) {
 	cerr := w.Close()
 	if werr == nil && cerr == nil {
 		t.Fatal("a failing destination went unnoticed")
+	}
+}
+
+// TestBestWindowFitsBudget checks that zstd best's window is the largest power of two
+// whose encoder (two windows of history and the tables) fits limits.CompressorMemory.
+func TestBestWindowFitsBudget(t *testing.T) {
+	need := func(w int64) int64 { return 2*w + zstdBestTables }
+	if need(zstdBestWindow) > limits.CompressorMemory {
+		t.Errorf("a %d MiB window needs %d MiB, over the %d MiB budget", zstdBestWindow>>20, need(zstdBestWindow)>>20, limits.CompressorMemory>>20)
+	}
+	if zstdBestWindow < zstdReadWindow && need(2*zstdBestWindow) <= limits.CompressorMemory {
+		t.Errorf("a %d MiB window would fit the %d MiB budget too: raise zstdBestWindow", 2*zstdBestWindow>>20, limits.CompressorMemory>>20)
 	}
 }

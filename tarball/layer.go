@@ -230,7 +230,7 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 		}
 		return readCloser{Reader: zr, close: func() error { return errors.Join(zr.Close(), rc.Close()) }}, nil
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdBestWindow))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(zstdReadWindow))
 		if err != nil {
 			rc.Close()
 			return nil, fmt.Errorf("decompressing layer %s: %w", l.digest, err)

@@ -20,9 +20,7 @@ import (
 // .cache/fixtures; each test then adds only its app. They are slow: -short skips them.
 
 // langsDebian is the fixture all runtime tests share; each slims only its own app.
-func langsDebian() testimage.Debian {
-	return testimage.Debian{Packages: []string{"python3", "python3-yaml", "python3-six", "nodejs", "openjdk-17-jre-headless"}}
-}
+func langsDebian() testimage.Debian { return testimage.LanguageRuntimes() }
 
 // langsImage is the shared fixture with app on top and cfg applied, as an oci-layout
 // reference.

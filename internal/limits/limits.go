@@ -25,6 +25,10 @@ const (
 	PathBytes = 4096
 	// PathDepth bounds the components of such a path: twice as deep as any real tree.
 	PathDepth = 1024
+	// CompressorMemory bounds one layer compressor's own buffers (zstd's window and
+	// tables at the best level), so that slim's peak stays under 256 MiB with the
+	// process's 224 MiB soft limit (cmd/slim) for everything else.
+	CompressorMemory = 192 << 20
 )
 
 // ErrExceeded is wrapped by every refusal of something above a limit.

@@ -39,6 +39,12 @@ type Debian struct {
 	Script   string
 }
 
+// LanguageRuntimes is bookworm with python3, nodejs and a JRE: the runtime tests'
+// fixture, and the real root file system `make bench` compresses.
+func LanguageRuntimes() Debian {
+	return Debian{Packages: []string{"python3", "python3-yaml", "python3-six", "nodejs", "openjdk-17-jre-headless"}}
+}
+
 func (d Debian) key() string {
 	pkgs := append([]string(nil), d.Packages...)
 	sort.Strings(pkgs)
@@ -68,34 +74,46 @@ func FixtureDir(t testing.TB) string {
 // looks done.
 func cached(t testing.TB, dir, name string, build func(tmp string) error) string {
 	t.Helper()
-	final := filepath.Join(dir, name)
-	lock, err := os.OpenFile(final+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	final, err := cachedDir(dir, name, build)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return final
+}
+
+// cachedDir is cached for callers outside tests (cmd/slimdev bench).
+func cachedDir(dir, name string, build func(tmp string) error) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	final := filepath.Join(dir, name)
+	lock, err := os.OpenFile(final+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("locking %s: %v", final, err)
+		return "", fmt.Errorf("locking %s: %w", final, err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(final); err == nil {
-		return final
+		return final, nil
 	}
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	if err := build(tmp); err != nil {
 		os.RemoveAll(tmp)
-		t.Fatalf("making fixture %s: %v", name, err)
+		return "", fmt.Errorf("making fixture %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return final
+	return final, nil
 }
 
 // needDebootstrap stops the test (see Missing) unless a Debian root file system can
@@ -111,16 +129,6 @@ func needDebootstrap(t testing.TB) {
 	}
 }
 
-// debianBase is debootstrap's minbase bookworm root file system, made once and shared
-// by every recipe (each installs its packages into a copy).
-func debianBase(t testing.TB) string {
-	t.Helper()
-	dir := cached(t, FixtureDir(t), "debian-bookworm-minbase-"+fixtureVersion, func(tmp string) error {
-		return run("debootstrap", "--variant=minbase", "bookworm", filepath.Join(tmp, "rootfs"), debianMirror)
-	})
-	return filepath.Join(dir, "rootfs")
-}
-
 // DebianLayout returns an OCI layout (tagged "latest") of the Debian image d, one
 // uncompressed layer with no config beyond its PATH, made once per recipe and kept
 // under FixtureDir. Making it needs root, debootstrap and the Debian mirror; without
@@ -129,8 +137,24 @@ func debianBase(t testing.TB) string {
 func DebianLayout(t testing.TB, d Debian) string {
 	t.Helper()
 	needDebootstrap(t)
-	base := debianBase(t)
-	dir := cached(t, FixtureDir(t), "debian-"+d.key(), func(tmp string) error {
+	dir, err := MakeDebianLayout(FixtureDir(t), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// MakeDebianLayout is DebianLayout for callers outside tests (cmd/slimdev bench): the
+// same recipe and cache under fixtures, a directory such as FixtureDir's.
+func MakeDebianLayout(fixtures string, d Debian) (string, error) {
+	base, err := cachedDir(fixtures, "debian-bookworm-minbase-"+fixtureVersion, func(tmp string) error {
+		return run("debootstrap", "--variant=minbase", "bookworm", filepath.Join(tmp, "rootfs"), debianMirror)
+	})
+	if err != nil {
+		return "", err
+	}
+	base = filepath.Join(base, "rootfs")
+	dir, err := cachedDir(fixtures, "debian-"+d.key(), func(tmp string) error {
 		root := filepath.Join(tmp, "rootfs")
 		if err := run("cp", "-a", base, root); err != nil {
 			return err
@@ -153,7 +177,10 @@ func DebianLayout(t testing.TB, d Debian) string {
 		// The layout is what tests read; the tree would only double the disk used.
 		return os.RemoveAll(root)
 	})
-	return filepath.Join(dir, "layout")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "layout"), nil
 }
 
 func run(argv ...string) error {
