@@ -42,15 +42,27 @@ func bench(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
 		return err
 	}
+	// With -only, the sections of the workloads not run are kept from the file as it is,
+	// each with the date and runs its own marker records, so a subset run refreshes its
+	// rows without dropping the others.
+	kept := map[string]string{}
+	if *only != "" {
+		if old, err := os.ReadFile(*out); err == nil {
+			kept = sections(string(old))
+		}
+	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# Benchmarks\n\nWritten by `make bench` (cmd/slimdev) in one run on %s: %d cores, %s, %s. "+
-		"Every figure is the median of %d runs; times are given as ratios, since absolute times are noise on a shared machine.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH, b.repeats)
+	fmt.Fprintf(&md, "# Benchmarks\n\nWritten by `make bench` (cmd/slimdev). Each section is one run of its workload, "+
+		"on the date and machine its first line names; every figure is the median of that run's repeats, and times are "+
+		"given as ratios, since absolute times are noise on a shared machine.\n")
 	// A failing workload is reported in its section and the others still run: one
 	// broken peer must not throw away half an hour of measurements.
 	var failed []string
 	for _, w := range workloads() {
 		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(s string) bool { return strings.Contains(w.name, s) }) {
+			if s, ok := kept[w.name]; ok {
+				md.WriteString(s)
+			}
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s\n", w.name)
@@ -59,7 +71,8 @@ func bench(ctx context.Context, args []string) error {
 			failed = append(failed, w.name)
 			s = fmt.Sprintf("## %s\n\n**Failed**: %v\n", w.name, err)
 		}
-		md.WriteString("\n" + s)
+		fmt.Fprintf(&md, "\n%s%s %s: %d cores, %s, %s, median of %d runs -->\n%s", sectionMarker, w.name,
+			time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH, b.repeats, s)
 	}
 	if err := os.WriteFile(*out, []byte(md.String()), 0o644); err != nil {
 		return err
@@ -69,6 +82,22 @@ func bench(ctx context.Context, args []string) error {
 		return fmt.Errorf("workloads failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// sectionMarker opens each workload's section: the workload's name, then when and where
+// it ran, in an HTML comment that markdown viewers do not show.
+const sectionMarker = "<!-- workload: "
+
+// sections splits a BENCHMARKS.md into its workloads' sections (marker line included,
+// with the blank line before it), by workload name.
+func sections(md string) map[string]string {
+	out := map[string]string{}
+	parts := strings.Split(md, "\n"+sectionMarker)
+	for _, p := range parts[1:] {
+		name, _, _ := strings.Cut(p, " ")
+		out[name] = "\n" + sectionMarker + p
+	}
+	return out
 }
 
 func workloads() []workload {
