@@ -12,6 +12,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/moby/moby/client"
+
+	"github.com/slim-dev/slim/internal/progress"
 )
 
 func planLoad(s subject, out Output, names []string, o *options) (plan, error) {
@@ -24,7 +26,7 @@ func planLoad(s subject, out Output, names []string, o *options) (plan, error) {
 	if _, err := dockerTags(names); err != nil {
 		return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 	}
-	return plan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
+	return plan{desc: "docker daemon " + strings.Join(names, ", "), remote: func(ctx context.Context, _ progress.Step) (string, error) {
 		return imageID(s.img), loadDaemon(ctx, s.img, names, o)
 	}}, nil
 }

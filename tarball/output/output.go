@@ -462,7 +462,7 @@ func Write(ctx context.Context, v any, outs []Output, opts ...Option) (err error
 			continue
 		}
 		st := progress.Start(o.steps, "writing "+p.desc)
-		what, err := p.remote(ctx)
+		what, err := p.remote(ctx, st)
 		st.Done(err)
 		if err != nil {
 			return err
@@ -489,7 +489,7 @@ type plan struct {
 	// lock is the absolute path of a layout the plan locks, "" for none.
 	lock   string
 	file   func(context.Context) (committer, string, error)
-	remote func(context.Context) (string, error)
+	remote func(context.Context, progress.Step) (string, error)
 }
 
 func makePlan(s subject, out Output, o *options) (plan, error) {

@@ -3,12 +3,15 @@ package output
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/regerr"
 )
 
@@ -20,8 +23,8 @@ func planPush(s subject, out Output, names []string, o *options) (plan, error) {
 	if err != nil {
 		return plan{}, fmt.Errorf("checking output %s: %w", out, err)
 	}
-	return plan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context) (string, error) {
-		if err := pushRefs(ctx, s, refs, o); err != nil {
+	return plan{desc: "registry " + strings.Join(names, ", "), remote: func(ctx context.Context, st progress.Step) (string, error) {
+		if err := pushRefs(ctx, s, refs, st, o); err != nil {
 			return "", err
 		}
 		d, err := s.digest()
@@ -56,7 +59,7 @@ func registryRefs(names []string, refOpts []imageref.Option) ([]name.Reference, 
 // every repository named (all blobs and the manifest), then each tag, so that no tag
 // points at an image whose push later fails, and a failure while tagging says which
 // tags were written and which were not.
-func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options) error {
+func pushRefs(ctx context.Context, s subject, refs []name.Reference, st progress.Step, o *options) error {
 	ropts := imageref.RemoteOptions(ctx, o.refOpts...)
 	d, err := s.digest()
 	if err != nil {
@@ -74,11 +77,7 @@ func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options)
 		}
 		pushed[repo.String()] = true
 		byDigest := repo.Digest(d.String())
-		if s.img != nil {
-			err = remote.Write(byDigest, s.img, ropts...)
-		} else {
-			err = remote.WriteIndex(byDigest, s.idx, ropts...)
-		}
+		err = pushShown(byDigest, s, st, ropts)
 		if err != nil {
 			return fmt.Errorf("pushing %s (no tag written): %w", byDigest, regerr.Wrap(err, repo.RegistryStr()))
 		}
@@ -93,6 +92,40 @@ func pushRefs(ctx context.Context, s subject, refs []name.Reference, o *options)
 		}
 	}
 	return nil
+}
+
+// pushShown writes s by digest, its bytes (of blobs the registry did not already have)
+// shown as the step's progress under the repository's name.
+func pushShown(byDigest name.Digest, s subject, st progress.Step, ropts []remote.Option) error {
+	updates := make(chan v1.Update, 16)
+	written, shown := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(shown)
+		id := "push " + byDigest.Context().String()
+		for {
+			select {
+			case u, ok := <-updates:
+				if !ok {
+					return
+				}
+				st.Progress(id, u.Complete, u.Total)
+			case <-written:
+				// ggcr closes updates when its push ran, but not when it failed
+				// before (an option's error): the write's return ends this too.
+				return
+			}
+		}
+	}()
+	ropts = append(slices.Clip(ropts), remote.WithProgress(updates))
+	var err error
+	if s.img != nil {
+		err = remote.Write(byDigest, s.img, ropts...)
+	} else {
+		err = remote.WriteIndex(byDigest, s.idx, ropts...)
+	}
+	close(written)
+	<-shown
+	return err
 }
 
 // tagsWritten says which tags a failed push wrote and which it did not.

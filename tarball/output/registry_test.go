@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/progress"
 	"github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -113,6 +114,61 @@ func TestPushDigestBeforeTags(t *testing.T) {
 		}
 		if _, err := remote.Head(r); (err == nil) != want {
 			t.Errorf("%s exists: %v, want %t", ref, err, want)
+		}
+	}
+}
+
+// recordSteps keeps every step and every progress report a write shows.
+type recordSteps struct {
+	mu       sync.Mutex
+	names    []string
+	progress map[string][2]int64 // id → the last current, total
+	done     int
+}
+
+func (r *recordSteps) Start(name string) progress.Step {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names = append(r.names, name)
+	return r
+}
+
+func (r *recordSteps) Progress(id string, current, total int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.progress == nil {
+		r.progress = map[string][2]int64{}
+	}
+	r.progress[id] = [2]int64{current, total}
+}
+
+func (r *recordSteps) Log(string) {}
+
+func (r *recordSteps) Done(error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done++
+}
+
+// TestPushShowsBytes: a push is a step of the display with the bytes sent so far of the
+// bytes to send, ending with all of them, per repository pushed to.
+func TestPushShowsBytes(t *testing.T) {
+	t.Parallel()
+	const user, pass = "slim", "pr1vate"
+	host := testimage.PrivateRegistry(t, user, pass, nil)
+	img := testimage.Image(t, outputLayers())
+	rec := &recordSteps{}
+	outs := []Output{{Type: Registry, Name: []string{host + "/app:v1", host + "/other:v1"}}}
+	if err := Write(t.Context(), img, outs, WithRefOptions(imageref.WithKeychain(basicKeychain{user, pass})), WithSteps(rec)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.names) != 1 || !strings.HasPrefix(rec.names[0], "writing registry ") || rec.done != 1 {
+		t.Errorf("steps %q (%d done): want one registry step, done", rec.names, rec.done)
+	}
+	for _, repo := range []string{host + "/app", host + "/other"} {
+		p, ok := rec.progress["push "+repo]
+		if !ok || p[1] == 0 || p[0] != p[1] {
+			t.Errorf("push to %s showed %v (have %v): want all of a non-zero total sent", repo, p, rec.progress)
 		}
 	}
 }
