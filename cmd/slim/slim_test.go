@@ -95,21 +95,12 @@ func slimOK(t *testing.T, args ...string) string {
 	return stdout
 }
 
-// layoutDigest is the digest of the single image an OCI layout directory holds.
+// layoutDigest is the digest of the image an OCI layout directory holds (see
+// layoutResult).
 func layoutDigest(t *testing.T, dir string) v1.Hash {
 	t.Helper()
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(im.Manifests) != 1 {
-		t.Fatalf("layout %s holds %d manifests, want 1", dir, len(im.Manifests))
-	}
-	return im.Manifests[0].Digest
+	_, d := layoutResult(t, dir)
+	return d.Digest
 }
 
 // TestSlimCProgramOntoScratch slims a glibc program out of an image that holds the
@@ -239,14 +230,7 @@ func TestSlimGoNonrootOntoStatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := layout.ImageIndexFromPath(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := img.Image(layoutDigest(t, out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := layoutImage(t, out)
 	ls, err := res.Layers()
 	if err != nil {
 		t.Fatal(err)
