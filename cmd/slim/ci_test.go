@@ -30,7 +30,7 @@ func TestIIDFileAndMetadata(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			out, iid, meta := filepath.Join(dir, "out"), filepath.Join(dir, "iid"), filepath.Join(dir, "meta.json")
-			slimOK(t, append(tc.args, "-t", "ci:one", "-o", "type=oci,dest="+out, "--iidfile", iid, "--metadata-file", meta)...)
+			slimOK(t, append(tc.args, "-t", "ci:one", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false", "--iidfile", iid, "--metadata-file", meta)...)
 			img := layoutImage(t, out)
 			cfgDigest, err := img.ConfigName()
 			if err != nil {
