@@ -27,7 +27,7 @@ func TestBuildPrivateBase(t *testing.T) {
 	})
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{"--addr", bk.addr, "--progress", "quiet", "--from", "builder:/marker", "--force",
-		"-t", "private:slim", "-o", "type=oci,dest=" + out, dir}
+		"-t", "private:slim", "-o", "type=oci,dest=" + out, "--sbom=false", "--provenance=false", dir}
 
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	code, _, stderr := slimCLI(t, args...)

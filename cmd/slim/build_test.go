@@ -38,7 +38,7 @@ func buildArgs(extra ...string) []string {
 func slimBuildRun(t *testing.T, ctxDir string, args []string, argv ...string) (string, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
-	all := append(buildArgs(args...), "-t", "result:slim", "-o", "type=oci,dest="+out, ctxDir)
+	all := append(buildArgs(args...), "-t", "result:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false", ctxDir)
 	slimOK(t, all...)
 	rootfs := unpack(t, out, "slim")
 	return runIn(t, rootfs, "", nil, argv...), rootfs
@@ -108,7 +108,7 @@ func TestBuildTargetConfig(t *testing.T) {
 	needRoot(t)
 	dir := multiStageProject(t)
 	out := filepath.Join(t.TempDir(), "out")
-	slimOK(t, append(buildArgs("--from", "other:/o/file", "--from", "other:/bin/cat", "--target", "other", "-t", "o:slim", "-o", "type=oci,dest="+out), dir)...)
+	slimOK(t, append(buildArgs("--from", "other:/o/file", "--from", "other:/bin/cat", "--target", "other", "-t", "o:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false"), dir)...)
 	rootfs := unpack(t, out, "slim")
 	if got := runIn(t, rootfs, "", nil, "/bin/cat", "/o/file"); got != "other stage\n" {
 		t.Errorf("result printed %q", got)

@@ -23,7 +23,8 @@ func TestIIDFileAndMetadata(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"slim", []string{"--from", ref + ":/bin/busybox", "--base", "static", "--entrypoint", "/bin/busybox"}},
+		// A single image (its ID is its config digest) that umoci unpacks (see unpack).
+		{"slim", []string{"--from", ref + ":/bin/busybox", "--base", "static", "--entrypoint", "/bin/busybox", "--sbom=false", "--provenance=false"}},
 		{"recompress", []string{"recompress", ref}},
 		{"rebase", []string{"rebase", ref, "--old-base", "scratch", "--base", "static"}},
 	} {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -125,7 +126,10 @@ func hostImage(t *testing.T, layers [][]tarball.Entry, cfg func(*v1.Config), pla
 }
 
 // unpack unpacks an OCI layout's image with umoci, a third-party reader, and returns
-// the root file system.
+// the root file system. umoci (0.4) cannot read a tag that names an index holding an
+// image and its attestation manifest ("tag is ambiguous"): the slim runs whose results
+// it unpacks pass --sbom=false --provenance=false, and TestAttestationsByDefault reads
+// an attested result with slim's own commands and skopeo instead.
 func unpack(t *testing.T, layoutDir, tag string) string {
 	t.Helper()
 	umoci := testimage.NeedTool(t, "umoci")
@@ -157,8 +161,22 @@ func runHost(t *testing.T, argv ...string) string {
 	return string(b)
 }
 
-// layoutImage is the single image of an OCI layout directory.
+// layoutImage is the image slim wrote into an OCI layout directory (see layoutResult).
 func layoutImage(t *testing.T, dir string) v1.Image {
+	t.Helper()
+	idx, d := layoutResult(t, dir)
+	img, err := idx.Image(d.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// layoutResult finds the image of the single entry of an OCI layout directory: the
+// entry itself, or, when attestations made the result an index, the one image in it
+// that is not an attestation manifest, as BuildKit and containerd pick it. It returns
+// the index that holds the image and the image's descriptor.
+func layoutResult(t *testing.T, dir string) (v1.ImageIndex, v1.Descriptor) {
 	t.Helper()
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
@@ -168,11 +186,27 @@ func layoutImage(t *testing.T, dir string) v1.Image {
 	if err != nil || len(im.Manifests) != 1 {
 		t.Fatalf("layout %s: %v, %d manifests", dir, err, len(im.Manifests))
 	}
-	img, err := idx.Image(im.Manifests[0].Digest)
+	d := im.Manifests[0]
+	if !d.MediaType.IsIndex() {
+		return idx, d
+	}
+	inner, err := idx.ImageIndex(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return img
+	if im, err = inner.IndexManifest(); err != nil {
+		t.Fatal(err)
+	}
+	var images []v1.Descriptor
+	for _, c := range im.Manifests {
+		if c.Annotations[rebase.ReferenceTypeAnnotation] != rebase.AttestationManifestType {
+			images = append(images, c)
+		}
+	}
+	if len(images) != 1 {
+		t.Fatalf("layout %s: the index holds %d images (not attestations), want 1", dir, len(images))
+	}
+	return inner, images[0]
 }
 
 // layerPaths reads every layer of img and fails the test for a file or symlink that two

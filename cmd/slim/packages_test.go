@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path"
@@ -19,6 +20,7 @@ import (
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/extract/pkgdb"
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -459,4 +461,101 @@ func TestAttestations(t *testing.T) {
 	if _, again := run(); again != digest {
 		t.Errorf("two runs gave indexes %s and %s: attestations are not reproducible", digest, again)
 	}
+}
+
+// TestAttestationsByDefault: an OCI layout output gets SBOM and provenance without
+// being asked (buildx attaches provenance by default; issue 15 asks the SBOM too), and
+// the attested result still reads as an image: slim's own commands take its platform
+// image and leave the attestation manifests, and skopeo copies it. --sbom=false
+// --provenance=false leave a single image; an explicit --sbom with a Docker output is
+// refused before any work.
+func TestAttestationsByDefault(t *testing.T) {
+	_, ref := alpineImage(t)
+	out := filepath.Join(t.TempDir(), "out")
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", "att:slim", "-o", "type=oci,dest="+out)
+	lp, err := layout.ImageIndexFromPath(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := lp.IndexManifest()
+	if err != nil || len(top.Manifests) != 1 || !top.Manifests[0].MediaType.IsIndex() {
+		t.Fatalf("layout: %v, %+v; want one index (the image and its attestations)", err, top)
+	}
+	idx, err := lp.ImageIndex(top.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 || im.Manifests[1].Annotations[rebase.ReferenceTypeAnnotation] != rebase.AttestationManifestType {
+		t.Fatalf("index: %v, %+v; want the image and its attestation manifest", err, im)
+	}
+	att, err := idx.Image(im.Manifests[1].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, err := att.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var preds []string
+	for _, l := range am.Layers {
+		preds = append(preds, l.Annotations[rebase.PredicateTypeAnnotation])
+	}
+	if strings.Join(preds, " ") != rebase.PredicateSPDX+" "+rebase.PredicateSLSA02 {
+		t.Errorf("default attestations %v, want the SBOM and provenance", preds)
+	}
+	image := im.Manifests[0].Digest.String()
+	src := "oci-layout://" + out + ":slim"
+
+	if got := slimOK(t, "inspect", "--json", src); !strings.Contains(got, image) {
+		t.Errorf("slim inspect of the attested result does not name its image %s:\n%s", image, got)
+	}
+	files := filepath.Join(t.TempDir(), "files")
+	slimOK(t, "extract", src, "/bin/busybox", "-o", files)
+	if _, err := os.Stat(filepath.Join(files, "bin/busybox")); err != nil {
+		t.Errorf("slim extract of the attested result: %v", err)
+	}
+	// recompress and rebase read the platform image and write a new single image: the
+	// source's attestations name the old digest, so none is carried over.
+	for _, args := range [][]string{
+		{"recompress", src, "--compression", "zstd"},
+		{"rebase", src, "--base", "scratch"},
+	} {
+		dest := filepath.Join(t.TempDir(), "out")
+		slimOK(t, append(args, "-o", "type=oci,dest="+dest)...)
+		dl, err := layout.ImageIndexFromPath(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dm, err := dl.IndexManifest()
+		if err != nil || len(dm.Manifests) != 1 || !dm.Manifests[0].MediaType.IsImage() {
+			t.Errorf("slim %s: %v, %+v; want one image, no stale attestations", args[0], err, dm)
+		}
+	}
+	skopeo := testimage.NeedTool(t, "skopeo")
+	copied := filepath.Join(t.TempDir(), "copied")
+	if b, err := exec.Command(skopeo, "copy", "--all", "oci:"+out+":slim", "oci:"+copied+":slim").CombinedOutput(); err != nil {
+		t.Errorf("skopeo copy of the attested result: %v\n%s", err, b)
+	}
+
+	off := filepath.Join(t.TempDir(), "off")
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "--sbom=false", "--provenance=false", "-t", "att:slim", "-o", "type=oci,dest="+off)
+	if d := layoutDigest(t, off); d.String() != image {
+		t.Errorf("--sbom=false --provenance=false wrote %s, want the attested result's image %s alone", d, image)
+	}
+	if ol, err := layout.ImageIndexFromPath(off); err != nil {
+		t.Fatal(err)
+	} else if om, err := ol.IndexManifest(); err != nil || !om.Manifests[0].MediaType.IsImage() {
+		t.Errorf("--sbom=false --provenance=false: %v, %+v; want a single image", err, om)
+	}
+
+	archive := filepath.Join(t.TempDir(), "docker.tar")
+	code, _, stderr := slimCLI(t, "--from", ref+":/bin/busybox", "--base", "static", "--sbom", "-t", "att:slim", "-o", "type=docker,dest="+archive)
+	if code == 0 || !strings.Contains(stderr, "--sbom=false") {
+		t.Errorf("--sbom with a docker archive: exit %d, want a refusal naming --sbom=false:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(archive); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused run left %s: %v", archive, err)
+	}
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", "att:slim", "-o", "type=docker,dest="+archive)
 }

@@ -82,7 +82,7 @@ func TestSlimShellScriptEntrypoint(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "out")
-	stdout := slimOK(t, "--from", ref+":/app/entry.sh", "--from", ref+":/etc/motd.txt", "--base", "scratch", "-t", "script:slim", "-o", "type=oci,dest="+out)
+	stdout := slimOK(t, "--from", ref+":/app/entry.sh", "--from", ref+":/etc/motd.txt", "--base", "scratch", "-t", "script:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
 	if !strings.Contains(stdout, `command "date" run by /app/entry.sh`) {
 		t.Errorf("report lacks why date was taken:\n%s", stdout)
 	}
@@ -165,7 +165,7 @@ func TestSlimImageModeGlibcProgram(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "out")
-	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "probe:slim", "-o", "type=oci,dest="+out)
+	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "probe:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
 	for _, w := range []string{`entrypoint "probe" of the config`, "C.UTF-8 locale for glibc programs", "/etc/services", "/etc/host.conf"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("report lacks %q:\n%s", w, stdout)
@@ -183,7 +183,7 @@ func TestSlimImageModeGlibcProgram(t *testing.T) {
 	// base (it was in the image twice, 684 B that dive counted as waste), and no file
 	// the base has identically is added again.
 	out = filepath.Join(t.TempDir(), "static")
-	slimOK(t, "--from", ref+":/app", "--base", "static", "-t", "probe:slim", "-o", "type=oci,dest="+out)
+	slimOK(t, "--from", ref+":/app", "--base", "static", "-t", "probe:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
 	if n := layerPaths(t, layoutImage(t, out))["etc/nsswitch.conf"]; n != 1 {
 		t.Errorf("/etc/nsswitch.conf is in %d layers, want 1", n)
 	}
@@ -228,7 +228,7 @@ func TestSlimOpenSSLLegacyProvider(t *testing.T) {
 		t.Fatalf("fat image printed %q", want)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	stdout := slimOK(t, "--from", ref+":/app/probe", "--base", "scratch", "-t", "ossl:slim", "-o", "type=oci,dest="+out)
+	stdout := slimOK(t, "--from", ref+":/app/probe", "--base", "scratch", "-t", "ossl:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
 	if !strings.Contains(stdout, "OpenSSL provider legacy activated by") {
 		t.Errorf("report lacks the legacy provider:\n%s", stdout)
 	}
@@ -294,7 +294,7 @@ func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
 	want := "hello from $ORIGIN\n"
 
 	out := filepath.Join(t.TempDir(), "out")
-	slimOK(t, "--from", ref+":/usr/bin/prog", "--base", "scratch", "-t", "origin:slim", "-o", "type=oci,dest="+out)
+	slimOK(t, "--from", ref+":/usr/bin/prog", "--base", "scratch", "-t", "origin:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
 	root := unpack(t, out, "slim")
 	mountProc(t, root)
 	if got := runWithHosts(t, root, "/usr/bin/prog"); got != want {
@@ -303,7 +303,7 @@ func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
 
 	args := []string{"--from", ref + ":/usr/bin/prog", "--deps", "none", "--base", "scratch", "-t", "origin:slim"}
 	out = filepath.Join(t.TempDir(), "out")
-	code, _, stderr := slimCLI(t, append(args, "-o", "type=oci,dest="+out)...)
+	code, _, stderr := slimCLI(t, append(args, "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")...)
 	fixes := regexp.MustCompile(`add --from (\S+?)(?:,|$)`).FindAllStringSubmatch(stderr, -1)
 	if code != 1 || len(fixes) == 0 {
 		t.Fatalf("--deps none: exit %d, stderr %q: want a refusal with fixes", code, stderr)
@@ -312,7 +312,7 @@ func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
 		args = append(args, "--from", f[1])
 	}
 	out = filepath.Join(t.TempDir(), "out")
-	code, _, stderr2 := slimCLI(t, append(args, "-o", "type=oci,dest="+out)...)
+	code, _, stderr2 := slimCLI(t, append(args, "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")...)
 	if code != 0 {
 		t.Fatalf("the fixes printed (%q) followed literally: exit %d\n%s", fixes, code, stderr2)
 	}

@@ -32,8 +32,8 @@ type slimFlags struct {
 	base           string
 	deps           string
 	pkgMetadata    string
-	sbom           bool
-	provenance     bool
+	sbom           optBool
+	provenance     optBool
 	entrypoint     string
 	cmd            string
 	env            []string
@@ -85,7 +85,6 @@ func (f *slimFlags) Validate(buildMode bool) error {
 	if f.cfg.PackageMetadata, err = job.ParsePackageMetadata(f.pkgMetadata); err != nil {
 		return err
 	}
-	f.cfg.Attest = job.Attest{SBOM: f.sbom, Provenance: f.provenance}
 	if f.cfg.Compression, f.cfg.Level, f.cfg.SourceDateEpoch, err = packing(f.compression, f.level); err != nil {
 		return err
 	}
@@ -101,7 +100,44 @@ func (f *slimFlags) Validate(buildMode bool) error {
 			return fmt.Errorf("parsing --max-size: %w", err)
 		}
 	}
-	return f.out.Validate(f.cfg.Compression)
+	if err := f.out.Validate(f.cfg.Compression); err != nil {
+		return err
+	}
+	f.cfg.Attest, err = job.ResolveAttest(f.out.parsed, f.sbom.get(), f.provenance.get())
+	return err
+}
+
+// optBool is a boolean flag that knows whether it was given, so a default that depends
+// on other flags (--sbom on for OCI and registry outputs) is decided once they are read.
+type optBool struct {
+	set, v bool
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.set, b.v = true, v
+	return nil
+}
+
+func (b *optBool) String() string {
+	if !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optBool) Type() string     { return "bool" }
+func (b *optBool) IsBoolFlag() bool { return true }
+
+// get is the value given, nil when none was.
+func (b *optBool) get() *bool {
+	if !b.set {
+		return nil
+	}
+	return &b.v
 }
 
 // packing reads --compression, --compression-level and SOURCE_DATE_EPOCH, refusing
@@ -215,8 +251,8 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringVar(&f.base, "base", "scratch", "base to lay the files on: scratch, static (built in, offline), alpine, distroless, distroless/static|base|cc, or any image reference")
 	fl.StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure of every executable taken; none: take only what --from names")
 	fl.StringVar(&f.pkgMetadata, "package-metadata", "auto", "auto: keep, for scanners, the package metadata of the packages whose files the result holds (dpkg status.d, apk db, language packages' metadata); none: leave it out")
-	fl.BoolVar(&f.sbom, "sbom", false, "attach an SPDX 2.3 SBOM of each image as an in-toto attestation manifest, as buildx does (the result becomes an index)")
-	fl.BoolVar(&f.provenance, "provenance", false, "attach SLSA v0.2 provenance (sources, base, --from specs, slim's version) as buildx's mode=min does")
+	fl.VarPF(&f.sbom, "sbom", "", "attach an SPDX 2.3 SBOM of each image as an in-toto attestation manifest, as buildx does (the result becomes an index); default on when every output is an OCI layout or a registry, --sbom=false to leave it out").NoOptDefVal = "true"
+	fl.VarPF(&f.provenance, "provenance", "", "attach SLSA v0.2 provenance (sources, base, --from specs, slim's version) as buildx's mode=min does; default on when every output is an OCI layout or a registry, --provenance=false to leave it out").NoOptDefVal = "true"
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `override the entrypoint (JSON array, e.g. '["/app/server","-v"]', or words)`)
 	fl.StringVar(&f.cmd, "cmd", "", "override the cmd (JSON array or words)")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable K=V (repeatable)")

@@ -58,7 +58,8 @@ func TestConcurrentLayoutWriters(t *testing.T) {
 			wg.Go(func() {
 				// Each writes its own image (a label of its own), so no two are the same.
 				cmd := exec.Command(bin, "--from", "oci-layout://"+src+":/bin/busybox", "--entrypoint", "/bin/busybox",
-					"--label", "tag="+tag, "--progress", "quiet", "-t", "app:"+tag, "-o", dest)
+					"--label", "tag="+tag, "--progress", "quiet", "-t", "app:"+tag, "-o", dest,
+					"--sbom=false", "--provenance=false") // umoci reads each tag (see unpack)
 				cmd.Env = env
 				if b, err := cmd.CombinedOutput(); err != nil {
 					errs[i] = fmt.Errorf("slim %s: %v\n%s", tag, err, b)

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball/output"
 )
 
 // Attest is what a run attaches to its result as buildx does (--sbom, --provenance).
@@ -19,6 +21,46 @@ type Attest struct {
 	// Provenance attaches SLSA v0.2 provenance of each image, as BuildKit's mode=min.
 	Provenance bool
 }
+
+// ResolveAttest decides --sbom and --provenance for outs, as buildx does for its
+// exporters: each is on by default when every output can hold attestations (an OCI
+// layout, a registry) and off when one cannot (a Docker archive, the daemon: `docker
+// save`'s format has no index, and they take one platform's image). sbom and provenance
+// are nil when the user left them unset; an explicit true that an output cannot hold is
+// refused before any work.
+func ResolveAttest(outs []output.Output, sbom, provenance *bool) (Attest, error) {
+	holds, docker := len(outs) > 0, ""
+	for _, o := range outs {
+		if o.Type != output.OCI && o.Type != output.Registry && (o.Type != output.Image || !o.Push) {
+			holds, docker = false, o.String()
+		}
+	}
+	pick := func(flag string, v *bool) (bool, error) {
+		if v == nil {
+			return holds, nil
+		}
+		if *v && !holds {
+			if docker == "" {
+				return false, fmt.Errorf("--%s: %w: add -o type=oci,dest=DIR or --push", flag, ErrAttestOutput)
+			}
+			return false, fmt.Errorf("--%s with %s: %w: write it in a run of its own, or pass --%s=false", flag, docker, ErrAttestOutput, flag)
+		}
+		return *v, nil
+	}
+	var a Attest
+	var err error
+	if a.SBOM, err = pick("sbom", sbom); err != nil {
+		return Attest{}, err
+	}
+	if a.Provenance, err = pick("provenance", provenance); err != nil {
+		return Attest{}, err
+	}
+	return a, nil
+}
+
+// ErrAttestOutput is an explicit --sbom or --provenance with an output that cannot hold
+// attestations, or with none that can.
+var ErrAttestOutput = errors.New("attestations need OCI layout or registry outputs only (a Docker archive or the daemon takes a single image, no attestations)")
 
 // slimVersion is the version slim was built at, from its build info.
 func slimVersion() string {
