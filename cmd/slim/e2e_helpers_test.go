@@ -127,9 +127,8 @@ func hostImage(t *testing.T, layers [][]tarball.Entry, cfg func(*v1.Config), pla
 
 // unpack unpacks an OCI layout's image with umoci, a third-party reader, and returns
 // the root file system. umoci (0.4) cannot read a tag that names an index holding an
-// image and its attestation manifest ("tag is ambiguous"): the slim runs whose results
-// it unpacks pass --sbom=false --provenance=false, and TestAttestationsByDefault reads
-// an attested result with slim's own commands and skopeo instead.
+// image and its attestation manifest ("tag is ambiguous"), which is why a layout holds
+// attestations only when asked (job.ResolveAttest).
 func unpack(t *testing.T, layoutDir, tag string) string {
 	t.Helper()
 	umoci := testimage.NeedTool(t, "umoci")

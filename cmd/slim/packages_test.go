@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/slim-dev/slim/extract"
@@ -472,7 +474,7 @@ func TestAttestations(t *testing.T) {
 func TestAttestationsByDefault(t *testing.T) {
 	_, ref := alpineImage(t)
 	out := filepath.Join(t.TempDir(), "out")
-	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", "att:slim", "-o", "type=oci,dest="+out)
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "--sbom", "--provenance", "-t", "att:slim", "-o", "type=oci,dest="+out)
 	lp, err := layout.ImageIndexFromPath(out)
 	if err != nil {
 		t.Fatal(err)
@@ -538,15 +540,36 @@ func TestAttestationsByDefault(t *testing.T) {
 		t.Errorf("skopeo copy of the attested result: %v\n%s", err, b)
 	}
 
+	// An OCI layout gets them only when asked: by default its tag names the image alone,
+	// which umoci unpacks.
 	off := filepath.Join(t.TempDir(), "off")
-	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "--sbom=false", "--provenance=false", "-t", "att:slim", "-o", "type=oci,dest="+off)
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", "att:slim", "-o", "type=oci,dest="+off)
 	if d := layoutDigest(t, off); d.String() != image {
-		t.Errorf("--sbom=false --provenance=false wrote %s, want the attested result's image %s alone", d, image)
+		t.Errorf("the default OCI output wrote %s, want the attested result's image %s alone", d, image)
 	}
 	if ol, err := layout.ImageIndexFromPath(off); err != nil {
 		t.Fatal(err)
 	} else if om, err := ol.IndexManifest(); err != nil || !om.Manifests[0].MediaType.IsImage() {
-		t.Errorf("--sbom=false --provenance=false: %v, %+v; want a single image", err, om)
+		t.Errorf("the default OCI output: %v, %+v; want a single image", err, om)
+	}
+	if _, err := os.Stat(filepath.Join(unpack(t, off, "slim"), "bin/busybox")); err != nil {
+		t.Errorf("umoci unpack of the default OCI output: %v", err)
+	}
+
+	// A push gets both by default, as buildx attaches provenance to what it pushes.
+	pushed := testimage.Registry(t) + "/att/slim:v1"
+	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", pushed, "--push")
+	pref, err := name.ParseReference(pushed, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidx, err := remote.Index(pref)
+	if err != nil {
+		t.Fatalf("the pushed result is no index: %v", err)
+	}
+	if pm, err := pidx.IndexManifest(); err != nil || len(pm.Manifests) != 2 || pm.Manifests[0].Digest.String() != image ||
+		pm.Manifests[1].Annotations[rebase.ReferenceTypeAnnotation] != rebase.AttestationManifestType {
+		t.Errorf("pushed index %v, %+v: want the image %s and its attestation manifest", err, pm, image)
 	}
 
 	archive := filepath.Join(t.TempDir(), "docker.tar")

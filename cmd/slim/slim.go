@@ -251,8 +251,8 @@ func newSlimFlags(cmd *cobra.Command) *slimFlags {
 	fl.StringVar(&f.base, "base", "scratch", "base to lay the files on: scratch, static (built in, offline), alpine, distroless, distroless/static|base|cc, or any image reference")
 	fl.StringVar(&f.deps, "deps", "auto", "auto: add the ELF shared-library closure of every executable taken; none: take only what --from names")
 	fl.StringVar(&f.pkgMetadata, "package-metadata", "auto", "auto: keep, for scanners, the package metadata of the packages whose files the result holds (dpkg status.d, apk db, language packages' metadata); none: leave it out")
-	fl.VarPF(&f.sbom, "sbom", "", "attach an SPDX 2.3 SBOM of each image as an in-toto attestation manifest, as buildx does (the result becomes an index); default on when every output is an OCI layout or a registry, --sbom=false to leave it out").NoOptDefVal = "true"
-	fl.VarPF(&f.provenance, "provenance", "", "attach SLSA v0.2 provenance (sources, base, --from specs, slim's version) as buildx's mode=min does; default on when every output is an OCI layout or a registry, --provenance=false to leave it out").NoOptDefVal = "true"
+	fl.VarPF(&f.sbom, "sbom", "", "attach an SPDX 2.3 SBOM of each image as an in-toto attestation manifest, as buildx does (the result becomes an index); default on when every output is a registry push (an OCI layout only when asked), --sbom=false to leave it out").NoOptDefVal = "true"
+	fl.VarPF(&f.provenance, "provenance", "", "attach SLSA v0.2 provenance (sources, base, --from specs, slim's version) as buildx's mode=min does; default on when every output is a registry push (an OCI layout only when asked), --provenance=false to leave it out").NoOptDefVal = "true"
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `override the entrypoint (JSON array, e.g. '["/app/server","-v"]', or words)`)
 	fl.StringVar(&f.cmd, "cmd", "", "override the cmd (JSON array or words)")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable K=V (repeatable)")

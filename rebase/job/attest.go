@@ -22,22 +22,30 @@ type Attest struct {
 	Provenance bool
 }
 
-// ResolveAttest decides --sbom and --provenance for outs, as buildx does for its
-// exporters: each is on by default when every output can hold attestations (an OCI
-// layout, a registry) and off when one cannot (a Docker archive, the daemon: `docker
-// save`'s format has no index, and they take one platform's image). sbom and provenance
-// are nil when the user left them unset; an explicit true that an output cannot hold is
+// ResolveAttest decides --sbom and --provenance for outs. Each is on by default when
+// every output is a registry push, as buildx attaches provenance to what it pushes (a
+// registry serves the index to clients that pick their platform and skip attestation
+// manifests). An OCI layout can hold them too, but only when asked: a layout's tag then
+// names an index, which umoci (0.4) refuses as ambiguous, and third-party readers of
+// slim's files must accept them. A Docker archive or the daemon cannot hold them (`docker
+// save`'s format has no index; they take one platform's image). sbom and provenance are
+// nil when the user left them unset; an explicit true that an output cannot hold is
 // refused before any work.
 func ResolveAttest(outs []output.Output, sbom, provenance *bool) (Attest, error) {
 	holds, docker := len(outs) > 0, ""
+	pushes := len(outs) > 0
 	for _, o := range outs {
-		if o.Type != output.OCI && o.Type != output.Registry && (o.Type != output.Image || !o.Push) {
+		push := o.Type == output.Registry || (o.Type == output.Image && o.Push)
+		if !push {
+			pushes = false
+		}
+		if o.Type != output.OCI && !push {
 			holds, docker = false, o.String()
 		}
 	}
 	pick := func(flag string, v *bool) (bool, error) {
 		if v == nil {
-			return holds, nil
+			return pushes, nil
 		}
 		if *v && !holds {
 			if docker == "" {

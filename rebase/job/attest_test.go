@@ -21,12 +21,14 @@ func TestResolveAttest(t *testing.T) {
 		want             Attest
 		wantErr          error
 	}{
-		{"oci by default", []output.Output{oci}, nil, nil, Attest{SBOM: true, Provenance: true}, nil},
+		{"oci: off by default (umoci)", []output.Output{oci}, nil, nil, Attest{}, nil},
 		{"registry by default", []output.Output{reg}, nil, nil, Attest{SBOM: true, Provenance: true}, nil},
 		{"image push by default", []output.Output{push}, nil, nil, Attest{SBOM: true, Provenance: true}, nil},
-		{"oci and registry", []output.Output{oci, reg}, nil, nil, Attest{SBOM: true, Provenance: true}, nil},
-		{"turned off", []output.Output{oci}, &off, &off, Attest{}, nil},
-		{"sbom off only", []output.Output{oci}, &off, nil, Attest{Provenance: true}, nil},
+		{"oci and registry: off by default", []output.Output{oci, reg}, nil, nil, Attest{}, nil},
+		{"oci and registry, asked", []output.Output{oci, reg}, &on, &on, Attest{SBOM: true, Provenance: true}, nil},
+		{"turned off", []output.Output{reg}, &off, &off, Attest{}, nil},
+		{"sbom off only", []output.Output{reg}, &off, nil, Attest{Provenance: true}, nil},
+		{"oci, sbom only asked", []output.Output{oci}, &on, nil, Attest{SBOM: true}, nil},
 		{"docker archive: off", []output.Output{archive}, nil, nil, Attest{}, nil},
 		{"load: off", []output.Output{load}, nil, nil, Attest{}, nil},
 		{"oci and archive: off", []output.Output{oci, archive}, nil, nil, Attest{}, nil},
