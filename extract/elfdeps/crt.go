@@ -24,6 +24,23 @@ func glibcData() [][2]string {
 	}
 }
 
+// SystemConfig reports whether name (clean, relative to the root) is glibc's system
+// configuration that the closure adds for glibc programs: the name service and resolver
+// files every glibc system ships its own of. A base that has its own keeps it (it is the
+// system the result runs on); the closure's other data (CA bundles, OpenSSL's
+// configuration, locales) is the source's and replaces a base's.
+func SystemConfig(name string) bool {
+	if name == nssConfig {
+		return true
+	}
+	for _, f := range glibcData() {
+		if f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
 // caBundles are where TLS libraries look for trusted roots, Debian's first.
 func caBundles() []string {
 	return []string{"etc/ssl/certs/ca-certificates.crt", "etc/pki/tls/certs/ca-bundle.crt", "etc/ssl/cert.pem", "etc/ssl/ca-bundle.pem"}

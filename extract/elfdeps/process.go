@@ -8,6 +8,9 @@ import (
 	"github.com/slim-dev/slim/internal/rootfs"
 )
 
+// nssConfig is glibc's name service switch configuration.
+const nssConfig = "etc/nsswitch.conf"
+
 // nssModules are the NSS modules glibc loads with dlopen for the default nsswitch.conf
 // (files, dns): no DT_NEEDED names them, yet getpwnam and getaddrinfo fail without them.
 func nssModules() []string { return []string{"libnss_files.so.2", "libnss_dns.so.2"} }
@@ -306,8 +309,8 @@ func (p *process) expand(x *loaded, elems []string) []string {
 // loadNSS adds glibc's NSS configuration and default modules, as libc's dlopen would
 // find them, when present: an image without them is a choice, not an error.
 func (p *process) loadNSS() error {
-	if w, err := p.r.walk("etc/nsswitch.conf"); err == nil {
-		p.c.add(w, "etc/nsswitch.conf", "glibc NSS configuration")
+	if w, err := p.r.walk(nssConfig); err == nil {
+		p.c.add(w, nssConfig, "glibc NSS configuration")
 	} else if !rootfs.IsNotFound(err) {
 		return err
 	}

@@ -31,10 +31,12 @@ type baseOverlap struct {
 // already holds identically (content, link target, mode, owner, extended attributes),
 // so that a file such as /etc/nsswitch.conf, which the closure takes from the source
 // and the static base also ships, is not in the image twice. A file that differs stays:
-// it replaces the base's, unless it is configuration under /etc that the closure added
-// (added, by clean path) rather than a --from named: a base's /etc is the system the
-// result runs on (static's nsswitch.conf serves glibc as Debian's does), and taking the
-// source's put both in the image. Files other entries hard-link to stay, as do
+// it replaces the base's, unless it is glibc system configuration under /etc that the
+// closure added (added, by clean path: elfdeps.SystemConfig) rather than a --from named:
+// a base's name service and resolver files are the system the result runs on (static's
+// nsswitch.conf serves glibc as Debian's does), and taking the source's put both in the
+// image. The closure's other data (a CA bundle with the source's own roots, OpenSSL's
+// configuration) is what the program ran with and replaces the base's. Files other entries hard-link to stay, as do
 // directories, whose metadata the new layer sets.
 func dropBaseDuplicates(ctx context.Context, base v1.Image, entries []tarball.Entry, added map[string]bool) ([]tarball.Entry, baseOverlap, error) {
 	var ov baseOverlap

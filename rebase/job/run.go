@@ -260,10 +260,11 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			res.Report.Packages = pkgs // the first platform's, as Files
 		}
 	}
+	// glibc system configuration the closure added: the base's own copy stays.
 	added := map[string]bool{}
 	for _, f := range set.Files() {
-		if f.Added() {
-			added[cleanPath(f.Path)] = true
+		if name := cleanPath(f.Path); f.Added() && elfdeps.SystemConfig(name) {
+			added[name] = true
 		}
 	}
 	entries, overlap, err := dropBaseDuplicates(ctx, baseImg, set.Entries(), added)
