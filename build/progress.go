@@ -32,7 +32,7 @@ type Step struct {
 type stepper struct {
 	ch     chan<- *client.SolveStatus
 	mu     sync.Mutex
-	closed bool // the solve is over: the channel may be closed
+	closed bool // the display is over: the channel is closed
 	n      int
 }
 
@@ -168,10 +168,14 @@ func (s *stepper) send(st *client.SolveStatus) {
 	}
 }
 
+// close ends the display: the channel is closed once, and later steps send nothing.
 func (s *stepper) close() {
 	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+	}
 }
 
 // Display is BuildKit's progress display (progressui) for work that is not a
@@ -212,12 +216,7 @@ func NewDisplay(ctx context.Context, w io.Writer, mode, phase string) (*Display,
 // Close ends the display once it has drawn every step; what is printed after it
 // (a report, a table) comes below the display, not through it.
 func (d *Display) Close() {
-	d.stepper.mu.Lock()
-	if !d.stepper.closed {
-		d.stepper.closed = true
-		close(d.stepper.ch)
-	}
-	d.stepper.mu.Unlock()
+	d.stepper.close()
 	<-d.done
 }
 

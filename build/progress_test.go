@@ -42,9 +42,9 @@ func TestStepReportsThroughTheDisplayChannel(t *testing.T) {
 		t.Errorf("statuses:\n%q\nwant\n%q", got, want)
 	}
 
-	// Once the solve is over the channel may be closed: steps send nothing.
+	// Once the display is over its channel is closed: steps send nothing.
 	s.close()
-	close(ch)
+	s.close() // only the first call closes
 	late := StartStep(ctx, "late")
 	fmt.Fprintln(late, "ignored")
 	late.Done(nil)

@@ -72,7 +72,9 @@ type Request struct {
 	// its own, and writing a build's outputs need not wait for it. Solve waits
 	// for Finish and returns its error. As with BuildKit's own exporters, a
 	// failure after the callbacks (a --cache-to export) comes after Finish ran.
-	Finish func() error
+	// Its ctx shows steps in the build's display, which stays up until Finish
+	// returns (see StartStep and Steps).
+	Finish func(ctx context.Context) error
 }
 
 // prepared is a Request turned into what BuildKit's client takes.
@@ -301,10 +303,28 @@ func progressMode(s string) (progressui.DisplayMode, error) {
 
 // withProgress runs solve (which must close the status channel, as BuildKit's
 // client does) alongside the progress display.
-func withProgress(ctx context.Context, p *prepared, solve func(ctx context.Context, ch chan *client.SolveStatus) error) error {
-	ch := make(chan *client.SolveStatus)
+func withProgress(ctx context.Context, p *prepared, solve func(ctx context.Context, ch chan *client.SolveStatus, steps *stepper) error) error {
+	// BuildKit closes the channel it is given when its solve ends; slim's own
+	// steps may go on after that (a build's outputs are written while the
+	// session closes), so BuildKit's statuses are forwarded into the display's
+	// channel, which closes once both are done.
+	disp := make(chan *client.SolveStatus)
+	steps := &stepper{ch: disp}
+	bk := make(chan *client.SolveStatus)
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for st := range bk {
+			steps.send(st)
+		}
+	}()
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return solve(ctx, ch) })
+	eg.Go(func() error {
+		err := solve(ctx, bk, steps)
+		<-forwarded
+		steps.close()
+		return err
+	})
 	eg.Go(func() error {
 		d, err := progressui.NewDisplay(p.out, p.progress)
 		if err != nil {
@@ -312,13 +332,15 @@ func withProgress(ctx context.Context, p *prepared, solve func(ctx context.Conte
 			d, err = progressui.NewDisplay(p.out, progressui.PlainMode)
 		}
 		if err != nil {
-			for range ch {
+			for range disp {
 			}
 			return nil
 		}
 		// Not the group's context: the display must finish reporting the
 		// error that cancelled the build.
-		_, err = d.UpdateFrom(context.WithoutCancel(ctx), ch)
+		_, err = d.UpdateFrom(context.WithoutCancel(ctx), disp)
+		for range disp {
+		}
 		return err
 	})
 	return eg.Wait()
@@ -355,6 +377,7 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 
 	var steps *stepper      // slim's steps, shown by the display: see StartStep
 	var finished chan error // Finish's outcome, once started
+	solveCtx := ctx         // Finish outlives the callback's context
 	build := func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		base := maps.Clone(gw.BuildOpts().Opts)
 		maps.Copy(base, p.opt.FrontendAttrs)
@@ -389,23 +412,21 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 			if store != nil {
 				fctx = context.WithValue(fctx, runnerKey{}, &Runner{gw: gw, store: store})
 			}
-			err := fn(fctx, byKey)
-			if err != nil {
-				steps.close()
+			if err := fn(fctx, byKey); err != nil {
 				return nil, err
 			}
 		}
-		steps.close()
 		if req.Finish != nil {
 			finished = make(chan error, 1)
-			go func() { finished <- req.Finish() }()
+			fctx := context.WithValue(solveCtx, stepperKey{}, steps)
+			go func() { finished <- req.Finish(fctx) }()
 		}
 		return cacheResult(ctx, gw, req.CacheTo, results)
 	}
 
 	var fnErr error
-	err = withProgress(ctx, p, func(ctx context.Context, ch chan *client.SolveStatus) error {
-		steps = &stepper{ch: ch}
+	err = withProgress(ctx, p, func(ctx context.Context, ch chan *client.SolveStatus, s *stepper) error {
+		steps = s
 		_, err := c.bk.Build(ctx, p.opt, "slim", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 			res, err := build(ctx, gw)
 			if err != nil {
@@ -415,13 +436,14 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 			}
 			return res, err
 		}, ch)
+		// The display stays up while Finish writes.
+		if finished != nil {
+			if ferr := <-finished; ferr != nil && fnErr == nil {
+				fnErr = ferr
+			}
+		}
 		return err
 	})
-	if finished != nil {
-		if ferr := <-finished; ferr != nil && fnErr == nil {
-			fnErr = ferr
-		}
-	}
 	if fnErr != nil {
 		return fnErr
 	}
@@ -581,7 +603,7 @@ func (c *Client) Export(ctx context.Context, req Request, stage, dest string) er
 			OutputDir: tmp,
 		}}
 	}
-	err = withProgress(ctx, p, func(ctx context.Context, ch chan *client.SolveStatus) error {
+	err = withProgress(ctx, p, func(ctx context.Context, ch chan *client.SolveStatus, _ *stepper) error {
 		_, err := c.bk.Solve(ctx, nil, p.opt, ch)
 		return err
 	})

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
+	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/tarball"
 )
 
@@ -228,5 +230,40 @@ func TestDebugShowsTheChain(t *testing.T) {
 	_, _, debug := slimCLI(t, "inspect", "--debug", missing)
 	if strings.Contains(plain, "caused by") || !strings.Contains(debug, "caused by") || strings.Count(debug, "\n") < 2 {
 		t.Errorf("without --debug %q; with it %q: want the chain only with --debug", plain, debug)
+	}
+}
+
+// TestBuildProgressWritesAndPushes: with a Dockerfile, the outputs are written and pushed
+// under the build's display, as steps with their bytes, not silently after it ended.
+func TestBuildProgressWritesAndPushes(t *testing.T) {
+	needBuildkit(t)
+	dir := project(t, map[string]string{"Dockerfile": "FROM busybox AS b\nRUN head -c 300000 /dev/urandom > /blob\n"})
+	out := filepath.Join(t.TempDir(), "out")
+	pushed := testimage.Registry(t) + "/app:v1"
+	code, _, stderr := slimCLI(t, append(buildArgs("--from", "b:/blob", "--force", "--progress", "plain", "--sbom=false", "--provenance=false",
+		"-t", pushed, "--push", "-o", "type=oci,dest="+out), dir)...)
+	if code != 0 {
+		t.Fatalf("slim: %d\n%s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^#(\d+) writing oci layout ` + regexp.QuoteMeta(out) + `$`,
+		`(?m)^#(\d+) writing registry ` + regexp.QuoteMeta(pushed) + `$`,
+	} {
+		m := regexp.MustCompile(re).FindStringSubmatch(stderr)
+		if m == nil {
+			t.Errorf("no step %s in:\n%s", re, stderr)
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^#` + m[1] + ` DONE `).MatchString(stderr) {
+			t.Errorf("step #%s is not shown done:\n%s", m[1], stderr)
+		}
+	}
+	// The push's bytes: the blob is 300 kB, so the push step shows at least that much sent.
+	sent := regexp.MustCompile(`(?m)^#\d+ push ` + regexp.QuoteMeta(strings.TrimSuffix(pushed, ":v1")) + ` ([0-9.]+)kB / ([0-9.]+)kB`).FindStringSubmatch(stderr)
+	if sent == nil || sent[1] != sent[2] {
+		t.Fatalf("no push progress with all bytes sent in:\n%s", stderr)
+	}
+	if kb, err := strconv.ParseFloat(sent[2], 64); err != nil || kb < 300 {
+		t.Errorf("push sent %s kB (%v), want the 300 kB blob at least", sent[2], err)
 	}
 }

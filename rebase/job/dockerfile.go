@@ -56,7 +56,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 			}
 		}
 	}()
-	req.Finish = func() error {
+	req.Finish = func(ctx context.Context) error {
 		var err error
 		if result, err = combine(results); err != nil {
 			return err
@@ -64,6 +64,9 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if err := result.attest(ctx, cfg, warn.warn); err != nil {
 			return err
 		}
+		// Written and pushed under the build's display, as the image run's are.
+		cfg := cfg
+		cfg.Steps = build.Steps(ctx)
 		return result.write(ctx, cfg)
 	}
 
