@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/internal/testimage/apps"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -38,68 +37,12 @@ func needDocker(t *testing.T) string {
 	return docker
 }
 
-// hostEntries streams host files into layer entries: each path (file, symlink or
-// directory tree) under its own name, or under the name given after "=" (dest=src).
-// Content is opened only when the layer is written, so a large tree never sits in memory.
+// hostEntries is apps.HostEntries for a test: host files as layer entries ("dest=src").
 func hostEntries(t *testing.T, paths ...string) []tarball.Entry {
 	t.Helper()
-	var out []tarball.Entry
-	seen := map[string]bool{}
-	add := func(name, src string, fi fs.FileInfo) {
-		name = strings.TrimPrefix(filepath.Clean(name), "/")
-		if name == "." || seen[name] {
-			return
-		}
-		seen[name] = true
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			var err error
-			if link, err = os.Readlink(src); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
-			return // sockets, devices: not part of any image we make
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Name, h.Uname, h.Gname = name, "", ""
-		e := tarball.Entry{Header: h}
-		if fi.Mode().IsRegular() {
-			e.Open = func() (io.ReadCloser, error) { return os.Open(src) }
-		}
-		out = append(out, e)
-	}
-	for _, p := range paths {
-		dest, src, ok := strings.Cut(p, "=")
-		if !ok {
-			src = dest
-		}
-		fi, err := os.Lstat(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !fi.IsDir() {
-			add(dest, src, fi)
-			continue
-		}
-		err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, p)
-			add(filepath.Join(dest, rel), p, fi)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	out, err := apps.HostEntries(paths...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

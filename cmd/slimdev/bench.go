@@ -111,6 +111,7 @@ func workloads() []workload {
 		{name: "compress-rootfs", run: benchCompressRootfs},
 		{name: "memory", run: benchMemory},
 		{name: "build", run: benchBuild},
+		{name: "runtimes", run: benchRuntimes},
 	}
 }
 

@@ -299,17 +299,11 @@ func gzip9Size(ctx context.Context, in, out string) (int64, error) {
 // runSlimmed unpacks a slim result with umoci (a third-party reader) and runs its
 // entrypoint in a chroot, returning what it printed.
 func runSlimmed(ctx context.Context, layoutDir, bundle, entry string) (string, error) {
-	tag, err := layoutTag(layoutDir)
+	root, err := unpackLayout(ctx, layoutDir, bundle)
 	if err != nil {
 		return "", err
 	}
-	if err := os.RemoveAll(bundle); err != nil {
-		return "", err
-	}
-	if out, err := exec.CommandContext(ctx, "umoci", "unpack", "--image", layoutDir+":"+tag, bundle).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("umoci unpack: %w: %s", err, out)
-	}
-	out, err := exec.CommandContext(ctx, "chroot", filepath.Join(bundle, "rootfs"), entry).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "chroot", root, entry).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("chroot %s: %w: %s", entry, err, out)
 	}

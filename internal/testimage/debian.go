@@ -67,21 +67,11 @@ func FixtureDir(t testing.TB) string {
 	return dir
 }
 
-// cached returns dir/name once build has filled it, calling build (with a fresh
+// cachedDir returns dir/name once build has filled it, calling build (with a fresh
 // directory to fill) only when no earlier run or test did: an exclusive flock on a
-// lock file serializes builders across test processes and goroutines alike, and a
+// lock file serializes builders across processes and goroutines alike, and a
 // finished entry is renamed into place, so an interrupted build leaves nothing that
 // looks done.
-func cached(t testing.TB, dir, name string, build func(tmp string) error) string {
-	t.Helper()
-	final, err := cachedDir(dir, name, build)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return final
-}
-
-// cachedDir is cached for callers outside tests (cmd/slimdev bench).
 func cachedDir(dir, name string, build func(tmp string) error) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -275,8 +265,18 @@ func writeRootfsTar(root, file string) error {
 		return err
 	}
 	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	if err := RootfsTar(root, f); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// RootfsTar writes the tree at root to w as a layer tar, as the Debian fixtures are
+// packed: directories, regular files (hardlinks as copies) and symlinks, with modes
+// and owners; devices and sockets are left out.
+func RootfsTar(root string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -323,10 +323,7 @@ func writeRootfsTar(root, file string) error {
 	if err != nil {
 		return fmt.Errorf("packing %s: %w", root, err)
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return f.Close()
+	return tw.Close()
 }
 
 // ExtendLayout writes, in a temporary directory, an OCI layout (tagged "latest") of
@@ -335,55 +332,68 @@ func writeRootfsTar(root, file string) error {
 // nothing per test.
 func ExtendLayout(t testing.TB, base string, layers []v1.Layer, cfg func(*v1.Config)) (v1.Image, string) {
 	t.Helper()
-	idx, err := layout.ImageIndexFromPath(base)
+	dir := t.TempDir()
+	img, err := MakeExtendedLayout(base, dir, layers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img, dir
+}
+
+// MakeExtendedLayout is ExtendLayout for callers outside tests, writing the layout in
+// dir (which must not hold one yet).
+func MakeExtendedLayout(base, dir string, layers []v1.Layer, cfg func(*v1.Config)) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(base)
+	if err != nil {
+		return nil, err
+	}
 	im, err := idx.IndexManifest()
-	if err != nil || len(im.Manifests) != 1 {
-		t.Fatalf("layout %s: %v (want one image)", base, err)
+	if err != nil {
+		return nil, err
+	}
+	if len(im.Manifests) != 1 {
+		return nil, fmt.Errorf("layout %s: %d images, want one", base, len(im.Manifests))
 	}
 	img, err := idx.Image(im.Manifests[0].Digest)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if img, err = mutate.AppendLayers(img, layers...); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cf = cf.DeepCopy()
 	if cfg != nil {
 		cfg(&cf.Config)
 	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	dir := t.TempDir()
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	old, err := os.ReadDir(filepath.Join(base, "blobs", "sha256"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for _, b := range old {
 		// layout.Write skips blobs that are already there.
 		if err := os.Link(filepath.Join(base, "blobs", "sha256", b.Name()), filepath.Join(blobs, b.Name())); err != nil && !errors.Is(err, fs.ErrExist) {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "latest"})); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return img, dir
+	return img, nil
 }
 
 // NPMInstall returns a node_modules directory with pkgs ("name@version") installed by
@@ -391,14 +401,30 @@ func ExtendLayout(t testing.TB, base string, layers []v1.Layer, cfg func(*v1.Con
 // FixtureDir. Without npm the test stops (see Missing).
 func NPMInstall(t testing.TB, pkgs ...string) string {
 	t.Helper()
-	npm := NeedTool(t, "npm")
+	NeedTool(t, "npm")
+	dir, err := MakeNPMInstall(FixtureDir(t), pkgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// MakeNPMInstall is NPMInstall for callers outside tests, with the cache in fixtures.
+func MakeNPMInstall(fixtures string, pkgs ...string) (string, error) {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", err
+	}
 	h := sha256.Sum256([]byte(fixtureVersion + "\x00" + strings.Join(pkgs, " ")))
-	dir := cached(t, FixtureDir(t), "npm-"+hex.EncodeToString(h[:8]), func(tmp string) error {
+	dir, err := cachedDir(fixtures, "npm-"+hex.EncodeToString(h[:8]), func(tmp string) error {
 		if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte("{\"private\": true}\n"), 0o644); err != nil {
 			return err
 		}
 		args := append([]string{"install", "--prefix", tmp, "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts"}, pkgs...)
 		return run(append([]string{npm}, args...)...)
 	})
-	return filepath.Join(dir, "node_modules")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "node_modules"), nil
 }

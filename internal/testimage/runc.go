@@ -44,10 +44,30 @@ func (r Ran) String() string {
 func RunC(t testing.TB, rootfs string, c Container) Ran {
 	t.Helper()
 	NeedRoot(t, "running images with runc")
-	runc := NeedTool(t, "runc")
-	bundle := t.TempDir()
-	if b, err := exec.Command(runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
-		t.Fatalf("runc spec: %v\n%s", err, b)
+	NeedTool(t, "runc")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := Runc(ctx, rootfs, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Runc is RunC for callers outside tests (cmd/slimdev bench): it needs root and runc,
+// and returns an error when runc could not run the container at all.
+func Runc(ctx context.Context, rootfs string, c Container) (Ran, error) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		return Ran{}, err
+	}
+	bundle, err := os.MkdirTemp("", "slim-runc-")
+	if err != nil {
+		return Ran{}, err
+	}
+	defer os.RemoveAll(bundle)
+	if b, err := exec.CommandContext(ctx, runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		return Ran{}, fmt.Errorf("runc spec: %w\n%s", err, b)
 	}
 	files := map[string]string{"hosts": DockerHosts, "hostname": "slimtest\n", "resolv.conf": "nameserver 127.0.0.11\noptions ndots:0\n"}
 	var spec map[string]any
@@ -56,11 +76,11 @@ func RunC(t testing.TB, rootfs string, c Container) Ran {
 		err = json.Unmarshal(b, &spec)
 	}
 	if err != nil {
-		t.Fatalf("reading runc's spec: %v", err)
+		return Ran{}, fmt.Errorf("reading runc's spec: %w", err)
 	}
 	abs, err := filepath.Abs(rootfs)
 	if err != nil {
-		t.Fatal(err)
+		return Ran{}, err
 	}
 	spec["root"] = map[string]any{"path": abs, "readonly": false}
 	spec["hostname"] = "slimtest"
@@ -78,21 +98,19 @@ func RunC(t testing.TB, rootfs string, c Container) Ran {
 	for name, body := range files {
 		src := filepath.Join(bundle, name)
 		if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+			return Ran{}, err
 		}
 		mounts = append(mounts, map[string]any{"destination": "/etc/" + name, "type": "bind", "source": src, "options": []string{"rbind", "ro"}})
 	}
 	spec["mounts"] = mounts
 	if b, err = json.Marshal(spec); err != nil {
-		t.Fatal(err)
+		return Ran{}, err
 	}
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
+		return Ran{}, err
 	}
 
 	id := fmt.Sprintf("slimtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, runc, "run", "--bundle", bundle, id)
 	cmd.Cancel = func() error { return exec.Command(runc, "kill", id, "KILL").Run() }
 	var stdout, stderr bytes.Buffer
@@ -105,7 +123,7 @@ func RunC(t testing.TB, rootfs string, c Container) Ran {
 	case errors.As(err, &exit) && ctx.Err() == nil:
 		r.Code = exit.ExitCode()
 	case err != nil:
-		t.Fatalf("runc run %q in %s: %v\n%s", strings.Join(c.Args, " "), rootfs, err, r)
+		return r, fmt.Errorf("runc run %q in %s: %w\n%s", strings.Join(c.Args, " "), rootfs, err, r)
 	}
-	return r
+	return r, nil
 }
