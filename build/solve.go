@@ -67,6 +67,10 @@ type Request struct {
 	// Run lets the callback run processes in its stages and in images: see
 	// RunnerFrom.
 	Run bool
+	// Invocation gives the callback the build's invocation and the digests of the
+	// images it read, for provenance: see BuildInvocation. Resolving them is a
+	// round trip per image to BuildKit, which the frontend has just made.
+	Invocation bool
 	// Finish, when set, runs once Solve's callback has returned without error for
 	// every platform, while BuildKit closes the session: that takes a round of
 	// its own, and writing a build's outputs need not wait for it. Solve waits
@@ -80,6 +84,7 @@ type Request struct {
 // prepared is a Request turned into what BuildKit's client takes.
 type prepared struct {
 	opt      client.SolveOpt
+	df       *Dockerfile
 	stages   []Stage // all stages of the Dockerfile
 	targets  []Stage // the stages asked for
 	names    map[int]string
@@ -101,7 +106,7 @@ func (c *Client) prepare(req Request, want []string) (*prepared, error) {
 		}
 	}
 	stages, dfPath := df.Stages, df.Path
-	p := &prepared{stages: stages, cleanup: func() {}, names: map[int]string{}}
+	p := &prepared{df: df, stages: stages, cleanup: func() {}, names: map[int]string{}}
 	if len(want) == 0 {
 		want = []string{stages[len(stages)-1].Ref()}
 	}
@@ -411,6 +416,9 @@ func (c *Client) Solve(ctx context.Context, req Request, fn func(ctx context.Con
 			fctx := context.WithValue(ctx, stepperKey{}, steps)
 			if store != nil {
 				fctx = context.WithValue(fctx, runnerKey{}, &Runner{gw: gw, store: store})
+			}
+			if req.Invocation {
+				fctx = context.WithValue(fctx, invocationKey{}, p.invocation(ctx, gw, req, pl))
 			}
 			if err := fn(fctx, byKey); err != nil {
 				return nil, err

@@ -18,12 +18,15 @@ func TestSlimLangsCurlCxx(t *testing.T) {
 		}
 	}
 	traceAndVerify(t, fat, ref, app.Cmd)
+	// Everything but the page the server serves: the server starts, curl gets a 404.
+	verifyCatches(t, app, "hello over https", "404 page not found",
+		"--from", ref+":/app/serve", "--from", ref+":/app/run.sh", "--from", ref+":/app/probe", "--from", ref+":/app/tls", "--base", "static")
 }
 
 // TestSlimLangsShell: a #!/bin/sh entrypoint on Debian calling date, grep, sed, wc,
 // sha256sum, cut, ls, sort and head by plain name, named by --from IMG:/app alone, runs
 // on the static base (dash and the coreutils it calls, found through PATH) and, traced,
-// on scratch byte for byte. Slow (a Debian fixture).
+// on scratch byte for byte; --verify catches the script without its data file. Slow (a Debian fixture).
 func TestSlimLangsShell(t *testing.T) {
 	app, fat, ref := langsApp(t, "shell")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
@@ -36,4 +39,6 @@ func TestSlimLangsShell(t *testing.T) {
 		}
 	}
 	traceAndVerify(t, fat, ref, app.Cmd)
+	// The script without its data file: the commands run, the redirection fails.
+	verifyCatches(t, app, "12 bytes", "/app/data/motd.txt", "--from", ref+":/app/entry.sh", "--base", "static")
 }

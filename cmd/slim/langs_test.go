@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,12 +156,22 @@ func traceAndVerify(t *testing.T, fat testimage.Ran, ref string, app []string) (
 }
 
 // verifyCatches slims ref with args, a result the fidelity check passes but that does
-// not run as the source does; --verify app must refuse it: exit 4, the source's output
-// (with wantSource) and the result's (with wantResult) shown, nothing written.
-func verifyCatches(t *testing.T, app []string, wantSource, wantResult string, args ...string) {
+// not run as the source does; --verify with the app's command must refuse it: exit 4,
+// the source's output (with wantSource) and the result's (with wantResult) shown,
+// nothing written.
+func verifyCatches(t *testing.T, app apps.App, wantSource, wantResult string, args ...string) {
 	t.Helper()
 	needBuildkit(t)
-	cmd, err := json.Marshal(app)
+	cmd, err := json.Marshal(app.Cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// --verify runs its command after the image's ENTRYPOINT, as docker run does.
+	ran := app.Cmd
+	if app.Entrypoint {
+		ran = append(slices.Clip(app.Cmd), app.Cmd...)
+	}
+	shown, err := json.Marshal(ran)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +181,7 @@ func verifyCatches(t *testing.T, app []string, wantSource, wantResult string, ar
 	if code != 4 {
 		t.Fatalf("slim %s: exit %d, want 4 (--verify refuses)\n%s", strings.Join(args, " "), code, stderr)
 	}
-	for _, want := range []string{"source: " + string(cmd) + ", exit 0", "result: " + string(cmd) + ", exit", wantSource, wantResult, "nothing was written"} {
+	for _, want := range []string{"source: " + string(shown) + ", exit 0", "result: " + string(shown) + ", exit", wantSource, wantResult, "nothing was written"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -219,7 +230,7 @@ func TestSlimLangsPython(t *testing.T) {
 	// stdlib): the entrypoint starts, so the fidelity check passes; the run cannot open
 	// the script. (--from IMG:/usr/bin/python3 is refused as conflicting files with the
 	// python3 that the stdlib's #! lines take.)
-	verifyCatches(t, app.Cmd, "round trip: True", "can't open file '/app/main.py'", "--from", ref+":/etc/debian_version", "--base", "static")
+	verifyCatches(t, app, "round trip: True", "can't open file '/app/main.py'", "--from", ref+":/etc/debian_version", "--base", "static")
 }
 
 // TestSlimLangsNode: `node /app/app.js` with express, lodash and semver from npm runs
@@ -239,7 +250,7 @@ func TestSlimLangsNode(t *testing.T) {
 
 	traceAndVerify(t, fat, ref, app.Cmd)
 	// Every module but lodash: node and its builtins start, the require fails.
-	verifyCatches(t, app.Cmd, `lodash [[1,2],[3,4],[5]]`, "Cannot find module 'lodash'",
+	verifyCatches(t, app, `lodash [[1,2],[3,4],[5]]`, "Cannot find module 'lodash'",
 		"--from", ref+":/app/app.js", "--from", ref+":/app/node_modules/[^l]*", "--base", "static")
 }
 
@@ -264,7 +275,7 @@ func TestSlimLangsJava(t *testing.T) {
 
 	traceAndVerify(t, fat, ref, app.Cmd)
 	// The JRE without the class: java starts, the class is not found.
-	verifyCatches(t, app.Cmd, "trusted true", "Could not find or load main class Main", "--from", ref+":/usr/bin/java", "--base", "static")
+	verifyCatches(t, app, "trusted true", "Could not find or load main class Main", "--from", ref+":/usr/bin/java", "--base", "static")
 }
 
 // TestSlimLangsGoCgo: a Go program built with cgo (netcgo, os/user through glibc's NSS)
@@ -284,5 +295,5 @@ func TestSlimLangsGoCgo(t *testing.T) {
 	if !has("etc/passwd") || !byTrace {
 		t.Errorf("--trace did not take /etc/passwd (in the result: %t):\n%s", has("etc/passwd"), report)
 	}
-	verifyCatches(t, app.Cmd, "root 0 /root", "unknown user root", "--from", ref+":/app", "--base", "scratch")
+	verifyCatches(t, app, "root 0 /root", "unknown user root", "--from", ref+":/app", "--base", "scratch")
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -16,11 +20,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/extract/pkgdb"
+	"github.com/slim-dev/slim/internal/baseimage"
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
@@ -370,53 +376,7 @@ func TestAttestations(t *testing.T) {
 		return idx, d.String()
 	}
 	idx, digest := run()
-	im, err := idx.IndexManifest()
-	if err != nil || len(im.Manifests) != 2 {
-		t.Fatalf("index: %v, %d manifests, want the image and its attestations", err, len(im.Manifests))
-	}
-	image, att := im.Manifests[0], im.Manifests[1]
-	if att.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || att.Annotations["vnd.docker.reference.digest"] != image.Digest.String() ||
-		att.Platform == nil || att.Platform.OS != "unknown" || att.Platform.Architecture != "unknown" {
-		t.Fatalf("attestation descriptor %+v does not point at the image %s as BuildKit's do", att, image.Digest)
-	}
-	attImg, err := idx.Image(att.Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf, err := attImg.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	predicates := map[string]json.RawMessage{}
-	for i, l := range mf.Layers {
-		if l.MediaType != "application/vnd.in-toto+json" {
-			t.Errorf("attestation layer %d: media type %s", i, l.MediaType)
-		}
-		layer, err := attImg.LayerByDigest(l.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := layer.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st struct {
-			Type          string `json:"_type"`
-			PredicateType string `json:"predicateType"`
-			Subject       []struct {
-				Digest map[string]string `json:"digest"`
-			} `json:"subject"`
-			Predicate json.RawMessage `json:"predicate"`
-		}
-		if err := json.NewDecoder(rc).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
-		rc.Close()
-		if st.PredicateType != l.Annotations["in-toto.io/predicate-type"] || len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != image.Digest.String() {
-			t.Errorf("statement %d: predicate %s (annotated %s), subject %v, want the image %s", i, st.PredicateType, l.Annotations["in-toto.io/predicate-type"], st.Subject, image.Digest)
-		}
-		predicates[st.PredicateType] = st.Predicate
-	}
+	predicates := attestationPredicates(t, idx)
 	var doc struct {
 		SPDXVersion  string                   `json:"spdxVersion"`
 		CreationInfo struct{ Created string } `json:"creationInfo"`
@@ -581,4 +541,155 @@ func TestAttestationsByDefault(t *testing.T) {
 		t.Errorf("refused run left %s: %v", archive, err)
 	}
 	slimOK(t, "--from", ref+":/bin/busybox", "--base", "static", "-t", "att:slim", "-o", "type=docker,dest="+archive)
+}
+
+// attestationPredicates reads the attestations of the image in idx (the image first,
+// then its attestation manifest, as BuildKit writes them): each statement's subject
+// must be the image; it returns the predicates by type.
+func attestationPredicates(t *testing.T, idx v1.ImageIndex) map[string]json.RawMessage {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("index: %v, %d manifests, want the image and its attestations", err, len(im.Manifests))
+	}
+	image, att := im.Manifests[0], im.Manifests[1]
+	if att.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || att.Annotations["vnd.docker.reference.digest"] != image.Digest.String() ||
+		att.Platform == nil || att.Platform.OS != "unknown" || att.Platform.Architecture != "unknown" {
+		t.Fatalf("attestation descriptor %+v does not point at the image %s as BuildKit's do", att, image.Digest)
+	}
+	attImg, err := idx.Image(att.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	predicates := map[string]json.RawMessage{}
+	mf, err := attImg.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range mf.Layers {
+		if l.MediaType != "application/vnd.in-toto+json" {
+			t.Errorf("attestation layer %d: media type %s", i, l.MediaType)
+		}
+		layer, err := attImg.LayerByDigest(l.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := layer.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Type          string `json:"_type"`
+			PredicateType string `json:"predicateType"`
+			Subject       []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+			Predicate json.RawMessage `json:"predicate"`
+		}
+		if err := json.NewDecoder(rc).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		if st.PredicateType != l.Annotations["in-toto.io/predicate-type"] || len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != image.Digest.String() {
+			t.Errorf("statement %d: predicate %s (annotated %s), subject %v, want the image %s", i, st.PredicateType, l.Annotations["in-toto.io/predicate-type"], st.Subject, image.Digest)
+		}
+		predicates[st.PredicateType] = st.Predicate
+	}
+	return predicates
+}
+
+// TestBuildProvenance (issue 15): slim's provenance of a Dockerfile run names the build
+// it came from, as BuildKit's own (mode=min) does: the Dockerfile (file name and
+// sha256), the frontend and its options (build args, named contexts as given), and the
+// images the solved stages read with the digests BuildKit resolved — a registry base
+// through the FROM chain of the target, a named context's layout — and two runs give
+// the same bytes.
+func TestBuildProvenance(t *testing.T) {
+	needBuildkit(t)
+	const user, pass = "slim", "pr0v"
+	busybox, err := baseimage.Busybox(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not the busybox context's digest, so that each material is told apart.
+	base := mutate.Annotations(busybox, map[string]string{"org.opencontainers.image.title": "runtime"}).(v1.Image)
+	baseDigest, err := base.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := testimage.PrivateRegistry(t, user, pass, map[string]any{"lib/runtime:1.0": base})
+	t.Setenv("DOCKER_CONFIG", testimage.DockerConfig(t, host, user, pass))
+	dockerfile := "ARG TAG=1.0\nFROM " + host + "/lib/runtime:${TAG} AS runtime\n" +
+		"FROM busybox AS builder\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n" +
+		"FROM runtime\nCOPY --from=builder /greeting /greeting\n"
+	dir := project(t, map[string]string{"Dockerfile": dockerfile})
+	run := func() (json.RawMessage, string) {
+		out := filepath.Join(t.TempDir(), "out")
+		slimOK(t, buildArgs("--from", "builder:/greeting", "--build-arg", "GREETING=hi", "--base", "scratch", "--force",
+			"--provenance", "--sbom=false", "-t", "prov:slim", "-o", "type=oci,dest="+out, dir)...)
+		lp, err := layout.ImageIndexFromPath(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := lp.IndexManifest()
+		if err != nil || len(im.Manifests) != 1 {
+			t.Fatalf("layout: %v, %+v", err, im)
+		}
+		idx, err := lp.ImageIndex(im.Manifests[0].Digest)
+		if err != nil {
+			t.Fatalf("the result is no index: %v", err)
+		}
+		return attestationPredicates(t, idx)[rebase.PredicateSLSA02], im.Manifests[0].Digest.String()
+	}
+	raw, digest := run()
+	var pr struct {
+		Invocation struct {
+			ConfigSource struct {
+				EntryPoint string            `json:"entryPoint"`
+				Digest     map[string]string `json:"digest"`
+			} `json:"configSource"`
+			Parameters struct {
+				From     []string          `json:"from"`
+				Frontend string            `json:"frontend"`
+				Args     map[string]string `json:"args"`
+				Locals   []struct{ Name string }
+			} `json:"parameters"`
+		} `json:"invocation"`
+		Materials []struct {
+			URI    string            `json:"uri"`
+			Digest map[string]string `json:"digest"`
+		} `json:"materials"`
+	}
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		t.Fatalf("provenance: %v\n%s", err, raw)
+	}
+	sum := sha256.Sum256([]byte(dockerfile))
+	inv := pr.Invocation
+	if inv.ConfigSource.EntryPoint != "Dockerfile" || inv.ConfigSource.Digest["sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("configSource %+v, want the Dockerfile and its sha256 %x", inv.ConfigSource, sum)
+	}
+	if inv.Parameters.Frontend != "dockerfile.v0" || inv.Parameters.Args["build-arg:GREETING"] != "hi" ||
+		inv.Parameters.Args["context:busybox"] != "oci-layout://"+bk.busybox || len(inv.Parameters.Locals) < 2 {
+		t.Errorf("parameters %+v: want the frontend, the build arg, the named context as given and the locals", inv.Parameters)
+	}
+	if !slices.Contains(inv.Parameters.From, "builder:/greeting") {
+		t.Errorf("parameters.from %v lack the --from", inv.Parameters.From)
+	}
+	wantBase := "pkg:docker/" + host + "/lib/runtime@1.0?platform=" + url.QueryEscape(runtime.GOOS+"/"+runtime.GOARCH)
+	busyboxDigest := layoutDigest(t, bk.busybox)
+	found := map[string]bool{}
+	for _, m := range pr.Materials {
+		switch {
+		case m.URI == wantBase && m.Digest["sha256"] == baseDigest.Hex:
+			found["base"] = true
+		case m.URI == "oci-layout://"+bk.busybox && m.Digest["sha256"] == busyboxDigest.Hex:
+			found["context"] = true
+		}
+	}
+	if !found["base"] || !found["context"] {
+		t.Errorf("materials %+v: want %s with %s (the target's FROM chain) and the busybox layout with %s", pr.Materials, wantBase, baseDigest, busyboxDigest)
+	}
+	if again, d := run(); string(again) != string(raw) || d != digest {
+		t.Errorf("two runs gave different provenance:\n%s\n%s", raw, again)
+	}
 }

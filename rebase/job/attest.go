@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/mediatype"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball/output"
@@ -101,6 +102,10 @@ type provParameters struct {
 	From        []string `json:"from"`
 	Base        string   `json:"base"`
 	SlimVersion string   `json:"slimVersion"`
+	// The Dockerfile build's, as BuildKit's own provenance names them.
+	Frontend string            `json:"frontend,omitempty"`
+	Args     map[string]string `json:"args,omitempty"`
+	Locals   []build.Local     `json:"locals,omitempty"`
 }
 
 type provMaterial struct {
@@ -198,6 +203,15 @@ func (r *Result) attest(ctx context.Context, cfg Config, warn func(string)) erro
 					m.Digest = map[string]string{h.Algorithm: h.Hex}
 				}
 				pr.Materials = append(pr.Materials, m)
+			}
+			if inv := r.invocations[p.String()]; inv != nil {
+				// The build the stages came from: its Dockerfile, options and the
+				// images its stages read, so the provenance reaches past the stages.
+				pr.Invocation.ConfigSource = map[string]any{"entryPoint": inv.ConfigSource.EntryPoint, "digest": inv.ConfigSource.Digest}
+				pr.Invocation.Parameters.Frontend, pr.Invocation.Parameters.Args, pr.Invocation.Parameters.Locals = inv.Frontend, inv.Args, inv.Locals
+				for _, m := range inv.Materials {
+					pr.Materials = append(pr.Materials, provMaterial{URI: m.URI, Digest: m.Digest})
+				}
 			}
 			atts = append(atts, rebase.Attestation{PredicateType: rebase.PredicateSLSA02, Predicate: pr})
 		}

@@ -40,6 +40,7 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 	req.ProgressOutput = progress
 	req.Platforms = nil
 	req.Run = len(cfg.Verify.Commands) > 0 || len(cfg.Trace.Commands) > 0
+	req.Invocation = cfg.Attest.Provenance
 	vf := newVerifier(cfg, warn)
 	for _, p := range cfg.Platforms {
 		req.Platforms = append(req.Platforms, p.String())
@@ -143,6 +144,9 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 			return err
 		}
 		res.Report.Traces = traces
+		if inv := build.BuildInvocation(ctx); inv != nil {
+			res.invocations = map[string]*build.Invocation{p.String(): inv}
+		}
 		if len(cfg.Verify.Commands) > 0 {
 			if err := verifyStage(ctx, vf, targetFS, res, p.String()); err != nil {
 				res.Close()

@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/build"
 	"github.com/slim-dev/slim/internal/tempfile"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
@@ -22,6 +23,8 @@ type Result struct {
 	Report   *Report
 	Warnings []string
 	layers   []*tarball.Layer
+	// invocations are the builds' invocations by platform, for provenance.
+	invocations map[string]*build.Invocation
 }
 
 // Close removes the spooled layer files. Call it once the result has been written.
@@ -76,6 +79,12 @@ func combine(results []*Result) (*Result, error) {
 			out.Report.Files = r.Report.Files
 		}
 		out.layers = append(out.layers, r.layers...)
+		for pl, inv := range r.invocations {
+			if out.invocations == nil {
+				out.invocations = map[string]*build.Invocation{}
+			}
+			out.invocations[pl] = inv
+		}
 	}
 	idx, err := rebase.Index("", images...)
 	if err != nil {
