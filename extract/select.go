@@ -707,7 +707,7 @@ func (s *selector) takeDeps(missing *error) error {
 		if it == nil || it.origin != s.origin || it.hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		if strings.HasSuffix(it.src, ".py") {
+		if ext := path.Ext(it.src); ext == ".py" || ext == ".pl" || ext == ".pm" {
 			s.sources = append(s.sources, it.src)
 		}
 		ok, err := s.maybeProgram(it)
@@ -716,6 +716,10 @@ func (s *selector) takeDeps(missing *error) error {
 		}
 		if ok {
 			inputs = append(inputs, it.src)
+			if ext := path.Ext(it.src); ext != ".py" && ext != ".pl" && ext != ".pm" {
+				// A script may be source of a runtime whatever its name (#!/usr/bin/perl).
+				s.sources = append(s.sources, it.src)
+			}
 		}
 	}
 	s.checked = len(s.order)

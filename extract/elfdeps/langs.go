@@ -16,6 +16,8 @@ type langState struct {
 	done    map[string]bool // runtime directories already taken
 	pythons []*python
 	sources []string // .py files given to Imports, scanned for every runtime
+	perls   []*perl
+	perlSrc []string // Perl sources given to Imports, likewise
 }
 
 func (r *Resolver) langs() *langState {
@@ -27,7 +29,8 @@ func (r *Resolver) langs() *langState {
 
 // loadLangs adds what a language runtime loads by name when the program started is one:
 // Python's stdlib, Node's externalized builtins, the JRE of java. The loader never
-// names these files, so without them the program starts and then fails.
+// names these files, so without them the program starts and then fails. Perl's core
+// library likewise.
 func (p *process) loadLangs() error {
 	if p.c.check || p.root.obj.interp == "" {
 		return nil
@@ -36,6 +39,9 @@ func (p *process) loadLangs() error {
 		return err
 	}
 	if err := p.loadNode(); err != nil {
+		return err
+	}
+	if err := p.loadPerl(); err != nil {
 		return err
 	}
 	return p.loadJava()

@@ -25,7 +25,7 @@ func (p *process) loadNode() error {
 		return nil
 	}
 	p.r.langs().done["node:"+bin.real] = true
-	names, err := p.r.scriptPaths(bin.real)
+	names, err := p.r.embeddedPaths(bin.real, isScriptPath)
 	if err != nil {
 		return err
 	}
@@ -45,10 +45,10 @@ func (p *process) loadNode() error {
 // maxEmbeddedPath bounds a NUL-terminated string read as a path.
 const maxEmbeddedPath = 1024
 
-// scriptPaths lists the NUL-terminated strings of the file at real that are absolute
-// paths of JavaScript files (.js, .mjs, .cjs), in the order they appear, each once.
-// The file is streamed: libnode is tens of megabytes.
-func (r *Resolver) scriptPaths(real string) ([]string, error) {
+// embeddedPaths lists the NUL-terminated strings of the file at real that keep says
+// are paths (node's JavaScript files, perl's @INC), in the order they appear, each
+// once. The file is streamed: libnode is tens of megabytes.
+func (r *Resolver) embeddedPaths(real string, keep func(string) bool) ([]string, error) {
 	f, err := r.fsys.Open(real)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", real, err)
@@ -74,13 +74,14 @@ func (r *Resolver) scriptPaths(real string) ([]string, error) {
 			continue
 		}
 		s := string(chunk[:len(chunk)-1])
-		if isScriptPath(s) && !seen[s] {
+		if keep(s) && !seen[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
 	}
 }
 
+// isScriptPath says whether s is an absolute path of a JavaScript file (.js, .mjs, .cjs).
 func isScriptPath(s string) bool {
 	if !strings.HasPrefix(s, "/") || !(strings.HasSuffix(s, ".js") || strings.HasSuffix(s, ".mjs") || strings.HasSuffix(s, ".cjs")) {
 		return false

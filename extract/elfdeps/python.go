@@ -179,8 +179,9 @@ func (py *python) otherBytecode(rel string) bool {
 	return !strings.Contains(path.Base(rel), tag+".") && !strings.Contains(path.Base(rel), tag+"-")
 }
 
-// Imports returns the modules that the Python source files given (.py, image names)
-// import, with what those import in turn: each top-level package or module found in a
+// Imports returns the modules that the source files given (image names) load by
+// name: for Perl sources (.pl, .pm, #! perl scripts), see perlImports; for Python
+// (.py), the modules they import, with what those import in turn: each top-level package or module found in a
 // site or dist-packages directory of a Python runtime taken by an earlier Closure, with
 // its C extensions and its distribution's metadata. Sources are remembered, so a
 // runtime met later still sees them. Imports of the stdlib, relative ones and names no
@@ -191,10 +192,21 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	for _, f := range files {
 		if strings.HasSuffix(f, ".py") {
 			st.sources = append(st.sources, tidyName(f))
+			continue
+		}
+		head, err := r.readHead(f)
+		if err != nil {
+			return nil, err
+		}
+		if isPerlSource(f, head) {
+			st.perlSrc = append(st.perlSrc, tidyName(f))
 		}
 	}
 	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}
 	p := &process{r: r, c: c}
+	if err := p.perlImports(st.perlSrc); err != nil {
+		return nil, err
+	}
 	for _, py := range st.pythons {
 		queue := []string{}
 		for _, src := range st.sources {
@@ -234,6 +246,20 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 
 // maxSource bounds a source file read for its imports.
 const maxSource = 16 << 20
+
+// readHead reads the first bytes of a file, enough for its #! line.
+func (r *Resolver) readHead(name string) ([]byte, error) {
+	f, err := r.fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return b, nil
+}
 
 func (r *Resolver) readSource(name string) ([]byte, error) {
 	f, err := r.fsys.Open(name)

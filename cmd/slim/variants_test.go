@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/internal/testimage"
+)
+
+// TestSlimLangsVariants: the ways images start their runtimes besides the runtime
+// tests' own (java -jar, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// package, a shell script calling python3, Node ES modules, a bash script, a Perl
+// script using core modules, a Python HTTP round trip on loopback), each named by
+// --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
+// (the Debian fixture).
+func TestSlimLangsVariants(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	javac, jar := testimage.NeedTool(t, "javac"), testimage.NeedTool(t, "jar")
+	src := write("jar/Main.java", `public class Main { public static void main(String[] a) throws Exception {
+	System.out.println("jar " + java.util.Base64.getEncoder().encodeToString("slim".getBytes("UTF-8")) + " " + java.nio.charset.Charset.defaultCharset()); } }`, 0o644)
+	manifest := write("jar/manifest.txt", "Main-Class: Main\n", 0o644)
+	for _, argv := range [][]string{{javac, "--release", "17", "-d", filepath.Dir(src), src}, {jar, "cfm", filepath.Join(dir, "app.jar"), manifest, "-C", filepath.Dir(src), "Main.class"}} {
+		if b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", argv[0], err, b)
+		}
+	}
+	write("pkg/app/__init__.py", "", 0o644)
+	write("pkg/app/helper.py", "VALUE = 7\n", 0o644)
+	write("pkg/app/__main__.py", "import json\nfrom . import helper\nprint(\"dash m\", helper.VALUE, json.dumps([1]))\n", 0o644)
+	cases := []struct {
+		name  string
+		files []string
+		cfg   func(*v1.Config)
+		want  string
+	}{
+		{"java -jar", []string{"app/app.jar=" + filepath.Join(dir, "app.jar")}, func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "jar c2xpbQ== "},
+		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
+		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},
+		{"sh calls python3", []string{"app/run.sh=" + write("run.sh", "#!/bin/sh\nv=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])')\necho \"from sh: $v\"\n", 0o755)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.sh"} }, "from sh: 3."},
+		{"node esm", []string{"app/main.mjs=" + write("main.mjs", "import { answer } from './lib.mjs';\nimport { createHash } from 'node:crypto';\n"+
+			"console.log('esm', answer, createHash('sha1').update('x').digest('hex').slice(0, 6));\n", 0o644), "app/lib.mjs=" + write("lib.mjs", "export const answer = 42;\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"node", "/app/main.mjs"} }, "esm 42"},
+		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
+		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+
+			"print \"perl \", basename(\"/a/b/c.txt\"), \" \", sum(1, 2, 3), \"\\n\";\n", 0o755)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.pl"} }, "perl c.txt 6"},
+		{"python http", []string{"app/srv.py=" + write("srv.py", `import http.server, threading, urllib.request, json, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(json.dumps({"ok": True}).encode())
+    def log_message(self, *a): pass
+s = socketserver.TCPServer(("127.0.0.1", 0), H)
+threading.Thread(target=s.serve_forever, daemon=True).start()
+r = urllib.request.urlopen("http://localhost:%d/" % s.server_address[1]).read()
+print("http ok" if json.loads(r)["ok"] else "http bad")
+s.shutdown()
+`, 0o644)}, func(c *v1.Config) { c.Cmd = []string{"python3", "/app/srv.py"} }, "http ok"},
+	}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			img, ref := langsImage(t, hostEntries(t, c.files...), c.cfg)
+			fat := runFat(t, img, c.want)
+			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
+		})
+	}
+}
