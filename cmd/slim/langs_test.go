@@ -24,8 +24,15 @@ import (
 // cfg applied, as an oci-layout reference.
 func langsImage(t *testing.T, app []tarball.Entry, cfg func(*v1.Config)) (v1.Image, string) {
 	t.Helper()
+	return debianImage(t, testimage.LanguageRuntimes(), app, cfg)
+}
+
+// debianImage is the Debian fixture d with app on top and cfg applied, as an
+// oci-layout reference.
+func debianImage(t *testing.T, d testimage.Debian, app []tarball.Entry, cfg func(*v1.Config)) (v1.Image, string) {
+	t.Helper()
 	skipShort(t)
-	base := testimage.DebianLayout(t, testimage.LanguageRuntimes())
+	base := testimage.DebianLayout(t, d)
 	l, err := tarball.NewLayer(app, tarball.WithCompression(tarball.Uncompressed), tarball.WithParents(), tarball.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)

@@ -83,3 +83,36 @@ s.shutdown()
 		})
 	}
 }
+
+// TestSlimLangsScripting: Ruby (stdlib and C extensions), PHP (its ini and extension
+// directories), Lua and Tcl (whose init.tcl tclsh reads at start) from Debian's
+// packages, each app named by --from IMG:/app alone on the static base, run with runc
+// as the fat image ran: their library directories are named in their binaries. Slow
+// (a Debian fixture of its own).
+func TestSlimLangsScripting(t *testing.T) {
+	skipShort(t)
+	d := testimage.Debian{Packages: []string{"ruby", "php-cli", "lua5.4", "tcl"}}
+	cases := []struct {
+		name, file, body string
+		cmd              []string
+		want             string
+	}{
+		{"ruby", "main.rb", "require 'json'\nrequire 'set'\nrequire 'digest'\nrequire 'bigdecimal'\n" +
+			"puts \"ruby #{JSON.generate({a: 1})} #{Set[1, 2].size} #{Digest::SHA256.hexdigest('slim')[0, 8]} #{BigDecimal('1.10').to_s}\"\n",
+			[]string{"ruby", "/app/main.rb"}, "ruby {\"a\":1} 2 ebe4136f"},
+		{"php", "index.php", "<?php\n$d = new DateTime('@0');\necho 'php ', json_encode(['a' => 1]), ' ', substr(hash('sha256', 'slim'), 0, 8), ' ', " +
+			"$d->format('Y'), ' ', ctype_digit('42') ? 'ctype' : 'no', \"\\n\";\n",
+			[]string{"php", "/app/index.php"}, "php {\"a\":1} ebe4136f 1970 ctype"},
+		{"lua", "main.lua", "local t = {3, 1, 2}\ntable.sort(t)\nprint('lua ' .. table.concat(t, ',') .. ' ' .. string.format('%5.2f', math.pi))\n",
+			[]string{"lua5.4", "/app/main.lua"}, "lua 1,2,3  3.14"},
+		{"tcl", "main.tcl", "puts \"tcl [expr {6 * 7}] [string toupper slim] [clock format 0 -gmt 1 -format %Y]\"\n",
+			[]string{"tclsh", "/app/main.tcl"}, "tcl 42 SLIM 1970"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img, ref := debianImage(t, d, hostEntries(t, "app/"+c.file+"="+hostFile(t, c.file, c.body)), func(cfg *v1.Config) { cfg.Cmd = c.cmd })
+			fat := runFat(t, img, c.want)
+			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
+		})
+	}
+}

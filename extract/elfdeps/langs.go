@@ -44,6 +44,9 @@ func (p *process) loadLangs() error {
 	if err := p.loadPerl(); err != nil {
 		return err
 	}
+	if err := p.loadLibDirs(); err != nil {
+		return err
+	}
 	return p.loadJava()
 }
 
