@@ -89,7 +89,7 @@ func runImageIn(t *testing.T, img v1.Image) (testimage.Ran, string) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(t.TempDir(), "rootfs")
-	if skipped := testimage.Unpack(t, img, root); len(skipped) > 0 {
+	if skipped := testimage.UnpackOverlay(t, img, root); len(skipped) > 0 {
 		t.Fatalf("unpacking skipped %d entries (first %s)", len(skipped), skipped[0].Name)
 	}
 	return testimage.RunC(t, root, testimage.Container{

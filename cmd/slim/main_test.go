@@ -38,6 +38,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	defer testimage.CleanupUnpacked()
 	state := filepath.Join(tmp, "buildkit")
 	bk.err = startBuildkit(tmp, state)
 	if bk.err == nil {

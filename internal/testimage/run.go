@@ -99,6 +99,13 @@ func Unpack(t testing.TB, img v1.Image, dir string) []*tar.Header {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
+		// Over a base (UnpackOverlay) the name may be there already: a file or link
+		// replaces it, rather than writing through a link.
+		if fi, err := os.Lstat(p); err == nil && (h.Typeflag != tar.TypeDir || !fi.IsDir()) {
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(p, 0o755); err != nil {
