@@ -53,10 +53,12 @@ syft: .cache/bench/bin/syft
 .cache/bench/bin/syft:
 	GOBIN=$(CURDIR)/.cache/bench/bin $(GO) install github.com/anchore/syft/cmd/syft@$(SYFT_VERSION)
 
-# The end-to-end tests of real runtimes (NORACE_TESTS) run in a second invocation without
-# -race, which multiplies their time while the code they drive is raced by the unit tests.
-# go test -json feeds slimdev slowest: go test's usual output, then the 10 slowest tests.
-NORACE_TESTS := ^TestSlimLangs
+# The end-to-end tests of real runtimes, of Debian package metadata and of slim's own
+# image (NORACE_TESTS) run in a second invocation without -race, which multiplies their
+# time while the code they drive is raced by the unit tests and the other end-to-end
+# tests. go test -json feeds slimdev slowest: go test's usual output, then the 10
+# slowest tests.
+NORACE_TESTS := ^(TestSlimLangs|TestOwnImage$$|TestPackageMetadataDebian$$)
 NORACE_FLAGS ?= -timeout 20m
 test: deps tools syft lint
 	@set -o pipefail; { $(GO) test -json $(TEST_FLAGS) -skip '$(NORACE_TESTS)' ./...; \
