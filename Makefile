@@ -10,8 +10,10 @@ export PATH := $(BIN):$(PATH)
 # busybox-static (offline base images), gcc (a real dynamically linked test program;
 # libssl-dev for the OpenSSL one),
 # docker.io (a daemon that loads and runs the docker archives slim writes),
-# debootstrap (the Debian root file systems the runtime tests install python3, nodejs and a JRE into).
-APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc libc6-dev libssl-dev docker.io debootstrap
+# debootstrap (the Debian root file systems the runtime tests install their runtimes into),
+# g++ and a JDK (the runtime tests' C++ probe and Java classes; npm comes with the
+# machine's Node.js).
+APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc g++ libc6-dev libssl-dev openjdk-17-jdk-headless docker.io debootstrap
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 
