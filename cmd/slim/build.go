@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slim-dev/slim/build"
+	"github.com/slim-dev/slim/internal/imageref"
 	"github.com/slim-dev/slim/tarball/output"
 )
 
@@ -17,6 +18,8 @@ type buildCmdFlags struct {
 	stages    []string
 	allStages bool
 	out       string
+	// ids are buildx's --iidfile and --metadata-file, for the one stage written.
+	ids outputFlags
 
 	dir string // parsed from out
 }
@@ -42,6 +45,9 @@ func (f *buildCmdFlags) Validate() error {
 	}
 	if f.allStages && len(f.stages) > 0 {
 		return errors.New("give --stage or --all-stages, not both")
+	}
+	if (f.ids.iidfile != "" || f.ids.metadataFile != "") && (f.allStages || len(f.stages) > 1) {
+		return errors.New("--iidfile and --metadata-file name one image: write one stage (--target or one --stage)")
 	}
 	return f.build.Validate()
 }
@@ -94,6 +100,11 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "oci-layout://%s\n", dest)
+				if f.ids.iidfile != "" || f.ids.metadataFile != "" {
+					if err := writeLayoutIDFiles(cmd, &f.ids, dest); err != nil {
+						return err
+					}
+				}
 			}
 			return nil
 		},
@@ -103,5 +114,25 @@ OCI layouts: DIR/<stage> for each, readable as oci-layout://DIR/<stage> by every
 	cmd.Flags().StringArrayVar(&f.stages, "stage", nil, "stage to write, by name or index (repeatable; default: the last)")
 	cmd.Flags().BoolVar(&f.allStages, "all-stages", false, "write every stage")
 	cmd.Flags().StringVarP(&f.out, "output", "o", "", "directory to write the stages into: type=oci,dest=DIR, oci-layout://DIR or DIR")
+	cmd.Flags().StringVar(&f.ids.iidfile, "iidfile", "", "write the stage's image ID (its config digest; an index's digest) to this file, as buildx does")
+	cmd.Flags().StringVar(&f.ids.metadataFile, "metadata-file", "", "write the stage's metadata as JSON to this file, with buildx's keys")
 	return cmd
+}
+
+// writeLayoutIDFiles writes --iidfile and --metadata-file for the image (or index) a
+// stage's OCI layout holds.
+func writeLayoutIDFiles(cmd *cobra.Command, ids *outputFlags, dir string) error {
+	ref, err := imageref.Parse("oci-layout://" + dir)
+	if err != nil {
+		return err
+	}
+	img, idx, err := imageref.Open(cmd.Context(), ref)
+	if err != nil {
+		return fmt.Errorf("reading the stage written to %s: %w", dir, err)
+	}
+	var subject any = img
+	if idx != nil {
+		subject = idx
+	}
+	return ids.writeIDFiles(subject)
 }

@@ -103,3 +103,35 @@ func TestFlagValueCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildIIDFile: slim build writes --iidfile and --metadata-file for the one stage it
+// writes, as buildx build does; with several stages it refuses before building.
+func TestBuildIIDFile(t *testing.T) {
+	needBuildkit(t)
+	dir := project(t, map[string]string{"Dockerfile": "FROM busybox AS b\nRUN echo built > /x\nFROM b AS c\n"})
+	out, iid, meta := filepath.Join(t.TempDir(), "stages"), filepath.Join(t.TempDir(), "iid"), filepath.Join(t.TempDir(), "meta.json")
+	slimOK(t, append([]string{"build"}, buildArgs("--target", "b", "-o", out, "--iidfile", iid, "--metadata-file", meta, dir)...)...)
+	img := layoutImage(t, filepath.Join(out, "b"))
+	cfgDigest, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(iid); err != nil || string(b) != cfgDigest.String() {
+		t.Errorf("--iidfile holds %q (%v), want the stage's config digest %s", b, err, cfgDigest)
+	}
+	var m struct {
+		Digest string `json:"containerimage.digest"`
+		Config string `json:"containerimage.config.digest"`
+	}
+	if b, err := os.ReadFile(meta); err != nil || json.Unmarshal(b, &m) != nil || m.Digest != d.String() || m.Config != cfgDigest.String() {
+		t.Errorf("--metadata-file %+v (%v), want digest %s and config %s", m, err, d, cfgDigest)
+	}
+	code, _, stderr := slimCLI(t, append([]string{"build"}, buildArgs("--all-stages", "-o", out, "--iidfile", iid, dir)...)...)
+	if code == 0 || !strings.Contains(stderr, "--iidfile and --metadata-file name one image") {
+		t.Errorf("--iidfile with --all-stages: exit %d, want a refusal:\n%s", code, stderr)
+	}
+}
