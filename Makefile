@@ -12,8 +12,8 @@ export PATH := $(BIN):$(PATH)
 # docker.io (a daemon that loads and runs the docker archives slim writes),
 # debootstrap (the Debian root file systems the runtime tests install their runtimes into),
 # g++ and a JDK (the runtime tests' C++ probe and Java classes; npm comes with the
-# machine's Node.js).
-APT_PACKAGES := runc skopeo umoci pigz zstd xz-utils busybox-static gcc g++ libc6-dev libssl-dev openjdk-17-jdk-headless docker.io debootstrap
+# machine's Node.js), tmux (the live progress display, seen as a terminal shows it).
+APT_PACKAGES := tmux runc skopeo umoci pigz zstd xz-utils busybox-static gcc g++ libc6-dev libssl-dev openjdk-17-jdk-headless docker.io debootstrap
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_FLAGS ?=
 

@@ -80,7 +80,7 @@ func Make(name, fixtures, work string) (App, error) {
 		}
 		a.Files, a.Cmd = []string{"app/main.py=" + p}, []string{"python3", "/app/main.py"}
 		a.Want = []string{"round trip: True libyaml: True"}
-		a.Distroless = []string{"python3-minimal", "libpython3.11-stdlib", "python3-yaml", "python3-six"}
+		a.Distroless = []string{"python3-minimal", "libpython3-stdlib", "python3-yaml", "python3-six"}
 	case "node":
 		p, err := write("app.js", nodeApp, 0o644)
 		if err != nil {
