@@ -54,7 +54,7 @@ func WithCacheMax(n int64) Option { return func(o *options) { o.cacheMax = n } }
 // input, settings and slim's version, not on what a machine's cache holds. Bump it
 // with any change to the bytes written; TestGoldenDigests refuses new golden digests
 // under an old version.
-const encodingVersion = 4
+const encodingVersion = 5
 
 // keySettings is the part of a cache key after the content's: what shapes the
 // compressed bytes. OCI and Docker layers of one tar are different entries.

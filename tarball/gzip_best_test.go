@@ -2,7 +2,9 @@ package tarball
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/flate"
+
+	"github.com/slim-dev/slim/internal/deflate"
 	"github.com/slim-dev/slim/internal/testimage"
 )
 
@@ -101,5 +106,75 @@ func TestMeasureGzipBest(t *testing.T) {
 			msg += fmt.Sprintf(", %.4f x reference %d", float64(n)/float64(size), size)
 		}
 		t.Log(msg)
+	}
+}
+
+// TestGzipBestPerBlock pins the best level's choice per block: a text block is
+// klauspost's level 9, anything else internal/deflate's parser, each primed with the
+// previous block's tail, so the stream is exactly the two encoders' pieces joined.
+// Without the choice (the parser everywhere) the text block's bytes differ.
+func TestGzipBestPerBlock(t *testing.T) {
+	const block = 64 << 10
+	var text bytes.Buffer
+	for i := 0; text.Len() < block; i++ {
+		fmt.Fprintf(&text, "module.exports.f%d = function (a, b) { return a + b * %d; };\n", i, i%97)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The binary block is short, so that it is the last and carries the final bit.
+	data := append(text.Bytes()[:block:block], bin[:block-1000]...)
+	if !isText(data[:block]) || isText(data[block:]) {
+		t.Fatal("the inputs are not one text and one binary block")
+	}
+	got := compress(t, data, WithCompression(Gzip), WithLevel(LevelBest), func(o *options) { o.gzipBlock = block })
+
+	var l9 bytes.Buffer
+	fw, err := flate.NewWriter(&l9, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(data[:block]); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := append(gzipHeader(gzipOptimal), l9.Bytes()...)
+	want = deflate.Compress(want, data[block:], data[block-dictSize:block], true)
+	want = binary.LittleEndian.AppendUint32(want, crc32.ChecksumIEEE(data))
+	want = binary.LittleEndian.AppendUint32(want, uint32(len(data)))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("gzip best wrote %d bytes; level 9 for the text block and the parser for the binary one make %d", len(got), len(want))
+	}
+	if !bytes.Equal(decompress(t, Gzip, got), data) {
+		t.Fatal("the stream does not decode to its input")
+	}
+}
+
+func TestIsText(t *testing.T) {
+	line := "const x = require('y'); // comment\n"
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"source", []byte(strings.Repeat(line, 100)), true},
+		{"tar of text: headers and NUL padding", append(append(make([]byte, 512), strings.Repeat(line, 10)...), make([]byte, 1000)...), true},
+		{"all NUL", make([]byte, 4096), false},
+		{"empty", nil, false},
+		{"4% control bytes", append([]byte(strings.Repeat("a", 96)), 1, 2, 3, 4), true},
+		{"6% control bytes", append([]byte(strings.Repeat("a", 94)), 1, 2, 3, 4, 5, 6), false},
+		{"UTF-8 beyond ASCII", []byte(strings.Repeat("漢字かな\n", 100)), false},
+		{"ELF header", []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00"), false},
+	} {
+		if got := isText(tc.in); got != tc.want {
+			t.Errorf("%s: isText = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
