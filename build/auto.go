@@ -186,9 +186,15 @@ func (a *auto) copyFrom(d *Dockerfile, e CopyEdge, solved map[string]*StageFS, t
 	return nil
 }
 
-// copyContext takes what a COPY or ADD from the build context put into the target,
-// from the target as BuildKit built it (owners, modes and exclusions applied).
+// copyContext takes what a COPY or ADD from the build context, or of a here-document,
+// put into the target, from the target as BuildKit built it (owners, modes and
+// exclusions applied).
 func (a *auto) copyContext(target Stage, e CopyEdge, contextDir string) error {
+	for _, name := range e.Inline {
+		if err := a.add(target.Ref(), extract.Spec{Path: copyDest(e, a.baseWD, name, false)}, &e); err != nil {
+			return err
+		}
+	}
 	for _, p := range e.Src {
 		if e.Add && isRemote(p) {
 			dest := copyDest(e, a.baseWD, p, false)
@@ -262,7 +268,8 @@ func absWorkdir(wd, base string) string {
 
 // copyDest applies COPY's destination rule as BuildKit does: a relative DEST is taken
 // from the WORKDIR; "." or a trailing "/" (or several sources) means into the
-// directory; a directory source's contents, and wildcard matches, go into DEST; with
+// directory; a directory source's contents, and wildcard matches, go into DEST; a
+// here-document is a file named as its marker; with
 // --parents each source keeps its path (below a "/./" in it, if any).
 func copyDest(e CopyEdge, baseWD, src string, isDir bool) string {
 	dest := e.Dest
@@ -284,7 +291,7 @@ func copyDest(e CopyEdge, baseWD, src string, isDir bool) string {
 	if isDir || hasGlob(src) {
 		return dest
 	}
-	if into || len(e.Src) > 1 {
+	if into || len(e.Src)+len(e.Inline) > 1 {
 		return path.Join(dest, path.Base(src))
 	}
 	return dest

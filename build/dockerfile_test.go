@@ -117,6 +117,11 @@ func TestCopyDest(t *testing.T) {
 		// --parents keeps the source's path, below a /./ pivot.
 		{CopyEdge{Src: []string{"/src/a/b.txt"}, Dest: "/dst/", Parents: true}, "/", "/src/a/b.txt", false, "/dst/src/a/b.txt"},
 		{CopyEdge{Src: []string{"/src/./a/b.txt"}, Dest: "/dst/", Parents: true}, "/", "/src/./a/b.txt", false, "/dst/a/b.txt"},
+		// A here-document is a file named as its marker; with a source next to it, DEST
+		// is a directory.
+		{CopyEdge{Inline: []string{"EOF"}, Dest: "/etc/app.conf"}, "/", "EOF", false, "/etc/app.conf"},
+		{CopyEdge{Inline: []string{"run.sh"}, Dest: "bin/", Workdir: "/app"}, "/", "run.sh", false, "/app/bin/run.sh"},
+		{CopyEdge{Src: []string{"local"}, Inline: []string{"EOF"}, Dest: "/opt"}, "/", "EOF", false, "/opt/EOF"},
 	} {
 		if got := copyDest(tt.e, tt.baseWD, tt.src, tt.isDir); got != tt.want {
 			t.Errorf("copyDest(%+v, %q, %q, %t) = %q, want %q", tt.e, tt.baseWD, tt.src, tt.isDir, got, tt.want)

@@ -55,7 +55,10 @@ type Stage struct {
 type CopyEdge struct {
 	From string
 	Src  []string
-	Dest string
+	// Inline names the here-documents the instruction writes (COPY <<EOF DEST): files
+	// that exist only in the stage as built.
+	Inline []string
+	Dest   string
 	// Workdir is the WORKDIR the instruction runs in, against which a relative
 	// Dest is taken: absolute when the Dockerfile says it, else relative to the
 	// WORKDIR of the stage's base ("" is the base's own), which BuildKit takes
@@ -152,7 +155,7 @@ func ParseDockerfile(dockerfile []byte, buildArgs map[string]string) ([]Stage, e
 			case *instructions.ShellCommand:
 				shell = append([]string(nil), c.Shell...)
 			case *instructions.CopyCommand:
-				e := CopyEdge{From: c.From, Src: slices.Clone(c.SourcePaths), Dest: c.DestPath, Workdir: st.Workdir,
+				e := CopyEdge{From: c.From, Src: slices.Clone(c.SourcePaths), Inline: inline(c.SourceContents), Dest: c.DestPath, Workdir: st.Workdir,
 					Chown: c.Chown, Chmod: c.Chmod, Parents: c.Parents, Exclude: slices.Clone(c.ExcludePatterns), Line: lineOf(c)}
 				if c.From != "" {
 					st.CopyFrom = append(st.CopyFrom, e)
@@ -160,7 +163,7 @@ func ParseDockerfile(dockerfile []byte, buildArgs map[string]string) ([]Stage, e
 					st.Context = append(st.Context, e)
 				}
 			case *instructions.AddCommand:
-				st.Context = append(st.Context, CopyEdge{Src: slices.Clone(c.SourcePaths), Dest: c.DestPath, Workdir: st.Workdir,
+				st.Context = append(st.Context, CopyEdge{Src: slices.Clone(c.SourcePaths), Inline: inline(c.SourceContents), Dest: c.DestPath, Workdir: st.Workdir,
 					Chown: c.Chown, Chmod: c.Chmod, Exclude: slices.Clone(c.ExcludePatterns), Add: true, Line: lineOf(c)})
 			case *instructions.EntrypointCommand:
 				st.Entrypoint = cmdLine(c.ShellDependantCmdLine, shell)
@@ -185,6 +188,15 @@ func joinWorkdir(wd, dir string) string {
 		return path.Clean(dir)
 	}
 	return path.Join(wd, dir)
+}
+
+// inline is the names of a COPY's or ADD's here-documents.
+func inline(docs []instructions.SourceContent) []string {
+	var names []string
+	for _, d := range docs {
+		names = append(names, d.Path)
+	}
+	return names
 }
 
 func lineOf(c instructions.Command) int {

@@ -49,6 +49,22 @@ func TestParseStages(t *testing.T) {
 	}
 }
 
+// TestParseStagesHeredoc: a COPY or ADD of here-documents names them, so that auto
+// mode takes the files they wrote.
+func TestParseStagesHeredoc(t *testing.T) {
+	stages, err := ParseStages([]byte("FROM scratch\nCOPY <<EOF /etc/app.conf\nport=8080\nEOF\nADD <<A <<B conf/\na\nA\nb\nB\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CopyEdge{
+		{Inline: []string{"EOF"}, Dest: "/etc/app.conf", Line: 2},
+		{Inline: []string{"A", "B"}, Dest: "conf/", Add: true, Line: 5},
+	}
+	if len(stages) != 1 || !reflect.DeepEqual(stages[0].Context, want) {
+		t.Fatalf("stages %+v; want the context edges %+v", stages, want)
+	}
+}
+
 func TestParseStagesExecForm(t *testing.T) {
 	stages, err := ParseStages([]byte("FROM scratch\nENTRYPOINT [\"/app\", \"-v\"]\nCMD []\n"))
 	if err != nil {

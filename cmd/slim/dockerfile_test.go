@@ -133,6 +133,15 @@ COPY --from=busybox /bin/busybox /bin/busybox
 WORKDIR /w
 COPY ctx.txt ./
 COPY ctxdir/ sub/
+COPY <<EOF /etc/app.conf
+port=8080
+EOF
+COPY --chmod=0755 <<run.sh <<other.txt bin/
+#!/bin/sh
+echo run
+run.sh
+other
+other.txt
 ENTRYPOINT ["/bin/busybox", "cat", "/w/ctx.txt"]
 `
 
