@@ -43,6 +43,9 @@ type Stage struct {
 	// none (the base image's then apply, which only BuildKit knows).
 	Entrypoint []string
 	Cmd        []string
+	// Runs are the 1-based lines of the stage's RUN instructions: what they write is
+	// in the stage as built, where auto mode does not look unless told (--keep).
+	Runs []int
 	// Line is the 1-based line of the FROM instruction, for messages.
 	Line int
 	// fromEnd is the 0-based line where the FROM instruction ends (it may
@@ -165,6 +168,8 @@ func ParseDockerfile(dockerfile []byte, buildArgs map[string]string) ([]Stage, e
 			case *instructions.AddCommand:
 				st.Context = append(st.Context, CopyEdge{Src: slices.Clone(c.SourcePaths), Inline: inline(c.SourceContents), Dest: c.DestPath, Workdir: st.Workdir,
 					Chown: c.Chown, Chmod: c.Chmod, Exclude: slices.Clone(c.ExcludePatterns), Add: true, Line: lineOf(c)})
+			case *instructions.RunCommand:
+				st.Runs = append(st.Runs, lineOf(c))
 			case *instructions.EntrypointCommand:
 				st.Entrypoint = cmdLine(c.ShellDependantCmdLine, shell)
 				// Docker resets CMD when ENTRYPOINT is set in the same stage.

@@ -34,8 +34,8 @@ func TestParseStages(t *testing.T) {
 	want := []Stage{
 		{Name: "builder", Index: 0, BaseName: "busybox", Line: 3, fromEnd: 2, // ${BASE}, the global ARG's default
 			CopyFrom: []CopyEdge{{From: "tools", Src: []string{"/x", "/y"}, Dest: "/opt/", Line: 5}},
-			Cmd:      []string{"/bin/sh", "-c", "echo built"}},
-		{Index: 1, BaseName: "busybox", Line: 8, fromEnd: 7},
+			Cmd:      []string{"/bin/sh", "-c", "echo built"}, Runs: []int{4}},
+		{Index: 1, BaseName: "busybox", Line: 8, fromEnd: 7, Runs: []int{9}},
 		{Name: "final", Index: 2, BaseName: "builder", Platform: "linux/amd64", Line: 11, fromEnd: 10,
 			CopyFrom: []CopyEdge{
 				{From: "builder", Src: []string{"/a"}, Dest: "/a", Line: 12},

@@ -45,7 +45,11 @@ type options struct {
 	tarTo               io.Writer
 	warn                func(string)
 	program, programWhy string
+	files               []need // WithFile
 }
+
+// need is a path a caller needs taken, and why.
+type need struct{ path, why string }
 
 func makeOptions(opts []Option) (options, error) {
 	o := options{deps: DepsAuto, source: "source"}
@@ -109,6 +113,14 @@ func WithWarn(warn func(string)) Option { return func(o *options) { o.warn = war
 // It is taken under its own name, symlinks kept, as the runtime will find it.
 func WithProgram(p, why string) Option {
 	return func(o *options) { o.program, o.programWhy = p, why }
+}
+
+// WithFile takes the file at the absolute path p, unless the specs already took that
+// path, for a need the caller knows of (a user the config runs as needs /etc/passwd);
+// why is its reason, which the report shows. Unlike WithProgram it may be given
+// several times.
+func WithFile(p, why string) Option {
+	return func(o *options) { o.files = append(o.files, need{p, why}) }
 }
 
 // lookupEnv returns the last value of key in env, as a process would see it.

@@ -139,6 +139,11 @@ func Select(fsys fs.FS, specs []Spec, opts ...Option) (*FileSet, error) {
 			return nil, err
 		}
 	}
+	for _, n := range o.files {
+		if err := s.takeProgram(n.path, n.why); err != nil {
+			return nil, err
+		}
+	}
 	var missing error
 	if err := s.finish(&missing); err != nil {
 		return nil, err
@@ -329,6 +334,7 @@ func (s *selector) takeOriginLink(out, real string, renamed bool, reason string)
 }
 
 // takeProgram takes the program at p under its own name, unless a spec took that name.
+// takeProgram takes p under its own name for the reason why (WithProgram, WithFile).
 func (s *selector) takeProgram(p, why string) error {
 	p = rel(p)
 	if _, ok := s.set.items[p]; ok {

@@ -242,3 +242,51 @@ ENTRYPOINT ["/app/server"]
 		t.Errorf("the auto-mode image printed %q, the program %q", got, want)
 	}
 }
+
+// TestAutoModeUserFromRun: a target that adds its user with RUN and runs as it (USER
+// app) gives an image that starts as that user, on scratch and on the static base
+// (whose /etc/passwd lacks it), as the stage BuildKit built does; and slim says that
+// the rest of what the RUN wrote is not taken, naming --keep.
+func TestAutoModeUserFromRun(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS build
+RUN mkdir -p /out && cp /bin/busybox /out/busybox
+
+FROM busybox
+RUN echo "app:x:1234:1234::/home/app:/bin/sh" >> /etc/passwd && echo "app:x:1234:" >> /etc/group && echo greeting=hi > /etc/app.conf
+COPY --from=build /out/busybox /app/busybox
+USER app
+ENTRYPOINT ["/app/busybox", "id"]
+`})
+	stages := filepath.Join(t.TempDir(), "stages")
+	slimOK(t, append([]string{"build"}, buildArgs("-o", stages, dir)...)...)
+	fat := filepath.Join(t.TempDir(), "fat")
+	testimage.Unpack(t, layoutImage(t, filepath.Join(stages, "1")), fat)
+	c := testimage.Container{Args: []string{"/app/busybox", "id"}, User: "app"}
+	want := testimage.RunC(t, fat, c)
+	if want.Code != 0 || !strings.Contains(want.Stdout, "uid=1234(app)") {
+		t.Fatalf("the stage as built: %s", want)
+	}
+	for _, base := range []string{"scratch", "static"} {
+		t.Run(base, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, _, stderr := slimCLI(t, append(buildArgs("--base", base, "-t", "user:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false"), dir)...)
+			if code != 0 {
+				t.Fatalf("slim: exit %d\n%s", code, stderr)
+			}
+			if !strings.Contains(stderr, "RUN at line 5") || !strings.Contains(stderr, "--keep PATH") {
+				t.Errorf("slim did not say that the RUN's other files are not taken:\n%s", stderr)
+			}
+			cf, err := layoutImage(t, out).ConfigFile()
+			if err != nil || cf.Config.User != "app" {
+				t.Fatalf("config user %q, %v; want app", cf.Config.User, err)
+			}
+			rootfs := unpack(t, out, "slim")
+			c.User = cf.Config.User
+			if got := testimage.RunC(t, rootfs, c); got != want {
+				t.Errorf("the result ran as\n%s\nthe stage as\n%s", got, want)
+			}
+		})
+	}
+}

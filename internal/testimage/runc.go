@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,10 @@ type Container struct {
 	Args []string
 	Env  []string // Docker's default PATH when empty
 	Cwd  string   // "/" when empty
+	// User is the config's USER, user[:group] by name or number, resolved in the
+	// image's /etc/passwd and /etc/group as Docker resolves it (runc takes numbers
+	// only); root when empty.
+	User string
 }
 
 // Ran is what a container printed and how it ended.
@@ -92,8 +97,13 @@ func Runc(ctx context.Context, rootfs string, c Container) (Ran, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
+	uid, gid, err := dockerUser(abs, c.User)
+	if err != nil {
+		return Ran{Stderr: err.Error(), Code: 126}, nil // docker run's status when it cannot start
+	}
 	proc := spec["process"].(map[string]any)
 	proc["terminal"], proc["args"], proc["env"], proc["cwd"] = false, c.Args, env, cwd
+	proc["user"] = map[string]any{"uid": uid, "gid": gid}
 	mounts := spec["mounts"].([]any)
 	for name, body := range files {
 		src := filepath.Join(bundle, name)
@@ -126,4 +136,44 @@ func Runc(ctx context.Context, rootfs string, c Container) (Ran, error) {
 		return r, fmt.Errorf("runc run %q in %s: %w\n%s", strings.Join(c.Args, " "), rootfs, err, r)
 	}
 	return r, nil
+}
+
+// dockerUser resolves user[:group] in rootfs's /etc/passwd and /etc/group as Docker
+// does before it hands numbers to runc: a number need not be listed (its group is
+// then 0), a name must be, with Docker's message when it is not.
+func dockerUser(rootfs, spec string) (uid, gid int, err error) {
+	if spec == "" {
+		return 0, 0, nil
+	}
+	user, group, hasGroup := strings.Cut(spec, ":")
+	find := func(file, name string) []string {
+		b, _ := os.ReadFile(filepath.Join(rootfs, "etc", file))
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Split(line, ":"); len(f) >= 3 && (f[0] == name || f[2] == name) {
+				return f
+			}
+		}
+		return nil
+	}
+	if n, err := strconv.Atoi(user); err == nil {
+		uid = n
+		if f := find("passwd", user); len(f) >= 4 {
+			gid, _ = strconv.Atoi(f[3])
+		}
+	} else if f := find("passwd", user); len(f) >= 4 {
+		uid, _ = strconv.Atoi(f[2])
+		gid, _ = strconv.Atoi(f[3])
+	} else {
+		return 0, 0, fmt.Errorf("unable to find user %s: no matching entries in passwd file", user)
+	}
+	if hasGroup {
+		if n, err := strconv.Atoi(group); err == nil {
+			gid = n
+		} else if f := find("group", group); f != nil {
+			gid, _ = strconv.Atoi(f[2])
+		} else {
+			return 0, 0, fmt.Errorf("unable to find group %s: no matching entries in group file", group)
+		}
+	}
+	return uid, gid, nil
 }

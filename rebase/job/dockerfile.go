@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -100,6 +101,9 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 		if len(froms) == 0 {
 			if froms, err = df.AutoFroms(target, solved, b.Keep, contextDir(b.Request.ContextDir)); err != nil {
 				return err
+			}
+			if len(target.Runs) > 0 && len(cfg.Trace.Commands) == 0 {
+				warn.warn(runsWarning(target))
 			}
 			step := build.StartStep(ctx, "[slim] auto mode: what the target stage copies, and its entrypoint")
 			for _, fr := range froms {
@@ -202,4 +206,22 @@ func namedContext(ctx context.Context, v string, p v1.Platform, images sourceFun
 		return source{}, fmt.Errorf("build context %s: neither a directory nor an image reference", v)
 	}
 	return source{FS: os.DirFS(v), Config: &v1.ConfigFile{}}, nil
+}
+
+// runsWarning tells that what the target's RUN instructions wrote is not taken: auto
+// mode reads COPY lines and the entrypoint's needs, and a file a RUN made (a config
+// under /etc, a data directory, a CA bundle from a package) is in the image only when
+// the closure or the user's user entries happen to take it.
+func runsWarning(target build.Stage) string {
+	lines := make([]string, len(target.Runs))
+	for i, l := range target.Runs {
+		lines[i] = strconv.Itoa(l)
+	}
+	what := "RUN at line"
+	if len(lines) > 1 {
+		what = "RUNs at lines"
+	}
+	return fmt.Sprintf("stage %s: of what the %s %s wrote, auto mode takes only what the entrypoint's closure and user need: "+
+		"name the other files and directories the program reads with --keep PATH, or take what a run touches with --trace CMD (--verify CMD checks the result)",
+		target.Ref(), what, strings.Join(lines, ", "))
 }

@@ -251,6 +251,21 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 	if set == nil {
 		return nil, "", ErrNoFrom
 	}
+	if name := job.configSource(); name != "" {
+		src, err := source(ctx, name, p)
+		if err != nil {
+			return nil, "", err
+		}
+		users, err := userFiles(ctx, src, name, rebase.RuntimeConfig(src.Config, job.assembly...), baseImg, set)
+		if err != nil {
+			return nil, "", fmt.Errorf("taking the config's user from %s: %w", name, err)
+		}
+		if users != nil {
+			if err := set.Merge(users); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	if job.metadata != MetadataNone {
 		pkgs, err := keepPackages(set, job.warnf)
 		if err != nil {
