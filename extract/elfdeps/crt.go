@@ -94,6 +94,64 @@ func (p *process) loadRuntimeData() error {
 	return nil
 }
 
+// loadNamedCA adds the CA bundles a program names itself: Go's crypto/x509 (in every
+// static Go binary that can verify a TLS peer, net/http's client included), Rust's
+// openssl-probe and other TLS stacks that read the system's roots by path, not
+// through libssl, compile the bundle paths in. Without the bundle such a program
+// starts and then fails its first TLS handshake ("certificate signed by unknown
+// authority"). The paths are searched as bytes, not C strings: Go packs its strings
+// without NULs.
+func (p *process) loadNamedCA() error {
+	if p.c.check || p.r.langs().done["ca:"+p.root.real] {
+		return nil
+	}
+	p.r.langs().done["ca:"+p.root.real] = true
+	named, err := p.r.namesAny(p.root.real, caBundles())
+	if err != nil || named == "" {
+		return err
+	}
+	for _, b := range caBundles() {
+		if err := p.addIfExists(b, fmt.Sprintf("CA bundle for /%s, which names %s", p.root.show, named)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// namesAny returns the first of names (root-relative paths) whose absolute form the
+// file real holds as bytes anywhere, or "".
+func (r *Resolver) namesAny(real string, names []string) (string, error) {
+	f, err := r.fsys.Open(real)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", real, err)
+	}
+	defer f.Close()
+	keep := 0
+	for _, n := range names {
+		keep = max(keep, len(n)) // a leading slash and all but one byte of the longest
+	}
+	buf := make([]byte, keep+1<<20)
+	have := 0
+	for {
+		n, err := f.Read(buf[have:])
+		have += n
+		for _, name := range names {
+			if bytes.Contains(buf[:have], []byte("/"+name)) {
+				return "/" + name, nil
+			}
+		}
+		if err == io.EOF {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", real, err)
+		}
+		if have > keep {
+			have = copy(buf, buf[have-keep:have])
+		}
+	}
+}
+
 // addIfExists adds the file or directory at name (with the symlinks on the way) when
 // the image has it; it reports whether it did.
 func (p *process) addIfExists(name, why string) error {

@@ -295,7 +295,7 @@ func curlApp(a App, work string, write func(rel, body string, mode os.FileMode) 
 	if err != nil {
 		return App{}, err
 	}
-	caPEM, certPEM, keyPEM, err := testCA()
+	caPEM, certPEM, keyPEM, err := PKI()
 	if err != nil {
 		return App{}, err
 	}
@@ -324,9 +324,9 @@ func curlApp(a App, work string, write func(rel, body string, mode os.FileMode) 
 	return a, nil
 }
 
-// testCA makes a CA and a server certificate it signed for localhost, 127.0.0.1 and
+// PKI makes a CA and a server certificate it signed for localhost, 127.0.0.1 and
 // ::1, as PEM: the CA's certificate, the server's certificate and key.
-func testCA() (caPEM, certPEM, keyPEM []byte, err error) {
+func PKI() (caPEM, certPEM, keyPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, err
