@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -121,15 +120,4 @@ func WithProgram(p, why string) Option {
 // several times.
 func WithFile(p, why string) Option {
 	return func(o *options) { o.files = append(o.files, need{p, why}) }
-}
-
-// lookupEnv returns the last value of key in env, as a process would see it.
-func lookupEnv(env []string, key string) (string, bool) {
-	val, ok := "", false
-	for _, kv := range env {
-		if k, v, found := strings.Cut(kv, "="); found && k == key {
-			val, ok = v, true
-		}
-	}
-	return val, ok
 }

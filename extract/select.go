@@ -734,10 +734,10 @@ func (s *selector) takeDeps(missing *error) error {
 	}
 	if s.elf == nil {
 		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir), elfdeps.WithEnv(s.o.env), elfdeps.WithWarn(s.o.warn)}
-		if v, ok := lookupEnv(s.o.env, "PATH"); ok {
+		if v, ok := rootfs.Getenv(s.o.env, "PATH"); ok {
 			eo = append(eo, elfdeps.WithPath(v))
 		}
-		if v, ok := lookupEnv(s.o.env, "LD_LIBRARY_PATH"); ok {
+		if v, ok := rootfs.Getenv(s.o.env, "LD_LIBRARY_PATH"); ok {
 			eo = append(eo, elfdeps.WithLibraryPath(v))
 		}
 		r, err := elfdeps.New(s.r.fsys, eo...)

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 // libDirFamilies are the interpreters whose library directories are compiled into
@@ -70,7 +72,7 @@ func (p *process) loadLibDirs() error {
 func (p *process) rubyGems(bin string) error {
 	var dirs []string
 	for _, key := range []string{"GEM_HOME", "GEM_PATH"} {
-		if v, ok := lookup(p.r.opts.env, key); ok {
+		if v, ok := rootfs.Getenv(p.r.opts.env, key); ok {
 			for _, d := range strings.Split(v, ":") {
 				if path.IsAbs(d) {
 					dirs = append(dirs, d)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 // loadNode takes, for Node.js (a program named node or nodejs, or one linking libnode),
@@ -34,7 +36,7 @@ func (p *process) loadNode() error {
 			return err
 		}
 	}
-	if dir, ok := lookup(p.r.opts.env, "NODE_ICU_DATA"); ok && path.IsAbs(dir) {
+	if dir, ok := rootfs.Getenv(p.r.opts.env, "NODE_ICU_DATA"); ok && path.IsAbs(dir) {
 		if _, err := p.addFound(dir, "ICU data of NODE_ICU_DATA for node"); err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
 )
 
 // python is one Python runtime taken: where its stdlib is and where its imports are
@@ -105,7 +107,7 @@ func (p *process) loadPython() error {
 		py.site = append(py.site, join(venv, "lib/python"+version+"/site-packages"), join(venv, "lib64/python"+version+"/site-packages"))
 		break
 	}
-	if pp, ok := lookup(p.r.opts.env, "PYTHONPATH"); ok {
+	if pp, ok := rootfs.Getenv(p.r.opts.env, "PYTHONPATH"); ok {
 		for _, d := range strings.Split(pp, ":") {
 			if path.IsAbs(d) {
 				py.site = append(py.site, tidyName(d))
@@ -134,15 +136,6 @@ func venvSystemSite(cfg []byte) bool {
 		}
 	}
 	return false
-}
-
-func lookup(env []string, key string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 func join(dir, name string) string {

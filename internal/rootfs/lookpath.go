@@ -24,16 +24,21 @@ var (
 // config) sees: the last PATH entry, or DefaultPATH when there is none. An empty PATH
 // set on purpose stays empty: it means the working directory.
 func PathEnv(env []string) string {
-	val, ok := "", false
-	for _, kv := range env {
-		if v, found := strings.CutPrefix(kv, "PATH="); found {
-			val, ok = v, true
+	if val, ok := Getenv(env, "PATH"); ok {
+		return val
+	}
+	return DefaultPATH
+}
+
+// Getenv is the value of key that a process started with env (KEY=value entries, as
+// in an image config) sees: the last entry's, as runtimes pass the list on.
+func Getenv(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
 		}
 	}
-	if !ok {
-		return DefaultPATH
-	}
-	return val
+	return "", false
 }
 
 // LookPath finds prog the way execvp does in a container whose working directory is

@@ -256,12 +256,12 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		if err != nil {
 			return nil, "", err
 		}
-		users, err := userFiles(ctx, src, name, rebase.RuntimeConfig(src.Config, job.assembly...), baseImg, set)
+		needs, err := configFiles(ctx, src, name, rebase.RuntimeConfig(src.Config, job.assembly...), baseImg, set)
 		if err != nil {
-			return nil, "", fmt.Errorf("taking the config's user from %s: %w", name, err)
+			return nil, "", fmt.Errorf("taking what the config needs from %s: %w", name, err)
 		}
-		if users != nil {
-			if err := set.Merge(users); err != nil {
+		if needs != nil {
+			if err := set.Merge(needs); err != nil {
 				return nil, "", err
 			}
 		}

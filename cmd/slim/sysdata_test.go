@@ -81,3 +81,49 @@ func TestSlimGoTLSClientOntoScratch(t *testing.T) {
 		t.Errorf("the report does not say why the CA bundle was taken (%v):\n%s", err, b)
 	}
 }
+
+// goClock prints the epoch in local time, as a program's log lines would.
+const goClock = `package main
+
+import (
+	"fmt"
+	"time"
+)
+
+func main() { fmt.Println(time.Unix(0, 0).Local().Format("2006-01-02 15:04:05 MST")) }
+`
+
+// TestSlimTimeZoneOntoScratch: a program whose config sets TZ, or whose image's local
+// time is not UTC, tells the same time on scratch as in the fat image: the zone files
+// come with it (before, the slim image printed UTC).
+func TestSlimTimeZoneOntoScratch(t *testing.T) {
+	needRoot(t)
+	prog := testimage.GoBuild(t, goClock, runtime.GOARCH)
+	for _, tc := range []struct {
+		name    string
+		entries []tarball.Entry
+		env     []string
+		want    string
+	}{
+		{"TZ", hostEntries(t, "app/clock="+prog, "usr/share/zoneinfo/Europe/Berlin=/usr/share/zoneinfo/Europe/Berlin"),
+			[]string{"TZ=Europe/Berlin"}, "1970-01-01 01:00:00 CET\n"},
+		{"localtime", append(hostEntries(t, "app/clock="+prog, "usr/share/zoneinfo/Asia/Tokyo=/usr/share/zoneinfo/Asia/Tokyo"),
+			symlinkEntry("etc/localtime", "/usr/share/zoneinfo/Asia/Tokyo")), nil, "1970-01-01 09:00:00 JST\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ref := hostImage(t, [][]tarball.Entry{tc.entries}, func(c *v1.Config) {
+				c.Entrypoint = []string{"/app/clock"}
+				c.Env = tc.env
+			})
+			want := testimage.Chroot(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "", tc.env, "/app/clock")
+			if want != tc.want {
+				t.Fatalf("fat image printed %q, want %q", want, tc.want)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			slimOK(t, "--from", ref+":/app/clock", "--base", "scratch", "-t", "clock:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+			if got := testimage.Chroot(t, unpack(t, out, "slim"), "", tc.env, "/app/clock"); got != want {
+				t.Errorf("slim image printed %q, fat image %q", got, want)
+			}
+		})
+	}
+}

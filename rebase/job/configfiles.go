@@ -1,0 +1,171 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/internal/imagefs"
+	"github.com/slim-dev/slim/internal/rootfs"
+)
+
+// configFiles takes from src (the source of the result's config, named name) the
+// files that the config itself needs, which no program's closure names: the user
+// entries of a named USER (userFiles) and the time zone files (zoneFiles). It returns
+// nil when nothing is needed.
+func configFiles(ctx context.Context, src source, name string, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) (*extract.FileSet, error) {
+	if src.FS == nil {
+		return nil, nil
+	}
+	users, err := userFiles(ctx, src.FS, cfg, baseImg, set)
+	if err != nil {
+		return nil, err
+	}
+	var needs [][2]string
+	for _, p := range users {
+		needs = append(needs, [2]string{p, fmt.Sprintf("user %q of the config of %s", cfg.User, name)})
+	}
+	needs = append(needs, zoneFiles(src.FS, cfg.Env)...)
+	taken := map[string]bool{}
+	for _, f := range set.Files() {
+		taken[f.Path] = true
+	}
+	opts := []extract.Option{extract.WithDeps(extract.DepsNone), extract.WithSourceName(name)}
+	for _, n := range needs {
+		if !taken[n[0]] { // a --from took it: that copy is the one asked for
+			opts = append(opts, extract.WithFile(n[0], n[1]))
+		}
+	}
+	if len(opts) == 2 {
+		return nil, nil
+	}
+	return extract.Select(src.FS, nil, opts...)
+}
+
+// userFiles names /etc/passwd and /etc/group when the config's USER needs them: it
+// names a user or a group (not numbers), the files taken so far (set) hold no
+// /etc/passwd, the base does not list them, and fsys does. A Dockerfile's `RUN useradd
+// app` then `USER app` in the target, or an image's own named user, otherwise gave an
+// image that the runtime refuses to start ("unable to find user app"). A source
+// without the entries is left to the fidelity check, which names the fixes.
+func userFiles(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) ([]string, error) {
+	user, group, _ := strings.Cut(cfg.User, ":")
+	user, group = nameOnly(user), nameOnly(group)
+	if user == "" && group == "" {
+		return nil, nil
+	}
+	for _, f := range set.Files() {
+		if f.Path == "/etc/passwd" || f.Path == "/etc/group" {
+			return nil, nil // taken by a --from: the check reads them
+		}
+	}
+	if ok, err := baseHas(ctx, baseImg, user, group); err != nil || ok {
+		return nil, err
+	}
+	if !has(fsys, user, group) {
+		return nil, nil
+	}
+	return []string{"/etc/passwd", "/etc/group"}, nil
+}
+
+// zoneFiles names the time zone files a program of the config reads by name, with
+// why: TZ's zone (from TZDIR or /usr/share/zoneinfo, a leading ":" dropped, an absolute
+// path as it is, as glibc and Go take it), and the source's local time
+// (/etc/localtime, with Debian's /etc/timezone) unless it is UTC, which is what a
+// program without it gets anyway. Without them the result runs, but tells the time
+// of another zone than the original. Only files fsys has are named.
+func zoneFiles(fsys fs.FS, env []string) [][2]string {
+	links, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		return nil
+	}
+	var out [][2]string
+	exists := func(p string) bool {
+		real, _, err := rootfs.Resolve(links, p, true)
+		if err != nil {
+			return false
+		}
+		fi, err := links.Lstat(real)
+		return err == nil && fi.Mode().IsRegular()
+	}
+	if tz, ok := rootfs.Getenv(env, "TZ"); ok {
+		zone := strings.TrimPrefix(tz, ":")
+		if zone != "" && !path.IsAbs(zone) {
+			dir, ok := rootfs.Getenv(env, "TZDIR")
+			if !ok || !path.IsAbs(dir) {
+				dir = "/usr/share/zoneinfo"
+			}
+			zone = path.Join(dir, zone)
+			if !strings.HasPrefix(zone, dir+"/") {
+				zone = "" // TZ=../x: no zone of the database
+			}
+		}
+		if zone != "" && exists(zone) {
+			out = append(out, [2]string{path.Clean(zone), fmt.Sprintf("time zone of TZ=%s in the config", tz)})
+		}
+	}
+	target, err := links.ReadLink("etc/localtime")
+	utc := false
+	for _, name := range []string{"UTC", "UCT", "Universal", "Zulu"} {
+		utc = utc || err == nil && path.Base(target) == name
+	}
+	if !utc && exists("/etc/localtime") {
+		out = append(out, [2]string{"/etc/localtime", "the local time zone of the source"})
+		if exists("/etc/timezone") {
+			out = append(out, [2]string{"/etc/timezone", "the local time zone of the source"})
+		}
+	}
+	return out
+}
+
+// nameOnly is s when it is a name, "" when it is empty or a number (which needs no
+// entry: runc runs a numeric user without one).
+func nameOnly(s string) string {
+	if strings.Trim(s, "0123456789") == "" {
+		return ""
+	}
+	return s
+}
+
+// has reports whether fsys lists user in /etc/passwd and group in /etc/group ("" for
+// either: not asked).
+func has(fsys fs.FS, user, group string) bool {
+	if user != "" {
+		if _, _, err := extract.LookupUser(fsys, user); err != nil {
+			return false
+		}
+	}
+	if group != "" {
+		if _, err := extract.LookupGroup(fsys, group); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// baseHas reports whether the base image lists user and group.
+func baseHas(ctx context.Context, base v1.Image, user, group string) (bool, error) {
+	if base == nil {
+		return false, nil
+	}
+	if ls, err := base.Layers(); err != nil {
+		return false, fmt.Errorf("reading base layers: %w", err)
+	} else if len(ls) == 0 {
+		return false, nil
+	}
+	bfs, err := imagefs.New(ctx, base)
+	if err != nil {
+		return false, fmt.Errorf("reading the base: %w", err)
+	}
+	defer bfs.Close()
+	if _, err := fs.Stat(bfs, "etc/passwd"); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return has(bfs, user, group), nil
+}
