@@ -44,7 +44,8 @@ type options struct {
 	tarTo               io.Writer
 	warn                func(string)
 	program, programWhy string
-	files               []need // WithFile
+	argv                []string // the config's entrypoint and cmd, for the program's arguments
+	files               []need   // WithFile
 }
 
 // need is a path a caller needs taken, and why.
@@ -78,11 +79,13 @@ func WithEnv(env []string) Option {
 func WithWorkdir(dir string) Option { return func(o *options) { o.workdir = dir } }
 
 // WithConfig passes what the closure needs of the source's runtime config: WithEnv
-// and WithWorkdir of it.
+// and WithWorkdir of it, and the arguments its entrypoint gives the program that
+// WithProgram takes.
 func WithConfig(c v1.Config) Option {
 	return func(o *options) {
 		WithEnv(c.Env)(o)
 		WithWorkdir(c.WorkingDir)(o)
+		o.argv = append(append([]string(nil), c.Entrypoint...), c.Cmd...)
 	}
 }
 

@@ -734,6 +734,9 @@ func (s *selector) takeDeps(missing *error) error {
 	}
 	if s.elf == nil {
 		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir), elfdeps.WithEnv(s.o.env), elfdeps.WithWarn(s.o.warn)}
+		if s.o.program != "" && len(s.o.argv) > 0 {
+			eo = append(eo, elfdeps.WithArgs(s.o.program, s.o.argv[1:]))
+		}
 		if v, ok := rootfs.Getenv(s.o.env, "PATH"); ok {
 			eo = append(eo, elfdeps.WithPath(v))
 		}

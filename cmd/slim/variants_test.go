@@ -116,3 +116,38 @@ func TestSlimLangsScripting(t *testing.T) {
 		})
 	}
 }
+
+// TestSlimLangsNpmStart: CMD ["npm", "start"] with npm installed globally as the
+// official Node images install it (/usr/local/bin/npm → ../lib/node_modules/npm/bin/npm-cli.js).
+// npm needs its whole package, then runs the app's prestart and start scripts
+// through sh; the slim image prints what the fat one does. Before, npm died at start
+// ("Cannot find module '../lib/cli.js'") and slim said nothing.
+func TestSlimLangsNpmStart(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	npm := testimage.NPMInstall(t, "npm@10.8.2")
+	files := []string{
+		"app/package.json=" + write("package.json", `{"name": "app", "version": "1.0.0", "scripts": {"prestart": "echo pre-start", "start": "node server.js"}}`),
+		"app/server.js=" + write("server.js", "console.log('served by node', process.versions.node.split('.')[0] > 0);\n"),
+		"usr/local/lib/node_modules/npm=" + filepath.Join(npm, "npm"),
+	}
+	entries := append(hostEntries(t, files...), symlinkEntry("usr/local/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js"))
+	img, ref := langsImage(t, entries, func(c *v1.Config) { c.Cmd = []string{"npm", "start"}; c.WorkingDir = "/app" })
+	fat := runFat(t, img, "pre-start", "served by node true")
+	report, _ := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
+	for _, want := range []string{`package /usr/local/lib/node_modules/npm of`, `shell of the script "prestart" of /app/package.json`} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q", want)
+		}
+	}
+	if strings.Contains(report, "python3") {
+		t.Errorf("npm's own tools (node-gyp's Python) were followed:\n%s", report)
+	}
+}

@@ -43,6 +43,8 @@ type options struct {
 	workdir       string
 	env           []string
 	warn          func(string)
+	entry         string   // the program the config starts (WithArgs), as named
+	args          []string // its arguments
 }
 
 func makeOptions(opts []Option) options {
@@ -77,6 +79,14 @@ func WithWorkdir(dir string) Option {
 // config: the locales that LANG, LC_ALL and LC_* name are taken for glibc programs.
 func WithEnv(env []string) Option {
 	return func(o *options) { o.env = append([]string(nil), env...) }
+}
+
+// WithArgs says which program the image config starts (its path, absolute, as the
+// runtime finds it) and the arguments the config gives it: what a package manager
+// runs for them (npm start: the package.json script, through sh) is part of what that
+// program needs.
+func WithArgs(program string, args []string) Option {
+	return func(o *options) { o.entry, o.args = tidyName(program), append([]string(nil), args...) }
 }
 
 // WithWarn receives what the closure could not settle without running the program: the
@@ -290,6 +300,9 @@ func (r *Resolver) run(c *collector, name, why string) error {
 	case errors.Is(err, errNotRegular):
 		return nil // a directory or device runs nothing
 	case errors.Is(err, errNoMagic):
+		if why == "" && r.inNodePackage(w.real) {
+			return nil // a tool of a package taken whole, not what runs: see scanIfNode
+		}
 		return r.runScript(c, w.real, named)
 	case err != nil:
 		return fmt.Errorf("reading %s: %w", name, err)
@@ -329,6 +342,9 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 		return err
 	}
 	if path.Base(interp) != "env" {
+		if err := r.scanIfNode(c, real, named, interp); err != nil {
+			return err
+		}
 		return r.scanIfShell(c, real, named, interp, fields[0])
 	}
 	// "#!/usr/bin/env python3" runs python3 from PATH: that program is what the script
@@ -343,6 +359,9 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 		default:
 			file, err := r.runFromPath(c, f, named)
 			if err != nil || file == "" {
+				return err
+			}
+			if err := r.scanIfNode(c, real, named, file); err != nil {
 				return err
 			}
 			return r.scanIfShell(c, real, named, file, f)

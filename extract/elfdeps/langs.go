@@ -18,6 +18,7 @@ type langState struct {
 	sources []string // .py files given to Imports, scanned for every runtime
 	perls   []*perl
 	perlSrc []string // Perl sources given to Imports, likewise
+	nodePkg []string // packages taken whole for a script node runs (scanIfNode)
 }
 
 func (r *Resolver) langs() *langState {

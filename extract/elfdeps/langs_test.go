@@ -234,3 +234,26 @@ func FuzzPythonImports(f *testing.F) {
 		}
 	})
 }
+
+func TestScriptNames(t *testing.T) {
+	for _, tc := range []struct {
+		manager string
+		args    []string
+		want    []string
+	}{
+		{"npm", []string{"start"}, []string{"start"}},
+		{"npm", []string{"--silent", "run", "serve", "--", "--port", "80"}, []string{"serve"}},
+		{"npm", []string{"run-script", "build"}, []string{"build"}},
+		{"npm", []string{"t"}, []string{"test"}},
+		{"npm", []string{"restart"}, []string{"stop", "restart", "start"}},
+		{"npm", []string{"exec", "x"}, nil},
+		{"npm", nil, nil},
+		{"npm", []string{"run"}, nil},
+		{"yarn", []string{"serve"}, []string{"serve"}},
+		{"pnpm", []string{"run", "dev"}, []string{"dev"}},
+	} {
+		if got := scriptNames(tc.manager, tc.args); !slices.Equal(got, tc.want) {
+			t.Errorf("scriptNames(%s, %q) = %q, want %q", tc.manager, tc.args, got, tc.want)
+		}
+	}
+}

@@ -54,6 +54,31 @@ func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, 
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", named, err)
 	}
+	return r.scanSource(c, src, "/"+named, busybox, r.opts.path, funcs, scanned)
+}
+
+// scanCommand takes what `sh -c body` runs (why says where body comes from), with
+// pathEnv as its PATH, and the shell itself: sh found through that PATH, as npm and
+// yarn spawn it.
+func (r *Resolver) scanCommand(c *collector, body, why, pathEnv string) error {
+	sh, err := rootfs.LookPath(r.links, "sh", pathEnv, r.opts.workdir)
+	if err != nil {
+		c.miss("sh, the shell of the %s", why)
+		return nil
+	}
+	if err := r.run(c, sh, "shell of the "+why); err != nil {
+		return err
+	}
+	busybox := ""
+	if w, err := r.walk(sh); err == nil && path.Base(w.real) == "busybox" {
+		busybox = w.real
+	}
+	return r.scanSource(c, []byte(body), "the "+why, busybox, pathEnv, map[string]bool{}, map[string]bool{})
+}
+
+// scanSource is scanScript's work on the script's text, src; named is how messages
+// name the script, pathEnv the PATH it runs with.
+func (r *Resolver) scanSource(c *collector, src []byte, named, busybox, pathEnv string, funcs, scanned map[string]bool) error {
 	res := shell.Scan(src)
 	for _, f := range shell.Functions(src) {
 		funcs[f] = true
@@ -70,7 +95,7 @@ func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, 
 			}
 			continue
 		}
-		c.add(w, tidyName(s), fmt.Sprintf("file sourced by /%s", named))
+		c.add(w, tidyName(s), fmt.Sprintf("file sourced by %s", named))
 		sourced = append(sourced, w.real)
 		if b, err := r.readScript(w.real); err == nil {
 			for _, f := range shell.Functions(b) {
@@ -83,10 +108,10 @@ func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, 
 		if funcs[cmd] {
 			continue
 		}
-		file, err := rootfs.LookPath(r.links, cmd, r.opts.path, r.opts.workdir)
+		file, err := rootfs.LookPath(r.links, cmd, pathEnv, r.opts.workdir)
 		switch {
 		case err == nil:
-			if err := r.run(c, file, fmt.Sprintf("command %q run by /%s", cmd, named)); err != nil {
+			if err := r.run(c, file, fmt.Sprintf("command %q run by %s", cmd, named)); err != nil {
 				return err
 			}
 		case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
@@ -110,10 +135,10 @@ func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, 
 		return nil
 	}
 	if len(notFound) > 0 {
-		r.warn(fmt.Sprintf("/%s calls %s, found in no PATH directory (%s): add them with --from if they run", named, strings.Join(notFound, ", "), r.opts.path))
+		r.warn(fmt.Sprintf("%s calls %s, found in no PATH directory (%s): add them with --from if they run", named, strings.Join(notFound, ", "), pathEnv))
 	}
 	if len(res.Dynamic) > 0 {
-		r.warn(fmt.Sprintf("/%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(res.Dynamic, ", ")))
+		r.warn(fmt.Sprintf("%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(res.Dynamic, ", ")))
 	}
 	return nil
 }
