@@ -58,6 +58,15 @@ func TestSlimLangsVariants(t *testing.T) {
 		{"node esm", []string{"app/main.mjs=" + write("main.mjs", "import { answer } from './lib.mjs';\nimport { createHash } from 'node:crypto';\n"+
 			"console.log('esm', answer, createHash('sha1').update('x').digest('hex').slice(0, 6));\n", 0o644), "app/lib.mjs=" + write("lib.mjs", "export const answer = 42;\n", 0o644)},
 			func(c *v1.Config) { c.Cmd = []string{"node", "/app/main.mjs"} }, "esm 42"},
+		// CMD in shell form, as a Dockerfile writes `CMD node /app/main.mjs`: only sh
+		// was taken, and node was missing at start.
+		{"shell form", []string{"app/main.mjs=" + filepath.Join(dir, "main.mjs"), "app/lib.mjs=" + filepath.Join(dir, "lib.mjs")},
+			func(c *v1.Config) { c.Cmd = []string{"/bin/sh", "-c", "exec node /app/main.mjs"} }, "esm 42"},
+		// An exec wrapper before the runtime (as tini, gosu or dumb-init are).
+		{"env wrapper", []string{"app/plain.py=" + write("plain.py", "import json\nprint(\"wrapped python\", json.dumps([2]))\n", 0o644)},
+			func(c *v1.Config) {
+				c.Entrypoint = []string{"env", "PYTHONDONTWRITEBYTECODE=1", "python3", "/app/plain.py"}
+			}, "wrapped python [2]"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

@@ -115,6 +115,9 @@ type Resolver struct {
 	applets map[string][]byte // busybox binaries by real path
 	openssl map[string]*opensslDirs
 	lang    *langState // language runtimes met (langs.go)
+	// cmdArgs are the arguments of the programs the config starts, by real path
+	// (argsOf).
+	cmdArgs map[string][]string
 }
 
 type parsed struct {
@@ -294,7 +297,17 @@ func (r *Resolver) run(c *collector, name, why string) error {
 		return nil
 	}
 	c.roots[w.real] = true
+	if err := r.runFile(c, w, named, why); err != nil {
+		return err
+	}
+	if args, ok := r.argsOf(w.real); ok {
+		return r.commandLine(c, w.real, named, args)
+	}
+	return nil
+}
 
+// runFile is run's work on the file itself, found at w.
+func (r *Resolver) runFile(c *collector, w walked, named, why string) error {
 	obj, err := r.object(w.real)
 	switch {
 	case errors.Is(err, errNotRegular):
@@ -305,7 +318,7 @@ func (r *Resolver) run(c *collector, name, why string) error {
 		}
 		return r.runScript(c, w.real, named)
 	case err != nil:
-		return fmt.Errorf("reading %s: %w", name, err)
+		return fmt.Errorf("reading %s: %w", named, err)
 	}
 	p := r.newProcess(c, obj, named, w.real)
 	return p.load()

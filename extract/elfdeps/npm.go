@@ -14,8 +14,8 @@ import (
 // above it with a package.json. Node resolves a script's require()s from its own
 // directory up (its package's files and node_modules), so a script out of a package
 // installed globally (npm's own bin/npm-cli.js under /usr/local/lib/node_modules, a
-// CLI's) runs only with its package. When the script is the program the config starts
-// and the package is a package manager that runs package.json scripts (npm, yarn,
+// CLI's) runs only with its package. When the script is a program the config starts
+// (argsOf) and the package is a package manager that runs package.json scripts (npm, yarn,
 // pnpm), the scripts its arguments name are what it runs: see packageScripts.
 func (r *Resolver) scanIfNode(c *collector, real, named, interp string) error {
 	if b := path.Base(interp); b != "node" && b != "nodejs" {
@@ -33,13 +33,11 @@ func (r *Resolver) scanIfNode(c *collector, real, named, interp string) error {
 	if _, err := p.addTree(pkg, fmt.Sprintf("package /%s of /%s, run by node", pkg, named), nil); err != nil {
 		return err
 	}
-	if r.opts.entry == "" {
-		return nil
+	args, ok := r.argsOf(real)
+	if !ok {
+		return nil // not a program the config starts
 	}
-	if w, err := r.walk(r.opts.entry); err != nil || w.real != real {
-		return nil // not the program the config starts, or not under the name it runs
-	}
-	return r.packageScripts(c, pkg, named, path.Dir(interp))
+	return r.packageScripts(c, pkg, named, path.Dir(interp), args)
 }
 
 // inNodePackage says whether real is a file of a package scanIfNode took whole. Its
@@ -72,7 +70,7 @@ func (r *Resolver) packageRoot(dir string) string {
 // and post scripts), each run as `sh -c SCRIPT` with the package's node_modules/.bin
 // and node's directory first in PATH, as the managers run them. /bin/sh comes with
 // them; what the scripts call is found as for a shell script.
-func (r *Resolver) packageScripts(c *collector, pkg, named, nodeDir string) error {
+func (r *Resolver) packageScripts(c *collector, pkg, named, nodeDir string, args []string) error {
 	var manifest struct {
 		Name    string            `json:"name"`
 		Scripts map[string]string `json:"scripts"`
@@ -83,7 +81,7 @@ func (r *Resolver) packageScripts(c *collector, pkg, named, nodeDir string) erro
 	if manifest.Name != "npm" && manifest.Name != "yarn" && manifest.Name != "pnpm" {
 		return nil
 	}
-	names := scriptNames(manifest.Name, r.opts.args)
+	names := scriptNames(manifest.Name, args)
 	if len(names) == 0 {
 		return nil
 	}

@@ -1,0 +1,177 @@
+package elfdeps
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/slim-dev/slim/internal/rootfs"
+)
+
+// argsOf returns the arguments the config gives the program at real: the entrypoint's
+// (WithArgs), or those of a command it runs (commandLine); ok is false for programs
+// the config does not start.
+func (r *Resolver) argsOf(real string) ([]string, bool) {
+	if r.cmdArgs == nil {
+		r.cmdArgs = map[string][]string{}
+		if r.opts.entry != "" {
+			if w, err := r.walk(r.opts.entry); err == nil {
+				r.cmdArgs[w.real] = r.opts.args
+			}
+		}
+	}
+	args, ok := r.cmdArgs[real]
+	return args, ok
+}
+
+// commandLine takes what the config's program at real (named) runs from its
+// arguments: a shell's -c command or script file (sh -c 'exec node server.js', a
+// Dockerfile's shell-form CMD), and the command an exec wrapper starts (tini --
+// node app.js, gosu app npm start, env X=1 python3 app.py), which is itself a program
+// the config starts, with its own arguments. Without this only the shell or the
+// wrapper was taken, and the image failed at start.
+func (r *Resolver) commandLine(c *collector, real, named string, args []string) error {
+	name := path.Base(named)
+	if isShell(name) || isShell(path.Base(real)) {
+		return r.shellArgs(c, named, args)
+	}
+	argv := wrapped(name, args)
+	if argv == nil {
+		argv = wrapped(path.Base(real), args)
+	}
+	if len(argv) == 0 {
+		return nil
+	}
+	why := fmt.Sprintf("command %q run by /%s", argv[0], named)
+	file, err := rootfs.LookPath(r.links, argv[0], r.opts.path, r.opts.workdir)
+	switch {
+	case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
+		c.miss("%s", why)
+		return nil
+	case err != nil:
+		return err
+	}
+	if w, err := r.walk(file); err == nil {
+		if _, seen := r.cmdArgs[w.real]; !seen {
+			r.cmdArgs[w.real] = argv[1:]
+		}
+	}
+	return r.run(c, file, why)
+}
+
+// shellArgs takes what a shell's arguments run: the command of -c (options may be
+// grouped, as in -ec), else the script file named first.
+func (r *Resolver) shellArgs(c *collector, named string, args []string) error {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return r.shellScriptArg(c, named, args[i+1:])
+		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "c"):
+			if i+1 < len(args) {
+				return r.scanSource(c, []byte(args[i+1]), fmt.Sprintf("the -c command of /%s", named), r.busyboxOf(named), r.opts.path, map[string]bool{}, map[string]bool{})
+			}
+			return nil
+		case strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+"):
+			if a == "-o" || a == "+o" {
+				return nil // -o OPTION: rare in a config, not worth parsing
+			}
+		default:
+			return r.shellScriptArg(c, named, args[i:])
+		}
+	}
+	return nil
+}
+
+// shellScriptArg scans the script file a shell is given (sh /app/run.sh), looked up as
+// the shell opens it: relative to the working directory.
+func (r *Resolver) shellScriptArg(c *collector, named string, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	file := args[0]
+	if !path.IsAbs(file) {
+		file = path.Join("/", r.opts.workdir, file)
+	}
+	w, err := r.walk(file)
+	if err != nil {
+		if rootfs.IsNotFound(err) {
+			c.miss("script %s run by /%s", args[0], named)
+			return nil
+		}
+		return err
+	}
+	c.add(w, tidyName(file), fmt.Sprintf("script run by /%s", named))
+	return r.scanScript(c, w.real, tidyName(file), r.busyboxOf(named), map[string]bool{}, map[string]bool{})
+}
+
+// busyboxOf is the busybox binary that the shell named runs as, or "".
+func (r *Resolver) busyboxOf(named string) string {
+	if w, err := r.walk(named); err == nil && path.Base(w.real) == "busybox" {
+		return w.real
+	}
+	return ""
+}
+
+// wrapper describes an exec wrapper's arguments: options that take a value, and how
+// many words (a user, a duration) come before the command.
+type wrapper struct {
+	valued []string
+	before int
+}
+
+// wrappers are the programs that set something up, then exec the command their
+// arguments name.
+func wrappers() map[string]wrapper {
+	return map[string]wrapper{
+		"tini":         {valued: []string{"-p", "-e"}},
+		"tini-static":  {valued: []string{"-p", "-e"}},
+		"dumb-init":    {valued: []string{"-r", "--rewrite"}},
+		"catatonit":    {},
+		"gosu":         {before: 1},
+		"su-exec":      {before: 1},
+		"s6-setuidgid": {before: 1},
+		"env":          {valued: []string{"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}},
+		"nice":         {valued: []string{"-n", "--adjustment"}},
+		"nohup":        {},
+		"setsid":       {},
+		"timeout":      {valued: []string{"-s", "--signal", "-k", "--kill-after"}, before: 1},
+		"chpst":        {valued: []string{"-u", "-U", "-b", "-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c"}},
+		"runuser":      {valued: []string{"-u", "--user", "-g", "--group", "-G"}},
+		"setpriv":      {valued: []string{"--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--selinux-label", "--apparmor-profile"}},
+		"stdbuf":       {valued: []string{"-i", "-o", "-e"}},
+	}
+}
+
+// wrapped is the command line (program and arguments) that the wrapper called name
+// runs for args; nil when name is no wrapper or runs nothing.
+func wrapped(name string, args []string) []string {
+	w, ok := wrappers()[name]
+	if !ok {
+		return nil
+	}
+	before := w.before
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			rest := args[i+1:]
+			if len(rest) > before {
+				return rest[before:]
+			}
+			return nil
+		case strings.HasPrefix(a, "-") && len(a) > 1 && before == w.before:
+			for _, v := range w.valued {
+				if a == v {
+					i++ // its value
+				}
+			}
+		case name == "env" && strings.Contains(a, "="):
+		case before > 0:
+			before--
+		default:
+			return args[i:]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package elfdeps
+
+import (
+	"slices"
+	"testing"
+	"testing/fstest"
+)
+
+// TestClosureCommandLine: the program the config starts brings what its arguments run:
+// a shell's -c command or script file, the command of an exec wrapper (and, through
+// it, that command's own arguments).
+func TestClosureCommandLine(t *testing.T) {
+	t.Parallel()
+	static := file(mkELF(t, elfSpec{}))
+	m := fstest.MapFS{
+		"bin/sh":          static,
+		"bin/tini":        static,
+		"usr/sbin/gosu":   static,
+		"usr/bin/env":     static,
+		"usr/bin/node":    static,
+		"usr/bin/python3": static,
+		"usr/bin/date":    static,
+		"usr/bin/unused":  static,
+		"app/run.sh":      text("#!/bin/sh\ndate\n"),
+	}
+	for _, tc := range []struct {
+		argv []string
+		want []string
+	}{
+		{[]string{"/bin/sh", "-c", "node /app/x.js && python3 -V"}, []string{"usr/bin/node", "usr/bin/python3"}},
+		{[]string{"/bin/sh", "-ec", "exec node /app/x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/bin/sh", "/app/run.sh"}, []string{"app/run.sh", "usr/bin/date"}},
+		{[]string{"run.sh"}, nil}, // not a shell: its own #! line decides
+		{[]string{"/bin/tini", "--", "node", "/app/x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/bin/tini", "-p", "SIGTERM", "node"}, []string{"usr/bin/node"}},
+		{[]string{"/bin/tini", "--", "sh", "-c", "python3 app.py"}, []string{"bin/sh", "usr/bin/python3"}},
+		{[]string{"/usr/sbin/gosu", "app", "node", "/app/x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/usr/bin/env", "-u", "X", "NODE_ENV=production", "node", "x.js"}, []string{"usr/bin/node"}},
+	} {
+		opts := []Option{WithPath("/bin:/usr/bin"), WithWorkdir("/app")}
+		if len(tc.argv) > 0 {
+			opts = append(opts, WithArgs(tc.argv[0], tc.argv[1:]))
+		}
+		prog := tc.argv[0]
+		if prog == "run.sh" {
+			prog = "/app/run.sh"
+			opts = append(opts, WithArgs(prog, nil))
+		}
+		got := closureReasons(t, m, prog, opts...)
+		for _, w := range tc.want {
+			if _, ok := got[w]; !ok {
+				t.Errorf("%q: %s not taken (%v)", tc.argv, w, got)
+			}
+		}
+		if _, ok := got["usr/bin/unused"]; ok {
+			t.Errorf("%q took a program nothing runs", tc.argv)
+		}
+	}
+}
+
+func TestWrapped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"tini", []string{"--", "node", "a.js"}, []string{"node", "a.js"}},
+		{"tini", []string{"-s", "-p", "SIGTERM", "node"}, []string{"node"}},
+		{"dumb-init", []string{"--rewrite", "15:2", "--", "python3", "x"}, []string{"python3", "x"}},
+		{"gosu", []string{"app:app", "npm", "start"}, []string{"npm", "start"}},
+		{"su-exec", []string{"app", "x"}, []string{"x"}},
+		{"timeout", []string{"-s", "KILL", "30", "sleep", "1"}, []string{"sleep", "1"}},
+		{"env", []string{"-i", "A=1", "B=2", "node"}, []string{"node"}},
+		{"env", []string{"A=1"}, nil},
+		{"node", []string{"a.js"}, nil},
+	} {
+		if got := wrapped(tc.name, tc.args); !slices.Equal(got, tc.want) {
+			t.Errorf("wrapped(%s, %q) = %q, want %q", tc.name, tc.args, got, tc.want)
+		}
+	}
+}
