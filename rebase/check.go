@@ -176,8 +176,9 @@ func (c *checker) entrypoint() error {
 	}
 
 	ld, _ := c.env("LD_LIBRARY_PATH")
+	// With its arguments, so that what a wrapper starts (tini -- node) is checked too.
 	missing, err := elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld),
-		elfdeps.WithPath(pathEnv), elfdeps.WithWorkdir(c.cfg.WorkingDir))
+		elfdeps.WithPath(pathEnv), elfdeps.WithWorkdir(c.cfg.WorkingDir), elfdeps.WithArgs(file, argv[1:]))
 	if err != nil {
 		return fmt.Errorf("checking libraries of %s: %w", file, err)
 	}
