@@ -33,6 +33,14 @@ func (r *Resolver) argsOf(real string) ([]string, bool) {
 // wrapper was taken, and the image failed at start.
 func (r *Resolver) commandLine(c *collector, real, named string, args []string) error {
 	name := path.Base(named)
+	if name == "busybox" {
+		// busybox APPLET ARGS: only its shells run more than the applet itself.
+		if len(args) == 0 || !isShell(args[0]) || args[0] == "busybox" {
+			return nil
+		}
+		args = args[1:]
+		return r.shellArgs(c, named, args)
+	}
 	if isShell(name) || isShell(path.Base(real)) {
 		return r.shellArgs(c, named, args)
 	}
@@ -96,7 +104,7 @@ func (r *Resolver) shellScriptArg(c *collector, named string, args []string) err
 	w, err := r.walk(file)
 	if err != nil {
 		if rootfs.IsNotFound(err) {
-			c.miss("script %s run by /%s", args[0], named)
+			c.miss("shell script %s of /%s", args[0], named)
 			return nil
 		}
 		return err

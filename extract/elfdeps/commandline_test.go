@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -15,6 +16,7 @@ func TestClosureCommandLine(t *testing.T) {
 	m := fstest.MapFS{
 		"bin/sh":          static,
 		"bin/tini":        static,
+		"bin/busybox":     static,
 		"usr/sbin/gosu":   static,
 		"usr/bin/env":     static,
 		"usr/bin/node":    static,
@@ -32,6 +34,8 @@ func TestClosureCommandLine(t *testing.T) {
 		{[]string{"/bin/sh", "/app/run.sh"}, []string{"app/run.sh", "usr/bin/date"}},
 		{[]string{"run.sh"}, nil}, // not a shell: its own #! line decides
 		{[]string{"/bin/tini", "--", "node", "/app/x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/bin/busybox", "echo", "hi"}, nil}, // an applet: no script named echo
+		{[]string{"/bin/busybox", "sh", "-c", "node x.js"}, []string{"usr/bin/node"}},
 		{[]string{"/bin/tini", "-p", "SIGTERM", "node"}, []string{"usr/bin/node"}},
 		{[]string{"/bin/tini", "--", "sh", "-c", "python3 app.py"}, []string{"bin/sh", "usr/bin/python3"}},
 		{[]string{"/usr/sbin/gosu", "app", "node", "/app/x.js"}, []string{"usr/bin/node"}},
@@ -77,5 +81,19 @@ func TestWrapped(t *testing.T) {
 		if got := wrapped(tc.name, tc.args); !slices.Equal(got, tc.want) {
 			t.Errorf("wrapped(%s, %q) = %q, want %q", tc.name, tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestCommandLineBusyboxApplet: busybox APPLET ARGS names nothing missing (the first
+// argument is an applet, not a script), as the fidelity check sees it.
+func TestCommandLineBusyboxApplet(t *testing.T) {
+	m := fstest.MapFS{"bin/busybox": file(mkELF(t, elfSpec{}))}
+	missing, err := Unresolved(m, "bin/busybox", WithArgs("/bin/busybox", []string{"echo", "hi"}))
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("Unresolved = %q, %v; want nothing missing", missing, err)
+	}
+	missing, err = Unresolved(m, "bin/busybox", WithArgs("/bin/busybox", []string{"sh", "/app/gone.sh"}))
+	if err != nil || len(missing) != 1 || !strings.Contains(missing[0], "gone.sh") {
+		t.Fatalf("Unresolved = %q, %v; want the missing script", missing, err)
 	}
 }
