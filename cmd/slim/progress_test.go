@@ -114,6 +114,12 @@ func TestRecompressProgressLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: recompresses 200 MB")
 	}
+	if raceEnabled {
+		// make test runs it in its invocation without -race (NORACE_TESTS): under the race
+		// detector the encoder's range checks stall every goroutine for a second, which
+		// no user sees.
+		t.Skip("-race: the display's timing is measured without the race detector")
+	}
 	tmux := testimage.NeedTool(t, "tmux") // make deps installs it; under CI=true its absence fails
 	ref := fatImage(t, 4, 50<<20)
 	out := filepath.Join(t.TempDir(), "out")
