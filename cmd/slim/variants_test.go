@@ -67,6 +67,27 @@ func TestSlimLangsVariants(t *testing.T) {
 			func(c *v1.Config) {
 				c.Entrypoint = []string{"env", "PYTHONDONTWRITEBYTECODE=1", "python3", "/app/plain.py"}
 			}, "wrapped python [2]"},
+		// The official images' docker-entrypoint.sh: ENTRYPOINT a script that ends in
+		// exec "$@", CMD the program it runs. Only the script and its shell were taken.
+		{"entrypoint exec args", []string{"app/plain.py=" + filepath.Join(dir, "plain.py"), "app/docker-entrypoint.sh=" + write("docker-entrypoint.sh", `#!/bin/sh
+set -e
+if [ "${1#-}" != "${1}" ] || [ -z "$(command -v "${1}")" ]; then
+	set -- python3 "$@"
+fi
+exec "$@"
+`, 0o755)}, func(c *v1.Config) {
+			c.Entrypoint, c.Cmd = []string{"/app/docker-entrypoint.sh"}, []string{"python3", "/app/plain.py"}
+		}, "wrapped python [2]"},
+		// The same through a wrapper the script names: exec env … "$@" (gosu, su-exec).
+		{"entrypoint wraps args", []string{"app/plain.py=" + filepath.Join(dir, "plain.py"), "app/entry.sh=" + write("entry.sh", `#!/bin/bash
+if [ "$1" = python3 ]; then
+	exec env PYTHONDONTWRITEBYTECODE=1 "${@}"
+fi
+"$@"
+`, 0o755)},
+			func(c *v1.Config) {
+				c.Entrypoint, c.Cmd = []string{"/app/entry.sh"}, []string{"python3", "/app/plain.py"}
+			}, "wrapped python [2]"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

@@ -52,20 +52,31 @@ func (r *Resolver) commandLine(c *collector, real, named string, args []string) 
 		return nil
 	}
 	why := fmt.Sprintf("command %q run by /%s", argv[0], named)
-	file, err := rootfs.LookPath(r.links, argv[0], r.opts.path, r.opts.workdir)
+	found, err := r.runArgv(c, argv, r.opts.path, why)
+	if err == nil && !found {
+		c.miss("%s", why)
+	}
+	return err
+}
+
+// runArgv runs argv[0], found through pathEnv as execvp finds it, as a program the
+// config starts with the arguments argv[1:] (its own command line is followed in
+// turn). found is false when there is no such program.
+func (r *Resolver) runArgv(c *collector, argv []string, pathEnv, why string) (found bool, err error) {
+	file, err := rootfs.LookPath(r.links, argv[0], pathEnv, r.opts.workdir)
 	switch {
 	case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
-		c.miss("%s", why)
-		return nil
+		return false, nil
 	case err != nil:
-		return err
+		return false, err
 	}
 	if w, err := r.walk(file); err == nil {
+		r.argsOf(w.real) // the config's own entry first
 		if _, seen := r.cmdArgs[w.real]; !seen {
 			r.cmdArgs[w.real] = argv[1:]
 		}
 	}
-	return r.run(c, file, why)
+	return true, r.run(c, file, why)
 }
 
 // shellArgs takes what a shell's arguments run: the command of -c (options may be
@@ -77,7 +88,12 @@ func (r *Resolver) shellArgs(c *collector, named string, args []string) error {
 			return r.shellScriptArg(c, named, args[i+1:])
 		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "c"):
 			if i+1 < len(args) {
-				return r.scanSource(c, []byte(args[i+1]), fmt.Sprintf("the -c command of /%s", named), r.busyboxOf(named), r.opts.path, map[string]bool{}, map[string]bool{})
+				// sh -c BODY NAME ARGS…: NAME is $0, ARGS are "$@".
+				params := []string{}
+				if i+3 < len(args) {
+					params = args[i+3:]
+				}
+				return r.scanSource(c, []byte(args[i+1]), newShellRun(fmt.Sprintf("the -c command of /%s", named), r.busyboxOf(named), r.opts.path, params))
 			}
 			return nil
 		case strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+"):
@@ -110,7 +126,7 @@ func (r *Resolver) shellScriptArg(c *collector, named string, args []string) err
 		return err
 	}
 	c.add(w, tidyName(file), fmt.Sprintf("script run by /%s", named))
-	return r.scanScript(c, w.real, tidyName(file), r.busyboxOf(named), map[string]bool{}, map[string]bool{})
+	return r.scanScript(c, w.real, newShellRun(tidyName(file), r.busyboxOf(named), r.opts.path, append([]string{}, args[1:]...)))
 }
 
 // busyboxOf is the busybox binary that the shell named runs as, or "".

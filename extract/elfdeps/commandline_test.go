@@ -86,6 +86,78 @@ func TestWrapped(t *testing.T) {
 
 // TestCommandLineBusyboxApplet: busybox APPLET ARGS names nothing missing (the first
 // argument is an applet, not a script), as the fidelity check sees it.
+// TestClosureArgCommands: a script the config starts that runs its own arguments
+// (exec "$@", exec gosu app "$@", a sourced file's "$@", sh -c 'exec "$@"' sh …) runs
+// the config's arguments: they are taken with what they run in turn. Without the
+// config's arguments "$@" stays a warning.
+func TestClosureArgCommands(t *testing.T) {
+	t.Parallel()
+	static := file(mkELF(t, elfSpec{}))
+	m := fstest.MapFS{
+		"bin/sh":          static,
+		"usr/sbin/gosu":   static,
+		"usr/bin/node":    static,
+		"usr/bin/python3": static,
+		"usr/bin/unused":  static,
+		"app/entry.sh":    file([]byte("#!/bin/sh\nset -e\nif [ \"${1#-}\" != \"$1\" ]; then set -- node \"$@\"; fi\nexec \"$@\"\n")),
+		"app/gosu.sh":     file([]byte("#!/bin/sh\nexec gosu app \"$@\"\n")),
+		"app/lib.sh":      text("start() { exec \"$@\"; }\n"),
+		"app/sourcing.sh": file([]byte("#!/bin/sh\n. /app/lib.sh\nstart \"$@\"\n")),
+		"app/nested.sh":   file([]byte("#!/bin/sh\nexec /app/entry.sh \"$@\"\n")),
+	}
+	for _, tc := range []struct {
+		argv []string
+		want []string
+	}{
+		{[]string{"/app/entry.sh", "node", "/app/x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/app/entry.sh", "python3", "-c", "print(1)"}, []string{"usr/bin/python3"}},
+		{[]string{"/app/gosu.sh", "python3", "/app/x.py"}, []string{"usr/sbin/gosu", "usr/bin/python3"}},
+		{[]string{"/app/sourcing.sh", "node", "x.js"}, []string{"app/lib.sh", "usr/bin/node"}},
+		{[]string{"/app/nested.sh", "python3", "x.py"}, []string{"app/entry.sh", "usr/bin/python3"}},
+		{[]string{"/bin/sh", "-c", "exec \"$@\"", "sh", "node", "x.js"}, []string{"usr/bin/node"}},
+		{[]string{"/bin/sh", "/app/entry.sh", "python3", "x.py"}, []string{"usr/bin/python3"}},
+	} {
+		var warns []string
+		opts := []Option{WithPath("/bin:/usr/bin:/usr/sbin"), WithWorkdir("/app"), WithArgs(tc.argv[0], tc.argv[1:]),
+			WithWarn(func(s string) { warns = append(warns, s) })}
+		got := closureReasons(t, m, tc.argv[0], opts...)
+		for _, w := range tc.want {
+			if _, ok := got[w]; !ok {
+				t.Errorf("%q: %s not taken (%v)", tc.argv, w, got)
+			}
+		}
+		for _, p := range []string{"usr/bin/unused", "usr/bin/node", "usr/bin/python3"} {
+			if _, ok := got[p]; ok && !slices.Contains(tc.want, p) {
+				t.Errorf("%q took %s, which it does not run (%s)", tc.argv, p, got[p])
+			}
+		}
+		if len(warns) > 0 {
+			t.Errorf("%q: warnings %q, want none: its arguments are known", tc.argv, warns)
+		}
+	}
+
+	// Arguments no PATH directory holds (the script may rewrite them: set -- node "$@")
+	// are a warning; a script no config starts keeps "$@" as a warning too.
+	for _, args := range [][]string{{"app.js"}, nil} {
+		var warns []string
+		opts := []Option{WithPath("/bin:/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) })}
+		if args != nil {
+			opts = append(opts, WithArgs("/app/entry.sh", args))
+		}
+		got := closureReasons(t, m, "app/entry.sh", opts...)
+		if _, ok := got["usr/bin/node"]; ok {
+			t.Errorf("args %q: node taken, but no argument names it", args)
+		}
+		want := "app.js is found in no PATH directory"
+		if args == nil {
+			want = `exec "$@"`
+		}
+		if len(warns) != 1 || !strings.Contains(warns[0], want) {
+			t.Errorf("args %q: warnings %q, want one naming %q", args, warns, want)
+		}
+	}
+}
+
 func TestCommandLineBusyboxApplet(t *testing.T) {
 	m := fstest.MapFS{"bin/busybox": file(mkELF(t, elfSpec{}))}
 	missing, err := Unresolved(m, "bin/busybox", WithArgs("/bin/busybox", []string{"echo", "hi"}))

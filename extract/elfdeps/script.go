@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/slim-dev/slim/extract/shell"
@@ -39,22 +40,41 @@ func (r *Resolver) scanIfShell(c *collector, real, named, interp, word string) e
 	if path.Base(w.real) == "busybox" {
 		busybox = w.real
 	}
-	return r.scanScript(c, real, named, busybox, map[string]bool{}, map[string]bool{})
+	args, ok := r.argsOf(real)
+	if ok && args == nil {
+		args = []string{}
+	}
+	return r.scanScript(c, real, newShellRun(named, busybox, r.opts.path, args))
+}
+
+// shellRun is how a shell runs a script: what messages call it, the busybox that
+// answers applets (""), the PATH its commands are found through, its arguments ("$@";
+// nil when no config gives them), and the functions and files met so far.
+type shellRun struct {
+	named, busybox, pathEnv string
+	args                    []string
+	funcs, scanned          map[string]bool
+}
+
+func newShellRun(named, busybox, pathEnv string, args []string) shellRun {
+	return shellRun{named: named, busybox: busybox, pathEnv: pathEnv, args: args, funcs: map[string]bool{}, scanned: map[string]bool{}}
 }
 
 // scanScript runs the commands a shell script calls by name, found through PATH as the
 // shell finds them. Functions defined by the script or by the files it sources are not
 // commands; under busybox's shell an applet needs no file of its own.
-func (r *Resolver) scanScript(c *collector, real, named, busybox string, funcs, scanned map[string]bool) error {
-	if scanned[real] {
+// sh.named is the script's name, without its leading slash.
+func (r *Resolver) scanScript(c *collector, real string, sh shellRun) error {
+	if sh.scanned[real] {
 		return nil
 	}
-	scanned[real] = true
+	sh.scanned[real] = true
 	src, err := r.readScript(real)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", named, err)
+		return fmt.Errorf("reading %s: %w", sh.named, err)
 	}
-	return r.scanSource(c, src, "/"+named, busybox, r.opts.path, funcs, scanned)
+	sh.named = "/" + sh.named
+	return r.scanSource(c, src, sh)
 }
 
 // scanCommand takes what `sh -c body` runs (why says where body comes from), with
@@ -73,12 +93,12 @@ func (r *Resolver) scanCommand(c *collector, body, why, pathEnv string) error {
 	if w, err := r.walk(sh); err == nil && path.Base(w.real) == "busybox" {
 		busybox = w.real
 	}
-	return r.scanSource(c, []byte(body), "the "+why, busybox, pathEnv, map[string]bool{}, map[string]bool{})
+	return r.scanSource(c, []byte(body), newShellRun("the "+why, busybox, pathEnv, nil))
 }
 
-// scanSource is scanScript's work on the script's text, src; named is how messages
-// name the script, pathEnv the PATH it runs with.
-func (r *Resolver) scanSource(c *collector, src []byte, named, busybox, pathEnv string, funcs, scanned map[string]bool) error {
+// scanSource is scanScript's work on the script's text, src.
+func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
+	named, busybox, pathEnv, funcs := sh.named, sh.busybox, sh.pathEnv, sh.funcs
 	res := shell.Scan(src)
 	for _, f := range shell.Functions(src) {
 		funcs[f] = true
@@ -102,6 +122,12 @@ func (r *Resolver) scanSource(c *collector, src []byte, named, busybox, pathEnv 
 				funcs[f] = true
 			}
 		}
+	}
+	// First what runs the script's arguments, so that a wrapper the script names
+	// (exec gosu app "$@") is run once, knowing the command it starts.
+	dynamic, err := r.argCommands(c, res, sh)
+	if err != nil {
+		return err
 	}
 	var notFound []string
 	for _, cmd := range res.Commands {
@@ -127,7 +153,8 @@ func (r *Resolver) scanSource(c *collector, src []byte, named, busybox, pathEnv 
 		}
 	}
 	for _, s := range sourced {
-		if err := r.scanScript(c, s, s, busybox, funcs, scanned); err != nil {
+		// A sourced file runs with the script's arguments.
+		if err := r.scanScript(c, s, shellRun{named: s, busybox: busybox, pathEnv: r.opts.path, args: sh.args, funcs: funcs, scanned: sh.scanned}); err != nil {
 			return err
 		}
 	}
@@ -137,10 +164,43 @@ func (r *Resolver) scanSource(c *collector, src []byte, named, busybox, pathEnv 
 	if len(notFound) > 0 {
 		r.warn(fmt.Sprintf("%s calls %s, found in no PATH directory (%s): add them with --from if they run", named, strings.Join(notFound, ", "), pathEnv))
 	}
-	if len(res.Dynamic) > 0 {
-		r.warn(fmt.Sprintf("%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(res.Dynamic, ", ")))
+	if len(dynamic) > 0 {
+		r.warn(fmt.Sprintf("%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(dynamic, ", ")))
 	}
 	return nil
+}
+
+// argCommands runs the command lines of res that run the script's arguments ("$@"),
+// when the config gives them: ENTRYPOINT ["docker-entrypoint.sh"] with CMD ["node",
+// "app.js"] runs node. Only the script and its shell were taken before, and the image
+// failed at start. It returns the entries of res.Dynamic still unknown.
+func (r *Resolver) argCommands(c *collector, res shell.Result, sh shellRun) ([]string, error) {
+	if sh.args == nil {
+		return res.Dynamic, nil
+	}
+	for _, line := range res.ArgCommands {
+		var argv []string
+		for _, w := range line {
+			if w == shell.Args {
+				argv = append(argv, sh.args...)
+			} else {
+				argv = append(argv, w)
+			}
+		}
+		if len(argv) == 0 || sh.funcs[argv[0]] {
+			continue
+		}
+		found, err := r.runArgv(c, argv, sh.pathEnv, fmt.Sprintf("command %q run by %s with its arguments", argv[0], sh.named))
+		if err != nil {
+			return nil, err
+		}
+		if !found && line[0] == shell.Args && !c.check {
+			// The script may rewrite its arguments first (set -- node "$@"): a warning,
+			// not a refusal.
+			r.warn(fmt.Sprintf("%s runs its arguments, and %s is found in no PATH directory (%s): add it with --from if it runs", sh.named, argv[0], sh.pathEnv))
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(res.Dynamic), shell.RunsArgs), nil
 }
 
 // readScript reads a script at a real path, up to maxScriptRead bytes.

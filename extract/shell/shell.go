@@ -25,6 +25,34 @@ type Result struct {
 	// Sources are the files the script reads with `.` or `source`, as written: their
 	// functions and commands are the script's too.
 	Sources []string
+	// ArgCommands are the command lines that run the script's own arguments, as the
+	// official images' docker-entrypoint.sh does with `exec "$@"` or `exec gosu app
+	// "$@"`: their words as written, from the command word on, with Args standing for
+	// the arguments. Prefixes that only pass the command on (exec, command, env with
+	// its settings, nohup) are left out.
+	ArgCommands [][]string
+}
+
+// Args stands for the script's arguments ("$@") in ArgCommands.
+const Args = "\x00$@"
+
+// maxArgv bounds the words kept of one command line for ArgCommands.
+const maxArgv = 64
+
+// isArgs says whether a word, as written, is the script's arguments: "$@" or "${@}",
+// quoted or not.
+func isArgs(raw string) bool {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	return raw == "$@" || raw == "${@}"
+}
+
+// RunsArgs says whether an entry of Dynamic is a command line whose last word is the
+// script's arguments ("exec \"$@\""), which ArgCommands holds too.
+func RunsArgs(dynamic string) bool {
+	f := strings.Fields(dynamic)
+	return len(f) > 0 && isArgs(f[len(f)-1])
 }
 
 // maxScript bounds the bytes read: a script larger than this is data, not glue.
@@ -52,6 +80,11 @@ func Scan(src []byte) Result {
 	for _, d := range s.sources {
 		if !slices.Contains(r.Sources, d) {
 			r.Sources = append(r.Sources, d)
+		}
+	}
+	for _, a := range s.argCommands {
+		if !slices.ContainsFunc(r.ArgCommands, func(b []string) bool { return slices.Equal(a, b) }) {
+			r.ArgCommands = append(r.ArgCommands, a)
 		}
 	}
 	return r
@@ -156,6 +189,10 @@ type frame struct {
 	depth       int // open if/while/for/case/{ blocks: an exec inside one may not run
 	execAt      int // where the prefix command word began
 	funcParen   bool
+	// argv are the words of the command being read, from its command word on, for
+	// ArgCommands; argsIn says one of them is the script's arguments.
+	argv   []string
+	argsIn bool
 }
 
 func newFrame(k frameKind) *frame { return &frame{kind: k, cmdPos: k != frameDouble} }
@@ -168,8 +205,11 @@ type scanner struct {
 	dynamic  []string
 	funcs    map[string]bool
 	sources  []string
-	stop     bool      // the rest of the script is not shell
-	heredocs []heredoc // delimiters whose bodies start at the next newline
+	// argCommands are the command lines that run the script's arguments.
+	argCommands [][]string
+	stop        bool      // the rest of the script is not shell
+	stopping    bool      // the script ends with the command line being read
+	heredocs    []heredoc // delimiters whose bodies start at the next newline
 }
 
 type heredoc struct {
@@ -183,6 +223,7 @@ func (s *scanner) push(k frameKind) { s.frames = append(s.frames, newFrame(k)) }
 
 func (s *scanner) pop() {
 	s.endWord()
+	s.endCommand(s.top())
 	if len(s.frames) > 1 {
 		s.frames = s.frames[:len(s.frames)-1]
 	}
@@ -252,6 +293,7 @@ func (s *scanner) run() {
 			s.push(frameDouble)
 		case c == '`':
 			if f.kind == frameBacktick {
+				s.endWord() // before the closer, which is no part of the word
 				s.i++
 				s.pop()
 			} else {
@@ -262,6 +304,7 @@ func (s *scanner) run() {
 		case c == '$':
 			s.dollar()
 		case c == ')' && f.kind == frameCode && len(s.frames) > 1 && f.parens == 0 && len(f.caseStk) == 0:
+			s.endWord()
 			s.i++
 			s.pop()
 		case s.peek(2) == "((" && f.cmdPos && !f.inWord:
@@ -284,6 +327,7 @@ func (s *scanner) run() {
 		s.pop()
 	}
 	s.endWord()
+	s.endCommand(s.top())
 }
 
 // double reads one step inside a double-quoted string.
@@ -464,6 +508,7 @@ func (s *scanner) word(f *frame, w, raw string, dyn bool) {
 		return
 	}
 	if !f.cmdPos {
+		s.argument(f, w, raw, dyn)
 		return
 	}
 	if !dyn && strings.Contains(w, "=") && !strings.HasPrefix(w, "=") && validName(w[:strings.IndexByte(w, '=')]) {
@@ -525,8 +570,10 @@ func (s *scanner) command(f *frame, w, raw string, dyn bool) {
 		return
 	}
 	f.cmdPos = false
+	f.argv, f.argsIn = nil, false
 	if dyn {
 		s.dynamic = append(s.dynamic, raw)
+		s.argsCommandWord(f, raw)
 		return
 	}
 	if p := prefixOf(w); p != nil {
@@ -540,7 +587,40 @@ func (s *scanner) command(f *frame, w, raw string, dyn bool) {
 		return
 	}
 	f.lastCmd = w
+	f.argv = []string{w}
 	s.add(w)
+}
+
+// argsCommandWord starts the command line of f at a command word that is an
+// expansion: one that runs the script's arguments ("$@") is kept for ArgCommands.
+func (s *scanner) argsCommandWord(f *frame, raw string) {
+	if isArgs(raw) {
+		f.argv, f.argsIn = []string{Args}, true
+	}
+}
+
+// argument adds an argument word to the command line being read.
+func (s *scanner) argument(f *frame, w, raw string, dyn bool) {
+	if f.argv == nil || len(f.argv) >= maxArgv {
+		return
+	}
+	switch {
+	case isArgs(raw):
+		f.argv, f.argsIn = append(f.argv, Args), true
+	case dyn:
+		f.argv = append(f.argv, raw)
+	default:
+		f.argv = append(f.argv, w)
+	}
+}
+
+// endCommand ends the command line of f, keeping it when it runs the script's
+// arguments.
+func (s *scanner) endCommand(f *frame) {
+	if f.argsIn {
+		s.argCommands = append(s.argCommands, f.argv)
+	}
+	f.argv, f.argsIn = nil, false
 }
 
 // prefixWord reads the words after exec, command, env, xargs, nohup: options, then the
@@ -563,14 +643,15 @@ func (s *scanner) prefixWord(f *frame, w, raw string, dyn bool) {
 	f.pre = nil
 	if dyn {
 		s.dynamic = append(s.dynamic, p.name+" "+raw)
+		s.argsCommandWord(f, raw)
 		return
 	}
 	f.cmdPos = true
 	s.command(f, w, raw, dyn)
 	if p.name == "exec" && len(s.frames) == 1 && f.depth == 0 && s.lineStart(f.execAt) {
-		// An exec at the top of the script replaces the shell: what follows is
-		// another language's (the `exec tclsh "$0"` trick) or never runs.
-		s.stop = true
+		// An exec at the top of the script replaces the shell: what follows its
+		// command line is another language's (the `exec tclsh "$0"` trick) or never runs.
+		s.stopping = true
 	}
 }
 
@@ -661,6 +742,10 @@ func (s *scanner) op(op string) {
 // separator ends a command: the next word is a command again.
 func (s *scanner) separator() {
 	f := s.top()
+	s.endCommand(f)
+	if s.stopping && len(s.frames) == 1 {
+		s.stop = true
+	}
 	f.cmdPos, f.pre, f.preSkip, f.lastCmd = true, nil, false, ""
 	if f.expect == expectSkipLine || f.expect == expectRedirect || f.expect == expectFuncName {
 		f.expect = expectNothing

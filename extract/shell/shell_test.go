@@ -46,6 +46,34 @@ func TestScan(t *testing.T) {
 	}
 }
 
+// TestScanArgCommands: the command lines that run the script's own arguments, as the
+// official images' entrypoints end, with the passing-on prefixes left out; "$@" as an
+// argument of a builtin (set --, echo) runs nothing.
+func TestScanArgCommands(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, src string
+		want      [][]string
+	}{
+		{name: "exec", src: "#!/bin/sh\nset -e\nif [ \"${1#-}\" != \"$1\" ]; then\n  set -- node \"$@\"\nfi\nexec \"$@\"\n", want: [][]string{{Args}}},
+		{name: "wrapper", src: "exec gosu postgres \"$@\" --flag\n", want: [][]string{{"gosu", "postgres", Args, "--flag"}}},
+		{name: "prefixes", src: "exec env -u X Y=1 \"${@}\"\nnohup $@ &\ncommand \"$@\"\n", want: [][]string{{Args}}},
+		{name: "plain and in a substitution", src: "out=$(tool \"$@\")\n\"$@\"; echo \"$@\"\n", want: [][]string{{"tool", Args}, {Args}}},
+		{name: "expansions kept as written", src: "runner --user \"$USER\" -- \"$@\" 2>/dev/null\n", want: [][]string{{"runner", "--user", `"$USER"`, "--", Args}}},
+		{name: "none", src: "set -- a \"$@\"\necho \"$@\"\nprintf '%s' \"$*\"\nexec \"$cmd\"\n", want: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := Scan([]byte(tt.src)).ArgCommands; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Scan(%q).ArgCommands = %q, want %q", tt.src, got, tt.want)
+			}
+		})
+	}
+	if !RunsArgs(`exec "$@"`) || !RunsArgs(`env ${@}`) || RunsArgs(`exec "$cmd"`) || RunsArgs("eval") {
+		t.Error("RunsArgs: want true for exec \"$@\" and env ${@} only")
+	}
+}
+
 // TestScanDebianScripts reads every shell script in this machine's /bin and /usr/sbin:
 // Scan never fails, and the commands it names are nearly all real programs (those it
 // finds in no PATH directory are optional tools the scripts guard with command -v, or
