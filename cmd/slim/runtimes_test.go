@@ -322,3 +322,58 @@ func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
 		t.Errorf("slim image made by following the hints printed %q, want %q", got, want)
 	}
 }
+
+// preloadLib is a library an image preloads: its constructor says so before main runs.
+const preloadLib = `#include <unistd.h>
+__attribute__((constructor)) static void said(void) { static const char m[] = "preloaded " NAME "\n"; write(1, m, sizeof m - 1); }
+`
+
+// TestSlimPreloadedLibraries: what the loader maps before a program's own libraries (an
+// allocator through ENV LD_PRELOAD, by name or path, or /etc/ld.so.preload) comes with
+// the program. Before, the slim image ran without it and the loader printed "cannot be
+// preloaded … ignored" at every start.
+func TestSlimPreloadedLibraries(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	prog := testimage.GCCBuild(t, "#include <stdio.h>\nint main(void) { puts(\"main\"); return 0; }\n")
+	byName := testimage.GCCBuild(t, preloadLib, "-shared", "-fPIC", `-DNAME="by name"`)
+	byPath := testimage.GCCBuild(t, preloadLib, "-shared", "-fPIC", `-DNAME="by path"`)
+	listed := testimage.GCCBuild(t, preloadLib, "-shared", "-fPIC", `-DNAME="listed"`)
+	list := hostFile(t, "ld.so.preload", "/usr/lib/liballoc-listed.so\n")
+	var paths []string
+	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", "/etc/ld.so.conf", "/etc/ld.so.conf.d"} {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		env   string
+		want  string
+	}{
+		{"LD_PRELOAD", []string{"usr/lib/x86_64-linux-gnu/liballoc.so=" + byName, "opt/alloc/liballoc2.so=" + byPath}, "LD_PRELOAD=liballoc.so:/opt/alloc/liballoc2.so",
+			"preloaded by path\npreloaded by name\nmain\n"},
+		{"ld.so.preload", []string{"usr/lib/liballoc-listed.so=" + listed, "etc/ld.so.preload=" + list}, "",
+			"preloaded listed\nmain\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := append(append(append([]string{}, paths...), tc.files...), "app/prog="+prog)
+			img, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, files...)}, func(c *v1.Config) {
+				c.Entrypoint = []string{"/app/prog"}
+				if tc.env != "" {
+					c.Env = []string{tc.env}
+				}
+			})
+			fat := runImage(t, img)
+			if fat.Code != 0 || fat.Stdout != tc.want || fat.Stderr != "" {
+				t.Fatalf("fat image: %s, want stdout %q", fat, tc.want)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "pre:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+			if got := runImage(t, layoutImage(t, out)); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
+				t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"errors"
+	"fmt"
 	"path"
 	"strings"
 
@@ -72,6 +73,9 @@ func (p *process) load() error {
 		}
 	}
 	p.queue = append(p.queue, p.root)
+	if err := p.loadPreload(); err != nil {
+		return err
+	}
 	if err := p.drain(); err != nil {
 		return err
 	}
@@ -88,6 +92,64 @@ func (p *process) load() error {
 		return err
 	}
 	return p.loadLangs()
+}
+
+// loadPreload loads what the loader maps into a dynamic program before its own
+// libraries: LD_PRELOAD from the config's Env (glibc and musl) and, for glibc, the
+// names in /etc/ld.so.preload, as images preload jemalloc or tcmalloc into every
+// process. Without them the program ran with another allocator, and the loader
+// printed "cannot be preloaded … ignored" at every start. A name the source lacks
+// too is a warning: the loader ignores it.
+func (p *process) loadPreload() error {
+	if p.root.obj.interp == "" {
+		return nil // the kernel starts a static program: no loader reads either
+	}
+	type preload struct{ name, from string }
+	var names []preload
+	// glibc and musl split LD_PRELOAD at spaces and colons.
+	split := func(r rune) bool { return r == ':' || r == ' ' || r == '\t' || r == '\n' }
+	if v, ok := rootfs.Getenv(p.r.opts.env, "LD_PRELOAD"); ok {
+		for _, n := range strings.FieldsFunc(v, split) {
+			names = append(names, preload{n, "LD_PRELOAD"})
+		}
+	}
+	if !p.musl {
+		const list = "etc/ld.so.preload"
+		w, err := p.r.walk(list)
+		switch {
+		case err == nil:
+			p.c.add(w, list, "preload list of the loader of "+p.root.show)
+			b, err := p.r.readScript(w.real)
+			if err != nil {
+				return fmt.Errorf("reading /%s: %w", list, err)
+			}
+			for _, n := range strings.FieldsFunc(string(b), split) {
+				names = append(names, preload{n, "/" + list})
+			}
+		case !rootfs.IsNotFound(err):
+			return err
+		}
+	}
+	for _, n := range names {
+		why := fmt.Sprintf("%s %s of %s", n.from, n.name, p.root.show)
+		if p.byName[n.name] != nil {
+			continue
+		}
+		found, named, err := p.search(p.root, n.name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			if !p.c.check {
+				p.r.warn(fmt.Sprintf("%s: no such library in the source; the loader ignores it", why))
+			}
+			continue
+		}
+		if err := p.loadFound(p.root, n.name, named, why); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *process) loadInterp(interp string) error {

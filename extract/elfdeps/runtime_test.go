@@ -176,3 +176,46 @@ func TestClosureSonameLoadedByDlopen(t *testing.T) {
 		t.Errorf("libjava.so alone: %v, want libjvm.so missing", err)
 	}
 }
+
+// TestClosurePreload: a dynamic program brings what the loader preloads (LD_PRELOAD by
+// name, searched as DT_NEEDED is, or by path; /etc/ld.so.preload with its list), with
+// their own DT_NEEDED; a static program, which no loader starts, brings neither, and a
+// name the source lacks is a warning.
+func TestClosurePreload(t *testing.T) {
+	t.Parallel()
+	lib := "usr/lib/x86_64-linux-gnu/"
+	m := fstest.MapFS{
+		"app/prog":                   file(mkELF(t, elfSpec{interp: "/lib64/ld-linux-x86-64.so.2", needed: []string{"libc.so.6"}})),
+		"app/static":                 file(mkELF(t, elfSpec{noDyn: true})),
+		"lib64/ld-linux-x86-64.so.2": file(mkELF(t, elfSpec{soname: "ld-linux-x86-64.so.2"})),
+		lib + "libc.so.6":            file(mkELF(t, elfSpec{soname: "libc.so.6"})),
+		lib + "libjemalloc.so.2":     file(mkELF(t, elfSpec{soname: "libjemalloc.so.2", needed: []string{"libstdc++.so.6"}})),
+		lib + "libstdc++.so.6":       file(mkELF(t, elfSpec{soname: "libstdc++.so.6"})),
+		"opt/tc/libtcmalloc.so":      file(mkELF(t, elfSpec{soname: "libtcmalloc.so"})),
+		"usr/lib/libaudit-hook.so":   file(mkELF(t, elfSpec{soname: "libaudit-hook.so"})),
+		"etc/ld.so.preload":          text("/usr/lib/libaudit-hook.so\n"),
+	}
+	var warns []string
+	env := WithEnv([]string{"LD_PRELOAD=libjemalloc.so.2 /opt/tc/libtcmalloc.so:libgone.so"})
+	got := closureReasons(t, m, "app/prog", env, WithWarn(func(s string) { warns = append(warns, s) }))
+	for p, why := range map[string]string{
+		lib + "libjemalloc.so.2":   "LD_PRELOAD libjemalloc.so.2 of app/prog",
+		lib + "libstdc++.so.6":     "DT_NEEDED libstdc++.so.6 of " + lib + "libjemalloc.so.2",
+		"opt/tc/libtcmalloc.so":    "LD_PRELOAD /opt/tc/libtcmalloc.so of app/prog",
+		"usr/lib/libaudit-hook.so": "/etc/ld.so.preload /usr/lib/libaudit-hook.so of app/prog",
+		"etc/ld.so.preload":        "preload list of the loader of app/prog",
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "libgone.so") {
+		t.Errorf("warnings %q: want one naming libgone.so", warns)
+	}
+	got = closureReasons(t, m, "app/static", env)
+	for p := range got {
+		if p != "app/static" {
+			t.Errorf("a static program took %s (%s)", p, got[p])
+		}
+	}
+}
