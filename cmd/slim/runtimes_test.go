@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -375,5 +376,58 @@ func TestSlimPreloadedLibraries(t *testing.T) {
 				t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
 			}
 		})
+	}
+}
+
+// TestSlimLibraryFromLdconfigDir: a library installed the way `make install && ldconfig`
+// installs it, in a directory of /etc/ld.so.conf (/usr/local/lib), is found by glibc's
+// loader through /etc/ld.so.cache only: the slim image must still find it.
+func TestSlimLibraryFromLdconfigDir(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	ldconfig := testimage.NeedTool(t, "ldconfig")
+	dir := t.TempDir()
+	so := testimage.GCCBuild(t, "int foo(void) { return 42; }\n", "-shared", "-fPIC", "-Wl,-soname,libfoo.so.1")
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{"usr/local/lib", "etc/ld.so.conf.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"usr/local/lib/libfoo.so.1": b, "etc/ld.so.conf": []byte("include /etc/ld.so.conf.d/*.conf\n"),
+		"etc/ld.so.conf.d/local.conf": []byte("/usr/local/lib\n")} {
+		if err := os.WriteFile(filepath.Join(root, name), body, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(ldconfig, "-r", root).CombinedOutput(); err != nil {
+		t.Fatalf("ldconfig: %v\n%s", err, out)
+	}
+	if err := os.Symlink("libfoo.so.1", filepath.Join(root, "usr/local/lib/libfoo.so")); err != nil {
+		t.Fatal(err)
+	}
+	prog := testimage.GCCBuild(t, "#include <stdio.h>\nint foo(void);\nint main(void) { printf(\"foo %d\\n\", foo()); return 0; }\n",
+		"-L"+filepath.Join(root, "usr/local/lib"), "-lfoo")
+	var paths []string
+	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6"} {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	paths = append(paths, "usr/local/lib="+filepath.Join(root, "usr/local/lib"), "etc/ld.so.conf="+filepath.Join(root, "etc/ld.so.conf"),
+		"etc/ld.so.conf.d="+filepath.Join(root, "etc/ld.so.conf.d"), "etc/ld.so.cache="+filepath.Join(root, "etc/ld.so.cache"), "app/prog="+prog)
+	img, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, paths...)}, func(c *v1.Config) { c.Entrypoint = []string{"/app/prog"} })
+	fat := runImage(t, img)
+	if fat.Code != 0 || fat.Stdout != "foo 42\n" {
+		t.Fatalf("fat image: %s", fat)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "ldconfig:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+	if got := runImage(t, layoutImage(t, out)); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
+		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
 	}
 }

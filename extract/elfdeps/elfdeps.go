@@ -104,6 +104,7 @@ type Resolver struct {
 	opts  options
 
 	confDirs  []string // from /etc/ld.so.conf, in order
+	confFiles []string // /etc/ld.so.conf and the files it includes, as read
 	muslArch  string   // musl's arch when the image's loader is musl's, else ""
 	muslPaths map[string][]string
 	walks     map[string]walkResult // the loader tries the same names for every object
@@ -145,7 +146,7 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 		warned:    map[string]bool{},
 	}
 	var err error
-	if r.confDirs, err = r.readLdSoConf(); err != nil {
+	if r.confDirs, r.confFiles, err = r.readLdSoConf(); err != nil {
 		return nil, err
 	}
 	if r.muslArch, err = r.detectMusl(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/slim-dev/slim/internal/rootfs"
@@ -38,6 +39,9 @@ type process struct {
 	byName map[string]*loaded
 	byReal map[string]*loaded
 	queue  []*loaded
+	// ldCache is set once /etc/ld.so.cache is taken for a library of a directory of
+	// /etc/ld.so.conf.
+	ldCache bool
 }
 
 func (r *Resolver) newProcess(c *collector, obj *object, named, real string) *process {
@@ -274,11 +278,49 @@ func (p *process) search(l *loaded, name string) (bool, string, error) {
 		}
 		tried[cand] = true
 		ok, err := p.try(l, cand)
+		if ok && err == nil && p.viaLdSoConf(l, dir) {
+			err = p.loadLdCache(cand)
+		}
 		if err != nil || ok {
 			return ok, cand, err
 		}
 	}
 	return false, "", nil
+}
+
+// viaLdSoConf says whether glibc's loader finds a library of l in dir only because
+// /etc/ld.so.conf lists dir: not a default directory.
+func (p *process) viaLdSoConf(l *loaded, dir string) bool {
+	return !p.musl && slices.Contains(p.r.confDirs, dir) && !slices.Contains(glibcDefaultDirs(l.obj), dir)
+}
+
+// loadLdCache takes what makes glibc's loader find cand, a library in a directory of
+// /etc/ld.so.conf (/usr/local/lib, where make install puts it): the loader reads no
+// configuration, only /etc/ld.so.cache, which ldconfig wrote from it. The source's
+// cache may list libraries the result lacks; the loader then searches on, as it does
+// for a stale cache. The configuration comes too, so that ldconfig and slim's own
+// check read the result as the source. A source without a cache gets nothing: its
+// loader does not find the library either.
+func (p *process) loadLdCache(cand string) error {
+	if p.ldCache {
+		return nil
+	}
+	p.ldCache = true
+	why := fmt.Sprintf("loader cache that finds /%s (a directory of /etc/ld.so.conf)", cand)
+	for i, name := range append([]string{"/etc/ld.so.cache"}, p.r.confFiles...) {
+		w, err := p.r.walk(name)
+		switch {
+		case rootfs.IsNotFound(err) && i == 0:
+			return nil // without a cache the source's loader does not find it either
+		case rootfs.IsNotFound(err):
+			continue
+		case err != nil:
+			return err
+		}
+		p.c.add(w, tidyName(name), why)
+		why = "configuration of /etc/ld.so.cache"
+	}
+	return nil
 }
 
 // try reports whether the loader would accept the file at cand for l: an ELF object of

@@ -219,3 +219,36 @@ func TestClosurePreload(t *testing.T) {
 		}
 	}
 }
+
+// TestClosureLdCache: a library found in a directory of /etc/ld.so.conf brings
+// /etc/ld.so.cache, which is all glibc's loader reads, with the configuration it was
+// made from; libraries of the default directories bring neither.
+func TestClosureLdCache(t *testing.T) {
+	t.Parallel()
+	lib := "usr/lib/x86_64-linux-gnu/"
+	m := fstest.MapFS{
+		"app/local":                  file(mkELF(t, elfSpec{interp: "/lib64/ld-linux-x86-64.so.2", needed: []string{"libfoo.so.1", "libc.so.6"}})),
+		"app/plain":                  file(mkELF(t, elfSpec{interp: "/lib64/ld-linux-x86-64.so.2", needed: []string{"libc.so.6"}})),
+		"lib64/ld-linux-x86-64.so.2": file(mkELF(t, elfSpec{soname: "ld-linux-x86-64.so.2"})),
+		lib + "libc.so.6":            file(mkELF(t, elfSpec{soname: "libc.so.6"})),
+		"usr/local/lib/libfoo.so.1":  file(mkELF(t, elfSpec{soname: "libfoo.so.1"})),
+		"etc/ld.so.conf":             text("include /etc/ld.so.conf.d/*.conf\n"),
+		"etc/ld.so.conf.d/libc.conf": text("/usr/local/lib\n"),
+		"etc/ld.so.cache":            text("glibc-ld.so.cache1.1"),
+	}
+	got := closureReasons(t, m, "app/local")
+	for _, p := range []string{"etc/ld.so.cache", "etc/ld.so.conf", "etc/ld.so.conf.d/libc.conf", "usr/local/lib/libfoo.so.1"} {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%s not taken: %v", p, got)
+		}
+	}
+	if why := got["etc/ld.so.cache"]; !strings.Contains(why, "/usr/local/lib/libfoo.so.1") {
+		t.Errorf("etc/ld.so.cache: reason %q, want the library it finds", why)
+	}
+	got = closureReasons(t, m, "app/plain")
+	for _, p := range []string{"etc/ld.so.cache", "etc/ld.so.conf"} {
+		if _, ok := got[p]; ok {
+			t.Errorf("%s taken for a program of the default directories only (%s)", p, got[p])
+		}
+	}
+}

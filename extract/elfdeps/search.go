@@ -217,18 +217,20 @@ func dstToken(s string) (string, int) {
 // include lines (globs, relative ones taken from the including file's directory). The
 // loader really reads /etc/ld.so.cache, which ldconfig builds from these directories; the
 // cache in an image can be stale, the configuration says what the image means.
-func (r *Resolver) readLdSoConf() ([]string, error) {
+// It also returns the configuration files that exist, in the order read.
+func (r *Resolver) readLdSoConf() (dirs, files []string, err error) {
 	c := &confReader{r: r, seenDir: map[string]bool{}, seenFile: map[string]bool{}}
 	if err := c.read("/etc/ld.so.conf", 0); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.dirs, nil
+	return c.dirs, c.files, nil
 }
 
 // confReader collects directories across ld.so.conf and its includes.
 type confReader struct {
 	r        *Resolver
 	dirs     []string
+	files    []string
 	seenDir  map[string]bool
 	seenFile map[string]bool
 }
@@ -250,6 +252,7 @@ func (c *confReader) read(name string, depth int) error {
 	if err != nil {
 		return err
 	}
+	c.files = append(c.files, name)
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := sc.Text()
