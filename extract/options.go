@@ -46,6 +46,13 @@ type options struct {
 	program, programWhy string
 	argv                []string // the config's entrypoint and cmd, for the program's arguments
 	files               []need   // WithFile
+	runs                []run    // WithRun
+}
+
+// run is a program the config starts besides its entrypoint, with its arguments.
+type run struct {
+	path, why string
+	args      []string
 }
 
 // need is a path a caller needs taken, and why.
@@ -115,6 +122,14 @@ func WithWarn(warn func(string)) Option { return func(o *options) { o.warn = war
 // It is taken under its own name, symlinks kept, as the runtime will find it.
 func WithProgram(p, why string) Option {
 	return func(o *options) { o.program, o.programWhy = p, why }
+}
+
+// WithRun takes the program at the absolute path p that the config starts besides its
+// entrypoint with the arguments args (the healthcheck's command), with its closure
+// and what those arguments run, as WithProgram does for the entrypoint; why is its
+// reason. It may be given several times.
+func WithRun(p string, args []string, why string) Option {
+	return func(o *options) { o.runs = append(o.runs, run{path: p, why: why, args: append([]string{}, args...)}) }
 }
 
 // WithFile takes the file at the absolute path p, unless the specs already took that

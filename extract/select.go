@@ -144,6 +144,11 @@ func Select(fsys fs.FS, specs []Spec, opts ...Option) (*FileSet, error) {
 			return nil, err
 		}
 	}
+	for _, rn := range o.runs {
+		if err := s.takeProgram(rn.path, rn.why); err != nil {
+			return nil, err
+		}
+	}
 	var missing error
 	if err := s.finish(&missing); err != nil {
 		return nil, err
@@ -736,6 +741,9 @@ func (s *selector) takeDeps(missing *error) error {
 		eo := []elfdeps.Option{elfdeps.WithWorkdir(s.o.workdir), elfdeps.WithEnv(s.o.env), elfdeps.WithWarn(s.o.warn)}
 		if s.o.program != "" && len(s.o.argv) > 0 {
 			eo = append(eo, elfdeps.WithArgs(s.o.program, s.o.argv[1:]))
+		}
+		for _, rn := range s.o.runs {
+			eo = append(eo, elfdeps.WithArgs(rn.path, rn.args))
 		}
 		if v, ok := rootfs.Getenv(s.o.env, "PATH"); ok {
 			eo = append(eo, elfdeps.WithPath(v))

@@ -53,6 +53,9 @@ func WithSource(ref string, fsys fs.FS) CheckOption {
 //   - if it is ELF, its PT_INTERP and every DT_NEEDED (transitively) resolve inside the
 //     image, with the config's LD_LIBRARY_PATH; if it is a #! script, its interpreter
 //     exists (and, if ELF, resolves likewise);
+//   - the healthcheck's command (HealthcheckArgv), when there is one, resolves the
+//     same way: without it the container is reported unhealthy and restarted. When the
+//     WithSource file system lacks it too, that is only a warning;
 //   - a named USER (not numeric) is in /etc/passwd, and a named group in /etc/group.
 //
 // A missing WORKDIR is only reported through WithWarn: runtimes create it.
@@ -84,6 +87,9 @@ func CheckIndexed(cf *v1.ConfigFile, fsys *imagefs.FS, opts ...CheckOption) erro
 func check(cf *v1.ConfigFile, fsys *imagefs.FS, o *checkOptions) error {
 	c := &checker{fsys: fsys, cfg: cf.Config, o: o}
 	if err := c.entrypoint(); err != nil {
+		return err
+	}
+	if err := c.healthcheck(); err != nil {
 		return err
 	}
 	if err := c.user(); err != nil {
@@ -175,10 +181,7 @@ func (c *checker) entrypoint() error {
 		c.fail("entrypoint %s is not executable (mode %s): make it executable in the source image", file, fi.Mode().Perm())
 	}
 
-	ld, _ := c.env("LD_LIBRARY_PATH")
-	// With its arguments, so that what a wrapper starts (tini -- node) is checked too.
-	missing, err := elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld),
-		elfdeps.WithPath(pathEnv), elfdeps.WithWorkdir(c.cfg.WorkingDir), elfdeps.WithArgs(file, argv[1:]))
+	missing, err := c.unresolved(file, argv[1:])
 	if err != nil {
 		return fmt.Errorf("checking libraries of %s: %w", file, err)
 	}
@@ -186,6 +189,15 @@ func (c *checker) entrypoint() error {
 		c.fail("%s", c.hint(m, file))
 	}
 	return nil
+}
+
+// unresolved is what the program at file, started by the config with args, needs and
+// the image lacks. With its arguments, so that what a wrapper starts (tini -- node) is
+// checked too.
+func (c *checker) unresolved(file string, args []string) ([]string, error) {
+	ld, _ := c.env("LD_LIBRARY_PATH")
+	return elfdeps.Unresolved(c.fsys, rel(file), elfdeps.WithLibraryPath(ld),
+		elfdeps.WithPath(rootfs.PathEnv(c.cfg.Env)), elfdeps.WithWorkdir(c.cfg.WorkingDir), elfdeps.WithArgs(file, args))
 }
 
 // hint turns an elfdeps "what is missing" string into a problem with its fix.
@@ -279,6 +291,40 @@ func numeric(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// healthcheck checks the command the config's healthcheck runs as entrypoint checks
+// the entrypoint, with its arguments.
+func (c *checker) healthcheck() error {
+	argv := HealthcheckArgv(c.cfg)
+	if len(argv) == 0 {
+		return nil
+	}
+	problem := c.fail
+	if src, ok := c.o.srcFS.(fs.ReadLinkFS); ok {
+		if _, err := rootfs.LookPath(src, argv[0], rootfs.PathEnv(c.cfg.Env), c.cfg.WorkingDir); err != nil {
+			// The source's healthcheck fails the same way: not slim's doing.
+			problem = func(format string, args ...any) { c.o.warn(fmt.Sprintf(format, args...) + " (in the source too)") }
+		}
+	}
+	pathEnv := rootfs.PathEnv(c.cfg.Env)
+	file, err := rootfs.LookPath(c.fsys, argv[0], pathEnv, c.cfg.WorkingDir)
+	switch {
+	case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
+		problem("healthcheck command %q is not in the image (PATH %s): the container would be reported unhealthy: add it with --from SRC:/path/to/%s",
+			argv[0], pathEnv, path.Base(argv[0]))
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking healthcheck command %s: %w", argv[0], err)
+	}
+	missing, err := c.unresolved(file, argv[1:])
+	if err != nil {
+		return fmt.Errorf("checking libraries of healthcheck command %s: %w", file, err)
+	}
+	for _, m := range missing {
+		problem("healthcheck: %s", c.hint(m, file))
+	}
+	return nil
 }
 
 func (c *checker) workdir() {

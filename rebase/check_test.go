@@ -109,6 +109,26 @@ func TestCheck(t *testing.T) {
 			wantErr: true, wantMsgs: []string{`missing command "node" run by /usr/bin/tini`}},
 		{name: "wrapped command present", entries: []testimage.Entry{testimage.File("usr/bin/tini", "#!/bin/sh\n", 0o755), sh, testimage.File("usr/bin/node", "#!/bin/sh\n", 0o755)},
 			config: []testimage.Option{cfg(func(c *v1.Config) { c.Entrypoint = []string{"/usr/bin/tini", "--"}; c.Cmd = []string{"node", "app.js"} })}},
+		{name: "healthcheck command missing", entries: []testimage.Entry{script, sh},
+			config: []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) {
+				c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl", "-f", "http://localhost/"}}
+			})},
+			wantErr: true, wantMsgs: []string{`healthcheck command "curl" is not in the image`, "reported unhealthy"}},
+		{name: "healthcheck shell missing", entries: []testimage.Entry{helloEntry},
+			config: []testimage.Option{entry("/app/hello"), cfg(func(c *v1.Config) {
+				c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD-SHELL", "curl -f http://localhost/ || exit 1"}}
+			})},
+			wantErr: true, wantMsgs: []string{`healthcheck command "/bin/sh" is not in the image`}},
+		{name: "healthcheck command present", entries: []testimage.Entry{script, sh, testimage.File("usr/bin/curl", "#!/bin/sh\n", 0o755)},
+			config: []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) {
+				c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl", "-f", "http://localhost/"}}
+			})}},
+		{name: "healthcheck command missing from the source too", entries: []testimage.Entry{script, sh},
+			config:   []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) { c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl"}} })},
+			opts:     []CheckOption{WithSource("fat:latest", fatSource(t, []testimage.Entry{script, sh}))},
+			wantWarn: "(in the source too)"},
+		{name: "healthcheck NONE", entries: []testimage.Entry{script, sh},
+			config: []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) { c.Healthcheck = &v1.HealthConfig{Test: []string{"NONE"}} })}},
 		{name: "entrypoint through a symlink", entries: []testimage.Entry{script, sh, testimage.Symlink("usr/local/bin/server", "/app/server")},
 			config: []testimage.Option{cfg(func(c *v1.Config) { c.Cmd = []string{"server"} })}},
 		{name: "named user present", entries: []testimage.Entry{script, sh, passwd, group},

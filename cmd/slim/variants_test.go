@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/rebase"
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
@@ -180,4 +181,72 @@ func TestSlimLangsNpmStart(t *testing.T) {
 	if strings.Contains(report, "python3") {
 		t.Errorf("npm's own tools (node-gyp's Python) were followed:\n%s", report)
 	}
+}
+
+// TestSlimLangsHealthcheck: the result keeps the config's HEALTHCHECK, so it keeps what
+// the healthcheck runs: CMD-SHELL through /bin/sh -c, CMD of curl (with its libraries
+// and the CA bundle), and CMD of env running a script that calls curl and grep. Each is run in the
+// fat and the slim image alike. Before, the container started and was then reported
+// unhealthy, and slim said nothing.
+func TestSlimLangsHealthcheck(t *testing.T) {
+	skipShort(t)
+	d := testimage.Debian{Packages: []string{"curl", "openssl", "netbase"}} // the curl app's fixture
+	health := hostFile(t, "health.sh", "#!/bin/sh\ncurl -fsS file:///app/status.txt | grep -q ok && echo healthy\n")
+	if err := os.Chmod(health, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	status := hostFile(t, "status.txt", "ok\n")
+	for _, tc := range []struct {
+		name string
+		test []string
+		want string
+	}{
+		{"CMD-SHELL", []string{"CMD-SHELL", "curl -fsS file:///app/status.txt || exit 1"}, "ok\n"},
+		{"CMD", []string{"CMD", "curl", "-fsS", "file:///app/status.txt"}, "ok\n"},
+		// Through a wrapper, as the entrypoint's arguments are followed.
+		{"CMD env", []string{"CMD", "env", "LC_ALL=C", "/app/health.sh"}, "healthy\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, ref := debianImage(t, d, hostEntries(t, "app/status.txt="+status, "app/health.sh="+health), func(c *v1.Config) {
+				c.Entrypoint = []string{"/bin/cat", "/app/status.txt"}
+				c.Healthcheck = &v1.HealthConfig{Test: tc.test}
+			})
+			runFat(t, img, "ok")
+			fat := runHealthcheck(t, img)
+			if fat.Code != 0 || fat.Stdout != tc.want {
+				t.Fatalf("the fat image's healthcheck: %s, want %q", fat, tc.want)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			stdout := slimOK(t, "--from", ref+":/app", "--base", "static", "-t", "hc:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+			if !strings.Contains(stdout, "healthcheck") {
+				t.Errorf("the report names nothing taken for the healthcheck:\n%s", stdout)
+			}
+			slim := layoutImage(t, out)
+			if got := runImage(t, slim); got.Stdout != "ok\n" {
+				t.Errorf("the slim image's entrypoint: %s", got)
+			}
+			if got := runHealthcheck(t, slim); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
+				t.Errorf("the slim image's healthcheck ran differently from the fat one's:\nslim: %s\nfat: %s", got, fat)
+			}
+		})
+	}
+}
+
+// runHealthcheck runs the command of img's healthcheck as Docker does, in its config's
+// environment and working directory.
+func runHealthcheck(t *testing.T, img v1.Image) testimage.Ran {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := rebase.HealthcheckArgv(cf.Config)
+	if len(argv) == 0 {
+		t.Fatalf("no healthcheck in the config: %+v", cf.Config.Healthcheck)
+	}
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if skipped := testimage.UnpackOverlay(t, img, root); len(skipped) > 0 {
+		t.Fatalf("unpacking skipped %d entries (first %s)", len(skipped), skipped[0].Name)
+	}
+	return testimage.RunC(t, root, testimage.Container{Args: argv, Env: cf.Config.Env, Cwd: cf.Config.WorkingDir})
 }

@@ -15,9 +15,11 @@ import (
 func (r *Resolver) argsOf(real string) ([]string, bool) {
 	if r.cmdArgs == nil {
 		r.cmdArgs = map[string][]string{}
-		if r.opts.entry != "" {
-			if w, err := r.walk(r.opts.entry); err == nil {
-				r.cmdArgs[w.real] = r.opts.args
+		for _, st := range r.opts.starts {
+			if w, err := r.walk(st.program); err == nil {
+				if _, seen := r.cmdArgs[w.real]; !seen {
+					r.cmdArgs[w.real] = st.args
+				}
 			}
 		}
 	}

@@ -43,8 +43,13 @@ type options struct {
 	workdir       string
 	env           []string
 	warn          func(string)
-	entry         string   // the program the config starts (WithArgs), as named
-	args          []string // its arguments
+	starts        []start // the programs the config starts (WithArgs)
+}
+
+// start is a program the config starts, as named, and its arguments.
+type start struct {
+	program string
+	args    []string
 }
 
 func makeOptions(opts []Option) options {
@@ -84,9 +89,12 @@ func WithEnv(env []string) Option {
 // WithArgs says which program the image config starts (its path, absolute, as the
 // runtime finds it) and the arguments the config gives it: what a package manager
 // runs for them (npm start: the package.json script, through sh) is part of what that
-// program needs.
+// program needs. It may be given once per program the config starts (the
+// entrypoint, the healthcheck's command); the first one given for a program counts.
 func WithArgs(program string, args []string) Option {
-	return func(o *options) { o.entry, o.args = tidyName(program), append([]string(nil), args...) }
+	return func(o *options) {
+		o.starts = append(o.starts, start{program: tidyName(program), args: append([]string{}, args...)})
+	}
 }
 
 // WithWarn receives what the closure could not settle without running the program: the

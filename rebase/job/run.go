@@ -18,6 +18,7 @@ import (
 	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/imageref"
+	"github.com/slim-dev/slim/internal/rootfs"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -170,6 +171,22 @@ func (j plan) entrypoint(src source, cfg v1.Config) string {
 	return build.EntrypointPath(links, &v1.ConfigFile{Config: cfg})
 }
 
+// healthcheck is the program the config's healthcheck runs (rebase.HealthcheckArgv),
+// found as execvp finds it, and its arguments: "" when there is none, when no
+// dependencies are taken, or when the source lacks it too.
+func (j plan) healthcheck(src source, cfg v1.Config) (string, []string) {
+	links, ok := src.FS.(fs.ReadLinkFS)
+	argv := rebase.HealthcheckArgv(cfg)
+	if !ok || j.deps == extract.DepsNone || len(argv) == 0 {
+		return "", nil
+	}
+	p, err := rootfs.LookPath(links, argv[0], rootfs.PathEnv(cfg.Env), cfg.WorkingDir)
+	if err != nil {
+		return "", nil
+	}
+	return p, argv[1:]
+}
+
 func (j plan) warnf(format string, args ...any) {
 	if j.warn != nil {
 		j.warn(fmt.Sprintf(format, args...))
@@ -222,6 +239,12 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			if ep := job.entrypoint(src, cfg); ep != "" {
 				why := fmt.Sprintf("entrypoint %q of the config of %s", slices.Concat(cfg.Entrypoint, cfg.Cmd)[0], group.source)
 				opts = append(opts, extract.WithProgram(ep, why))
+			}
+			// The result keeps the healthcheck: without its command (curl, a script) the
+			// container starts, then is reported unhealthy and restarted.
+			if hc, args := job.healthcheck(src, cfg); hc != "" {
+				why := fmt.Sprintf("healthcheck %q of the config of %s", rebase.HealthcheckArgv(cfg)[0], group.source)
+				opts = append(opts, extract.WithRun(hc, args, why))
 			}
 		}
 		opts = append(opts, extract.WithConfig(cfg))
