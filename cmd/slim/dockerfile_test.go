@@ -290,3 +290,36 @@ ENTRYPOINT ["/app/busybox", "id"]
 		})
 	}
 }
+
+// TestAutoModeHealthcheck: a Dockerfile's HEALTHCHECK in a target that auto mode takes
+// only COPY --from files of: the result keeps the healthcheck, so its command (here
+// CMD-SHELL, /bin/sh -c) comes from the target, and it runs there as in the stage.
+func TestAutoModeHealthcheck(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS build
+RUN mkdir -p /out && cp /bin/busybox /out/server
+
+FROM busybox
+COPY --from=build /out/server /app/server
+HEALTHCHECK --interval=5s CMD test -x /app/server && echo healthy
+ENTRYPOINT ["/app/server", "echo", "up"]
+`})
+	stages := filepath.Join(t.TempDir(), "stages")
+	slimOK(t, append([]string{"build"}, buildArgs("-o", stages, dir)...)...)
+	want := runHealthcheck(t, layoutImage(t, filepath.Join(stages, "1")))
+	if want.Code != 0 || want.Stdout != "healthy\n" {
+		t.Fatalf("the stage's healthcheck: %s", want)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := slimCLI(t, append(buildArgs("--base", "scratch", "-t", "hc:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false"), dir)...)
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, `healthcheck "/bin/sh" of the config`) {
+		t.Errorf("the report names nothing taken for the healthcheck:\n%s", stdout)
+	}
+	if got := runHealthcheck(t, layoutImage(t, out)); got != want {
+		t.Errorf("the result's healthcheck ran as\n%s\nthe stage's as\n%s", got, want)
+	}
+}

@@ -187,6 +187,10 @@ func (j plan) healthcheck(src source, cfg v1.Config) (string, []string) {
 	return p, argv[1:]
 }
 
+func healthcheckWhy(cfg v1.Config, source string) string {
+	return fmt.Sprintf("healthcheck %q of the config of %s", rebase.HealthcheckArgv(cfg)[0], source)
+}
+
 func (j plan) warnf(format string, args ...any) {
 	if j.warn != nil {
 		j.warn(fmt.Sprintf(format, args...))
@@ -220,6 +224,7 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 	var set *extract.FileSet
 	var specs []string
 	traced := 0
+	configTaken := false // whether a --from took files from the config's source
 	for _, group := range groupBySource(job.from) {
 		src, err := source(ctx, group.source, p)
 		if err != nil {
@@ -234,6 +239,7 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		}
 		opts := []extract.Option{extract.WithDeps(job.deps), extract.WithSourceName(group.source), extract.WithWarn(job.warn)}
 		if group.source == job.configSource() {
+			configTaken = true
 			// The files the result runs see its config, overrides included (--env LANG).
 			cfg = rebase.RuntimeConfig(src.Config, job.assembly...)
 			if ep := job.entrypoint(src, cfg); ep != "" {
@@ -243,8 +249,7 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			// The result keeps the healthcheck: without its command (curl, a script) the
 			// container starts, then is reported unhealthy and restarted.
 			if hc, args := job.healthcheck(src, cfg); hc != "" {
-				why := fmt.Sprintf("healthcheck %q of the config of %s", rebase.HealthcheckArgv(cfg)[0], group.source)
-				opts = append(opts, extract.WithRun(hc, args, why))
+				opts = append(opts, extract.WithRun(hc, args, healthcheckWhy(cfg, group.source)))
 			}
 		}
 		opts = append(opts, extract.WithConfig(cfg))
@@ -285,6 +290,19 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 		}
 		if needs != nil {
 			if err := set.Merge(needs); err != nil {
+				return nil, "", err
+			}
+		}
+		// A Dockerfile's target that no --from names (auto mode takes what it copies
+		// from other stages): its healthcheck's command comes from it all the same.
+		cfg := rebase.RuntimeConfig(src.Config, job.assembly...)
+		if hc, args := job.healthcheck(src, cfg); hc != "" && !configTaken {
+			taken, err := extract.Select(src.FS, nil, extract.WithDeps(job.deps), extract.WithSourceName(name), extract.WithWarn(job.warn),
+				extract.WithConfig(cfg), extract.WithRun(hc, args, healthcheckWhy(cfg, name)))
+			if err != nil && (taken == nil || !errors.Is(err, elfdeps.ErrMissing)) {
+				return nil, "", fmt.Errorf("taking the healthcheck's command from %s: %w", name, err)
+			}
+			if err := set.Merge(taken); err != nil {
 				return nil, "", err
 			}
 		}
