@@ -96,6 +96,7 @@ func runImageIn(t *testing.T, img v1.Image) (testimage.Ran, string) {
 		Args: append(append([]string(nil), cf.Config.Entrypoint...), cf.Config.Cmd...),
 		Env:  cf.Config.Env,
 		Cwd:  cf.Config.WorkingDir,
+		User: cf.Config.User,
 	}), root
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/slim-dev/slim/internal/testimage"
 	"github.com/slim-dev/slim/rebase"
+	"github.com/slim-dev/slim/tarball"
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
@@ -249,4 +251,37 @@ func runHealthcheck(t *testing.T, img v1.Image) testimage.Ran {
 		t.Fatalf("unpacking skipped %d entries (first %s)", len(skipped), skipped[0].Name)
 	}
 	return testimage.RunC(t, root, testimage.Container{Args: argv, Env: cf.Config.Env, Cwd: cf.Config.WorkingDir})
+}
+
+// TestSlimLangsWritableDirs: a Python app running as a user other than root writes a
+// temporary file and its state into a directory the Dockerfile chowned to it. On
+// scratch /tmp comes from the source, and on both bases the user's directories come
+// (without their contents). Before, tempfile found "no usable temporary directory"
+// on scratch, and the state directory was missing on both.
+func TestSlimLangsWritableDirs(t *testing.T) {
+	skipShort(t)
+	app := hostFile(t, "state.py", `import os, tempfile
+with tempfile.NamedTemporaryFile(prefix="slim") as f:
+    f.write(b"x"); f.flush()
+    print("tmp", os.path.dirname(f.name), os.path.getsize(f.name))
+with open("/var/lib/app/state", "w") as f:
+    f.write("1")
+print("state", open("/var/lib/app/state").read(), os.getuid())
+`)
+	entries := append(hostEntries(t, "app/state.py="+app),
+		tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeDir, Name: "var/lib/app/", Mode: 0o750, Uid: 1000, Gid: 1000}},
+		tarball.Entry{Header: &tar.Header{Typeflag: tar.TypeDir, Name: "var/lib/app/cache/", Mode: 0o700, Uid: 1000, Gid: 1000}})
+	img, ref := langsImage(t, entries, func(c *v1.Config) {
+		c.Cmd = []string{"python3", "/app/state.py"}
+		c.User = "1000"
+	})
+	fat := runFat(t, img, "tmp /tmp 1", "state 1 1000")
+	for _, base := range []string{"scratch", "static"} {
+		t.Run(base, func(t *testing.T) {
+			_, has := slimRuns(t, fat, "--from", ref+":/app", "--base", base)
+			if !has("var/lib/app/cache") {
+				t.Errorf("/var/lib/app/cache, owned by the user, was not taken")
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -17,13 +18,18 @@ import (
 
 // configFiles takes from src (the source of the result's config, named name) the
 // files that the config itself needs, which no program's closure names: the user
-// entries of a named USER (userFiles) and the time zone files (zoneFiles). It returns
-// nil when nothing is needed.
+// entries of a named USER (userFiles), the time zone files (zoneFiles) and the
+// directories the process writes to (writableDirs). It returns nil when nothing is
+// needed.
 func configFiles(ctx context.Context, src source, name string, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) (*extract.FileSet, error) {
 	if src.FS == nil {
 		return nil, nil
 	}
 	users, err := userFiles(ctx, src.FS, cfg, baseImg, set)
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := writableDirs(ctx, src.FS, cfg, baseImg, set)
 	if err != nil {
 		return nil, err
 	}
@@ -42,10 +48,98 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 			opts = append(opts, extract.WithFile(n[0], n[1]))
 		}
 	}
-	if len(opts) == 2 {
+	var specs []extract.Spec
+	for _, d := range dirs {
+		// Exact: the directory as the source has it (mode, owner), not its contents.
+		specs = append(specs, extract.Spec{Path: d[0], Exact: true, Reason: d[1]})
+	}
+	if len(opts) == 2 && len(specs) == 0 {
 		return nil, nil
 	}
-	return extract.Select(src.FS, nil, opts...)
+	return extract.Select(src.FS, specs, opts...)
+}
+
+// maxWritableDirs bounds the directories writableDirs takes for a user: more are a
+// tree the user owns, which --from should name.
+const maxWritableDirs = 64
+
+// writableDirs names the directories of fsys that the process of the config writes
+// to, which no program names, with why: /tmp, where every runtime makes its temporary
+// files (Python's tempfile found "no usable temporary directory" on scratch), unless
+// the base has one; and for a USER other than root, the directories that user owns
+// (state, cache and run directories a Dockerfile chowns, the user's home), without
+// their contents. Without them the program started, then failed its first write.
+// Directories the files taken so far hold already are left out.
+func writableDirs(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) ([][2]string, error) {
+	taken := map[string]bool{}
+	for _, f := range set.Files() {
+		taken[f.Path] = true
+	}
+	var out [][2]string
+	if fi, err := fs.Stat(fsys, "tmp"); err == nil && fi.IsDir() && !taken["/tmp"] {
+		ok, err := baseHasDir(ctx, baseImg, "tmp")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, [2]string{"/tmp", "temporary directory of the source"})
+		}
+	}
+	user, _, _ := strings.Cut(cfg.User, ":")
+	if user == "" {
+		return out, nil
+	}
+	uid, _, err := extract.LookupUser(fsys, user)
+	if err != nil || uid == 0 {
+		return out, nil // an unknown user is the fidelity check's to report
+	}
+	var owned []string
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		switch p {
+		case "proc", "sys", "dev":
+			return fs.SkipDir // the runtime mounts them
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if h, err := tar.FileInfoHeader(fi, ""); err == nil && h.Uid == uid && p != "." && !taken["/"+p] {
+			owned = append(owned, "/"+p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding the directories user %s owns: %w", cfg.User, err)
+	}
+	if len(owned) > maxWritableDirs {
+		return out, nil
+	}
+	for _, d := range owned {
+		out = append(out, [2]string{d, fmt.Sprintf("directory user %q of the config owns", cfg.User)})
+	}
+	return out, nil
+}
+
+// baseHasDir reports whether the base image has a directory at name.
+func baseHasDir(ctx context.Context, base v1.Image, name string) (bool, error) {
+	if base == nil {
+		return false, nil
+	}
+	if ls, err := base.Layers(); err != nil {
+		return false, fmt.Errorf("reading base layers: %w", err)
+	} else if len(ls) == 0 {
+		return false, nil
+	}
+	bfs, err := imagefs.New(ctx, base)
+	if err != nil {
+		return false, fmt.Errorf("reading the base: %w", err)
+	}
+	defer bfs.Close()
+	fi, err := fs.Stat(bfs, name)
+	return err == nil && fi.IsDir(), nil
 }
 
 // userFiles names /etc/passwd and /etc/group when the config's USER needs them: it

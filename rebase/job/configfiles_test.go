@@ -1,9 +1,17 @@
 package job
 
 import (
+	"archive/tar"
+	"context"
+	"io/fs"
 	"reflect"
+	"slices"
 	"testing"
 	"testing/fstest"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slim-dev/slim/extract"
 )
 
 func TestZoneFiles(t *testing.T) {
@@ -55,5 +63,56 @@ func TestZoneFiles(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: zoneFiles = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestWritableDirs: /tmp unless the base has one, and for a user other than root the
+// directories it owns (by name through /etc/passwd, or by number), without /proc and
+// the like; root gets /tmp only, and a directory already taken is not named again.
+func TestWritableDirs(t *testing.T) {
+	ctx := context.Background()
+	dir := func(uid int) *fstest.MapFile {
+		return &fstest.MapFile{Mode: fs.ModeDir | 0o755, Sys: &tar.Header{Uid: uid, Gid: uid}}
+	}
+	src := fstest.MapFS{
+		"etc/passwd":        &fstest.MapFile{Data: []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")},
+		"tmp":               &fstest.MapFile{Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		"home/app":          dir(1000),
+		"var/lib/app":       dir(1000),
+		"var/lib/app/cache": dir(1000),
+		"var/lib/app/db":    &fstest.MapFile{Data: []byte("data"), Sys: &tar.Header{Uid: 1000}},
+		"var/lib/other":     dir(0),
+		"proc/1":            dir(1000),
+	}
+	paths := func(user string, set *extract.FileSet) []string {
+		t.Helper()
+		got, err := writableDirs(ctx, src, v1.Config{User: user}, nil, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range got {
+			out = append(out, d[0])
+		}
+		return out
+	}
+	empty := &extract.FileSet{}
+	for user, want := range map[string][]string{
+		"app":       {"/tmp", "/home/app", "/var/lib/app", "/var/lib/app/cache"},
+		"1000:1000": {"/tmp", "/home/app", "/var/lib/app", "/var/lib/app/cache"},
+		"":          {"/tmp"},
+		"root":      {"/tmp"},
+		"nobody":    {"/tmp"}, // unknown: the fidelity check's
+	} {
+		if got := paths(user, empty); !slices.Equal(got, want) {
+			t.Errorf("user %q: %q, want %q", user, got, want)
+		}
+	}
+	taken, err := extract.Select(src, []extract.Spec{{Path: "/var/lib/app/"}, {Path: "/tmp", Exact: true}}, extract.WithDeps(extract.DepsNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := paths("app", taken), []string{"/home/app"}; !slices.Equal(got, want) {
+		t.Errorf("with /tmp and /var/lib/app taken: %q, want %q", got, want)
 	}
 }
