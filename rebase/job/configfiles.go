@@ -125,6 +125,15 @@ func writableDirs(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Ima
 
 // baseHasDir reports whether the base image has a directory at name.
 func baseHasDir(ctx context.Context, base v1.Image, name string) (bool, error) {
+	return inBase(ctx, base, func(bfs fs.FS) bool {
+		fi, err := fs.Stat(bfs, name)
+		return err == nil && fi.IsDir()
+	})
+}
+
+// inBase reports what has says of the base image's file system: false for a base
+// without layers (scratch).
+func inBase(ctx context.Context, base v1.Image, has func(fs.FS) bool) (bool, error) {
 	if base == nil {
 		return false, nil
 	}
@@ -138,8 +147,7 @@ func baseHasDir(ctx context.Context, base v1.Image, name string) (bool, error) {
 		return false, fmt.Errorf("reading the base: %w", err)
 	}
 	defer bfs.Close()
-	fi, err := fs.Stat(bfs, name)
-	return err == nil && fi.IsDir(), nil
+	return has(bfs), nil
 }
 
 // userFiles names /etc/passwd and /etc/group when the config's USER needs them: it
@@ -245,21 +253,10 @@ func has(fsys fs.FS, user, group string) bool {
 
 // baseHas reports whether the base image lists user and group.
 func baseHas(ctx context.Context, base v1.Image, user, group string) (bool, error) {
-	if base == nil {
-		return false, nil
-	}
-	if ls, err := base.Layers(); err != nil {
-		return false, fmt.Errorf("reading base layers: %w", err)
-	} else if len(ls) == 0 {
-		return false, nil
-	}
-	bfs, err := imagefs.New(ctx, base)
-	if err != nil {
-		return false, fmt.Errorf("reading the base: %w", err)
-	}
-	defer bfs.Close()
-	if _, err := fs.Stat(bfs, "etc/passwd"); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return has(bfs, user, group), nil
+	return inBase(ctx, base, func(bfs fs.FS) bool {
+		if _, err := fs.Stat(bfs, "etc/passwd"); errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		return has(bfs, user, group)
+	})
 }
