@@ -285,3 +285,40 @@ print("state", open("/var/lib/app/state").read(), os.getuid())
 		})
 	}
 }
+
+// TestSlimLangsConfigNamedFiles: files outside the app that the config names by path,
+// in the arguments (--config /etc/app/config.json) and in Env (KEY_FILE=…,
+// NODE_OPTIONS="--require /opt/…"), come with the result. Before, the app started
+// and failed to open them.
+func TestSlimLangsConfigNamedFiles(t *testing.T) {
+	skipShort(t)
+	py := hostFile(t, "cfg.py", `import json, os, sys
+cfg = json.load(open(sys.argv[2]))
+print("config", cfg["name"], open(os.environ["KEY_FILE"]).read().strip())
+`)
+	js := hostFile(t, "main.js", "console.log('node', globalThis.preloaded);\n")
+	pre := hostFile(t, "register.js", "globalThis.preloaded = 'registered';\n")
+	conf := hostFile(t, "config.json", `{"name": "slim"}`)
+	key := hostFile(t, "key.txt", "s3cret\n")
+	for _, tc := range []struct {
+		name  string
+		files []string
+		cfg   func(*v1.Config)
+		want  string
+	}{
+		{"args and env", []string{"app/cfg.py=" + py, "etc/app/config.json=" + conf, "run/keys/key.txt=" + key}, func(c *v1.Config) {
+			c.Cmd = []string{"python3", "/app/cfg.py", "--config", "/etc/app/config.json"}
+			c.Env = append(c.Env, "KEY_FILE=/run/keys/key.txt")
+		}, "config slim s3cret"},
+		{"NODE_OPTIONS", []string{"app/main.js=" + js, "opt/otel/register.js=" + pre}, func(c *v1.Config) {
+			c.Cmd = []string{"node", "/app/main.js"}
+			c.Env = append(c.Env, "NODE_OPTIONS=--require /opt/otel/register.js")
+		}, "node registered"},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			img, ref := langsImage(t, hostEntries(t, tc.files...), tc.cfg)
+			fat := runFat(t, img, tc.want)
+			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
+		})
+	}
+}

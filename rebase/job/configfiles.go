@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -14,6 +15,7 @@ import (
 	"github.com/slim-dev/slim/extract"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/rootfs"
+	"github.com/slim-dev/slim/rebase"
 )
 
 // configFiles takes from src (the source of the result's config, named name) the
@@ -38,6 +40,7 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 		needs = append(needs, [2]string{p, fmt.Sprintf("user %q of the config of %s", cfg.User, name)})
 	}
 	needs = append(needs, zoneFiles(src.FS, cfg.Env)...)
+	needs = append(needs, namedFiles(src.FS, cfg)...)
 	taken := map[string]bool{}
 	for _, f := range set.Files() {
 		taken[f.Path] = true
@@ -188,14 +191,7 @@ func zoneFiles(fsys fs.FS, env []string) [][2]string {
 		return nil
 	}
 	var out [][2]string
-	exists := func(p string) bool {
-		real, _, err := rootfs.Resolve(links, p, true)
-		if err != nil {
-			return false
-		}
-		fi, err := links.Lstat(real)
-		return err == nil && fi.Mode().IsRegular()
-	}
+	exists := func(p string) bool { return isFile(links, p) }
 	if tz, ok := rootfs.Getenv(env, "TZ"); ok {
 		zone := strings.TrimPrefix(tz, ":")
 		if zone != "" && !path.IsAbs(zone) {
@@ -222,6 +218,70 @@ func zoneFiles(fsys fs.FS, env []string) [][2]string {
 		if exists("/etc/timezone") {
 			out = append(out, [2]string{"/etc/timezone", "the local time zone of the source"})
 		}
+	}
+	return out
+}
+
+// isFile reports whether p is a regular file of fsys, symlinks followed.
+func isFile(fsys fs.ReadLinkFS, p string) bool {
+	real, _, err := rootfs.Resolve(fsys, p, true)
+	if err != nil {
+		return false
+	}
+	fi, err := fsys.Lstat(real)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// maxNamedFiles bounds the files namedFiles takes: a config naming more is not
+// naming its own files.
+const maxNamedFiles = 64
+
+// namedFiles names, with why, the regular files of fsys that the config names by
+// absolute path: in the entrypoint's and the healthcheck's arguments (--config
+// /etc/app/config.yaml, --config=…, -javaagent:/opt/agent.jar=…) and in Env values
+// (APP_CONFIG=/etc/app.json, NODE_OPTIONS="--require /opt/otel/register.js",
+// JAVA_TOOL_OPTIONS). A word is cut at "=", ":", "," and spaces, as options join a
+// path to a name. Directories are never taken this way (JAVA_HOME names a whole
+// JRE), nor what PATH, LD_LIBRARY_PATH, LD_PRELOAD, HOME and SHELL name: the
+// closure takes what programs need of them. Without these files the program started,
+// then failed to open the file it was told to read.
+func namedFiles(fsys fs.FS, cfg v1.Config) [][2]string {
+	links, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		return nil
+	}
+	var out [][2]string
+	seen := map[string]bool{}
+	add := func(word, why string) {
+		for _, tok := range strings.FieldsFunc(word, func(r rune) bool { return r == '=' || r == ':' || r == ',' || r == ' ' || r == '\t' }) {
+			if !strings.HasPrefix(tok, "/") || strings.HasPrefix(tok, "//") || len(out) >= maxNamedFiles {
+				continue
+			}
+			p := path.Clean(tok)
+			if !seen[p] && isFile(links, p) {
+				seen[p] = true
+				out = append(out, [2]string{p, why})
+			}
+		}
+	}
+	argv := slices.Concat(cfg.Entrypoint, cfg.Cmd)
+	for i, a := range argv {
+		if i > 0 { // the program itself is the entrypoint's to take, with its closure
+			add(a, "named by the config's arguments")
+		}
+	}
+	if hc := rebase.HealthcheckArgv(cfg); len(hc) > 1 {
+		for _, a := range hc[1:] {
+			add(a, "named by the healthcheck's arguments")
+		}
+	}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "PATH", "LD_LIBRARY_PATH", "LD_PRELOAD", "HOME", "SHELL":
+			continue
+		}
+		add(v, "named by "+k+" in the config")
 	}
 	return out
 }

@@ -116,3 +116,37 @@ func TestWritableDirs(t *testing.T) {
 		t.Errorf("with /tmp and /var/lib/app taken: %q, want %q", got, want)
 	}
 }
+
+// TestNamedFiles: files the config names by absolute path in its arguments (alone, after
+// "=" or ":"), its healthcheck's and its Env values are named; directories, missing
+// paths, URLs, the program itself and what PATH-like variables name are not.
+func TestNamedFiles(t *testing.T) {
+	f := &fstest.MapFile{Data: []byte("x"), Mode: 0o644}
+	src := fstest.MapFS{
+		"etc/app/config.yaml":      f,
+		"etc/app/log.yaml":         f,
+		"opt/agent/agent.jar":      f,
+		"opt/otel/register.js":     f,
+		"etc/app/health.json":      f,
+		"run/key.txt":              f,
+		"usr/bin/server":           &fstest.MapFile{Data: []byte("x"), Mode: 0o755},
+		"usr/lib/jvm/java/release": f,
+		"etc/conf.yaml":            &fstest.MapFile{Data: []byte("app/config.yaml"), Mode: fs.ModeSymlink | 0o777},
+		"bin/bash":                 f,
+	}
+	cfg := v1.Config{
+		Entrypoint:  []string{"/usr/bin/server", "--config", "/etc/app/config.yaml", "--log=/etc/app/log.yaml", "-javaagent:/opt/agent/agent.jar=port=1"},
+		Cmd:         []string{"--missing", "/etc/gone.yaml", "--url", "http://host/etc/app/x", "--dir", "/etc/app"},
+		Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/usr/bin/server", "--check", "/etc/app/health.json"}},
+		Env: []string{"PATH=/usr/bin:/bin", "NODE_OPTIONS=--require /opt/otel/register.js", "KEY_FILE=/run/key.txt", "JAVA_HOME=/usr/lib/jvm/java",
+			"SHELL=/bin/bash", "LINKED=/etc/conf.yaml"},
+	}
+	var got []string
+	for _, n := range namedFiles(src, cfg) {
+		got = append(got, n[0])
+	}
+	want := []string{"/etc/app/config.yaml", "/etc/app/log.yaml", "/opt/agent/agent.jar", "/etc/app/health.json", "/opt/otel/register.js", "/run/key.txt", "/etc/conf.yaml"}
+	if !slices.Equal(got, want) {
+		t.Errorf("namedFiles = %q, want %q", got, want)
+	}
+}
