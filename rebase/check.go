@@ -300,19 +300,22 @@ func (c *checker) healthcheck() error {
 	if len(argv) == 0 {
 		return nil
 	}
+	pathEnv := rootfs.PathEnv(c.cfg.Env)
 	problem := c.fail
+	fix := fmt.Sprintf("--from SRC:/path/to/%s", path.Base(argv[0]))
 	if src, ok := c.o.srcFS.(fs.ReadLinkFS); ok {
-		if _, err := rootfs.LookPath(src, argv[0], rootfs.PathEnv(c.cfg.Env), c.cfg.WorkingDir); err != nil {
+		if p, err := rootfs.LookPath(src, argv[0], pathEnv, c.cfg.WorkingDir); err != nil {
 			// The source's healthcheck fails the same way: not slim's doing.
 			problem = func(format string, args ...any) { c.o.warn(fmt.Sprintf(format, args...) + " (in the source too)") }
+		} else {
+			fix = fmt.Sprintf("--from %s:%s", c.o.srcRef, p)
 		}
 	}
-	pathEnv := rootfs.PathEnv(c.cfg.Env)
 	file, err := rootfs.LookPath(c.fsys, argv[0], pathEnv, c.cfg.WorkingDir)
 	switch {
 	case errors.Is(err, rootfs.ErrNotFound) || errors.Is(err, rootfs.ErrNotExecutable):
-		problem("healthcheck command %q is not in the image (PATH %s): the container would be reported unhealthy: add it with --from SRC:/path/to/%s",
-			argv[0], pathEnv, path.Base(argv[0]))
+		problem("healthcheck command %q is not in the image (PATH %s): the container would be reported unhealthy: add it with %s",
+			argv[0], pathEnv, fix)
 		return nil
 	case err != nil:
 		return fmt.Errorf("checking healthcheck command %s: %w", argv[0], err)

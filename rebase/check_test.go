@@ -123,6 +123,10 @@ func TestCheck(t *testing.T) {
 			config: []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) {
 				c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl", "-f", "http://localhost/"}}
 			})}},
+		{name: "healthcheck command missing, source named", entries: []testimage.Entry{script, sh},
+			config:  []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) { c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl"}} })},
+			opts:    []CheckOption{WithSource("fat:latest", fatSource(t, []testimage.Entry{script, sh, testimage.File("usr/bin/curl", "#!/bin/sh\n", 0o755)}))},
+			wantErr: true, wantMsgs: []string{"add it with --from fat:latest:/usr/bin/curl"}},
 		{name: "healthcheck command missing from the source too", entries: []testimage.Entry{script, sh},
 			config:   []testimage.Option{entry("/app/server"), cfg(func(c *v1.Config) { c.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "curl"}} })},
 			opts:     []CheckOption{WithSource("fat:latest", fatSource(t, []testimage.Entry{script, sh}))},
