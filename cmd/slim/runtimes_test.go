@@ -431,3 +431,42 @@ func TestSlimLibraryFromLdconfigDir(t *testing.T) {
 		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
 	}
 }
+
+// TestSlimThreadExitUnwinder: a glibc program whose thread calls pthread_exit (as
+// Debian's python3 does when a daemon thread outlives the interpreter) makes glibc
+// dlopen libgcc_s.so.1 to unwind that thread; the result has it. Before, the slim
+// image aborted: "libgcc_s.so.1 must be installed for pthread_exit to work".
+func TestSlimThreadExitUnwinder(t *testing.T) {
+	needRoot(t)
+	lib := hostLibDir(t)
+	prog := testimage.GCCBuild(t, `#include <pthread.h>
+#include <stdio.h>
+static void *run(void *a) { pthread_exit((void *)42); return a; }
+int main(void) {
+	pthread_t t; void *r;
+	pthread_create(&t, 0, run, 0);
+	pthread_join(t, &r);
+	printf("thread %ld\n", (long)r);
+	return 0;
+}
+`)
+	var paths []string
+	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", lib + "/libgcc_s.so.1"} {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	img, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, append(paths, "app/prog="+prog)...)}, func(c *v1.Config) { c.Entrypoint = []string{"/app/prog"} })
+	fat := runImage(t, img)
+	if fat.Code != 0 || fat.Stdout != "thread 42\n" {
+		t.Fatalf("fat image: %s", fat)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "unwind:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+	if !strings.Contains(stdout, "to unwind the stack for pthread_exit") {
+		t.Errorf("the report does not say why libgcc_s.so.1 was taken:\n%s", stdout)
+	}
+	if got := runImage(t, layoutImage(t, out)); got != fat {
+		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s", got, fat)
+	}
+}

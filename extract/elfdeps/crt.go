@@ -50,6 +50,26 @@ func caBundles() []string {
 // services files, the C.UTF-8 locale and the config's, gconv modules when iconv is
 // used, OpenSSL's configuration with what it activates, CA bundles for TLS libraries.
 // Only files the image has are added: their absence is the image's choice.
+// loadUnwinder loads libgcc_s.so.1, which glibc dlopens to unwind a thread's stack
+// when l calls pthread_exit or pthread_cancel (or backtrace): without it the program
+// aborted there ("libgcc_s.so.1 must be installed for pthread_exit to work"), as
+// Debian's python3 does when a daemon thread outlives the interpreter. It is searched
+// as l's DT_NEEDED would be; a source without it is left alone, as it aborts there too.
+func (p *process) loadUnwinder(l *loaded) error {
+	const lib = "libgcc_s.so.1"
+	if p.byName[lib] != nil {
+		return nil
+	}
+	found, named, err := p.search(l, lib)
+	if err != nil || !found {
+		return err
+	}
+	if err := p.loadFound(l, lib, named, fmt.Sprintf("%s, which glibc loads to unwind the stack for %s of %s", lib, l.obj.unwind, l.show)); err != nil {
+		return err
+	}
+	return p.drain()
+}
+
 func (p *process) loadRuntimeData() error {
 	if p.c.check || p.musl || p.root.obj.interp == "" || p.byName["libc.so.6"] == nil {
 		return nil
@@ -64,9 +84,15 @@ func (p *process) loadRuntimeData() error {
 	}
 	iconv := false
 	tls := false
-	var crypto *loaded
-	for name, l := range p.byName {
+	var crypto, unwinds *loaded
+	// byReal, not byName: the program itself is in the link map under no name.
+	for _, l := range p.byReal {
 		iconv = iconv || l.obj.iconv
+		if l.obj.unwind != "" && (unwinds == nil || l.real < unwinds.real) {
+			unwinds = l // the first by path, so that the reason is the same every run
+		}
+	}
+	for name, l := range p.byName {
 		for _, lib := range []string{"libssl.so", "libcurl.so", "libcurl-gnutls.so", "libgnutls.so"} {
 			tls = tls || strings.HasPrefix(name, lib)
 		}
@@ -76,6 +102,11 @@ func (p *process) loadRuntimeData() error {
 	}
 	if iconv {
 		if err := p.loadGconv(); err != nil {
+			return err
+		}
+	}
+	if unwinds != nil {
+		if err := p.loadUnwinder(unwinds); err != nil {
 			return err
 		}
 	}

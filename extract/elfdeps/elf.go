@@ -37,6 +37,9 @@ type object struct {
 	nodeflib   bool // DF_1_NODEFLIB: skip ld.so.cache / ld.so.conf and the default directories
 	// iconv is whether the object imports iconv_open, which loads gconv modules by name.
 	iconv bool
+	// unwind names an imported function for which glibc dlopens libgcc_s.so.1 to unwind
+	// the stack (pthread_exit, pthread_cancel, backtrace), "" when there is none.
+	unwind string
 }
 
 // isELF tells whether r starts with the ELF magic, so that non-ELF files (scripts, data)
@@ -92,6 +95,10 @@ func parseELF(r io.ReaderAt, size int64) (obj *object, err error) {
 		if syms, err := f.ImportedSymbols(); err == nil {
 			for _, s := range syms {
 				obj.iconv = obj.iconv || s.Name == "iconv_open"
+				switch s.Name {
+				case "pthread_exit", "pthread_cancel", "backtrace":
+					obj.unwind = s.Name
+				}
 			}
 		}
 	}
