@@ -322,3 +322,17 @@ print("config", cfg["name"], open(os.environ["KEY_FILE"]).read().strip())
 		})
 	}
 }
+
+// TestSlimLangsRunningUser: a program that looks up the user it runs as (Python's
+// getpass, pwd) finds it on scratch too: root, the default, is listed in the source's
+// /etc/passwd, which comes along. Before: KeyError "getpwuid(): uid not found: 0".
+func TestSlimLangsRunningUser(t *testing.T) {
+	skipShort(t)
+	py := hostFile(t, "who.py", "import getpass, os, pwd\nprint(\"user\", getpass.getuser(), pwd.getpwuid(os.getuid()).pw_dir)\n")
+	img, ref := langsImage(t, hostEntries(t, "app/who.py="+py), func(c *v1.Config) { c.Cmd = []string{"python3", "/app/who.py"} })
+	fat := runFat(t, img, "user root /root")
+	_, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "scratch")
+	if !has("etc/group") {
+		t.Errorf("/etc/group did not come with /etc/passwd")
+	}
+}

@@ -37,7 +37,11 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 	}
 	var needs [][2]string
 	for _, p := range users {
-		needs = append(needs, [2]string{p, fmt.Sprintf("user %q of the config of %s", cfg.User, name)})
+		who := cfg.User
+		if who == "" {
+			who = "root" // the runtime's default
+		}
+		needs = append(needs, [2]string{p, fmt.Sprintf("user %q of the config of %s", who, name)})
 	}
 	needs = append(needs, zoneFiles(src.FS, cfg.Env)...)
 	needs = append(needs, namedFiles(src.FS, cfg)...)
@@ -153,22 +157,37 @@ func inBase(ctx context.Context, base v1.Image, has func(fs.FS) bool) (bool, err
 	return has(bfs), nil
 }
 
-// userFiles names /etc/passwd and /etc/group when the config's USER needs them: it
-// names a user or a group (not numbers), the files taken so far (set) hold no
-// /etc/passwd, the base does not list them, and fsys does. A Dockerfile's `RUN useradd
-// app` then `USER app` in the target, or an image's own named user, otherwise gave an
-// image that the runtime refuses to start ("unable to find user app"). A source
-// without the entries is left to the fidelity check, which names the fixes.
+// userFiles names /etc/passwd and /etc/group when the config's USER needs them and
+// the files taken so far (set) hold no /etc/passwd:
+//
+//   - it names a user or a group (not numbers) that the base does not list and fsys
+//     does. A Dockerfile's `RUN useradd app` then `USER app` in the target, or an
+//     image's own named user, otherwise gave an image that the runtime refuses to start
+//     ("unable to find user app"). A source without the entries is left to the
+//     fidelity check, which names the fixes;
+//   - it is a number, or empty (root), that fsys lists, and the base has no
+//     /etc/passwd at all (scratch). The runtime starts such a user without an entry,
+//     but what looks the running user up then fails: Python's getpass.getuser() and
+//     Node's os.userInfo() raise, PostgreSQL and ssh refuse to run, bash says "I have
+//     no name!".
 func userFiles(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) ([]string, error) {
 	user, group, _ := strings.Cut(cfg.User, ":")
+	uid := user
 	user, group = nameOnly(user), nameOnly(group)
-	if user == "" && group == "" {
-		return nil, nil
-	}
 	for _, f := range set.Files() {
 		if f.Path == "/etc/passwd" || f.Path == "/etc/group" {
 			return nil, nil // taken by a --from: the check reads them
 		}
+	}
+	if user == "" && group == "" {
+		if uid == "" {
+			uid = "0"
+		}
+		ok, err := inBase(ctx, baseImg, func(bfs fs.FS) bool { _, err := fs.Stat(bfs, "etc/passwd"); return err == nil })
+		if err != nil || ok || !listsUID(fsys, uid) {
+			return nil, err
+		}
+		return []string{"/etc/passwd", "/etc/group"}, nil
 	}
 	if ok, err := baseHas(ctx, baseImg, user, group); err != nil || ok {
 		return nil, err
@@ -177,6 +196,20 @@ func userFiles(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Image,
 		return nil, nil
 	}
 	return []string{"/etc/passwd", "/etc/group"}, nil
+}
+
+// listsUID reports whether fsys's /etc/passwd has an entry for the user number uid.
+func listsUID(fsys fs.FS, uid string) bool {
+	b, err := fs.ReadFile(fsys, "etc/passwd")
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) >= 7 && f[2] == uid {
+			return true
+		}
+	}
+	return false
 }
 
 // zoneFiles names the time zone files a program of the config reads by name, with

@@ -150,3 +150,28 @@ func TestNamedFiles(t *testing.T) {
 		t.Errorf("namedFiles = %q, want %q", got, want)
 	}
 }
+
+// TestUserFilesNumbered: root (no USER) and a listed number bring /etc/passwd and
+// /etc/group onto a base without them; an unlisted number, or a passwd already taken,
+// brings nothing; a named user as before.
+func TestUserFilesNumbered(t *testing.T) {
+	ctx := context.Background()
+	src := fstest.MapFS{
+		"etc/passwd": &fstest.MapFile{Data: []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")},
+		"etc/group":  &fstest.MapFile{Data: []byte("root:x:0:\napp:x:1000:\n")},
+	}
+	empty := &extract.FileSet{}
+	for user, want := range map[string]int{"": 2, "0": 2, "1000:1000": 2, "app": 2, "4242": 0, "nobody": 0} {
+		got, err := userFiles(ctx, src, v1.Config{User: user}, nil, empty)
+		if err != nil || len(got) != want {
+			t.Errorf("user %q: %q, %v; want %d files", user, got, err, want)
+		}
+	}
+	taken, err := extract.Select(src, []extract.Spec{{Path: "/etc/passwd"}}, extract.WithDeps(extract.DepsNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := userFiles(ctx, src, v1.Config{}, nil, taken); got != nil {
+		t.Errorf("with /etc/passwd taken: %q, want nothing", got)
+	}
+}
