@@ -366,3 +366,37 @@ func mergeFS(ms ...fstest.MapFS) fstest.MapFS {
 	}
 	return out
 }
+
+// TestClosureHostDlopened: a program of this machine's gcc that calls pthread_exit and
+// iconv_open itself brings libgcc_s.so.1, which glibc dlopens to unwind the thread,
+// and the gconv module lists: the program's own imports count, not only its
+// libraries'.
+func TestClosureHostDlopened(t *testing.T) {
+	prog := testimage.GCCBuild(t, `#include <iconv.h>
+#include <pthread.h>
+static void *run(void *a) { pthread_exit(a); }
+int main(void) { pthread_t t; iconv_open("UTF-8", "ISO-8859-1"); pthread_create(&t, 0, run, 0); return pthread_join(t, 0); }
+`)
+	r, err := New(os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Closure(strings.TrimPrefix(prog, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcc, err := filepath.EvalSymlinks("/lib/x86_64-linux-gnu/libgcc_s.so.1")
+	if err != nil {
+		testimage.Missing(t, "no libgcc_s.so.1 on this machine: %v", err)
+	}
+	var unwind, gconv bool
+	for _, d := range deps {
+		if d.Path == strings.TrimPrefix(gcc, "/") && strings.Contains(d.Reason, "to unwind the stack for pthread_exit") {
+			unwind = true
+		}
+		gconv = gconv || strings.HasSuffix(d.Path, "gconv/gconv-modules")
+	}
+	if !unwind || !gconv {
+		t.Errorf("libgcc_s.so.1 taken to unwind: %v, gconv-modules taken: %v; closure %v", unwind, gconv, deps)
+	}
+}
