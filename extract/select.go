@@ -993,6 +993,12 @@ func (s *FileSet) names() []string {
 	return out
 }
 
+// Has reports whether the set holds the absolute path p.
+func (s *FileSet) Has(p string) bool {
+	_, ok := s.items[rel(p)]
+	return ok
+}
+
 // Files lists the set for reports, sorted by path.
 func (s *FileSet) Files() []File {
 	out := make([]File, 0, len(s.items))

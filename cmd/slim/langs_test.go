@@ -234,11 +234,17 @@ func TestSlimLangsPython(t *testing.T) {
 	}
 
 	traceAndVerify(t, fat, ref, app.Cmd)
-	// The app's --from left out (image mode takes python3 from the config, with its
-	// stdlib): the entrypoint starts, so the fidelity check passes; the run cannot open
-	// the script. (--from IMG:/usr/bin/python3 is refused as conflicting files with the
-	// python3 that the stdlib's #! lines take.)
-	verifyCatches(t, app, "round trip: True", "can't open file '/app/main.py'", "--from", ref+":/etc/debian_version", "--base", "static")
+	// The script the config names comes with its imports (yaml, with libyaml) even
+	// when no --from names the app.
+	if _, has := slimRuns(t, fat, "--from", ref+":/etc/debian_version", "--base", "static"); !has("app/main.py") {
+		t.Errorf("/app/main.py, named by the config, was not taken")
+	}
+	// The app's --from left out and the result's config running something else (image
+	// mode takes python3 from the config, with its stdlib; the script only comes when
+	// the config names it): the entrypoint starts, so the fidelity check passes; the
+	// app cannot open its script. (--from IMG:/usr/bin/python3 is refused as
+	// conflicting files with the python3 that the stdlib's #! lines take.)
+	verifyCatches(t, app, "round trip: True", "can't open file '/app/main.py'", "--from", ref+":/etc/debian_version", "--cmd", "python3 -V", "--base", "static")
 }
 
 // TestSlimLangsNode: `node /app/app.js` with express, lodash and semver from npm runs
@@ -293,8 +299,8 @@ func TestSlimLangsGoCgo(t *testing.T) {
 	app, fat, ref := langsApp(t, "go-cgo")
 	slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 
-	// On scratch the rules take glibc's data files but not /etc/passwd (a base's file):
-	// the run reads it, so --trace takes it, and without --trace os/user fails.
+	// On scratch the run reads /etc/passwd, so --trace takes it (before the rule that
+	// brings it for root would).
 	report, has := traceAndVerify(t, fat, ref, app.Cmd)
 	byTrace := false
 	for _, line := range strings.Split(report, "\n") {
@@ -303,5 +309,7 @@ func TestSlimLangsGoCgo(t *testing.T) {
 	if !has("etc/passwd") || !byTrace {
 		t.Errorf("--trace did not take /etc/passwd (in the result: %t):\n%s", has("etc/passwd"), report)
 	}
-	verifyCatches(t, app, "root 0 /root", "unknown user root", "--from", ref+":/app", "--base", "scratch")
+	// Run as a number the source does not list, the result gets no /etc/passwd (root's
+	// would come on scratch), so os/user cannot find root.
+	verifyCatches(t, app, "root 0 /root", "unknown user root", "--from", ref+":/app", "--user", "4242", "--base", "scratch")
 }

@@ -19,9 +19,10 @@ import (
 )
 
 // configFiles takes from src (the source of the result's config, named name) the
-// files that the config itself needs, which no program's closure names: the user
-// entries of a named USER (userFiles), the time zone files (zoneFiles) and the
-// directories the process writes to (writableDirs). It returns nil when nothing is
+// files that the config itself needs, which no program's closure names, as they are:
+// the user entries of the USER (userFiles), the time zone files (zoneFiles) and the
+// directories the process writes to (writableDirs). What namedFiles names is taken
+// with its closure, by packSources. It returns nil when nothing is
 // needed.
 func configFiles(ctx context.Context, src source, name string, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) (*extract.FileSet, error) {
 	if src.FS == nil {
@@ -44,7 +45,6 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 		needs = append(needs, [2]string{p, fmt.Sprintf("user %q of the config of %s", who, name)})
 	}
 	needs = append(needs, zoneFiles(src.FS, cfg.Env)...)
-	needs = append(needs, namedFiles(src.FS, cfg)...)
 	taken := map[string]bool{}
 	for _, f := range set.Files() {
 		taken[f.Path] = true

@@ -187,6 +187,21 @@ func (j plan) healthcheck(src source, cfg v1.Config) (string, []string) {
 	return p, argv[1:]
 }
 
+// namedFiles takes the files the config names by path (namedFiles), with their
+// closure, unless taken is given and has them.
+func (j plan) namedFiles(src source, cfg v1.Config, taken *extract.FileSet) []extract.Option {
+	if j.deps == extract.DepsNone || src.FS == nil {
+		return nil
+	}
+	var opts []extract.Option
+	for _, n := range namedFiles(src.FS, cfg) {
+		if taken == nil || !taken.Has(n[0]) {
+			opts = append(opts, extract.WithFile(n[0], n[1]))
+		}
+	}
+	return opts
+}
+
 func healthcheckWhy(cfg v1.Config, source string) string {
 	return fmt.Sprintf("healthcheck %q of the config of %s", rebase.HealthcheckArgv(cfg)[0], source)
 }
@@ -251,6 +266,9 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 			if hc, args := job.healthcheck(src, cfg); hc != "" {
 				opts = append(opts, extract.WithRun(hc, args, healthcheckWhy(cfg, group.source)))
 			}
+			// In the same selection as the entrypoint, so that the runtime it starts
+			// reads what they import.
+			opts = append(opts, job.namedFiles(src, cfg, nil)...)
 		}
 		opts = append(opts, extract.WithConfig(cfg))
 		taken, err := extract.Select(src.FS, group.specs, opts...)
@@ -293,14 +311,23 @@ func packSources(ctx context.Context, job plan, source sourceFunc, p v1.Platform
 				return nil, "", err
 			}
 		}
-		// A Dockerfile's target that no --from names (auto mode takes what it copies
-		// from other stages): its healthcheck's command comes from it all the same.
+		// When no --from took files from the config's source (a Dockerfile's target in
+		// auto mode, which takes what the target copies from other stages), what the
+		// config names comes from it all the same: the files named by path in its
+		// arguments and Env, and the healthcheck's command, with their closure.
 		cfg := rebase.RuntimeConfig(src.Config, job.assembly...)
-		if hc, args := job.healthcheck(src, cfg); hc != "" && !configTaken {
-			taken, err := extract.Select(src.FS, nil, extract.WithDeps(job.deps), extract.WithSourceName(name), extract.WithWarn(job.warn),
-				extract.WithConfig(cfg), extract.WithRun(hc, args, healthcheckWhy(cfg, name)))
+		var more []extract.Option
+		if !configTaken {
+			more = job.namedFiles(src, cfg, set)
+			if hc, args := job.healthcheck(src, cfg); hc != "" {
+				more = append(more, extract.WithRun(hc, args, healthcheckWhy(cfg, name)))
+			}
+		}
+		if len(more) > 0 {
+			opts := []extract.Option{extract.WithDeps(job.deps), extract.WithSourceName(name), extract.WithWarn(job.warn), extract.WithConfig(cfg)}
+			taken, err := extract.Select(src.FS, nil, append(opts, more...)...)
 			if err != nil && (taken == nil || !errors.Is(err, elfdeps.ErrMissing)) {
-				return nil, "", fmt.Errorf("taking the healthcheck's command from %s: %w", name, err)
+				return nil, "", fmt.Errorf("taking what the config names from %s: %w", name, err)
 			}
 			if err := set.Merge(taken); err != nil {
 				return nil, "", err
