@@ -118,7 +118,7 @@ func TestRecompressProgressLive(t *testing.T) {
 		// make test runs it in its invocation without -race (NORACE_TESTS): under the race
 		// detector the encoder's range checks stall every goroutine for a second, which
 		// no user sees.
-		t.Skip("-race: the display's timing is measured without the race detector")
+		t.Skip("-race: make test and CI run it in their invocation without the race detector (NORACE_TESTS)")
 	}
 	tmux := testimage.NeedTool(t, "tmux") // make deps installs it; under CI=true its absence fails
 	ref := fatImage(t, 4, 50<<20)

@@ -143,14 +143,8 @@ func TestSlimImageModeGlibcProgram(t *testing.T) {
 	needRoot(t)
 	lib := hostLibDir(t)
 	prog := testimage.GCCBuild(t, glibcProbe)
-	var paths []string
-	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", lib + "/libnss_files.so.2",
-		lib + "/libnss_dns.so.2", lib + "/gconv", "/usr/lib/locale", "/etc/host.conf", "/etc/services", "/etc/protocols",
-		"/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/bin/busybox"} {
-		if _, err := os.Lstat(p); err == nil {
-			paths = append(paths, p)
-		}
-	}
+	paths := hostGlibc(lib, lib+"/libnss_files.so.2", lib+"/libnss_dns.so.2", lib+"/gconv", "/usr/lib/locale", "/etc/host.conf", "/etc/services",
+		"/etc/protocols", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/bin/busybox")
 	layers := [][]tarball.Entry{
 		hostEntries(t, append(paths, "usr/local/bin/probe="+prog, "app/data.txt=/etc/os-release")...),
 	}
@@ -324,6 +318,31 @@ func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
 	}
 }
 
+// hostGlibc lists the paths of this machine's glibc an image needs to run a gcc
+// program (the loader through the /lib64 and /lib links, libc), then extra, each
+// where this machine has it.
+func hostGlibc(lib string, extra ...string) []string {
+	var paths []string
+	for _, p := range append([]string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6"}, extra...) {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// slimOntoScratch slims ref (--from REF:/app) onto scratch, runs the result with runc
+// and fails the test unless it ran as fat did; it returns slim's report.
+func slimOntoScratch(t *testing.T, ref string, fat testimage.Ran) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "app:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
+	if got := runImage(t, layoutImage(t, out)); got != fat {
+		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
+	}
+	return stdout
+}
+
 // preloadLib is a library an image preloads: its constructor says so before main runs.
 const preloadLib = `#include <unistd.h>
 __attribute__((constructor)) static void said(void) { static const char m[] = "preloaded " NAME "\n"; write(1, m, sizeof m - 1); }
@@ -341,12 +360,7 @@ func TestSlimPreloadedLibraries(t *testing.T) {
 	byPath := testimage.GCCBuild(t, preloadLib, "-shared", "-fPIC", `-DNAME="by path"`)
 	listed := testimage.GCCBuild(t, preloadLib, "-shared", "-fPIC", `-DNAME="listed"`)
 	list := hostFile(t, "ld.so.preload", "/usr/lib/liballoc-listed.so\n")
-	var paths []string
-	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", "/etc/ld.so.conf", "/etc/ld.so.conf.d"} {
-		if _, err := os.Lstat(p); err == nil {
-			paths = append(paths, p)
-		}
-	}
+	paths := hostGlibc(lib, "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 	for _, tc := range []struct {
 		name  string
 		files []string
@@ -370,11 +384,7 @@ func TestSlimPreloadedLibraries(t *testing.T) {
 			if fat.Code != 0 || fat.Stdout != tc.want || fat.Stderr != "" {
 				t.Fatalf("fat image: %s, want stdout %q", fat, tc.want)
 			}
-			out := filepath.Join(t.TempDir(), "out")
-			stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "pre:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
-			if got := runImage(t, layoutImage(t, out)); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
-				t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
-			}
+			slimOntoScratch(t, ref, fat)
 		})
 	}
 }
@@ -412,24 +422,14 @@ func TestSlimLibraryFromLdconfigDir(t *testing.T) {
 	}
 	prog := testimage.GCCBuild(t, "#include <stdio.h>\nint foo(void);\nint main(void) { printf(\"foo %d\\n\", foo()); return 0; }\n",
 		"-L"+filepath.Join(root, "usr/local/lib"), "-lfoo")
-	var paths []string
-	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6"} {
-		if _, err := os.Lstat(p); err == nil {
-			paths = append(paths, p)
-		}
-	}
-	paths = append(paths, "usr/local/lib="+filepath.Join(root, "usr/local/lib"), "etc/ld.so.conf="+filepath.Join(root, "etc/ld.so.conf"),
+	paths := append(hostGlibc(lib), "usr/local/lib="+filepath.Join(root, "usr/local/lib"), "etc/ld.so.conf="+filepath.Join(root, "etc/ld.so.conf"),
 		"etc/ld.so.conf.d="+filepath.Join(root, "etc/ld.so.conf.d"), "etc/ld.so.cache="+filepath.Join(root, "etc/ld.so.cache"), "app/prog="+prog)
 	img, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, paths...)}, func(c *v1.Config) { c.Entrypoint = []string{"/app/prog"} })
 	fat := runImage(t, img)
 	if fat.Code != 0 || fat.Stdout != "foo 42\n" {
 		t.Fatalf("fat image: %s", fat)
 	}
-	out := filepath.Join(t.TempDir(), "out")
-	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "ldconfig:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
-	if got := runImage(t, layoutImage(t, out)); got.Code != fat.Code || got.Stdout != fat.Stdout || got.Stderr != fat.Stderr {
-		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s\nslim's report:\n%s", got, fat, stdout)
-	}
+	slimOntoScratch(t, ref, fat)
 }
 
 // TestSlimThreadExitUnwinder: a glibc program whose thread calls pthread_exit (as
@@ -450,23 +450,13 @@ int main(void) {
 	return 0;
 }
 `)
-	var paths []string
-	for _, p := range []string{"/lib", "/lib64", "/usr/lib64", lib + "/ld-linux-x86-64.so.2", lib + "/libc.so.6", lib + "/libgcc_s.so.1"} {
-		if _, err := os.Lstat(p); err == nil {
-			paths = append(paths, p)
-		}
-	}
+	paths := hostGlibc(lib, lib+"/libgcc_s.so.1")
 	img, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, append(paths, "app/prog="+prog)...)}, func(c *v1.Config) { c.Entrypoint = []string{"/app/prog"} })
 	fat := runImage(t, img)
 	if fat.Code != 0 || fat.Stdout != "thread 42\n" {
 		t.Fatalf("fat image: %s", fat)
 	}
-	out := filepath.Join(t.TempDir(), "out")
-	stdout := slimOK(t, "--from", ref+":/app", "--base", "scratch", "-t", "unwind:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false")
-	if !strings.Contains(stdout, "to unwind the stack for pthread_exit") {
+	if stdout := slimOntoScratch(t, ref, fat); !strings.Contains(stdout, "to unwind the stack for pthread_exit") {
 		t.Errorf("the report does not say why libgcc_s.so.1 was taken:\n%s", stdout)
-	}
-	if got := runImage(t, layoutImage(t, out)); got != fat {
-		t.Errorf("the slim image ran differently from the fat one:\nslim: %s\nfat: %s", got, fat)
 	}
 }
