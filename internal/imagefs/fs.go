@@ -2,9 +2,7 @@ package imagefs
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -344,6 +342,14 @@ func (fl *file) start() error {
 		fl.r = r
 		return nil
 	}
+	if fl.n.size <= smallRead {
+		b, err := src.pool.readSmall(src, fl.n.off, fl.n.size)
+		if err != nil {
+			return err
+		}
+		fl.r = bytes.NewReader(b)
+		return nil
+	}
 	c, err := src.pool.get(src, fl.n.off)
 	if err != nil {
 		return err
@@ -362,125 +368,11 @@ func (fl *file) Close() error {
 		return nil
 	}
 	src := &fl.fs.sources[fl.n.layer]
-	if fl.err != nil || fl.n.flags&flagSparse != 0 {
+	switch {
+	case fl.n.flags&flagSparse != 0:
 		return fl.c.close()
+	case fl.err != nil:
+		return src.pool.discard(fl.c)
 	}
 	return src.pool.put(fl.c)
-}
-
-// cursor is an open, decompressing reader of one layer blob, at pos in
-// the uncompressed tar stream.
-type cursor struct {
-	rc  io.ReadCloser
-	dec io.ReadCloser
-	r   *bufio.Reader
-	pos int64
-}
-
-// cursorBufSize is smaller than the indexing buffers: several cursors may
-// be open per layer.
-const cursorBufSize = 128 << 10
-
-func newCursor(src *source) (*cursor, error) {
-	rc, err := src.layer.Compressed()
-	if err != nil {
-		return nil, fmt.Errorf("opening layer %s: %w", src.digest, err)
-	}
-	// The digest is checked again if a reader gets to the end of the blob;
-	// partial reads rely on the check made while indexing.
-	blob := newBlobReader(context.Background(), rc, src.digest)
-	dec, err := decompress(src.codec, bufio.NewReaderSize(blob, cursorBufSize), false)
-	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("opening layer %s: %w: %w", src.digest, ErrCorruptLayer, err)
-	}
-	return &cursor{rc: rc, dec: dec, r: bufio.NewReaderSize(dec, cursorBufSize)}, nil
-}
-
-func (c *cursor) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.pos += int64(n)
-	return n, err
-}
-
-// skipTo moves forward to off by decompressing and discarding.
-func (c *cursor) skipTo(off int64) error {
-	for c.pos < off {
-		n, err := c.r.Discard(int(min(off-c.pos, 1<<30)))
-		c.pos += int64(n)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *cursor) close() error {
-	return errors.Join(c.dec.Close(), c.rc.Close())
-}
-
-// get returns a cursor at off: the idle one closest before off, else a new
-// one from the start of the blob.
-func (p *cursorPool) get(src *source, off int64) (*cursor, error) {
-	p.mu.Lock()
-	best := -1
-	for i, c := range p.idle {
-		if c.pos <= off && (best < 0 || c.pos > p.idle[best].pos) {
-			best = i
-		}
-	}
-	var c *cursor
-	if best >= 0 {
-		c = p.idle[best]
-		p.idle = append(p.idle[:best], p.idle[best+1:]...)
-	}
-	p.mu.Unlock()
-	if c == nil {
-		var err error
-		if c, err = newCursor(src); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.skipTo(off); err != nil {
-		c.close()
-		return nil, fmt.Errorf("seeking to offset %d in layer %s: %w", off, src.digest, err)
-	}
-	return c, nil
-}
-
-// put hands a cursor back; beyond maxIdle the one furthest behind goes.
-func (p *cursorPool) put(c *cursor) error {
-	p.mu.Lock()
-	p.idle = append(p.idle, c)
-	var drop *cursor
-	if len(p.idle) > maxIdle {
-		low := 0
-		for i, c := range p.idle {
-			if c.pos < p.idle[low].pos {
-				low = i
-			}
-		}
-		drop = p.idle[low]
-		p.idle = append(p.idle[:low], p.idle[low+1:]...)
-	}
-	p.mu.Unlock()
-	if drop != nil {
-		return drop.close()
-	}
-	return nil
-}
-
-func (p *cursorPool) closeIdle() error {
-	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
-	p.mu.Unlock()
-	var errs []error
-	for _, c := range idle {
-		errs = append(errs, c.close())
-	}
-	return errors.Join(errs...)
 }

@@ -345,19 +345,8 @@ func newSource(l v1.Layer) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("reading media type of %s: %w", d, err)
 	}
-	return source{layer: l, digest: d, codec: codecFor(mt), pool: &cursorPool{}, spool: &spool{}}, nil
+	return source{layer: l, digest: d, codec: codecFor(mt), pool: newCursorPool(), spool: &spool{}}, nil
 }
-
-// cursorPool holds idle open readers of one layer, so reading files in tar
-// order is one pass over the blob instead of one pass per file.
-type cursorPool struct {
-	mu   sync.Mutex
-	idle []*cursor
-}
-
-// maxIdle bounds the decompressors kept per layer: two cover a reader going
-// through the layer in order while another one jumps around.
-const maxIdle = 2
 
 // shortHex is a digest as BuildKit's display shows a layer: its first 12 hex digits.
 func shortHex(h v1.Hash) string {

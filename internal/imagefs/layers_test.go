@@ -209,6 +209,9 @@ func TestLazyReadsInTarOrderAreOnePass(t *testing.T) {
 		entries = append(entries, sized(name, 1000+i))
 		names = append(names, name)
 	}
+	// A file longer than a cursor's tail, last in the layer, pushes the small ones
+	// out of it.
+	entries = append(entries, sized("~big", imagefs.CursorTail+1))
 	opens := new(atomic.Int32)
 	img := ti.ImageFromLayers(t, []v1.Layer{countingLayer{ti.Layer(t, entries), opens}})
 	f := open(t, img)
@@ -223,7 +226,17 @@ func TestLazyReadsInTarOrderAreOnePass(t *testing.T) {
 	if n := opens.Load(); n != 2 {
 		t.Errorf("reading in tar order opened the blob %d times, want 2", n)
 	}
-	// Going backwards needs a new pass each time.
+	// Going back a little is served from what the cursor passed.
+	if b, err := f.ReadFile(names[40]); err != nil || len(b) != 1040 {
+		t.Fatalf("ReadFile(%s) = %d bytes, %v", names[40], len(b), err)
+	}
+	if n := opens.Load(); n != 2 {
+		t.Errorf("reading a little backwards opened the blob %d times in all, want 2", n)
+	}
+	// Going back further than a cursor keeps needs a new pass each time.
+	if b, err := f.ReadFile("~big"); err != nil || len(b) != imagefs.CursorTail+1 {
+		t.Fatalf("ReadFile(~big) = %d bytes, %v", len(b), err)
+	}
 	if _, err := f.ReadFile(names[0]); err != nil {
 		t.Fatal(err)
 	}

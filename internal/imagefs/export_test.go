@@ -1,0 +1,4 @@
+package imagefs
+
+// CursorTail is cursorTail, for the external tests.
+const CursorTail = cursorTail
