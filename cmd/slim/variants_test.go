@@ -16,7 +16,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, jars outside /app on the class path, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -43,6 +43,28 @@ func TestSlimLangsVariants(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", argv[0], err, b)
 		}
 	}
+	// An app whose classes are in jars outside /app: -jar with a manifest Class-Path
+	// going up to /opt/lib, whose jar names a sibling in its own manifest; and the
+	// same classes on a -cp with a DIR/* wildcard.
+	write("cp/Util.java", `public class Util { static String v() { return "util"; } }`, 0o644)
+	write("cp/Greet.java", `public class Greet { static String hi() { return "greet " + Util.v(); } }`, 0o644)
+	write("cp/UsesGreet.java", `public class UsesGreet { public static void main(String[] a) { System.out.println("classpath " + Greet.hi()); } }`, 0o644)
+	write("cp/greet.mf", "Class-Path: util.jar\n", 0o644)
+	write("cp/app.mf", "Main-Class: UsesGreet\nClass-Path: ../opt/lib/greet.jar\n", 0o644)
+	cp := func(p string) string { return filepath.Join(dir, "cp", p) }
+	for _, argv := range [][]string{
+		{javac, "--release", "17", "-d", cp("util"), cp("Util.java")},
+		{javac, "--release", "17", "-cp", cp("util"), "-d", cp("greet"), cp("Greet.java")},
+		{javac, "--release", "17", "-cp", cp("greet") + ":" + cp("util"), "-d", cp("main"), cp("UsesGreet.java")},
+		{jar, "cf", cp("util.jar"), "-C", cp("util"), "."},
+		{jar, "cfm", cp("greet.jar"), cp("greet.mf"), "-C", cp("greet"), "."},
+		{jar, "cfm", cp("app.jar"), cp("app.mf"), "-C", cp("main"), "."},
+	} {
+		if b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", argv[0], err, b)
+		}
+	}
+	optLib := []string{"opt/lib/greet.jar=" + cp("greet.jar"), "opt/lib/util.jar=" + cp("util.jar")}
 	write("pkg/app/__init__.py", "", 0o644)
 	write("pkg/app/helper.py", "VALUE = 7\n", 0o644)
 	write("pkg/app/__main__.py", "import json\nfrom . import helper\nprint(\"dash m\", helper.VALUE, json.dumps([1]))\n", 0o644)
@@ -53,6 +75,12 @@ func TestSlimLangsVariants(t *testing.T) {
 		want  string
 	}{
 		{"java -jar", []string{"app/app.jar=" + filepath.Join(dir, "app.jar")}, func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "jar c2xpbQ== "},
+		// Jars outside the directory named: only the JRE and /app were taken, and the
+		// JVM failed with NoClassDefFoundError.
+		{"java manifest class-path", append([]string{"app/app.jar=" + cp("app.jar")}, optLib...),
+			func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "classpath greet util"},
+		{"java class-path wildcard", append([]string{"app/UsesGreet.class=" + cp("main/UsesGreet.class")}, optLib...),
+			func(c *v1.Config) { c.Cmd = []string{"java", "-cp", "/app:/opt/lib/*", "UsesGreet"} }, "classpath greet util"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

@@ -25,15 +25,23 @@ func (p *process) loadJava() error {
 	if l := p.loadedNamed("libjvm.so"); home == "" && l != nil {
 		home = path.Dir(path.Dir(path.Dir(l.real))) // lib/server/libjvm.so
 	}
-	if home == "" || p.r.langs().done["java:"+home] {
+	if home == "" {
 		return nil
 	}
-	p.r.langs().done["java:"+home] = true
-	why := fmt.Sprintf("JRE /%s of /%s", home, p.root.real)
-	if _, err := p.addTree(home, why, skipJava); err != nil {
-		return err
+	if !p.r.langs().done["java:"+home] {
+		p.r.langs().done["java:"+home] = true
+		why := fmt.Sprintf("JRE /%s of /%s", home, p.root.real)
+		if _, err := p.addTree(home, why, skipJava); err != nil {
+			return err
+		}
+		if err := p.javaSecurity(home, why); err != nil {
+			return err
+		}
 	}
-	return p.javaSecurity(home, why)
+	if path.Base(p.root.real) != "java" {
+		return nil // a program that embeds the VM: its arguments are its own
+	}
+	return p.loadJavaApp(fmt.Sprintf("run by /%s", p.root.real))
 }
 
 func skipJava(rel string, d fs.DirEntry) bool {

@@ -1,0 +1,151 @@
+package elfdeps
+
+import (
+	"archive/zip"
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// mkJar is a jar whose manifest has the given Class-Path (none when "").
+func mkJar(t *testing.T, classPath string) *fstest.MapFile {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("META-INF/MANIFEST.MF")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := "Manifest-Version: 1.0\r\nMain-Class: app.Main\r\n"
+	if classPath != "" {
+		// Manifest lines are at most 72 bytes: longer values continue on lines that
+		// start with a space, as the jar tool writes them.
+		line := "Class-Path: " + classPath
+		for len(line) > 70 {
+			mf += line[:70] + "\r\n"
+			line = " " + line[70:]
+		}
+		mf += line + "\r\n"
+	}
+	w.Write([]byte(mf + "\r\n"))
+	if w, err = zw.Create("app/Main.class"); err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte{0xca, 0xfe, 0xba, 0xbe})
+	zw.Close()
+	return &fstest.MapFile{Data: buf.Bytes(), Mode: 0o644}
+}
+
+// javaImage is a glibc image with a JRE at /usr/lib/jvm/jre (java on PATH through
+// /usr/bin) and an application's files: jars and classes in and out of /app.
+func javaImage(t *testing.T) fstest.MapFS {
+	m := glibcImage(t)
+	const home = "usr/lib/jvm/jre"
+	m[home+"/bin/java"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m[home+"/lib/modules"] = text("jimage")
+	m["usr/bin/java"] = link("/" + home + "/bin/java")
+	m["app/app.jar"] = mkJar(t, "lib/dep%20one.jar lib/dep2.jar ../../usr/share/java/shared.jar /opt/abs.jar file:/opt/url.jar http://example.com/x.jar lib/classes/")
+	m["app/lib/dep one.jar"] = mkJar(t, "nested.jar")
+	m["app/lib/dep2.jar"] = mkJar(t, "dep one.jar") // a cycle back
+	m["app/lib/nested.jar"] = mkJar(t, "")
+	m["app/lib/classes/x/Y.class"] = text("class")
+	m["app/lib/unrelated.txt"] = text("")
+	m["usr/share/java/shared.jar"] = mkJar(t, "")
+	m["opt/abs.jar"] = mkJar(t, "")
+	m["opt/url.jar"] = mkJar(t, "")
+	m["opt/libs/a.jar"] = mkJar(t, "a-dep.jar")
+	m["opt/libs/a-dep.jar"] = mkJar(t, "")
+	m["opt/libs/B.JAR"] = mkJar(t, "")
+	m["opt/libs/notes.txt"] = text("")
+	m["opt/libs/sub/c.jar"] = mkJar(t, "")
+	m["opt/classes/p/Main.class"] = text("class")
+	m["opt/classes/p/res.properties"] = text("k=v")
+	m["opt/mods/m.jar"] = mkJar(t, "")
+	m["opt/args.txt"] = text("# options\n-cp '/opt/classes'\n")
+	m["srv/Main.class"] = text("class")
+	m["srv/Tool.java"] = text("class Tool {}")
+	m["unrelated/z.jar"] = mkJar(t, "")
+	return m
+}
+
+// TestClosureJavaClassPath: the java command's class path, -jar and module path bring
+// the application's jars and classes wherever they are, with what jar manifests name.
+func TestClosureJavaClassPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     []string
+		workdir string
+		want    []string
+		not     []string
+	}{
+		{name: "jar manifest", args: []string{"-Xmx64m", "-jar", "/app/app.jar"},
+			want: []string{"app/app.jar", "app/lib/dep one.jar", "app/lib/dep2.jar", "app/lib/nested.jar", "usr/share/java/shared.jar",
+				"opt/abs.jar", "opt/url.jar", "app/lib/classes/x/Y.class"},
+			not: []string{"app/lib/unrelated.txt", "opt/libs/a.jar"}},
+		{name: "relative jar", args: []string{"-jar", "app.jar"}, workdir: "/app",
+			want: []string{"app/app.jar", "app/lib/nested.jar"}},
+		{name: "wildcard and directory", args: []string{"-cp", "/opt/libs/*:/opt/classes", "p.Main", "/unrelated/z.jar"},
+			want: []string{"opt/libs/a.jar", "opt/libs/a-dep.jar", "opt/libs/B.JAR", "opt/classes/p/Main.class", "opt/classes/p/res.properties"},
+			not:  []string{"opt/libs/notes.txt", "opt/libs/sub/c.jar", "unrelated/z.jar", "app/app.jar"}},
+		{name: "--class-path=", args: []string{"--class-path=/opt/abs.jar", "Main"}, want: []string{"opt/abs.jar"}, not: []string{"srv/Main.class"}},
+		{name: "CLASSPATH", args: []string{"p.Main"}, env: []string{"CLASSPATH=/opt/libs/*"}, want: []string{"opt/libs/a.jar"}},
+		{name: "-cp beats CLASSPATH", args: []string{"-cp", "/opt/abs.jar", "p.Main"}, env: []string{"CLASSPATH=/opt/libs/*"},
+			want: []string{"opt/abs.jar"}, not: []string{"opt/libs/a.jar"}},
+		{name: "working directory", args: []string{"Main"}, workdir: "/srv", want: []string{"srv/Main.class", "srv/Tool.java"}},
+		{name: "source program", args: []string{"Tool.java"}, workdir: "/srv", want: []string{"srv/Tool.java"}},
+		{name: "argfile", args: []string{"@/opt/args.txt", "p.Main"}, want: []string{"opt/args.txt", "opt/classes/p/Main.class"}},
+		{name: "JDK_JAVA_OPTIONS", args: []string{"p.Main"}, env: []string{"JDK_JAVA_OPTIONS=--class-path \"/opt/classes\""},
+			want: []string{"opt/classes/p/Main.class"}},
+		{name: "module path", args: []string{"-p", "/opt/mods", "-m", "m/p.Main"}, want: []string{"opt/mods/m.jar"}, not: []string{"srv/Main.class"}},
+		{name: "options with values", args: []string{"--add-opens", "/opt/abs.jar", "-cp", "/opt/url.jar", "p.Main"},
+			want: []string{"opt/url.jar"}, not: []string{"opt/abs.jar"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []Option{WithArgs("/usr/bin/java", tc.args), WithEnv(tc.env)}
+			if tc.workdir != "" {
+				opts = append(opts, WithWorkdir(tc.workdir))
+			}
+			got := closureReasons(t, javaImage(t), "usr/bin/java", opts...)
+			for _, p := range tc.want {
+				if !strings.HasPrefix(got[p], "run by /usr/lib/jvm/jre/bin/java") {
+					t.Errorf("%s: reason %q", p, got[p])
+				}
+			}
+			for _, p := range tc.not {
+				if r, ok := got[p]; ok {
+					t.Errorf("%s taken: %s", p, r)
+				}
+			}
+		})
+	}
+}
+
+// TestClosureJavaClassPathRoot: a class path of / (no WORKDIR) is not the whole image.
+func TestClosureJavaClassPathRoot(t *testing.T) {
+	t.Parallel()
+	var warned []string
+	got := closureReasons(t, javaImage(t), "usr/bin/java", WithArgs("/usr/bin/java", []string{"Main"}),
+		WithWarn(func(s string) { warned = append(warned, s) }))
+	if _, ok := got["unrelated/z.jar"]; ok {
+		t.Error("a class path of / took the image")
+	}
+	if !slices.ContainsFunc(warned, func(s string) bool { return strings.Contains(s, "class path") }) {
+		t.Errorf("no warning about the class path /: %q", warned)
+	}
+}
+
+func TestJavaArgWords(t *testing.T) {
+	for in, want := range map[string][]string{
+		"-cp a:b  Main":                {"-cp", "a:b", "Main"},
+		"# c\n-Dx='a b' \"c\\\"d\"\n#": {"-Dx=a b", "c\"d"},
+		"":                             nil,
+	} {
+		if got := javaArgWords(in, true); !slices.Equal(got, want) {
+			t.Errorf("javaArgWords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
