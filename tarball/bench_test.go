@@ -144,7 +144,8 @@ func BenchmarkNewLayerGzipBest(b *testing.B) {
 func BenchmarkGzipDefault(b *testing.B) { benchCompress(b, WithCompression(Gzip)) }
 
 // BenchmarkCacheHit is a warm build's layer: the key from content IDs (no file read),
-// then the hit's verification (digest and diff ID of the cached blob), which is all
+// then the hit's verification (the entry's check, the cached blob's size and digest;
+// no decompression: 86 ms against 456 ms for gzip with it, on /usr/lib), which is all
 // that a hit costs over linking the blob. Compare with BenchmarkNewLayerGzipBest, the
 // miss.
 func BenchmarkCacheHit(b *testing.B) {

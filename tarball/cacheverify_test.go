@@ -192,7 +192,7 @@ func TestLayerCacheConcurrentProcesses(t *testing.T) {
 	if !ok || err != nil || e.Digest != want.digest {
 		t.Fatalf("entry %+v, %v, %v", e, ok, err)
 	}
-	if err := verifyBlob(filepath.Join(cache, "blobs", "sha256", e.Digest.Hex), Gzip, e); err != nil {
+	if err := verifyBlob(filepath.Join(cache, "blobs", "sha256", e.Digest.Hex), Gzip, e, true); err != nil {
 		t.Errorf("the entry left is not valid: %v", err)
 	}
 	left, _ := os.ReadDir(filepath.Join(cache, "blobs", "sha256"))
@@ -262,5 +262,82 @@ func TestPruneCache(t *testing.T) {
 	}
 	if st, _ := CacheUsage(cache); len(st.Items) != 0 {
 		t.Errorf("prune to 0 left %v", st.Items)
+	}
+}
+
+// An id- key's entry is bound to its key by its check: damaged (a diff ID that
+// still parses) or copied from another key, it is a miss, said once and rebuilt; an
+// entry of an older slim, without a check, is verified in full and used.
+func TestLayerCacheIDKeyEntryCheck(t *testing.T) {
+	t.Parallel()
+	withIDs := func(body string) []Entry {
+		es := cacheEntries(body)
+		for i := range es {
+			es[i].ContentID = body + es[i].Header.Name
+		}
+		return es
+	}
+	cache := t.TempDir()
+	want, warnings := cachedLayer(t, cache, withIDs("right "))
+	if len(warnings) != 0 {
+		t.Fatalf("first build warned: %q", warnings)
+	}
+	ids, _ := filepath.Glob(filepath.Join(cache, "keys", "id-*"))
+	if len(ids) != 1 {
+		t.Fatalf("content-ID keys %v, want one", ids)
+	}
+	key := ids[0]
+	good, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, warnings := cachedLayer(t, cache, withIDs("right ")); len(warnings) != 0 || got.digest != want.digest {
+		t.Fatalf("clean hit: %s, warnings %q", got.digest, warnings)
+	}
+	other, _ := cachedLayer(t, cache, withIDs("other "))
+	var otherKey string
+	keys, _ := filepath.Glob(filepath.Join(cache, "keys", "id-*"))
+	for _, k := range keys {
+		if k != key {
+			otherKey = k
+		}
+	}
+	if otherKey == "" {
+		t.Fatalf("keys %v: want a second id- key", keys)
+	}
+	var e cacheEntry
+	if err := json.Unmarshal(good, &e); err != nil {
+		t.Fatal(err)
+	}
+	damaged := e
+	damaged.DiffID.Hex = strings.Repeat("0", 64)
+	damagedMeta, _ := json.Marshal(damaged)
+	copied, err := os.ReadFile(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := e
+	legacy.Check = ""
+	legacyMeta, _ := json.Marshal(legacy)
+	for _, tc := range []struct {
+		name  string
+		meta  []byte
+		warns int
+	}{
+		{"damaged diff ID", damagedMeta, 1},
+		{"another key's entry", copied, 1},
+		{"no check (an older slim)", legacyMeta, 0},
+	} {
+		if err := os.WriteFile(key, tc.meta, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, warnings := cachedLayer(t, cache, withIDs("right "))
+		if got.digest != want.digest || got.diffID != want.diffID {
+			t.Errorf("%s: got %s (other content: %s), want %s", tc.name, got.digest, other.digest, want.digest)
+		}
+		checkLayer(t, got)
+		if len(warnings) != tc.warns {
+			t.Errorf("%s: warnings %q, want %d", tc.name, warnings, tc.warns)
+		}
 	}
 }

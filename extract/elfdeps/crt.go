@@ -137,6 +137,19 @@ func (p *process) loadNamedCA() error {
 		return nil
 	}
 	p.r.langs().done["ca:"+p.root.real] = true
+	// Reading the program is what costs (a Go binary crosses BuildKit's gateway whole):
+	// without a bundle to add there is nothing to look for.
+	have := false
+	for _, b := range caBundles() {
+		ok, err := p.r.exists(b)
+		if err != nil {
+			return err
+		}
+		have = have || ok
+	}
+	if !have {
+		return nil
+	}
 	named, err := p.r.namesAny(p.root.real, caBundles())
 	if err != nil || named == "" {
 		return err
