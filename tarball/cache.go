@@ -176,14 +176,15 @@ func contentDigest(e Entry) (string, error) {
 //	keys/KEY          a cacheEntry: the digest, diff ID, size and media type of KEY's layer
 //
 // What the cache guards against, and what it cannot. A hit is used only after the
-// blob's size, digest and diff ID (its decompressed content) are checked against the
-// key's entry, so damage (a bit flip, a truncated or swapped file) is a miss: the
-// entry is removed, a line says so, and the layer is rebuilt. A key made by cacheKey
-// is the digest of the layer's tar, so its entry's diff ID must equal it: nobody can
-// make such a key serve other files, short of a sha256 collision. A key made by
+// entry's check (its fields and its key's name), the blob's size and digest and, for a
+// tar key, its diff ID (its decompressed content) are checked against the key's entry,
+// so damage (a bit flip, a truncated, swapped or misnamed file) is a miss: the entry
+// is removed, a line says so, and the layer is rebuilt. A key made by cacheKey is the
+// digest of the layer's tar, so its entry's diff ID must equal it: nobody can make
+// such a key serve other files, short of a sha256 collision. A key made by
 // contentIDKey names the sources (headers and content IDs), not the tar: whoever can
 // write the cache directory and knows a key's inputs can make a consistent entry for
-// it with other content. The cache is as trusted as the directory it is in (a CI
+// it with other content, so its blob is not decompressed on a hit. The cache is as trusted as the directory it is in (a CI
 // cache restored from another branch is as trusted as that branch); --no-cache
 // bypasses it and replaces what it rebuilds.
 
