@@ -295,6 +295,14 @@ func fromCache(o *options, key string) (*Layer, error) {
 		os.Remove(spool)
 		return nil, nil
 	}
+	if e.Check == "" {
+		// An older slim's entry, now verified in full: with its check, the next hit
+		// of an id- key need not decompress.
+		e.Check = entryCheck(key, e)
+		if meta, err := json.Marshal(e); err == nil {
+			_ = tempfile.WriteAtomic(filepath.Join(keysDir(o.cacheDir), key), meta)
+		}
+	}
 	// Touched for least-recently-used pruning.
 	now := time.Now()
 	_ = os.Chtimes(blob, now, now)

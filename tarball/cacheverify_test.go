@@ -340,4 +340,13 @@ func TestLayerCacheIDKeyEntryCheck(t *testing.T) {
 			t.Errorf("%s: warnings %q, want %d", tc.name, warnings, tc.warns)
 		}
 	}
+	// The older entry, verified, got its check.
+	b, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upgraded cacheEntry
+	if err := json.Unmarshal(b, &upgraded); err != nil || upgraded.Check != entryCheck(filepath.Base(key), upgraded) {
+		t.Errorf("the older entry after its hit: %s (%v)", b, err)
+	}
 }
