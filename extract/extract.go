@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/ctxio"
 	"github.com/slim-dev/slim/tarball"
 )
@@ -46,7 +48,16 @@ func Extract(ctx context.Context, fsys fs.FS, paths []string, dest string, opts 
 	}
 	set, err := Select(fsys, specs, opts...)
 	if err != nil {
-		return set, err
+		// What the closure could not find is not in the source either (a library, or
+		// the #! interpreter of a stdlib script nothing runs, as Debian's cgi.py names
+		// /usr/local/bin/python): with WithWarn the rest is written and each is said,
+		// as the whole job does; without it, that is an error.
+		if set == nil || o.warn == nil || !errors.Is(err, elfdeps.ErrMissing) {
+			return set, err
+		}
+		for _, m := range elfdeps.Missing(err) {
+			o.warn(fmt.Sprintf("%s is not in %s: taken without it", m, cmp.Or(o.source, "the source")))
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return set, err

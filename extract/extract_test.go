@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/limits"
 	"github.com/slim-dev/slim/internal/testimage"
@@ -480,5 +481,36 @@ func TestExtractDeepPath(t *testing.T) {
 	_, err = OpenImage(context.Background(), img)
 	if !errors.Is(err, limits.ErrExceeded) || !strings.Contains(err.Error(), fmt.Sprintf("limit of %d", limits.PathDepth)) || len(err.Error()) > 400 {
 		t.Fatalf("3000 levels: %v, want %v naming the limit", err, limits.ErrExceeded)
+	}
+}
+
+// TestExtractWarnsWhatTheSourceLacks: what the closure cannot find in the source (the
+// #! interpreter of a script, as Debian's python3 stdlib holds cgi.py with
+// #!/usr/local/bin/python) is said through WithWarn and the rest is written, as the
+// whole job does; without WithWarn it is an error.
+func TestExtractWarnsWhatTheSourceLacks(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"app/run.py":   {Data: []byte("#!/usr/local/bin/python\nprint(1)\n"), Mode: 0o755},
+		"app/data.txt": {Data: []byte("data"), Mode: 0o644},
+	}
+	dest := filepath.Join(t.TempDir(), "out.tar")
+	var warned []string
+	set, err := Extract(t.Context(), fsys, []string{"/app/"}, dest, WithSourceName("src"), WithWarn(func(s string) { warned = append(warned, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Files()) < 2 {
+		t.Errorf("files %v", set.Files())
+	}
+	if _, err := os.Stat(dest); err != nil {
+		t.Errorf("nothing written: %v", err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "/usr/local/bin/python") || !strings.Contains(warned[0], "is not in src") {
+		t.Errorf("warnings %q, want one naming the interpreter the source lacks", warned)
+	}
+	_, err = Extract(t.Context(), fsys, []string{"/app/"}, filepath.Join(t.TempDir(), "b.tar"))
+	if !errors.Is(err, elfdeps.ErrMissing) {
+		t.Errorf("without WithWarn: %v, want ErrMissing", err)
 	}
 }

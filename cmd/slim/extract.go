@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -65,7 +67,22 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("reading %s: %w", args[0], err)
 			}
 			defer fsys.Close()
-			opts := []extract.Option{extract.WithDeps(f.depsMode), extract.WithConfig(cf.Config), extract.WithSourceName(args[0])}
+			// Warnings wait for the display to end, so that they are not drawn over.
+			var warnings []string
+			defer func() {
+				for _, w := range warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "slim: warning: %s\n", w)
+				}
+			}()
+			var warnMu sync.Mutex
+			warn := func(s string) {
+				warnMu.Lock()
+				defer warnMu.Unlock()
+				if !slices.Contains(warnings, s) {
+					warnings = append(warnings, s)
+				}
+			}
+			opts := []extract.Option{extract.WithDeps(f.depsMode), extract.WithConfig(cf.Config), extract.WithSourceName(args[0]), extract.WithWarn(warn)}
 			if f.noXattrs {
 				opts = append(opts, extract.WithoutXattrs())
 			}

@@ -11,12 +11,13 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/internal/testimage"
+	"github.com/slim-dev/slim/internal/testimage/apps"
 	"github.com/slim-dev/slim/rebase"
 	"github.com/slim-dev/slim/tarball"
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, jars outside /app on the class path, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, jars outside /app on the class path, Python HTTPS with a private CA, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -65,6 +66,13 @@ func TestSlimLangsVariants(t *testing.T) {
 		}
 	}
 	optLib := []string{"opt/lib/greet.jar=" + cp("greet.jar"), "opt/lib/util.jar=" + cp("util.jar")}
+	// A private CA in the image's bundle, which no base's bundle has.
+	caPEM, certPEM, keyPEM, err := apps.PKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFiles := []string{"etc/ssl/certs/ca-certificates.crt=" + write("tls/ca.pem", string(caPEM), 0o644),
+		"app/cert.pem=" + write("tls/cert.pem", string(certPEM), 0o644), "app/key.pem=" + write("tls/key.pem", string(keyPEM), 0o600)}
 	write("pkg/app/__init__.py", "", 0o644)
 	write("pkg/app/helper.py", "VALUE = 7\n", 0o644)
 	write("pkg/app/__main__.py", "import json\nfrom . import helper\nprint(\"dash m\", helper.VALUE, json.dumps([1]))\n", 0o644)
@@ -81,6 +89,23 @@ func TestSlimLangsVariants(t *testing.T) {
 			func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "classpath greet util"},
 		{"java class-path wildcard", append([]string{"app/UsesGreet.class=" + cp("main/UsesGreet.class")}, optLib...),
 			func(c *v1.Config) { c.Cmd = []string{"java", "-cp", "/app:/opt/lib/*", "UsesGreet"} }, "classpath greet util"},
+		// Python's ssl is an extension module linking libssl, not python3: the CA
+		// bundle and openssl.cnf were left out, and the first HTTPS request failed.
+		{"python https", append([]string{"app/tls.py=" + write("tls.py", `import http.server, ssl, threading, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"hello over TLS")
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("/app/cert.pem", "/app/key.pem")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+try:
+    print("https", urllib.request.urlopen("https://localhost:%d/" % srv.server_address[1]).read().decode())
+except Exception as e:
+    print("https failed:", e)
+`, 0o644)}, tlsFiles...), func(c *v1.Config) { c.Cmd = []string{"python3", "/app/tls.py"} }, "https hello over TLS"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

@@ -48,7 +48,7 @@ func caBundles() []string {
 
 // loadRuntimeData adds what the C runtime of a glibc program reads by name: resolver and
 // services files, the C.UTF-8 locale and the config's, gconv modules when iconv is
-// used, OpenSSL's configuration with what it activates, CA bundles for TLS libraries.
+// used (TLS libraries' data: loadTLSData).
 // Only files the image has are added: their absence is the image's choice.
 // loadUnwinder loads libgcc_s.so.1, which glibc dlopens to unwind a thread's stack
 // when l calls pthread_exit or pthread_cancel (or backtrace): without it the program
@@ -83,21 +83,12 @@ func (p *process) loadRuntimeData() error {
 		return err
 	}
 	iconv := false
-	tls := false
-	var crypto, unwinds *loaded
+	var unwinds *loaded
 	// byReal, not byName: the program itself is in the link map under no name.
 	for _, l := range p.byReal {
 		iconv = iconv || l.obj.iconv
 		if l.obj.unwind != "" && (unwinds == nil || l.real < unwinds.real) {
 			unwinds = l // the first by path, so that the reason is the same every run
-		}
-	}
-	for name, l := range p.byName {
-		for _, lib := range []string{"libssl.so", "libcurl.so", "libcurl-gnutls.so", "libgnutls.so"} {
-			tls = tls || strings.HasPrefix(name, lib)
-		}
-		if strings.HasPrefix(name, "libcrypto.so") {
-			crypto = l
 		}
 	}
 	if iconv {
@@ -110,16 +101,40 @@ func (p *process) loadRuntimeData() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// loadTLSData adds what TLS libraries read by name when the root links one: OpenSSL's
+// configuration (with what it activates) and the CA bundles. The root may be a shared
+// object as well as a program, and musl's as well as glibc's: Python's _ssl, Ruby's
+// openssl.so and PHP's openssl extension link libssl, not their interpreters, so a
+// Python app on scratch failed its first HTTPS request (CERTIFICATE_VERIFY_FAILED),
+// and so did curl out of an Alpine image.
+func (p *process) loadTLSData() error {
+	if p.c.check {
+		return nil
+	}
+	tls := false
+	var crypto *loaded
+	for name, l := range p.byName {
+		for _, lib := range []string{"libssl.so", "libcurl.so", "libcurl-gnutls.so", "libgnutls.so"} {
+			tls = tls || strings.HasPrefix(name, lib)
+		}
+		if strings.HasPrefix(name, "libcrypto.so") && (crypto == nil || l.real < crypto.real) {
+			crypto = l
+		}
+	}
 	if crypto != nil {
 		if err := p.loadOpenSSL(crypto); err != nil {
 			return err
 		}
 	}
-	if tls {
-		for _, b := range caBundles() {
-			if err := p.addIfExists(b, "CA bundle for TLS libraries"); err != nil {
-				return err
-			}
+	if !tls {
+		return nil
+	}
+	for _, b := range caBundles() {
+		if err := p.addIfExists(b, "CA bundle for TLS libraries"); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -86,6 +86,9 @@ func (p *process) load() error {
 	if err := p.loadNamedCA(); err != nil {
 		return err
 	}
+	if err := p.loadTLSData(); err != nil {
+		return err
+	}
 	if p.musl || p.byName["libc.so.6"] == nil {
 		return p.loadLangs()
 	}

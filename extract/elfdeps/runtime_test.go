@@ -252,3 +252,50 @@ func TestClosureLdCache(t *testing.T) {
 		}
 	}
 }
+
+// TestClosureTLSDataOfModules: what links a TLS library brings OpenSSL's configuration
+// and the CA bundle whether it is a program or a shared object (Python's _ssl, an
+// extension module that python3 itself does not link), and on musl as on glibc (curl
+// out of an Alpine image).
+func TestClosureTLSDataOfModules(t *testing.T) {
+	t.Parallel()
+	lib := "usr/lib/x86_64-linux-gnu/"
+	tls := func(m fstest.MapFS, libDir string) fstest.MapFS {
+		m[libDir+"libssl.so.3"] = file(mkELF(t, elfSpec{soname: "libssl.so.3", needed: []string{"libcrypto.so.3"}}))
+		m[libDir+"libcrypto.so.3"] = file(append(mkELF(t, elfSpec{soname: "libcrypto.so.3"}), []byte("\x00OPENSSLDIR: \"/etc/ssl\"\x00")...))
+		m["etc/ssl/openssl.cnf"] = text("# defaults\n")
+		m["etc/ssl/certs/ca-certificates.crt"] = text("certs")
+		m["etc/services"] = text("http 80/tcp\n")
+		return m
+	}
+	glibc := tls(glibcImage(t), lib)
+	glibc["usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"] = file(mkELF(t, elfSpec{needed: []string{"libssl.so.3", "libc.so.6"}}))
+	musl := tls(fstest.MapFS{
+		"lib/ld-musl-x86_64.so.1":   file(mkELF(t, elfSpec{soname: "libc.musl-x86_64.so.1"})),
+		"lib/libc.musl-x86_64.so.1": link("ld-musl-x86_64.so.1"),
+		"usr/bin/curl": file(mkELF(t, elfSpec{interp: "/lib/ld-musl-x86_64.so.1",
+			needed: []string{"libssl.so.3", "libc.musl-x86_64.so.1"}})),
+	}, "lib/")
+	for _, tc := range []struct {
+		name  string
+		fsys  fstest.MapFS
+		input string
+	}{
+		{"a Python extension module", glibc, "usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"},
+		{"a musl program", musl, "usr/bin/curl"},
+	} {
+		got := closureReasons(t, tc.fsys, tc.input)
+		for p, why := range map[string]string{
+			"etc/ssl/certs/ca-certificates.crt": "CA bundle for TLS libraries",
+			"etc/ssl/openssl.cnf":               "OpenSSL configuration for libcrypto.so.3",
+		} {
+			if !strings.HasPrefix(got[p], why) {
+				t.Errorf("%s: %s: reason %q, want %q", tc.name, p, got[p], why)
+			}
+		}
+		// The C runtime's own data comes with glibc programs only.
+		if r, ok := got["etc/services"]; ok {
+			t.Errorf("%s: /etc/services taken: %s", tc.name, r)
+		}
+	}
+}
