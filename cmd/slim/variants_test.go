@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, jars outside /app on the class path, Python HTTPS with a private CA, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -106,6 +106,16 @@ try:
 except Exception as e:
     print("https failed:", e)
 `, 0o644)}, tlsFiles...), func(c *v1.Config) { c.Cmd = []string{"python3", "/app/tls.py"} }, "https hello over TLS"},
+		// What python3 -c and -m import first is named by no source file: the image
+		// died with ModuleNotFoundError.
+		{"python -c", []string{"app/README=" + write("README", "the app is its command line\n", 0o644)},
+			func(c *v1.Config) {
+				c.Cmd = []string{"python3", "-c", "import yaml; print('dash c', yaml.safe_dump({'a': [1, 2]}).strip())"}
+			}, "dash c a:"},
+		{"python -m installed", []string{"app/README=" + filepath.Join(dir, "README"),
+			"usr/local/lib/python3.11/dist-packages/greetmod/__init__.py=" + write("greetmod/__init__.py", "", 0o644),
+			"usr/local/lib/python3.11/dist-packages/greetmod/__main__.py=" + write("greetmod/__main__.py", "import yaml\nprint('dash m installed', yaml.safe_load('[3]'))\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "greetmod"} }, "dash m installed [3]"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

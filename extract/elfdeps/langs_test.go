@@ -257,3 +257,60 @@ func TestScriptNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPythonRunCode(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		code, how string
+	}{
+		{[]string{"-m", "gunicorn", "app:app"}, "import gunicorn\n", "runs with -m"},
+		{[]string{"-u", "-W", "ignore", "-X", "dev", "-mhttp.server", "80"}, "import http.server\n", "runs with -m"},
+		{[]string{"-uBm", "uvicorn", "main:app"}, "import uvicorn\n", "runs with -m"},
+		{[]string{"-c", "import yaml; print(1)", "x"}, "import yaml; print(1)", "runs with -c"},
+		{[]string{"-Wignore", "-cimport six"}, "import six", "runs with -c"},
+		{[]string{"--check-hash-based-pycs", "never", "-m", "m"}, "import m\n", "runs with -m"},
+		{[]string{"/app/main.py", "-m", "x"}, "", ""},
+		{[]string{"-", "-c", "x"}, "", ""},
+		{[]string{"-u"}, "", ""},
+	} {
+		if code, how := pythonRunCode(tc.args); code != tc.code || how != tc.how {
+			t.Errorf("pythonRunCode(%q) = %q, %q; want %q, %q", tc.args, code, how, tc.code, tc.how)
+		}
+	}
+}
+
+// TestClosurePythonArgs: the module of python3 -m and the imports of -c's program come
+// from the site directories, with what they import in turn; a script's arguments do not.
+func TestClosurePythonArgs(t *testing.T) {
+	t.Parallel()
+	m := glibcImage(t)
+	m["usr/bin/python3.11"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["usr/bin/python3"] = link("python3.11")
+	m["usr/lib/python3.11/os.py"] = text("")
+	site := "usr/local/lib/python3.11/dist-packages/"
+	m[site+"gunicorn/__init__.py"] = text("")
+	m[site+"gunicorn/__main__.py"] = text("")
+	m[site+"yaml/__init__.py"] = text("")
+	m[site+"other/__init__.py"] = text("")
+	m["app/main.py"] = text("")
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"-m", "gunicorn.app", "app:app"}, []string{site + "gunicorn/__main__.py"}, []string{site + "yaml/__init__.py"}},
+		{[]string{"-c", "import yaml, os"}, []string{site + "yaml/__init__.py"}, []string{site + "gunicorn/__init__.py"}},
+		{[]string{"/app/main.py", "-m", "other"}, nil, []string{site + "other/__init__.py"}},
+	} {
+		got := closureReasons(t, m, "usr/bin/python3", WithArgs("/usr/bin/python3", tc.args))
+		for _, p := range tc.want {
+			if !strings.Contains(got[p], "that /usr/bin/python3 runs with") {
+				t.Errorf("%q: %s: reason %q", tc.args, p, got[p])
+			}
+		}
+		for _, p := range tc.not {
+			if r, ok := got[p]; ok {
+				t.Errorf("%q: %s taken: %s", tc.args, p, r)
+			}
+		}
+	}
+}

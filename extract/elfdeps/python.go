@@ -123,7 +123,66 @@ func (p *process) loadPython() error {
 			join(prefix, "lib/python"+version+"/site-packages"), join(prefix, "lib64/python"+version+"/site-packages"))
 	}
 	p.r.langs().pythons = append(p.r.langs().pythons, py)
+	return p.pythonArgs(py)
+}
+
+// pythonArgs takes what the config's command line has the interpreter import first:
+// the module of -m (python3 -m gunicorn app:app) and the imports of -c's program,
+// which no source file names, so the image failed at start with ModuleNotFoundError.
+// What they import in turn is scanned as every source is.
+func (p *process) pythonArgs(py *python) error {
+	args, ok := p.r.argsOf(p.root.real)
+	if !ok {
+		return nil
+	}
+	code, how := pythonRunCode(args)
+	for _, mod := range pythonImports([]byte(code)) {
+		if py.seen["module:"+mod] {
+			continue
+		}
+		py.seen["module:"+mod] = true
+		if _, err := p.takeModule(py, mod, fmt.Sprintf("module %s that /%s %s", mod, p.root.show, how)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// pythonRunCode reads the interpreter's options up to the first that ends them: -m
+// MOD (as the code "import MOD"), -c CODE, a script or "-". how says which it was.
+// Options may be grouped (-uBm MOD) and their values attached (-mMOD, -Wignore).
+func pythonRunCode(args []string) (code, how string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--" || a == "-" || !strings.HasPrefix(a, "-"):
+			return "", "" // a script (or standard input) is the program
+		case a == "--check-hash-based-pycs":
+			i++
+			continue
+		case strings.HasPrefix(a, "--"):
+			continue // --version, --help: no value
+		}
+		for j := 1; j < len(a); j++ {
+			opt := a[j]
+			if opt != 'c' && opt != 'm' && opt != 'W' && opt != 'X' {
+				continue
+			}
+			val := a[j+1:]
+			if val == "" && i+1 < len(args) {
+				i++
+				val = args[i]
+			}
+			switch opt {
+			case 'c':
+				return val, "runs with -c"
+			case 'm':
+				return "import " + val + "\n", "runs with -m"
+			}
+			break // -W and -X took the rest as their value
+		}
+	}
+	return "", ""
 }
 
 // venvSystemSite reads include-system-site-packages from a pyvenv.cfg (false unless
