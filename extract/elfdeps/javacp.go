@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -188,9 +190,6 @@ type javaTaker struct {
 	seen map[string]bool
 }
 
-// maxJar bounds the jar read for its manifest.
-const maxJar = 1 << 30
-
 // entries takes class path or module path entries: a jar, a directory (of classes,
 // or of modular jars or exploded modules: taken whole), DIR/* (its jars); an empty
 // entry is the working directory.
@@ -295,16 +294,30 @@ func (j *javaTaker) jar(name string) (bool, error) {
 
 // manifestClassPath reads the Class-Path attribute of a jar's META-INF/MANIFEST.MF:
 // space-separated URLs, relative or file:, percent-encoded. A file that is no zip has
-// none.
+// none. The jar is read from its start, where the jar tool and every build tool put the
+// manifest (leadingManifest), so a fat jar costs a few kilobytes, not its size in
+// memory; only a jar that puts it elsewhere is read whole, up to maxJar.
 func (j *javaTaker) manifestClassPath(real string) ([]string, error) {
 	f, err := j.p.r.fsys.Open(real)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", real, err)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxJar))
+	mf, ok := leadingManifest(bufio.NewReader(f))
 	f.Close()
+	if ok {
+		return classPathAttr(bytes.NewReader(mf)), nil
+	}
+	if f, err = j.p.r.fsys.Open(real); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", real, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxJar+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", real, err)
+	}
+	if len(b) > maxJar {
+		j.p.r.warn(fmt.Sprintf("the manifest of /%s is not at its start and the jar is larger than %d MiB: its Class-Path is not followed", real, maxJar>>20))
+		return nil, nil
 	}
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
@@ -319,9 +332,75 @@ func (j *javaTaker) manifestClassPath(real string) ([]string, error) {
 			return nil, nil
 		}
 		defer rc.Close()
-		return classPathAttr(io.LimitReader(rc, 1<<20)), nil
+		return classPathAttr(io.LimitReader(rc, maxManifest)), nil
 	}
 	return nil, nil
+}
+
+const (
+	// maxJar bounds a jar read whole for its manifest.
+	maxJar = 64 << 20
+	// maxManifest bounds the manifest read.
+	maxManifest = 1 << 20
+	// leadingEntries is how many entries leadingManifest reads past looking for the
+	// manifest (META-INF/ comes first, and some tools put a few files before it).
+	leadingEntries = 8
+)
+
+// leadingManifest reads a zip's local entries from the start for META-INF/MANIFEST.MF;
+// ok is false when it is not among the first leadingEntries or the stream cannot be
+// followed (a stored entry whose size only a data descriptor after it gives).
+func leadingManifest(r *bufio.Reader) (mf []byte, ok bool) {
+	for range leadingEntries {
+		var h [30]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil || binary.LittleEndian.Uint32(h[:]) != 0x04034b50 {
+			return nil, false
+		}
+		flags, method := binary.LittleEndian.Uint16(h[6:]), binary.LittleEndian.Uint16(h[8:])
+		csize := int64(binary.LittleEndian.Uint32(h[18:]))
+		nameLen, extraLen := int(binary.LittleEndian.Uint16(h[26:])), int64(binary.LittleEndian.Uint16(h[28:]))
+		name := make([]byte, nameLen)
+		if _, err := io.ReadFull(r, name); err != nil {
+			return nil, false
+		}
+		if _, err := r.Discard(int(extraLen)); err != nil {
+			return nil, false
+		}
+		descriptor := flags&8 != 0
+		var body io.Reader
+		switch {
+		case method == zip.Deflate:
+			// flate reads exactly its stream from a ByteReader: the next header follows.
+			body = flate.NewReader(r)
+		case method == zip.Store && !descriptor:
+			body = io.LimitReader(r, csize)
+		default:
+			return nil, false
+		}
+		manifest := strings.EqualFold(string(name), "META-INF/MANIFEST.MF")
+		if manifest {
+			b, err := io.ReadAll(io.LimitReader(body, maxManifest))
+			return b, err == nil
+		}
+		if _, err := io.Copy(io.Discard, io.LimitReader(body, maxJar)); err != nil {
+			return nil, false
+		}
+		if descriptor {
+			// Optional signature, CRC, and 4-byte sizes (a jar's entries are small).
+			sig, err := r.Peek(4)
+			if err != nil {
+				return nil, false
+			}
+			n := 12
+			if binary.LittleEndian.Uint32(sig) == 0x08074b50 {
+				n = 16
+			}
+			if _, err := r.Discard(n); err != nil {
+				return nil, false
+			}
+		}
+	}
+	return nil, false
 }
 
 // classPathAttr parses a manifest's main section for Class-Path: a line continues on

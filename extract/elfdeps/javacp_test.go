@@ -2,7 +2,9 @@ package elfdeps
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -146,6 +148,56 @@ func TestJavaArgWords(t *testing.T) {
 	} {
 		if got := javaArgWords(in, true); !slices.Equal(got, want) {
 			t.Errorf("javaArgWords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestJarManifestPlaces: the manifest is read from the jar's first entries as the jar
+// tool and Go's zip writer lay them out (deflated, with data descriptors), and found
+// by the central directory when other entries come first.
+func TestJarManifestPlaces(t *testing.T) {
+	mk := func(before int, method uint16) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for i := range before {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("x/%d.class", i), Method: method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(bytes.Repeat([]byte{byte(i)}, 100*i))
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: "META-INF/MANIFEST.MF", Method: method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("Manifest-Version: 1.0\r\nClass-Path: a.jar\r\n  b.jar\r\n\r\nName: x\r\nClass-Path: no.jar\r\n"))
+		zw.Close()
+		return buf.Bytes()
+	}
+	for _, tc := range []struct {
+		name    string
+		jar     []byte
+		leading bool
+	}{
+		{"first, deflated", mk(0, zip.Deflate), true},
+		{"after three, deflated", mk(3, zip.Deflate), true},
+		{"after twenty", mk(20, zip.Deflate), false},
+		{"stored with descriptors", mk(2, zip.Store), false},
+	} {
+		mf, ok := leadingManifest(bufio.NewReader(bytes.NewReader(tc.jar)))
+		if ok != tc.leading || ok && !strings.Contains(string(mf), "Class-Path") {
+			t.Errorf("%s: leadingManifest = %q, %v; want found %v", tc.name, mf, ok, tc.leading)
+		}
+		m := glibcImage(t)
+		m["app/app.jar"] = &fstest.MapFile{Data: tc.jar, Mode: 0o644}
+		r, err := New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := javaTaker{p: &process{r: r}, seen: map[string]bool{}}
+		refs, err := j.manifestClassPath("app/app.jar")
+		if err != nil || !slices.Equal(refs, []string{"a.jar", "b.jar"}) {
+			t.Errorf("%s: Class-Path %q, %v; want a.jar b.jar (the main section's only)", tc.name, refs, err)
 		}
 	}
 }
