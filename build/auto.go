@@ -63,8 +63,9 @@ func (d *Dockerfile) Solved(solved map[string]*StageFS, s Stage) *StageFS {
 // BuildKit builds it: every file it copies from another stage or image (its COPY --from
 // lines, with COPY's destination rule, WORKDIR, --parents, --chown, --chmod and
 // --exclude), taken from that stage so that its closure is resolved where it was built;
-// what it copies from the build context, taken from the target as built; its
-// entrypoint, from the target unless a COPY brought it; and the --keep paths. A file
+// what it copies from the build context, taken from the target as built; its working
+// directory whole when its RUNs write there (RunWorkdir); its entrypoint, from the
+// target unless a COPY brought it; and the --keep paths. A file
 // reached twice is taken once. contextDir is the build context, where COPY's local
 // sources are looked up to tell files from directories.
 func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []string, contextDir string) ([]extract.From, error) {
@@ -84,6 +85,11 @@ func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []
 			return nil, err
 		}
 	}
+	if wd := RunWorkdir(target, cf.Config.WorkingDir); wd != "" && !a.covers(wd) {
+		if err := a.add(target.Ref(), extract.Spec{Path: wd}, nil); err != nil {
+			return nil, err
+		}
+	}
 	ep := EntrypointPath(tfs, cf)
 	switch {
 	case ep != "" && !a.covers(ep):
@@ -99,6 +105,27 @@ func (d *Dockerfile) AutoFroms(target Stage, solved map[string]*StageFS, keep []
 		}
 	}
 	return a.out, nil
+}
+
+// RunWorkdir is the working directory that auto mode takes whole from a target stage
+// as built, or "": the WORKDIR the stage sets itself (final is the solved config's),
+// when the stage has RUN instructions, which write there (npm ci's node_modules, a
+// build's dist/, a download), unless it is / or a system directory, which would take
+// the image. COPY lines name only what they copy: a single-stage Dockerfile that
+// copies package.json, then runs npm ci, lost node_modules.
+func RunWorkdir(target Stage, final string) string {
+	if target.Workdir == "" || len(target.Runs) == 0 {
+		return ""
+	}
+	wd := path.Join("/", final)
+	switch wd {
+	case "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
+		"/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+		"/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/local", "/usr/sbin", "/usr/share", "/usr/src",
+		"/var/cache", "/var/lib", "/var/log", "/var/tmp":
+		return ""
+	}
+	return wd
 }
 
 // auto collects auto mode's specs.

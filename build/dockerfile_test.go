@@ -251,3 +251,28 @@ func TestAutoFromsRemoteAdd(t *testing.T) {
 		t.Errorf("remote ADD: %v", err)
 	}
 }
+
+// TestRunWorkdir: the working directory a stage sets and its RUNs write to is taken
+// whole; none without a RUN, an inherited one, or / and system directories.
+func TestRunWorkdir(t *testing.T) {
+	for _, tc := range []struct {
+		workdir, final string
+		runs           []int
+		want           string
+	}{
+		{"/app", "/app", []int{4}, "/app"},
+		{"app", "/usr/src/app", []int{4}, "/usr/src/app"},
+		{"html", "var/www/html", []int{4, 6}, "/var/www/html"},
+		{"/app", "/app", nil, ""},
+		{"", "/usr/local/tomcat", []int{3}, ""},
+		{"/", "/", []int{3}, ""},
+		{"/usr/local", "/usr/local", []int{3}, ""},
+		{"/root", "/root", []int{3}, ""},
+		{"/opt", "/opt", []int{3}, ""},
+		{"/opt/app", "/opt/app", []int{3}, "/opt/app"},
+	} {
+		if got := RunWorkdir(Stage{Workdir: tc.workdir, Runs: tc.runs}, tc.final); got != tc.want {
+			t.Errorf("RunWorkdir(WORKDIR %q, final %q, RUNs %v) = %q, want %q", tc.workdir, tc.final, tc.runs, got, tc.want)
+		}
+	}
+}

@@ -291,6 +291,41 @@ ENTRYPOINT ["/app/busybox", "id"]
 	}
 }
 
+// TestAutoModeRunOutputInWorkdir: a single-stage Dockerfile that copies its script,
+// then RUNs something that writes next to it in its WORKDIR (npm ci's node_modules, a
+// build's output): auto mode takes the working directory as built, so the result
+// reads what the RUN wrote as the stage does. Only the script was taken before.
+func TestAutoModeRunOutputInWorkdir(t *testing.T) {
+	needBuildkit(t)
+	needRoot(t)
+	dir := project(t, map[string]string{"Dockerfile": `FROM busybox
+WORKDIR /app
+COPY main.sh ./
+RUN mkdir -p data && echo from-run > data/greeting.txt && echo 'echo "lib $1"' > lib.sh
+CMD ["/bin/sh", "/app/main.sh"]
+`, "main.sh": "read g < /app/data/greeting.txt\necho \"greeting: $g\"\n. ./lib.sh ok\n"})
+	stages := filepath.Join(t.TempDir(), "stages")
+	slimOK(t, append([]string{"build"}, buildArgs("-o", stages, dir)...)...)
+	fat := filepath.Join(t.TempDir(), "fat")
+	testimage.Unpack(t, layoutImage(t, filepath.Join(stages, "0")), fat)
+	c := testimage.Container{Args: []string{"/bin/sh", "/app/main.sh"}, Cwd: "/app"}
+	want := testimage.RunC(t, fat, c)
+	if want.Code != 0 || !strings.Contains(want.Stdout, "greeting: from-run") || !strings.Contains(want.Stdout, "lib ok") {
+		t.Fatalf("the stage as built: %s", want)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := slimCLI(t, append(buildArgs("--base", "scratch", "-t", "run:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false"), dir)...)
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "the working directory /app") {
+		t.Errorf("slim did not say that it takes the working directory:\n%s", stderr)
+	}
+	if got := testimage.RunC(t, unpack(t, out, "slim"), c); got != want {
+		t.Errorf("the result ran as\n%s\nthe stage as\n%s", got, want)
+	}
+}
+
 // TestAutoModeHealthcheck: a Dockerfile's HEALTHCHECK in a target that auto mode takes
 // only COPY --from files of: the result keeps the healthcheck, so its command (here
 // CMD-SHELL, /bin/sh -c) comes from the target, and it runs there as in the stage.

@@ -103,7 +103,11 @@ func Dockerfile(ctx context.Context, cfg Config, b Build) (*Result, error) {
 				return err
 			}
 			if len(target.Runs) > 0 && len(cfg.Trace.Commands) == 0 {
-				warn.warn(runsWarning(target))
+				cf, err := targetFS.Config()
+				if err != nil {
+					return err
+				}
+				warn.warn(runsWarning(target, build.RunWorkdir(target, cf.Config.WorkingDir)))
 			}
 			step := build.StartStep(ctx, "[slim] auto mode: what the target stage copies, and its entrypoint")
 			for _, fr := range froms {
@@ -208,11 +212,12 @@ func namedContext(ctx context.Context, v string, p v1.Platform, images sourceFun
 	return source{FS: os.DirFS(v), Config: &v1.ConfigFile{}}, nil
 }
 
-// runsWarning tells that what the target's RUN instructions wrote is not taken: auto
-// mode reads COPY lines and the entrypoint's needs, and a file a RUN made (a config
+// runsWarning tells that what the target's RUN instructions wrote is not taken beyond
+// the working directory (build.RunWorkdir): auto mode reads COPY lines and the
+// entrypoint's needs, and a file a RUN made elsewhere (a config
 // under /etc, a data directory, a CA bundle from a package) is in the image only when
 // the closure or the user's user entries happen to take it.
-func runsWarning(target build.Stage) string {
+func runsWarning(target build.Stage, workdir string) string {
 	lines := make([]string, len(target.Runs))
 	for i, l := range target.Runs {
 		lines[i] = strconv.Itoa(l)
@@ -221,7 +226,11 @@ func runsWarning(target build.Stage) string {
 	if len(lines) > 1 {
 		what = "RUNs at lines"
 	}
-	return fmt.Sprintf("stage %s: of what the %s %s wrote, auto mode takes only what the entrypoint's closure and user need: "+
+	takes := "only what the entrypoint's closure and user need"
+	if workdir != "" {
+		takes = "the working directory " + workdir + " and what the entrypoint's closure and user need"
+	}
+	return fmt.Sprintf("stage %s: of what the %s %s wrote, auto mode takes %s: "+
 		"name the other files and directories the program reads with --keep PATH, or take what a run touches with --trace CMD (--verify CMD checks the result)",
-		target.Ref(), what, strings.Join(lines, ", "))
+		target.Ref(), what, strings.Join(lines, ", "), takes)
 }
