@@ -288,8 +288,9 @@ func TestSlimLangsJava(t *testing.T) {
 	slimRuns(t, fat, "--from", ref+":/usr/bin/java", "--from", ref+":/app", "--base", "static")
 
 	traceAndVerify(t, fat, ref, app.Cmd)
-	// The JRE without the class: java starts, the class is not found.
-	verifyCatches(t, app, "trusted true", "Could not find or load main class Main", "--from", ref+":/usr/bin/java", "--base", "static")
+	// The JRE without the class: java starts, the class is not found. The result's
+	// config runs java -version, so that its class path names nothing to take.
+	verifyCatches(t, app, "trusted true", "Could not find or load main class Main", "--from", ref+":/usr/bin/java", "--cmd", `["java","-version"]`, "--base", "static")
 }
 
 // TestSlimLangsGoCgo: a Go program built with cgo (netcgo, os/user through glibc's NSS)
