@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -89,6 +89,14 @@ func TestSlimLangsVariants(t *testing.T) {
 			func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "classpath greet util"},
 		{"java class-path wildcard", append([]string{"app/UsesGreet.class=" + cp("main/UsesGreet.class")}, optLib...),
 			func(c *v1.Config) { c.Cmd = []string{"java", "-cp", "/app:/opt/lib/*", "UsesGreet"} }, "classpath greet util"},
+		// An entrypoint script that runs java as official images do, from JAVA_HOME:
+		// only the script was taken, with a warning, and it died with exit 127.
+		{"java from JAVA_HOME", []string{"app/app.jar=" + filepath.Join(dir, "app.jar"),
+			"app/run.sh=" + write("java-home.sh", "#!/bin/sh\nJAVA=\"$JAVA_HOME/bin/java\"\nexec \"$JAVA\" -jar /app/app.jar\n", 0o755)},
+			func(c *v1.Config) {
+				c.Entrypoint = []string{"/app/run.sh"}
+				c.Env = append(c.Env, "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64")
+			}, "jar c2xpbQ== "},
 		// Python's ssl is an extension module linking libssl, not python3: the CA
 		// bundle and openssl.cnf were left out, and the first HTTPS request failed.
 		{"python https", append([]string{"app/tls.py=" + write("tls.py", `import http.server, ssl, threading, urllib.request

@@ -299,3 +299,47 @@ func TestClosureTLSDataOfModules(t *testing.T) {
 		}
 	}
 }
+
+// TestClosureScriptExpandsKnownVariables: a command word whose variables the script's
+// own single assignments and the config's Env settle is run and taken; a variable set
+// twice, or by a command, stays a warning.
+func TestClosureScriptExpandsKnownVariables(t *testing.T) {
+	t.Parallel()
+	prog := mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}})
+	m := glibcImage(t)
+	m["bin/sh"] = file(prog)
+	m["opt/jdk/bin/java"] = file(prog)
+	m["app/server"] = file(prog)
+	m["usr/bin/tool"] = file(prog)
+	m["usr/bin/other"] = file(prog)
+	m["usr/bin/which"] = file(prog)
+	m["app/entry.sh"] = file([]byte(`#!/bin/sh
+JAVA="$JAVA_HOME/bin/java"
+"$JAVA" -version
+exec ${APP_BIN:-/app/server} "$@"
+`))
+	m["app/twice.sh"] = file([]byte("#!/bin/sh\nT=tool\n[ -n \"$X\" ] && T=other\n$T\nU=$(which tool)\n$U\n"))
+	var warns []string
+	got := closureReasons(t, m, "app/entry.sh", WithEnv([]string{"JAVA_HOME=/opt/jdk"}), WithWarn(func(s string) { warns = append(warns, s) }))
+	for p, why := range map[string]string{
+		"opt/jdk/bin/java": `command /opt/jdk/bin/java ("$JAVA") run by /app/entry.sh`,
+		"app/server":       `command /app/server (${APP_BIN:-/app/server}) run by /app/entry.sh`,
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings %q, want none: every command is settled", warns)
+	}
+	warns = nil
+	got = closureReasons(t, m, "app/twice.sh", WithPath("/usr/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
+	for _, p := range []string{"usr/bin/tool", "usr/bin/other"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken (%s): the script decides at run time", p, r)
+		}
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "$T") || !strings.Contains(warns[0], "$U") {
+		t.Errorf("warnings %q, want one naming $T and $U", warns)
+	}
+}

@@ -129,6 +129,9 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	if err != nil {
 		return err
 	}
+	if dynamic, err = r.expandDynamic(c, res, sh, dynamic); err != nil {
+		return err
+	}
 	var notFound []string
 	for _, cmd := range res.Commands {
 		if funcs[cmd] {
@@ -168,6 +171,47 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 		r.warn(fmt.Sprintf("%s runs what only a run can name (%s): check the result with --verify, or add what they run with --from", named, strings.Join(dynamic, ", ")))
 	}
 	return nil
+}
+
+// expandDynamic runs the command words of dynamic whose expansions the script's own
+// assignments and the config's Env settle: exec "$JAVA_HOME/bin/java", exec
+// ${APP:-/app/server}, JAVA="$JAVA_HOME/bin/java" then exec "$JAVA". Only the
+// warning was given before, and the image failed at start. It returns what is still
+// unknown: a variable the script sets twice, or from a command, is a run's to tell.
+func (r *Resolver) expandDynamic(c *collector, res shell.Result, sh shellRun, dynamic []string) ([]string, error) {
+	var lookup func(name string) (string, bool)
+	depth := 0
+	lookup = func(name string) (string, bool) {
+		if vals, ok := res.Assigns[name]; ok {
+			if len(vals) != 1 || depth > 8 {
+				return "", false
+			}
+			depth++
+			defer func() { depth-- }()
+			return shell.Expand(vals[0], lookup)
+		}
+		return rootfs.Getenv(r.opts.env, name)
+	}
+	var unknown []string
+	for _, d := range dynamic {
+		word := d
+		if _, rest, ok := strings.Cut(d, " "); ok && !strings.HasPrefix(d, ". ") {
+			word = rest // exec WORD, nohup WORD…
+		}
+		cmd, ok := shell.Expand(word, lookup)
+		if !ok || cmd == "" || strings.HasPrefix(d, ". ") || d == "eval" {
+			unknown = append(unknown, d)
+			continue
+		}
+		found, err := r.runArgv(c, []string{cmd}, sh.pathEnv, fmt.Sprintf("command %s (%s) run by %s", cmd, word, sh.named))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			unknown = append(unknown, d)
+		}
+	}
+	return unknown, nil
 }
 
 // argCommands runs the command lines of res that run the script's arguments ("$@"),

@@ -31,6 +31,10 @@ type Result struct {
 	// the arguments. Prefixes that only pass the command on (exec, command, env with
 	// its settings, nohup) are left out.
 	ArgCommands [][]string
+	// Assigns are the values the script gives its variables (NAME=VALUE before a
+	// command or alone, and after export, readonly, local, declare or typeset), as
+	// written, each distinct value once, for Expand.
+	Assigns map[string][]string
 }
 
 // Args stands for the script's arguments ("$@") in ArgCommands.
@@ -87,7 +91,90 @@ func Scan(src []byte) Result {
 			r.ArgCommands = append(r.ArgCommands, a)
 		}
 	}
+	r.Assigns = s.assigns
 	return r
+}
+
+// Expand reads one word as written (quotes, $NAME, ${NAME}, ${NAME:-WORD} and
+// ${NAME-WORD}) with lookup giving variables' values; ok is false for what only a run
+// can tell: a variable lookup does not know, a command substitution, a positional or
+// special parameter, any other ${…} form, a glob or a tilde.
+func Expand(raw string, lookup func(name string) (string, bool)) (string, bool) {
+	var b strings.Builder
+	quote := byte(0)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				b.WriteByte(c)
+			}
+		case c == '\'' && quote == 0:
+			quote = c
+		case c == '"':
+			quote ^= '"'
+		case c == '\\' && i+1 < len(raw):
+			i++
+			b.WriteByte(raw[i])
+		case c == '$':
+			v, n, ok := expandParam(raw[i+1:], lookup)
+			if !ok {
+				return "", false
+			}
+			b.WriteString(v)
+			i += n
+		case c == '`' || quote == 0 && (c == '*' || c == '?' || c == '[' || c == '~' && i == 0):
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), quote == 0
+}
+
+// expandParam expands the parameter after a $ at the start of rest, returning its value
+// and the bytes it took.
+func expandParam(rest string, lookup func(string) (string, bool)) (string, int, bool) {
+	if strings.HasPrefix(rest, "{") {
+		end := strings.IndexByte(rest, '}')
+		if end < 0 {
+			return "", 0, false
+		}
+		body := rest[1:end]
+		name, def, hasDef := body, "", false
+		if i := strings.IndexAny(body, ":-"); i >= 0 {
+			op := body[i:]
+			switch {
+			case strings.HasPrefix(op, ":-"):
+				name, def, hasDef = body[:i], op[2:], true
+			case strings.HasPrefix(op, "-"):
+				name, def, hasDef = body[:i], op[1:], true
+			default:
+				return "", 0, false
+			}
+		}
+		if !validName(name) || strings.ContainsAny(def, "$`") {
+			return "", 0, false
+		}
+		if v, ok := lookup(name); ok && (v != "" || !strings.HasPrefix(body[len(name):], ":")) {
+			return v, end + 1, true
+		}
+		if hasDef {
+			return def, end + 1, true
+		}
+		return "", 0, false
+	}
+	n := 0
+	for n < len(rest) && (rest[n] == '_' || 'a' <= rest[n] && rest[n] <= 'z' || 'A' <= rest[n] && rest[n] <= 'Z' || n > 0 && '0' <= rest[n] && rest[n] <= '9') {
+		n++
+	}
+	if n == 0 {
+		return "", 0, false // $(…), $1, $@, $$…
+	}
+	v, ok := lookup(rest[:n])
+	return v, n, ok
 }
 
 // Functions lists the functions a script defines, for the scripts that source it.
@@ -189,6 +276,7 @@ type frame struct {
 	depth       int // open if/while/for/case/{ blocks: an exec inside one may not run
 	execAt      int // where the prefix command word began
 	funcParen   bool
+	declaring   bool // the command is export, local…: its NAME=VALUE words assign
 	// argv are the words of the command being read, from its command word on, for
 	// ArgCommands; argsIn says one of them is the script's arguments.
 	argv   []string
@@ -203,6 +291,7 @@ type scanner struct {
 	frames   []*frame
 	commands []string
 	dynamic  []string
+	assigns  map[string][]string
 	funcs    map[string]bool
 	sources  []string
 	// argCommands are the command lines that run the script's arguments.
@@ -508,16 +597,36 @@ func (s *scanner) word(f *frame, w, raw string, dyn bool) {
 		return
 	}
 	if !f.cmdPos {
+		if f.declaring {
+			s.assignment(raw)
+		}
 		s.argument(f, w, raw, dyn)
 		return
 	}
 	if !dyn && strings.Contains(w, "=") && !strings.HasPrefix(w, "=") && validName(w[:strings.IndexByte(w, '=')]) {
+		s.assignment(raw)
 		return // an assignment before the command
 	}
 	if dyn && strings.Contains(raw, "=") && validName(raw[:strings.IndexByte(raw, '=')]) {
+		s.assignment(raw)
 		return
 	}
+	f.declaring = slices.Contains([]string{"export", "readonly", "local", "declare", "typeset"}, w)
 	s.command(f, w, raw, dyn)
+}
+
+// assignment records NAME=VALUE, as written.
+func (s *scanner) assignment(raw string) {
+	name, value, ok := strings.Cut(raw, "=")
+	if !ok || !validName(name) {
+		return
+	}
+	if s.assigns == nil {
+		s.assigns = map[string][]string{}
+	}
+	if !slices.Contains(s.assigns[name], value) {
+		s.assigns[name] = append(s.assigns[name], value)
+	}
 }
 
 func validName(n string) bool {

@@ -1,10 +1,12 @@
 package shell
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -139,4 +141,36 @@ func FuzzScan(f *testing.F) {
 		}
 		_ = Functions(src)
 	})
+}
+
+func TestScanAssigns(t *testing.T) {
+	r := Scan([]byte("#!/bin/sh\nA=1\nexport JAVA=\"$JAVA_HOME/bin/java\" B=2\nlocal C=x\nA=1\nD=3 cmd arg\nA=2 E=4\nreadonly F='f g'\necho G=5\n"))
+	want := map[string][]string{"A": {"1", "2"}, "JAVA": {`"$JAVA_HOME/bin/java"`}, "B": {"2"}, "C": {"x"}, "D": {"3"}, "E": {"4"}, "F": {"'f g'"}}
+	if !maps.EqualFunc(r.Assigns, want, slices.Equal) {
+		t.Errorf("Assigns = %q, want %q", r.Assigns, want)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	vars := map[string]string{"HOME": "/opt/jdk", "EMPTY": "", "APP": "/app/server"}
+	lookup := func(n string) (string, bool) { v, ok := vars[n]; return v, ok }
+	for raw, want := range map[string]string{
+		`"$HOME/bin/java"`:     "/opt/jdk/bin/java",
+		`${HOME}/bin/java`:     "/opt/jdk/bin/java",
+		`'$HOME'`:              "$HOME",
+		`${NONE:-/usr/bin/x}`:  "/usr/bin/x",
+		`${EMPTY:-/usr/bin/y}`: "/usr/bin/y",
+		`${EMPTY-/usr/bin/y}`:  "",
+		`"${APP}"`:             "/app/server",
+		`a\ b`:                 "a b",
+	} {
+		if got, ok := Expand(raw, lookup); !ok || got != want {
+			t.Errorf("Expand(%s) = %q, %v; want %q", raw, got, ok, want)
+		}
+	}
+	for _, raw := range []string{`$NONE`, `$(which java)`, "`which java`", `$1`, `"$@"`, `${HOME%/*}`, `${#HOME}`, `$HOME/*`, `~/bin`, `"unclosed`, `${HOME`} {
+		if got, ok := Expand(raw, lookup); ok {
+			t.Errorf("Expand(%s) = %q, want unknown", raw, got)
+		}
+	}
 }
