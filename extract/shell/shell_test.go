@@ -140,6 +140,26 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 		_ = Functions(src)
+		// Every assigned value expands without a panic, whatever it holds.
+		for _, vals := range r.Assigns {
+			for _, v := range vals {
+				Expand(v, func(n string) (string, bool) { return n, len(n)%2 == 0 })
+			}
+		}
+	})
+}
+
+// FuzzExpand: any word expands or is refused, without a panic; a word with no $, quote,
+// backslash or glob character expands to itself.
+func FuzzExpand(f *testing.F) {
+	f.Add(`"${A:-x}/$B"'c'\ d`)
+	f.Add("${")
+	f.Add(`$`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := Expand(raw, func(n string) (string, bool) { return "v", n != "X" })
+		if !strings.ContainsAny(raw, "$'\"\\`*?[~") && (!ok || got != raw) {
+			t.Fatalf("Expand(%q) = %q, %v; want it unchanged", raw, got, ok)
+		}
 	})
 }
 
