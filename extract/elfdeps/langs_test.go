@@ -314,3 +314,54 @@ func TestClosurePythonArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestPythonStringModules(t *testing.T) {
+	src := []byte(`"""Docstring naming 'docmod' is not read."""
+INSTALLED_APPS = ['django.contrib.admin', "rest_framework", 'myapp.apps.MyConfig']
+worker = "uvicorn.workers.UvicornWorker"  # 'commented'
+x = 'two words'; y = "a-b"; z = ''; w = '.rel'; v = "ok.name."
+mod = importlib.import_module('yaml')
+`)
+	want := []string{"django", "rest_framework", "myapp", "uvicorn", "yaml"}
+	if got := pythonStringModules(src); !slices.Equal(got, want) {
+		t.Errorf("pythonStringModules = %q, want %q", got, want)
+	}
+}
+
+// TestClosurePythonStringModules: a module an app's source names in a string (Django's
+// INSTALLED_APPS, importlib) comes from the site directories; strings in installed
+// libraries take nothing.
+func TestClosurePythonStringModules(t *testing.T) {
+	t.Parallel()
+	m := glibcImage(t)
+	m["usr/bin/python3.11"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["usr/lib/python3.11/os.py"] = text("")
+	site := "usr/lib/python3/dist-packages/"
+	m[site+"rest_framework/__init__.py"] = text("OPTIONAL = 'optional_dep'\n")
+	m[site+"optional_dep/__init__.py"] = text("")
+	m[site+"unnamed/__init__.py"] = text("")
+	m["app/settings.py"] = text("INSTALLED_APPS = ['rest_framework']\n")
+	r, err := New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Closure("usr/bin/python3.11"); err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Imports("app/settings.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range deps {
+		got[d.Path] = d.Reason
+	}
+	if why := got[site+"rest_framework/__init__.py"]; why != "module rest_framework named in a string by /app/settings.py" {
+		t.Errorf("rest_framework: reason %q", why)
+	}
+	for _, p := range []string{site + "optional_dep/__init__.py", site + "unnamed/__init__.py"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}

@@ -222,6 +222,17 @@ func (py *python) skipStdlib(rel string, d fs.DirEntry) bool {
 	return py.otherBytecode(rel)
 }
 
+// installed says whether src is in one of py's site directories: a library's own
+// strings name modules it may use, not ones the app needs.
+func (py *python) installed(src string) bool {
+	for _, d := range py.site {
+		if strings.HasPrefix(src, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // otherBytecode says whether rel is a __pycache__ file of another Python version.
 func (py *python) otherBytecode(rel string) bool {
 	if path.Base(path.Dir(rel)) != "__pycache__" {
@@ -275,12 +286,25 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 			if err != nil {
 				return nil, err
 			}
-			for _, mod := range pythonImports(b) {
+			imported := pythonImports(b)
+			mods := imported
+			if !py.installed(src) {
+				for _, m := range pythonStringModules(b) {
+					if !slices.Contains(mods, m) {
+						mods = append(slices.Clip(mods), m)
+					}
+				}
+			}
+			for _, mod := range mods {
 				if py.seen["module:"+mod] {
 					continue
 				}
 				py.seen["module:"+mod] = true
-				found, err := p.takeModule(py, mod, "module "+mod+" imported by /"+src)
+				why := "module " + mod + " imported by /" + src
+				if !slices.Contains(imported, mod) {
+					why = "module " + mod + " named in a string by /" + src
+				}
+				found, err := p.takeModule(py, mod, why)
 				if err != nil {
 					return nil, err
 				}
@@ -469,6 +493,44 @@ func pythonImports(src []byte) []string {
 		}
 	}
 	return out
+}
+
+// pythonStringModules returns the top-level names of the dotted module paths an app's
+// source spells as string literals: Django's INSTALLED_APPS ('rest_framework'), a
+// worker class ('uvicorn.workers.UvicornWorker'), importlib.import_module('yaml').
+// Python imports them by name at run time, so no import statement shows them.
+// Docstrings (triple quotes) and comments are not read.
+func pythonStringModules(src []byte) []string {
+	var out []string
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; {
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '\'' || c == '"':
+			triple := i+2 < len(src) && src[i+1] == c && src[i+2] == c
+			end := skipString(src, i, triple)
+			if !triple && end < len(src) && src[end] == c {
+				lit := string(src[i+1 : end])
+				if first, _, _ := strings.Cut(lit, "."); isDotted(lit) && !slices.Contains(out, first) {
+					out = append(out, first)
+				}
+			}
+			i = end
+		}
+	}
+	return out
+}
+
+// isDotted says whether s is a dotted path of identifiers (a.b.c).
+func isDotted(s string) bool {
+	for _, part := range strings.Split(s, ".") {
+		if !isIdent(part) || part[0] >= 0x80 {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isIdent(s string) bool {
