@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -129,6 +129,14 @@ except Exception as e:
 		{"python module by name", []string{"app/byname.py=" + write("byname.py", "import importlib\nPLUGINS = [\"yaml\"]\n"+
 			"mod = importlib.import_module(PLUGINS[0])\nprint(\"by name\", mod.safe_dump([1]).strip())\n", 0o644)},
 			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/byname.py"} }, "by name - 1"},
+		// A runner that imports the class its arguments name, as gunicorn -k does.
+		{"python class named by args", []string{"app/README=" + filepath.Join(dir, "README"),
+			"usr/local/lib/python3.11/dist-packages/runner/__init__.py=" + write("runner/__init__.py", "", 0o644),
+			"usr/local/lib/python3.11/dist-packages/runner/__main__.py=" + write("runner/__main__.py", "import importlib, sys\n"+
+				"mod, _, cls = sys.argv[1].rpartition('.')\nprint('runner', getattr(importlib.import_module(mod), cls)().hello())\n", 0o644),
+			"usr/local/lib/python3.11/dist-packages/greetplug/__init__.py=" + write("greetplug/__init__.py", "", 0o644),
+			"usr/local/lib/python3.11/dist-packages/greetplug/workers.py=" + write("greetplug/workers.py", "class Greeter:\n    def hello(self):\n        return 'plugged'\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "runner", "greetplug.workers.Greeter"} }, "runner plugged"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

@@ -365,3 +365,48 @@ func TestClosurePythonStringModules(t *testing.T) {
 		}
 	}
 }
+
+// TestClosurePythonArgModules: a module the config's arguments name for a runner to
+// import by name (gunicorn's worker class) comes from the site directories.
+func TestClosurePythonArgModules(t *testing.T) {
+	t.Parallel()
+	m := glibcImage(t)
+	m["usr/bin/python3.11"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["usr/lib/python3.11/os.py"] = text("")
+	site := "usr/lib/python3/dist-packages/"
+	m[site+"gunicorn/__init__.py"] = text("")
+	m[site+"uvicorn/__init__.py"] = text("import h11\n")
+	m[site+"uvicorn/workers.py"] = text("")
+	m[site+"h11/__init__.py"] = text("")
+	m[site+"gevent/__init__.py"] = text("")
+	m[site+"other/__init__.py"] = text("")
+	m["app/main.py"] = text("app = None\n")
+	r, err := New(m, WithArgs("/usr/bin/python3.11", []string{"-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "--threads=2", "main:app"}),
+		WithArgs("/usr/bin/other", []string{"--worker-class=gevent"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Closure("usr/bin/python3.11"); err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Imports("app/main.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range deps {
+		got[d.Path] = d.Reason
+	}
+	for p, why := range map[string]string{
+		site + "uvicorn/workers.py": "module uvicorn named by the config's arguments",
+		site + "h11/__init__.py":    "module h11 imported by /" + site + "uvicorn/__init__.py",
+		site + "gevent/__init__.py": "module gevent named by the config's arguments",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if r, ok := got[site+"other/__init__.py"]; ok {
+		t.Errorf("other taken: %s", r)
+	}
+}

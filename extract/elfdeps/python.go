@@ -272,6 +272,29 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	}
 	for _, py := range st.pythons {
 		queue := []string{}
+		if !py.seen["config args"] {
+			// A module the config's command line names for a runner to import
+			// (gunicorn -k uvicorn.workers.UvicornWorker, --worker-class=gevent).
+			py.seen["config args"] = true
+			for _, mod := range r.argModules() {
+				if py.seen["module:"+mod] {
+					continue
+				}
+				found, err := p.takeModule(py, mod, "module "+mod+" named by the config's arguments")
+				if err != nil {
+					return nil, err
+				}
+				if len(found) > 0 {
+					py.seen["module:"+mod] = true
+				}
+				for _, f := range found {
+					if !py.seen[f] {
+						py.seen[f] = true
+						queue = append(queue, f)
+					}
+				}
+			}
+		}
 		for _, src := range st.sources {
 			if py.seen[src] || (py.stdlib != "" && strings.HasPrefix(src, py.stdlib+"/")) {
 				continue
@@ -518,6 +541,25 @@ func pythonStringModules(src []byte) []string {
 				}
 			}
 			i = end
+		}
+	}
+	return out
+}
+
+// argModules are the top-level names of the dotted paths (or names) that the config's
+// programs' arguments spell, whole or after = or :, less options.
+func (r *Resolver) argModules() []string {
+	var out []string
+	for _, st := range r.opts.starts {
+		for _, a := range st.args {
+			if strings.HasPrefix(a, "-") && !strings.Contains(a, "=") {
+				continue
+			}
+			for _, tok := range strings.FieldsFunc(a, func(c rune) bool { return c == '=' || c == ':' || c == ',' }) {
+				if first, _, _ := strings.Cut(tok, "."); isDotted(tok) && !slices.Contains(out, first) {
+					out = append(out, first)
+				}
+			}
 		}
 	}
 	return out
