@@ -328,27 +328,31 @@ mod = importlib.import_module('yaml')
 	}
 }
 
-// TestClosurePythonStringModules: a module an app's source names in a string (Django's
-// INSTALLED_APPS, importlib) comes from the site directories; strings in installed
-// libraries take nothing.
-func TestClosurePythonStringModules(t *testing.T) {
-	t.Parallel()
+// pythonSite is a glibc image with python3.11 and site holding the given packages
+// (each NAME/FILE: body), under usr/lib/python3/dist-packages.
+func pythonSite(t *testing.T, pkgs map[string]string) (fstest.MapFS, string) {
 	m := glibcImage(t)
 	m["usr/bin/python3.11"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
 	m["usr/lib/python3.11/os.py"] = text("")
-	site := "usr/lib/python3/dist-packages/"
-	m[site+"rest_framework/__init__.py"] = text("OPTIONAL = 'optional_dep'\n")
-	m[site+"optional_dep/__init__.py"] = text("")
-	m[site+"unnamed/__init__.py"] = text("")
-	m["app/settings.py"] = text("INSTALLED_APPS = ['rest_framework']\n")
-	r, err := New(m)
+	const site = "usr/lib/python3/dist-packages/"
+	for name, body := range pkgs {
+		m[site+name] = text(body)
+	}
+	return m, site
+}
+
+// pythonImportReasons runs python3.11's closure, then Imports of src, and returns
+// the reasons of what Imports took, by path.
+func pythonImportReasons(t *testing.T, m fstest.MapFS, src string, opts ...Option) map[string]string {
+	t.Helper()
+	r, err := New(m, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Closure("usr/bin/python3.11"); err != nil {
 		t.Fatal(err)
 	}
-	deps, err := r.Imports("app/settings.py")
+	deps, err := r.Imports(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +360,18 @@ func TestClosurePythonStringModules(t *testing.T) {
 	for _, d := range deps {
 		got[d.Path] = d.Reason
 	}
+	return got
+}
+
+// TestClosurePythonStringModules: a module an app's source names in a string (Django's
+// INSTALLED_APPS, importlib) comes from the site directories; strings in installed
+// libraries take nothing.
+func TestClosurePythonStringModules(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"rest_framework/__init__.py": "OPTIONAL = 'optional_dep'\n",
+		"optional_dep/__init__.py": "", "unnamed/__init__.py": ""})
+	m["app/settings.py"] = text("INSTALLED_APPS = ['rest_framework']\n")
+	got := pythonImportReasons(t, m, "app/settings.py")
 	if why := got[site+"rest_framework/__init__.py"]; why != "module rest_framework named in a string by /app/settings.py" {
 		t.Errorf("rest_framework: reason %q", why)
 	}
@@ -370,33 +386,12 @@ func TestClosurePythonStringModules(t *testing.T) {
 // import by name (gunicorn's worker class) comes from the site directories.
 func TestClosurePythonArgModules(t *testing.T) {
 	t.Parallel()
-	m := glibcImage(t)
-	m["usr/bin/python3.11"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
-	m["usr/lib/python3.11/os.py"] = text("")
-	site := "usr/lib/python3/dist-packages/"
-	m[site+"gunicorn/__init__.py"] = text("")
-	m[site+"uvicorn/__init__.py"] = text("import h11\n")
-	m[site+"uvicorn/workers.py"] = text("")
-	m[site+"h11/__init__.py"] = text("")
-	m[site+"gevent/__init__.py"] = text("")
-	m[site+"other/__init__.py"] = text("")
+	m, site := pythonSite(t, map[string]string{"gunicorn/__init__.py": "", "uvicorn/__init__.py": "import h11\n",
+		"uvicorn/workers.py": "", "h11/__init__.py": "", "gevent/__init__.py": "", "other/__init__.py": ""})
 	m["app/main.py"] = text("app = None\n")
-	r, err := New(m, WithArgs("/usr/bin/python3.11", []string{"-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "--threads=2", "main:app"}),
+	got := pythonImportReasons(t, m, "app/main.py",
+		WithArgs("/usr/bin/python3.11", []string{"-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "--threads=2", "main:app"}),
 		WithArgs("/usr/bin/other", []string{"--worker-class=gevent"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Closure("usr/bin/python3.11"); err != nil {
-		t.Fatal(err)
-	}
-	deps, err := r.Imports("app/main.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, d := range deps {
-		got[d.Path] = d.Reason
-	}
 	for p, why := range map[string]string{
 		site + "uvicorn/workers.py": "module uvicorn named by the config's arguments",
 		site + "h11/__init__.py":    "module h11 imported by /" + site + "uvicorn/__init__.py",
