@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -378,17 +379,24 @@ func zstdLadder(res []compressed) string {
 	if slim == 0 || len(levels) == 0 {
 		return ""
 	}
+	// By level: -12 before -19.
+	slices.SortFunc(levels, func(a, b level) int {
+		an, _ := strconv.Atoi(strings.TrimPrefix(a.name, "-"))
+		bn, _ := strconv.Atoi(strings.TrimPrefix(b.name, "-"))
+		return an - bn
+	})
 	var parts []string
-	first := ""
-	for _, l := range levels {
+	var nearest *level // the largest output no larger than slim's
+	for i, l := range levels {
 		parts = append(parts, fmt.Sprintf("zstd %s %.3f", l.name, float64(l.size)/float64(slim)))
-		if first == "" && l.size <= slim {
-			first = l.name
+		if l.size <= slim && (nearest == nil || l.size > nearest.size) {
+			nearest = &levels[i]
 		}
 	}
 	where := "smaller than every level measured"
-	if first != "" {
-		where = "no smaller than zstd " + first
+	if nearest != nil {
+		where = fmt.Sprintf("%.1f%% larger than zstd %s's output, the nearest level measured at or below its size",
+			100*(float64(slim)/float64(nearest.size)-1), nearest.name)
 	}
 	return fmt.Sprintf("zstd's own levels, size / slim zstd best: %s. slim's zstd best (klauspost/compress's best, a lazy matcher "+
 		"with a long window) is %s; zstd's levels from 16 parse optimally (btopt, btultra, btultra2 at 19), which is the gap "+
