@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path, Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -87,6 +87,10 @@ func TestSlimLangsVariants(t *testing.T) {
 		// JVM failed with NoClassDefFoundError.
 		{"java manifest class-path", append([]string{"app/app.jar=" + cp("app.jar")}, optLib...),
 			func(c *v1.Config) { c.Cmd = []string{"java", "-jar", "/app/app.jar"} }, "classpath greet util"},
+		// The same in a Dockerfile's shell form: sh -c "java -jar …" gave java no
+		// arguments to read the class path from.
+		{"java shell form", append([]string{"app/app.jar=" + cp("app.jar")}, optLib...),
+			func(c *v1.Config) { c.Cmd = []string{"/bin/sh", "-c", "java -jar /app/app.jar"} }, "classpath greet util"},
 		{"java class-path wildcard", append([]string{"app/UsesGreet.class=" + cp("main/UsesGreet.class")}, optLib...),
 			func(c *v1.Config) { c.Cmd = []string{"java", "-cp", "/app:/opt/lib/*", "UsesGreet"} }, "classpath greet util"},
 		// An entrypoint script that runs java as official images do, from JAVA_HOME:

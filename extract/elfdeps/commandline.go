@@ -95,6 +95,14 @@ func (r *Resolver) shellArgs(c *collector, named string, args []string) error {
 				if i+3 < len(args) {
 					params = args[i+3:]
 				}
+				// A Dockerfile's shell-form CMD is one plain command line: its program
+				// gets its arguments, as an exec-form one does (java's class path,
+				// python3 -m), before the scan runs it without them.
+				if argv := simpleCommand(args[i+1]); argv != nil {
+					if _, err := r.runArgv(c, argv, r.opts.path, fmt.Sprintf("command %q of the -c command of /%s", argv[0], named)); err != nil {
+						return err
+					}
+				}
 				return r.scanSource(c, []byte(args[i+1]), newShellRun(fmt.Sprintf("the -c command of /%s", named), r.busyboxOf(named), r.opts.path, params))
 			}
 			return nil
@@ -107,6 +115,23 @@ func (r *Resolver) shellArgs(c *collector, named string, args []string) error {
 		}
 	}
 	return nil
+}
+
+// simpleCommand is the words of a shell command line with nothing for the shell to
+// do but split it (no quotes, expansions, operators, globs or assignments), less a
+// leading exec; nil otherwise.
+func simpleCommand(body string) []string {
+	if strings.ContainsAny(body, ";&|<>$`\"'\\(){}*?[]#~\n") {
+		return nil
+	}
+	argv := strings.Fields(body)
+	if len(argv) > 0 && argv[0] == "exec" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 || strings.Contains(argv[0], "=") {
+		return nil
+	}
+	return argv
 }
 
 // shellScriptArg scans the script file a shell is given (sh /app/run.sh), looked up as

@@ -201,3 +201,37 @@ func TestJarManifestPlaces(t *testing.T) {
 		}
 	}
 }
+
+func TestSimpleCommand(t *testing.T) {
+	for body, want := range map[string][]string{
+		"java -jar /app/app.jar":      {"java", "-jar", "/app/app.jar"},
+		"  exec python3 -m app  ":     {"python3", "-m", "app"},
+		"node server.js && echo done": nil,
+		"java -cp $CP Main":           nil,
+		"python3 -c 'import x'":       nil,
+		"java -cp /opt/libs/* Main":   nil,
+		"X=1 node app.js":             nil,
+		"exec":                        nil,
+		"node app.js # started":       nil,
+		"node app.js\nnode other.js":  nil,
+		"gunicorn -k gevent main:app": {"gunicorn", "-k", "gevent", "main:app"},
+	} {
+		if got := simpleCommand(body); !slices.Equal(got, want) {
+			t.Errorf("simpleCommand(%q) = %q, want %q", body, got, want)
+		}
+	}
+}
+
+// TestClosureShellFormJava: a Dockerfile's shell-form CMD (sh -c "java -jar …") gives
+// java its arguments, so the jar's manifest Class-Path is followed as in exec form.
+func TestClosureShellFormJava(t *testing.T) {
+	t.Parallel()
+	m := javaImage(t)
+	m["bin/sh"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	got := closureReasons(t, m, "bin/sh", WithArgs("/bin/sh", []string{"-c", "exec java -jar /app/app.jar"}))
+	for _, p := range []string{"app/app.jar", "app/lib/dep2.jar", "usr/share/java/shared.jar"} {
+		if !strings.HasPrefix(got[p], "run by /usr/lib/jvm/jre/bin/java") {
+			t.Errorf("%s: reason %q", p, got[p])
+		}
+	}
+}

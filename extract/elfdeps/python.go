@@ -550,8 +550,15 @@ func pythonStringModules(src []byte) []string {
 // programs' arguments spell, whole or after = or :, less options.
 func (r *Resolver) argModules() []string {
 	var out []string
+	lines := [][]string{}
 	for _, st := range r.opts.starts {
-		for _, a := range st.args {
+		lines = append(lines, st.args)
+	}
+	for _, args := range r.cmdArgs { // what wrappers and shell-form commands run
+		lines = append(lines, args)
+	}
+	for _, args := range lines {
+		for _, a := range args {
 			if strings.HasPrefix(a, "-") && !strings.Contains(a, "=") {
 				continue
 			}
