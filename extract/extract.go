@@ -49,9 +49,9 @@ func Extract(ctx context.Context, fsys fs.FS, paths []string, dest string, opts 
 	set, err := Select(fsys, specs, opts...)
 	if err != nil {
 		// What the closure could not find is not in the source either (a library, or
-		// the #! interpreter of a stdlib script nothing runs, as Debian's cgi.py names
-		// /usr/local/bin/python): with WithWarn the rest is written and each is said,
-		// as the whole job does; without it, that is an error.
+		// the #! interpreter of a script in a taken tree that nothing runs): with
+		// WithWarn the rest is written and each is said, as the whole job does; without
+		// it, that is an error.
 		if set == nil || o.warn == nil || !errors.Is(err, elfdeps.ErrMissing) {
 			return set, err
 		}

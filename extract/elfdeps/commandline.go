@@ -140,10 +140,7 @@ func (r *Resolver) shellScriptArg(c *collector, named string, args []string) err
 	if len(args) == 0 {
 		return nil
 	}
-	file := args[0]
-	if !path.IsAbs(file) {
-		file = path.Join("/", r.opts.workdir, file)
-	}
+	file := r.inWorkdir(args[0])
 	w, err := r.walk(file)
 	if err != nil {
 		if rootfs.IsNotFound(err) {

@@ -29,11 +29,14 @@ type javaLaunch struct {
 	module     bool
 }
 
-// javaValueOptions are the launcher's options whose value is the next word.
-var javaValueOptions = map[string]bool{
-	"--add-modules": true, "--limit-modules": true, "--add-reads": true, "--add-exports": true,
-	"--add-opens": true, "--patch-module": true, "--source": true, "-d": true,
-	"--describe-module": true, "--enable-native-access": true,
+// javaValueOption says whether a launcher option takes the next word as its value.
+func javaValueOption(a string) bool {
+	switch a {
+	case "--add-modules", "--limit-modules", "--add-reads", "--add-exports", "--add-opens",
+		"--patch-module", "--source", "-d", "--describe-module", "--enable-native-access":
+		return true
+	}
+	return false
 }
 
 // parseJavaArgs reads the launcher's options up to the main class, -jar FILE or
@@ -69,7 +72,7 @@ func parseJavaArgs(args []string, argFile func(string) []string) javaLaunch {
 		case a == "-m" || a == "--module" || strings.HasPrefix(a, "--module="):
 			l.module = true
 			return l
-		case javaValueOptions[a]:
+		case javaValueOption(a):
 			next()
 		case strings.HasPrefix(a, "-"):
 		default:
@@ -137,14 +140,20 @@ func (p *process) loadJavaApp(why string) error {
 	if opts, ok := rootfs.Getenv(p.r.opts.env, "JDK_JAVA_OPTIONS"); ok {
 		args = append(javaArgWords(opts, false), args...)
 	}
+	var argFileErr error
 	l := parseJavaArgs(args, func(name string) []string {
 		b, err := p.r.readFile(p.r.inWorkdir(name))
 		if err != nil {
 			return nil // the launcher fails on it, as the original does
 		}
-		p.addIfExists(p.r.inWorkdir(name), why+": an @argfile")
+		if err := p.addIfExists(p.r.inWorkdir(name), why+": an @argfile"); err != nil && argFileErr == nil {
+			argFileErr = err
+		}
 		return javaArgWords(string(b), true)
 	})
+	if argFileErr != nil {
+		return argFileErr
+	}
 	j := javaTaker{p: p, why: why, seen: map[string]bool{}}
 	switch {
 	case l.jar != "":
