@@ -718,7 +718,7 @@ func (s *selector) takeDeps(missing *error) error {
 		if it == nil || it.origin != s.origin || it.hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		if ext := path.Ext(it.src); ext == ".py" || ext == ".pl" || ext == ".pm" {
+		if ext := path.Ext(it.src); ext == ".py" || ext == ".pl" || ext == ".pm" || elfdeps.IsJSSource(it.src) {
 			s.sources = append(s.sources, it.src)
 		}
 		ok, err := s.maybeProgram(it)

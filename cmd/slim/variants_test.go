@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -141,6 +141,14 @@ except Exception as e:
 			"usr/local/lib/python3.11/dist-packages/greetplug/__init__.py=" + write("greetplug/__init__.py", "", 0o644),
 			"usr/local/lib/python3.11/dist-packages/greetplug/workers.py=" + write("greetplug/workers.py", "class Greeter:\n    def hello(self):\n        return 'plugged'\n", 0o644)},
 			func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "runner", "greetplug.workers.Greeter"} }, "runner plugged"},
+		// Programs the app's own source starts: exec form through PATH, and /bin/sh
+		// with what a command line runs (exit 1, "No such file or directory: 'uname'").
+		{"python subprocess", []string{"app/p.py=" + write("p.py", "import subprocess\nprint('sub', subprocess.run(['uname', '-s'], capture_output=True, text=True).stdout.strip(), "+
+			"subprocess.check_output('basename /a/b | tr b c', shell=True, text=True).strip())\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/p.py"} }, "sub Linux c"},
+		{"node child_process", []string{"app/c.js=" + write("c.js", "const cp = require('child_process');\nconsole.log('child', cp.execSync('uname -s').toString().trim(), "+
+			"cp.execFileSync('basename', ['/x/y']).toString().trim());\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"node", "/app/c.js"} }, "child Linux y"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

@@ -17,13 +17,16 @@ type langState struct {
 	pythons []*python
 	sources []string // .py files given to Imports, scanned for every runtime
 	perls   []*perl
-	perlSrc []string // Perl sources given to Imports, likewise
-	nodePkg []string // packages taken whole for a script node runs (scanIfNode)
+	perlSrc []string        // Perl sources given to Imports, likewise
+	nodePkg []string        // packages taken whole for a script node runs (scanIfNode)
+	node    bool            // a node runtime was met: jsSrc are its app's sources
+	jsSrc   []string        // JavaScript sources given to Imports, outside node_modules
+	spawned map[string]bool // sources read for the processes they start
 }
 
 func (r *Resolver) langs() *langState {
 	if r.lang == nil {
-		r.lang = &langState{done: map[string]bool{}}
+		r.lang = &langState{done: map[string]bool{}, spawned: map[string]bool{}}
 	}
 	return r.lang
 }

@@ -27,6 +27,7 @@ func (p *process) loadNode() error {
 		return nil
 	}
 	p.r.langs().done["node:"+bin.real] = true
+	p.r.langs().node = true
 	names, err := p.r.embeddedPaths(bin.real, isScriptPath)
 	if err != nil {
 		return err

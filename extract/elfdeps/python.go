@@ -257,6 +257,10 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 			st.sources = append(st.sources, tidyName(f))
 			continue
 		}
+		if IsJSSource(f) {
+			st.jsSrc = append(st.jsSrc, tidyName(f))
+			continue
+		}
 		head, err := r.readHead(f)
 		if err != nil {
 			return nil, err
@@ -269,6 +273,13 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	p := &process{r: r, c: c}
 	if err := p.perlImports(st.perlSrc); err != nil {
 		return nil, err
+	}
+	if st.node {
+		for _, src := range st.jsSrc {
+			if err := r.spawnedIn(c, src, nil, nodeSpawn); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, py := range st.pythons {
 		queue := []string{}
@@ -312,6 +323,9 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 			imported := pythonImports(b)
 			mods := imported
 			if !py.installed(src) {
+				if err := r.spawnedIn(c, src, b, pythonSpawn); err != nil {
+					return nil, err
+				}
 				for _, m := range pythonStringModules(b) {
 					if !slices.Contains(mods, m) {
 						mods = append(slices.Clip(mods), m)

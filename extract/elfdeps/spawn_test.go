@@ -1,0 +1,87 @@
+package elfdeps
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSpawnedBy(t *testing.T) {
+	ex := func(s string) spawned { return spawned{argv0: s} }
+	sh := func(s string) spawned { return spawned{shell: s} }
+	for _, tc := range []struct {
+		name, src string
+		py        bool
+		want      []spawned
+	}{
+		{"python forms", `import subprocess, os, shutil
+import subprocess as sp
+from subprocess import run as go
+subprocess.run(["uname", "-s"], check=True)
+sp.check_output(['git', 'rev-parse', 'HEAD'])
+go(["ffmpeg", "-i", x])
+subprocess.Popen("convert in.png out.jpg", shell=True)
+os.system("date +%Y | tr -d 0")
+os.execvp("nginx", ["nginx"])
+shutil.which(r"pg_dump")
+subprocess.call(f"rm {path}", shell=True)  # built at run time
+subprocess.run(cmd)  # a variable
+# os.system("commented")
+x = "os.system('in a string')"
+run(["not-subprocess"])
+`, true, []spawned{ex("uname"), ex("git"), ex("ffmpeg"), sh("convert in.png out.jpg"), sh("date +%Y | tr -d 0"), ex("nginx"), ex("pg_dump")}},
+		{"node forms", "const { execSync, spawn } = require('node:child_process');\n" +
+			"execSync('uname -s');\nspawn(\"ffmpeg\", ['-i', f]);\ncp.execFileSync(`basename`, ['/x']);\n" +
+			"exec(`ls ${dir}`);\n// execSync('commented')\n/* spawn('blocked') */\nre.test('x');\n",
+			false, []spawned{sh("uname -s"), ex("ffmpeg"), ex("basename")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lang, ok := nodeSpawn([]byte(tc.src))
+			if tc.py {
+				lang, ok = pythonSpawn([]byte(tc.src))
+			}
+			if !ok {
+				t.Fatal("no spawn language")
+			}
+			if got := spawnedBy([]byte(tc.src), lang); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("spawnedBy:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	if _, ok := nodeSpawn([]byte("execSync('ls')")); ok {
+		t.Error("a source that loads neither child_process nor execa starts nothing")
+	}
+}
+
+// TestClosureSpawned: the programs an app's Python source starts come with what they
+// need (through PATH, /bin/sh for a command line and what the line runs); one the
+// image lacks is a warning; what an installed library starts takes nothing.
+func TestClosureSpawned(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"lib/__init__.py": "import subprocess\nsubprocess.run(['libtool'])\n"})
+	for _, p := range []string{"usr/bin/git", "bin/sh", "usr/bin/date", "usr/bin/libtool"} {
+		m[p] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	}
+	m["app/main.py"] = text("import os, subprocess, lib\nsubprocess.run(['git', 'status'])\nos.system('date | missing-tool')\n")
+	var warned []string
+	got := pythonImportReasons(t, m, "app/main.py", WithPath("/usr/bin:/bin"), WithWarn(func(s string) { warned = append(warned, s) }))
+	for p, why := range map[string]string{
+		"usr/bin/git":  `program "git" run by /app/main.py`,
+		"bin/sh":       `/bin/sh, the shell of the command line "date | missing-tool" run by /app/main.py`,
+		"usr/bin/date": "",
+	} {
+		r, ok := got[p]
+		if !ok || why != "" && r != why {
+			t.Errorf("%s: taken %v, reason %q, want %q", p, ok, r, why)
+		}
+	}
+	if r, ok := got["usr/bin/libtool"]; ok {
+		t.Errorf("libtool, started by an installed library, taken: %s", r)
+	}
+	if _, ok := got[site+"lib/__init__.py"]; !ok {
+		t.Error("the imported library is not taken")
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "missing-tool") {
+		t.Errorf("warnings %q, want one about missing-tool", warned)
+	}
+}
