@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -149,6 +149,10 @@ except Exception as e:
 		{"node child_process", []string{"app/c.js=" + write("c.js", "const cp = require('child_process');\nconsole.log('child', cp.execSync('uname -s').toString().trim(), "+
 			"cp.execFileSync('basename', ['/x/y']).toString().trim());\n", 0o644)},
 			func(c *v1.Config) { c.Cmd = []string{"node", "/app/c.js"} }, "child Linux y"},
+		// A directory the app adds to sys.path by name ("No module named 'helper'").
+		{"python sys.path dir", []string{"app/s.py=" + write("s.py", "import sys\nsys.path.insert(0, '/opt/lib')\nimport helper\nprint('syspath', helper.X)\n", 0o644),
+			"opt/lib/helper.py=" + write("helper.py", "import yaml\nX = yaml.safe_load('[5]')\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/s.py"} }, "syspath [5]"},
 		{"env python3", []string{"app/run.py=" + write("run.py", "#!/usr/bin/env python3\nimport json, collections\nprint(\"env python ok\", json.dumps(collections.OrderedDict(a=1)))\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.py"} }, "env python ok"},
 		{"python3 -m", []string{"app=" + filepath.Join(dir, "pkg/app")}, func(c *v1.Config) { c.Cmd = []string{"python3", "-m", "app"}; c.WorkingDir = "/" }, "dash m 7"},

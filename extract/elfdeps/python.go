@@ -326,6 +326,11 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				if err := r.spawnedIn(c, src, b, pythonSpawn); err != nil {
 					return nil, err
 				}
+				for _, d := range pythonPathDirs(b) {
+					if d := tidyName(d); !slices.Contains(py.site, d) {
+						py.site = append(py.site, d)
+					}
+				}
 				for _, m := range pythonStringModules(b) {
 					if !slices.Contains(mods, m) {
 						mods = append(slices.Clip(mods), m)

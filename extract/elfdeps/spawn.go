@@ -86,6 +86,14 @@ func nodeSpawn(src []byte) (spawnLang, bool) {
 // {shell: true}, execaCommand), read as the shell would; the program is its first
 // word. Literals built at run time (f-strings, templates with ${…}) are skipped.
 func spawnedBy(src []byte, lang spawnLang) []spawned {
+	return spawnedOf(srcTokens(src, lang.hashComments), lang)
+}
+
+// srcTokens splits a Python (hashComments) or JavaScript source into words, string
+// literals and the punctuation calls are made of; comments are dropped. A source it
+// cannot follow to its end (an unclosed comment or template) gives what came before.
+func srcTokens(src []byte, hashComments bool) []srcToken {
+	lang := spawnLang{hashComments: hashComments}
 	var toks []srcToken
 	for i := 0; i < len(src); i++ {
 		c := src[i]
@@ -98,7 +106,7 @@ func spawnedBy(src []byte, lang spawnLang) []spawned {
 		case !lang.hashComments && c == '/' && i+1 < len(src) && src[i+1] == '*':
 			end := bytes.Index(src[i+2:], []byte("*/"))
 			if end < 0 {
-				return spawnedOf(toks, lang)
+				return toks
 			}
 			i += end + 3
 		case c == '\'' || c == '"' || c == '`' && !lang.hashComments:
@@ -107,7 +115,7 @@ func spawnedBy(src []byte, lang spawnLang) []spawned {
 			if c == '`' {
 				end = bytes.IndexByte(src[i+1:], '`')
 				if end < 0 {
-					return spawnedOf(toks, lang)
+					return toks
 				}
 				end += i + 1
 			}
@@ -142,7 +150,7 @@ func spawnedBy(src []byte, lang spawnLang) []spawned {
 			toks = append(toks, srcToken{punct: c})
 		}
 	}
-	return spawnedOf(toks, lang)
+	return toks
 }
 
 // srcToken is a word (dotted names whole), a string literal (str, or dyn when built at
@@ -300,4 +308,32 @@ func (r *Resolver) spawnedIn(c *collector, src string, b []byte, lang func([]byt
 		return nil
 	}
 	return r.spawnedFrom(c, src, spawnedBy(b, l))
+}
+
+// pythonPathDirs lists the absolute directories an app's Python source adds to its
+// import path by literal name: sys.path.insert(N, '/opt/lib'), sys.path.append(…),
+// site.addsitedir(…). Modules it imports from there are looked for there too.
+func pythonPathDirs(src []byte) []string {
+	toks := srcTokens(src, true)
+	var out []string
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i+1].punct != '(' {
+			continue
+		}
+		j := i + 2
+		switch toks[i].word {
+		case "sys.path.insert":
+			if j+2 >= len(toks) || toks[j].word == "" || toks[j+1].punct != ',' {
+				continue
+			}
+			j += 2
+		case "sys.path.append", "site.addsitedir":
+		default:
+			continue
+		}
+		if d := toks[j]; d.lit && !d.dyn && path.IsAbs(d.str) && !slices.Contains(out, d.str) {
+			out = append(out, d.str)
+		}
+	}
+	return out
 }

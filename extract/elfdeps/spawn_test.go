@@ -85,3 +85,30 @@ func TestClosureSpawned(t *testing.T) {
 		t.Errorf("warnings %q, want one about missing-tool", warned)
 	}
 }
+
+func TestPythonPathDirs(t *testing.T) {
+	src := "import sys, site, os\nsys.path.insert(0, '/opt/lib')\nsys.path.append(\"/srv/plugins\")\nsite.addsitedir(r'/opt/site')\n" +
+		"sys.path.insert(0, os.path.dirname(__file__))\nsys.path.append('relative')\n# sys.path.append('/commented')\nsys.path.insert(1, f'/opt/{v}')\n"
+	want := []string{"/opt/lib", "/srv/plugins", "/opt/site"}
+	if got := pythonPathDirs([]byte(src)); !reflect.DeepEqual(got, want) {
+		t.Errorf("pythonPathDirs = %q, want %q", got, want)
+	}
+}
+
+// TestClosurePythonPathDirs: a module the app imports from a directory its source adds
+// to sys.path comes from there, with what it imports in turn.
+func TestClosurePythonPathDirs(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"yaml/__init__.py": ""})
+	m["opt/lib/helper.py"] = text("import yaml\n")
+	m["app/s.py"] = text("import sys\nsys.path.insert(0, '/opt/lib')\nimport helper\n")
+	got := pythonImportReasons(t, m, "app/s.py")
+	for p, why := range map[string]string{
+		"opt/lib/helper.py":       "module helper imported by /app/s.py",
+		site + "yaml/__init__.py": "module yaml imported by /opt/lib/helper.py",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+}
