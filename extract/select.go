@@ -801,10 +801,11 @@ func (s *selector) takeImports() error {
 
 // maybeProgram says whether elfdeps has anything to find for the file. Only files with an
 // execute bit or a shared-object name are read: opening every file of a large tree would
-// seek through compressed layers for nothing, and the loader maps nothing else.
+// seek through compressed layers for nothing, and the loader maps nothing else. A Node
+// addon (*.node) is a shared object that npm's prebuilt tarballs ship without the bit.
 func (s *selector) maybeProgram(it *item) (bool, error) {
 	base := path.Base(it.hdr.Name)
-	if it.hdr.Mode&0o111 == 0 && !strings.HasSuffix(base, ".so") && !strings.Contains(base, ".so.") {
+	if it.hdr.Mode&0o111 == 0 && !strings.HasSuffix(base, ".so") && !strings.Contains(base, ".so.") && !strings.HasSuffix(base, ".node") {
 		return false, nil
 	}
 	f, err := it.fsys.Open(it.src)
