@@ -10,6 +10,7 @@
 package shell
 
 import (
+	"path"
 	"slices"
 	"strings"
 )
@@ -17,7 +18,8 @@ import (
 // Result is what Scan found in a script.
 type Result struct {
 	// Commands are the programs the script runs, in the order first met: plain names
-	// (looked up through PATH) and absolute paths.
+	// (looked up through PATH) and absolute paths, with a relative one after a `cd` to
+	// a literal directory (cd /opt/tool; ./run.sh) made absolute.
 	Commands []string
 	// Dynamic lists, as written, what runs something Scan cannot name: a command word
 	// with an expansion, eval, exec of an expansion, a file sourced from an expansion.
@@ -294,6 +296,10 @@ type scanner struct {
 	assigns  map[string][]string
 	funcs    map[string]bool
 	sources  []string
+	// cwd is the directory the last `cd` with a literal argument moved to ("" when
+	// unknown): a relative command after it (cd /opt/tool; ./run.sh) runs from there.
+	cwd    string
+	cdFrom string // cwd before the cd being read
 	// argCommands are the command lines that run the script's arguments.
 	argCommands [][]string
 	stop        bool      // the rest of the script is not shell
@@ -677,6 +683,12 @@ func (s *scanner) command(f *frame, w, raw string, dyn bool) {
 	case w == "." || w == "source":
 		f.expect, f.cmdPos = expectSource, false
 		return
+	case w == "cd":
+		// Its argument, read by argument, says where the script goes.
+		s.cdFrom, s.cwd = s.cwd, ""
+		f.cmdPos = false
+		f.argv, f.argsIn = []string{"cd"}, false
+		return
 	}
 	f.cmdPos = false
 	f.argv, f.argsIn = nil, false
@@ -711,6 +723,20 @@ func (s *scanner) argsCommandWord(f *frame, raw string) {
 // argument adds an argument word to the command line being read.
 func (s *scanner) argument(f *frame, w, raw string, dyn bool) {
 	if f.argv == nil || len(f.argv) >= maxArgv {
+		return
+	}
+	if len(f.argv) == 1 && f.argv[0] == "cd" {
+		switch {
+		case dyn || w == "-" || w == "~" || strings.HasPrefix(w, "~/"):
+			s.cwd = ""
+		case strings.HasPrefix(w, "-"):
+			return // -P, -L: the directory comes next
+		case path.IsAbs(w):
+			s.cwd = path.Clean(w)
+		case s.cdFrom != "":
+			s.cwd = path.Join(s.cdFrom, w)
+		}
+		f.argv = append(f.argv, w)
 		return
 	}
 	switch {
@@ -768,6 +794,9 @@ func (s *scanner) prefixWord(f *frame, w, raw string, dyn bool) {
 func (s *scanner) lineStart(i int) bool { return i == 0 || s.src[i-1] == '\n' }
 
 func (s *scanner) add(w string) {
+	if s.cwd != "" && strings.Contains(w, "/") && !path.IsAbs(w) {
+		w = path.Join(s.cwd, w)
+	}
 	if validCommand(w) {
 		s.commands = append(s.commands, w)
 	}

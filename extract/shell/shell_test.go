@@ -32,6 +32,8 @@ func TestScan(t *testing.T) {
 		{name: "comments and quotes", src: "# a comment\na 'b; c' \"d; e\" # f; g\n", cmds: []string{"a"}},
 		{name: "arithmetic", src: "(( i++ ))\nx=$((1+2))\n[[ -n $x ]] && a\n", cmds: []string{"a"}},
 		{name: "absolute and relative paths", src: "/usr/bin/a\n./b\n../c\n", cmds: []string{"/usr/bin/a"}},
+		{name: "relative after cd", src: "cd /opt/tool\n./run.sh\ncd bin && ./x\ncd -P /srv; sub/y\ncd \"$(dirname \"$0\")\"\n./z\ncd\n./w\n",
+			cmds: []string{"/opt/tool/run.sh", "/opt/tool/bin/x", "/srv/sub/y", "dirname"}},
 		{name: "dynamic", src: "$cmd x\neval \"$y\"\nexec \"$@\"\n\"${tool}\" z\n", dyn: []string{"$cmd", "eval", `exec "$@"`, `"${tool}"`}},
 		{name: "sourced", src: ". /lib/x.sh\nsource ./y.sh\n. \"$DIR/z.sh\"\n", sources: []string{"/lib/x.sh", "./y.sh"}, dyn: []string{`. "$DIR/z.sh"`}},
 		{name: "subshell and groups", src: "(a; b) | { c; d; }\n", cmds: []string{"a", "b", "c", "d"}},
