@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -196,6 +196,16 @@ fi
 		{"sh cd then relative", []string{"app/run.sh=" + write("cd-run.sh", "#!/bin/sh\ncd /opt/tool\n./tool.sh\n", 0o755),
 			"opt/tool/tool.sh=" + write("tool.sh", "#!/bin/sh\necho tool ran in \"$(pwd)\"\n", 0o755)},
 			func(c *v1.Config) { c.Cmd = []string{"/app/run.sh"} }, "tool ran in /opt/tool"},
+		// A package required by name from a NODE_PATH directory, with the dependency its
+		// package.json lists ("Cannot find module 'greetnp'" before).
+		{"node NODE_PATH", []string{"app/n.js=" + write("n.js", "console.log('np', require('greetnp').x);\n", 0o644),
+			"usr/local/lib/node_modules/greetnp/package.json=" + write("np/package.json", `{"name": "greetnp", "main": "main.js", "dependencies": {"npdep": "1"}}`, 0o644),
+			"usr/local/lib/node_modules/greetnp/main.js=" + write("np/main.js", "module.exports = {x: require('npdep')};\n", 0o644),
+			"usr/local/lib/node_modules/npdep/index.js=" + write("npdep/index.js", "module.exports = 'ok';\n", 0o644)},
+			func(c *v1.Config) {
+				c.Cmd = []string{"node", "/app/n.js"}
+				c.Env = append(c.Env, "NODE_PATH=/usr/local/lib/node_modules")
+			}, "np ok"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

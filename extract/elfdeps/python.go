@@ -276,7 +276,7 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	}
 	if st.node {
 		for _, src := range st.jsSrc {
-			if err := r.spawnedIn(c, src, nil, nodeSpawn); err != nil {
+			if err := p.nodeSource(src); err != nil {
 				return nil, err
 			}
 		}
