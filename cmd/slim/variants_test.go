@@ -21,7 +21,7 @@ import (
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
-// (the Debian fixture).
+// (the Debian fixture); its cases run in parallel.
 func TestSlimLangsVariants(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
@@ -225,6 +225,9 @@ s.shutdown()
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			// Each case is its own image, slim run and containers: two at once keep
+			// both cores busy through the runs' waits.
+			t.Parallel()
 			img, ref := langsImage(t, hostEntries(t, c.files...), c.cfg)
 			fat := runFat(t, img, c.want)
 			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
