@@ -103,8 +103,11 @@ func (p *process) nodePackage(from, name, why string) error {
 		return err
 	}
 	b, err := p.r.readFile(join(dir, "package.json"))
-	if err != nil {
+	switch {
+	case rootfs.IsNotFound(err):
 		return nil // a directory with an index.js: nothing more is declared
+	case err != nil:
+		return err
 	}
 	var manifest struct {
 		Dependencies         map[string]string `json:"dependencies"`
