@@ -13,20 +13,19 @@ import (
 // runtimes met (each taken once) and, for Python, where imports are looked for and the
 // source files seen so far.
 type langState struct {
-	done    map[string]bool // runtime directories already taken
+	done    map[string]bool // runtime directories already taken, sources already read
 	pythons []*python
 	sources []string // .py files given to Imports, scanned for every runtime
 	perls   []*perl
-	perlSrc []string        // Perl sources given to Imports, likewise
-	nodePkg []string        // packages taken whole for a script node runs (scanIfNode)
-	node    bool            // a node runtime was met: jsSrc are its app's sources
-	jsSrc   []string        // JavaScript sources given to Imports, outside node_modules
-	spawned map[string]bool // sources read for the processes they start
+	perlSrc []string // Perl sources given to Imports, likewise
+	nodePkg []string // packages taken whole for a script node runs (scanIfNode)
+	node    bool     // a node runtime was met: jsSrc are its app's sources
+	jsSrc   []string // JavaScript sources given to Imports, outside node_modules
 }
 
 func (r *Resolver) langs() *langState {
 	if r.lang == nil {
-		r.lang = &langState{done: map[string]bool{}, spawned: map[string]bool{}}
+		r.lang = &langState{done: map[string]bool{}}
 	}
 	return r.lang
 }

@@ -93,24 +93,23 @@ func spawnedBy(src []byte, lang spawnLang) []spawned {
 // literals and the punctuation calls are made of; comments are dropped. A source it
 // cannot follow to its end (an unclosed comment or template) gives what came before.
 func srcTokens(src []byte, hashComments bool) []srcToken {
-	lang := spawnLang{hashComments: hashComments}
 	var toks []srcToken
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		switch {
-		case lang.hashComments && c == '#',
-			!lang.hashComments && c == '/' && i+1 < len(src) && src[i+1] == '/':
+		case hashComments && c == '#',
+			!hashComments && c == '/' && i+1 < len(src) && src[i+1] == '/':
 			for i < len(src) && src[i] != '\n' {
 				i++
 			}
-		case !lang.hashComments && c == '/' && i+1 < len(src) && src[i+1] == '*':
+		case !hashComments && c == '/' && i+1 < len(src) && src[i+1] == '*':
 			end := bytes.Index(src[i+2:], []byte("*/"))
 			if end < 0 {
 				return toks
 			}
 			i += end + 3
-		case c == '\'' || c == '"' || c == '`' && !lang.hashComments:
-			triple := lang.hashComments && i+2 < len(src) && src[i+1] == c && src[i+2] == c
+		case c == '\'' || c == '"' || c == '`' && !hashComments:
+			triple := hashComments && i+2 < len(src) && src[i+1] == c && src[i+2] == c
 			end := skipString(src, i, triple)
 			if c == '`' {
 				end = bytes.IndexByte(src[i+1:], '`')
@@ -131,7 +130,7 @@ func srcTokens(src []byte, hashComments bool) []srcToken {
 			}
 			// A Python string prefix (r, b, u, f) is part of the literal; an f-string is
 			// built at run time.
-			if n := len(toks); n > 0 && lang.hashComments && i > 0 && isWordByte(src[i-1]) &&
+			if n := len(toks); n > 0 && hashComments && i > 0 && isWordByte(src[i-1]) &&
 				len(toks[n-1].word) <= 2 && strings.Trim(toks[n-1].word, "rRbBuUfF") == "" {
 				t.dyn = t.dyn || strings.ContainsAny(toks[n-1].word, "fF")
 				toks[n-1] = t
@@ -171,7 +170,8 @@ func spawnedOf(toks []srcToken, lang spawnLang) []spawned {
 		}
 		qual, name := "", w.word
 		if j := strings.LastIndexByte(w.word, '.'); j >= 0 {
-			qual, name = path.Base(strings.ReplaceAll(w.word[:j], ".", "/")), w.word[j+1:]
+			qual, name = w.word[:j], w.word[j+1:]
+			qual = qual[strings.LastIndexByte(qual, '.')+1:]
 		}
 		kind := lang.kind(qual, name)
 		if kind == "" {
@@ -293,10 +293,10 @@ func IsJSSource(name string) bool {
 // once per source; lang reads how src spells it, or says it starts nothing.
 func (r *Resolver) spawnedIn(c *collector, src string, b []byte, lang func([]byte) (spawnLang, bool)) error {
 	st := r.langs()
-	if st.spawned[src] {
+	if st.done["spawn:"+src] {
 		return nil
 	}
-	st.spawned[src] = true
+	st.done["spawn:"+src] = true
 	if b == nil {
 		var err error
 		if b, err = r.readSource(src); err != nil {
