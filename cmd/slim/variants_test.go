@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -206,6 +206,19 @@ fi
 				c.Cmd = []string{"node", "/app/n.js"}
 				c.Env = append(c.Env, "NODE_PATH=/usr/local/lib/node_modules")
 			}, "np ok"},
+		// Scripts that start a runtime with arguments: java -jar whose class path reaches
+		// /opt/lib past an expansion (NoClassDefFoundError before), and programs outside
+		// /app that python3 and node are given (can't open file, Cannot find module).
+		{"script java jar", append([]string{"app/app.jar=" + cp("app.jar"), "app/run.sh=" + write("java-run.sh", "#!/bin/sh\nset -e\njava -version 2>/dev/null\nexec java $JAVA_OPTS -jar /app/app.jar \"$@\"\n", 0o755)}, optLib...),
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.sh"} }, "classpath greet util"},
+		{"script python file", []string{"app/run.sh=" + write("py-run.sh", "#!/bin/sh\nexec python3 -u /opt/svc/main.py\n", 0o755),
+			"opt/svc/main.py=" + write("svc/main.py", "import helper\nprint('svc', helper.load('[1]'))\n", 0o644),
+			"opt/svc/helper.py=" + write("svc/helper.py", "import yaml\ndef load(s):\n    return yaml.safe_load(s)\n", 0o644)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.sh"} }, "svc [1]"},
+		{"script node file", []string{"app/run.sh=" + write("node-run.sh", "#!/bin/sh\ncd /srv/web\nexec node server.js\n", 0o755),
+			"srv/web/server.js=" + write("web/server.js", "console.log('web', require('./lib').v);\n", 0o644),
+			"srv/web/lib.js=" + write("web/lib.js", "module.exports = {v: 7};\n", 0o644)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.sh"} }, "web 7"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

@@ -35,12 +35,13 @@ func readReport(t *testing.T, path string) job.Report {
 }
 
 // busyboxScriptImage is a fat busybox image with a script that prints a data file
-// next to it, and extra files slim leaves behind.
+// next to it (by a name built at run time, which no static rule reads), and extra
+// files slim leaves behind.
 func busyboxScriptImage(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "run")
-	if err := os.WriteFile(script, []byte("#!/bin/busybox sh\n/bin/busybox cat /app/msg\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/busybox sh\n/bin/busybox cat \"${0%/*}/msg\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	msg := filepath.Join(dir, "msg")

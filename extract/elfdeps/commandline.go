@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/slim-dev/slim/internal/rootfs"
@@ -43,7 +44,8 @@ func (r *Resolver) commandLine(c *collector, real, named string, args []string) 
 		args = args[1:]
 		return r.shellArgs(c, named, args)
 	}
-	if isShell(name) || isShell(path.Base(real)) {
+	// Under busybox the name is the applet: sed's arguments are no script.
+	if isShell(name) || path.Base(real) != "busybox" && isShell(path.Base(real)) {
 		return r.shellArgs(c, named, args)
 	}
 	argv := wrapped(name, args)
@@ -64,6 +66,10 @@ func (r *Resolver) commandLine(c *collector, real, named string, args []string) 
 // runArgv runs argv[0], found through pathEnv as execvp finds it, as a program the
 // config starts with the arguments argv[1:] (its own command line is followed in
 // turn). found is false when there is no such program.
+//
+// A program already given other arguments (by the config, or an earlier command line)
+// is run once more with these, aside: a script that runs java -version, then java
+// -jar app.jar, needs what the second names. The first arguments stay the program's.
 func (r *Resolver) runArgv(c *collector, argv []string, pathEnv, why string) (found bool, err error) {
 	file, err := rootfs.LookPath(r.links, argv[0], pathEnv, r.opts.workdir)
 	switch {
@@ -72,13 +78,31 @@ func (r *Resolver) runArgv(c *collector, argv []string, pathEnv, why string) (fo
 	case err != nil:
 		return false, err
 	}
-	if w, err := r.walk(file); err == nil {
-		r.argsOf(w.real) // the config's own entry first
-		if _, seen := r.cmdArgs[w.real]; !seen {
-			r.cmdArgs[w.real] = argv[1:]
-		}
+	w, err := r.walk(file)
+	if err != nil {
+		return true, r.run(c, file, why) // run says what is wrong with it
 	}
-	return true, r.run(c, file, why)
+	r.argsOf(w.real) // the config's own entry first
+	args := argv[1:]
+	prev, seen := r.cmdArgs[w.real]
+	if !seen {
+		r.cmdArgs[w.real] = args
+		return true, r.run(c, file, why)
+	}
+	key := w.real + "\x00" + strings.Join(args, "\x00")
+	if slices.Equal(prev, args) || r.otherArgs[key] != nil {
+		return true, r.run(c, file, why)
+	}
+	if r.otherArgs == nil {
+		r.otherArgs = map[string][]string{}
+	}
+	r.otherArgs[key] = args
+	ran := c.roots[w.real]
+	r.cmdArgs[w.real] = args
+	delete(c.roots, w.real)
+	err = r.run(c, file, why)
+	r.cmdArgs[w.real], c.roots[w.real] = prev, ran
+	return true, err
 }
 
 // shellArgs takes what a shell's arguments run: the command of -c (options may be
@@ -148,6 +172,9 @@ func (r *Resolver) shellScriptArg(c *collector, named string, args []string) err
 			return nil
 		}
 		return err
+	}
+	if ok, err := r.isRegular(file); !ok || err != nil {
+		return err // a directory: the shell fails on it as the original does
 	}
 	c.add(w, tidyName(file), fmt.Sprintf("script run by /%s", named))
 	return r.scanScript(c, w.real, newShellRun(tidyName(file), r.busyboxOf(named), r.opts.path, append([]string{}, args[1:]...)))

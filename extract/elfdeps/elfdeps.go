@@ -125,8 +125,11 @@ type Resolver struct {
 	openssl map[string]*opensslDirs
 	lang    *langState // language runtimes met (langs.go)
 	// cmdArgs are the arguments of the programs the config starts, by real path
-	// (argsOf).
+	// (argsOf); during a run with other arguments (runArgv), those.
 	cmdArgs map[string][]string
+	// otherArgs are the other argument lists programs were run with (runArgv), by
+	// real path and arguments, for argModules.
+	otherArgs map[string][]string
 }
 
 type parsed struct {

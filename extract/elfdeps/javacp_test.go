@@ -235,3 +235,38 @@ func TestClosureShellFormJava(t *testing.T) {
 		}
 	}
 }
+
+// TestClosureScriptLines: a script's command lines run their programs with the
+// arguments they give (an expansion the script cannot settle left out, one it can
+// read), so java's -jar brings the jar's class path even after a java -version, and
+// the files the lines name (absolute, or relative to a literal cd) come; a word only a
+// run can tell, a directory, and the files of a line whose program is missing do not.
+func TestClosureScriptLines(t *testing.T) {
+	t.Parallel()
+	m := javaImage(t)
+	m["bin/sh"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["usr/bin/tool"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["etc/tool.conf"] = text("x")
+	m["srv/data/in.txt"] = text("x")
+	m["opt/missing-prog.conf"] = text("x")
+	m["app/run.sh"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/bin/sh\nset -e\nJ=/app/app.jar\njava -version\n" +
+		"tool --config=/etc/tool.conf /opt $UNSET/x\ncd /srv\ntool data/in.txt\nnothere /opt/missing-prog.conf\n" +
+		"exec java $JAVA_OPTS -Dx=1 -jar \"$J\" \"$@\"\n")}
+	got := closureReasons(t, m, "app/run.sh", WithPath("/usr/bin:/bin"))
+	for p, why := range map[string]string{
+		"app/app.jar":               "run by /usr/lib/jvm/jre/bin/java",
+		"app/lib/dep2.jar":          "run by /usr/lib/jvm/jre/bin/java",
+		"usr/share/java/shared.jar": "run by /usr/lib/jvm/jre/bin/java",
+		"etc/tool.conf":             `file named by the arguments of command "tool" run by /app/run.sh`,
+		"srv/data/in.txt":           `file named by the arguments of command "tool" run by /app/run.sh`,
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{"opt/missing-prog.conf", "opt/libs/a.jar", "unrelated/z.jar"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}

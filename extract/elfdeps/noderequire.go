@@ -10,11 +10,23 @@ import (
 	"github.com/slim-dev/slim/internal/rootfs"
 )
 
-// jsPackages lists the packages a JavaScript source loads by bare name:
-// require('x'), import … from 'x', import 'x', import('x'), export … from 'x'; each
-// as its package name (the first part, or @scope/name). Relative and absolute names,
-// node: builtins and names built at run time are left out.
+// jsPackages lists the packages a JavaScript source loads by bare name (jsModules), each
+// as its package name (the first part, or @scope/name). Relative and absolute names and
+// node: builtins are left out.
 func jsPackages(src []byte) []string {
+	var out []string
+	for _, spec := range jsModules(src) {
+		if name := jsPackageName(spec); name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// jsModules lists the module names a JavaScript source loads, as written:
+// require('x'), import … from 'x', import 'x', import('x'), export … from 'x'. Names
+// built at run time are left out.
+func jsModules(src []byte) []string {
 	toks := srcTokens(src, false)
 	var out []string
 	for i, t := range toks {
@@ -27,11 +39,8 @@ func jsPackages(src []byte) []string {
 		default:
 			continue
 		}
-		if !s.lit || s.dyn {
-			continue
-		}
-		if name := jsPackageName(s.str); name != "" && !slices.Contains(out, name) {
-			out = append(out, name)
+		if s.lit && !s.dyn && s.str != "" && !slices.Contains(out, s.str) {
+			out = append(out, s.str)
 		}
 	}
 	return out
@@ -78,13 +87,66 @@ func (p *process) nodeSource(src string) error {
 // its package.json lists, resolved from where it is. A package outside the directory
 // named with --from (a NODE_PATH directory, a node_modules above the app's) was left
 // out before, and the app died with "Cannot find module".
+//
+// A relative or absolute name is a file of the app, found as node finds it
+// (nodeFile): an app source outside the directory named with --from (a script's node
+// /srv/web/server.js) brings its own modules, and they are read in turn.
 func (p *process) nodeRequires(src string, b []byte) error {
-	for _, name := range jsPackages(b) {
-		if err := p.nodePackage(path.Dir(src), name, fmt.Sprintf("package %s required by /%s", name, src)); err != nil {
-			return err
+	for _, spec := range jsModules(b) {
+		if strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../") || spec == "." || spec == ".." || path.IsAbs(spec) {
+			x := tidyName(spec)
+			if !path.IsAbs(spec) {
+				x = tidyName(path.Join(path.Dir(src), spec))
+			}
+			f, err := p.r.nodeFile(x)
+			if err != nil {
+				return err
+			}
+			if f != "" {
+				if err := p.r.addRegular(p.c, f, fmt.Sprintf("module %s required by /%s", spec, src)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if name := jsPackageName(spec); name != "" {
+			if err := p.nodePackage(path.Dir(src), name, fmt.Sprintf("package %s required by /%s", name, src)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// nodeFile is the file node loads for the module at x (an image name), as its
+// resolution goes: x itself, x with a .js, .json, .node, .mjs or .cjs extension, then as
+// a directory the file its package.json's main names, or its index; "" when none.
+func (r *Resolver) nodeFile(x string) (string, error) {
+	for _, ext := range []string{"", ".js", ".json", ".node", ".mjs", ".cjs"} {
+		if ok, err := r.isRegular(x + ext); ok || err != nil {
+			return x + ext, err
+		}
+	}
+	if b, err := r.readFile(join(x, "package.json")); err == nil {
+		var manifest struct {
+			Main string `json:"main"`
+		}
+		if json.Unmarshal(b, &manifest) == nil && manifest.Main != "" && !path.IsAbs(manifest.Main) {
+			for _, ext := range []string{"", ".js", ".json", ".node", "/index.js", "/index.json", "/index.node"} {
+				if ok, err := r.isRegular(join(x, manifest.Main) + ext); ok || err != nil {
+					return join(x, manifest.Main) + ext, err
+				}
+			}
+		}
+	} else if !rootfs.IsNotFound(err) {
+		return "", err
+	}
+	for _, index := range []string{"index.js", "index.json", "index.node", "index.mjs", "index.cjs"} {
+		if ok, err := r.isRegular(join(x, index)); ok || err != nil {
+			return join(x, index), err
+		}
+	}
+	return "", nil
 }
 
 // nodePackage takes the package name as node finds it from the directory from, and its

@@ -55,3 +55,53 @@ func TestClosureNodeRequires(t *testing.T) {
 		t.Errorf("unused taken: %s", r)
 	}
 }
+
+// TestClosureNodeRelativeModules: the relative and absolute modules an app source
+// loads come as node resolves them (the file, an added extension, a directory's
+// package.json main or index); one no file answers is nothing, as in the original.
+func TestClosureNodeRelativeModules(t *testing.T) {
+	t.Parallel()
+	m := glibcImage(t)
+	m["usr/bin/node"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["srv/web/server.js"] = text("const a = require('./lib');\nconst b = require('../shared/conf.json');\n" +
+		"import c from './views';\nconst d = require('./pkg');\nconst e = require('/opt/abs.cjs');\nrequire('./gone');\nrequire(`./${x}`);\n")
+	m["srv/web/lib.js"] = text("")
+	m["srv/web/lib/other.js"] = text("")
+	m["srv/shared/conf.json"] = text("{}")
+	m["srv/web/views/index.js"] = text("")
+	m["srv/web/pkg/package.json"] = text(`{"main": "dist/main"}`)
+	m["srv/web/pkg/dist/main.js"] = text("")
+	m["srv/web/pkg/index.js"] = text("")
+	m["opt/abs.cjs"] = text("")
+	r, err := New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Closure("usr/bin/node"); err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Imports("srv/web/server.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range deps {
+		got[d.Path] = d.Reason
+	}
+	for p, spec := range map[string]string{
+		"srv/web/lib.js":           "./lib",
+		"srv/shared/conf.json":     "../shared/conf.json",
+		"srv/web/views/index.js":   "./views",
+		"srv/web/pkg/dist/main.js": "./pkg",
+		"opt/abs.cjs":              "/opt/abs.cjs",
+	} {
+		if want := "module " + spec + " required by /srv/web/server.js"; got[p] != want {
+			t.Errorf("%s: reason %q, want %q", p, got[p], want)
+		}
+	}
+	for _, p := range []string{"srv/web/lib/other.js", "srv/web/pkg/index.js"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}

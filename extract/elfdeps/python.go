@@ -283,6 +283,14 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	}
 	for _, py := range st.pythons {
 		queue := []string{}
+		enqueue := func(found []string) {
+			for _, f := range found {
+				if !py.seen[f] {
+					py.seen[f] = true
+					queue = append(queue, f)
+				}
+			}
+		}
 		if !py.seen["config args"] {
 			// A module the config's command line names for a runner to import
 			// (gunicorn -k uvicorn.workers.UvicornWorker, --worker-class=gevent).
@@ -298,12 +306,7 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				if len(found) > 0 {
 					py.seen["module:"+mod] = true
 				}
-				for _, f := range found {
-					if !py.seen[f] {
-						py.seen[f] = true
-						queue = append(queue, f)
-					}
-				}
+				enqueue(found)
 			}
 		}
 		for _, src := range st.sources {
@@ -336,6 +339,13 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 						mods = append(slices.Clip(mods), m)
 					}
 				}
+				for _, mod := range imported {
+					found, err := p.takeLocalModule(py, src, mod)
+					if err != nil {
+						return nil, err
+					}
+					enqueue(found)
+				}
 			}
 			for _, mod := range mods {
 				if py.seen["module:"+mod] {
@@ -350,12 +360,7 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				if err != nil {
 					return nil, err
 				}
-				for _, f := range found {
-					if !py.seen[f] {
-						py.seen[f] = true
-						queue = append(queue, f)
-					}
-				}
+				enqueue(found)
 			}
 		}
 	}
@@ -397,6 +402,34 @@ func (r *Resolver) readSource(name string) ([]byte, error) {
 // namespace package; with the distribution metadata that names it. It returns the
 // .py files taken, to scan in turn.
 func (p *process) takeModule(py *python, mod, why string) ([]string, error) {
+	return p.takeModuleIn(py, py.site, mod, why)
+}
+
+// takeLocalModule adds the module mod that sits next to the app source src: the
+// directory of the script python3 runs is first on sys.path, so a script outside the
+// directory named with --from (a script's python3 /opt/svc/main.py) imports its
+// sibling modules from there ("No module named 'helper'" before).
+func (p *process) takeLocalModule(py *python, src, mod string) ([]string, error) {
+	dir := path.Dir(src)
+	key := "local:" + join(dir, mod)
+	if py.seen[key] {
+		return nil, nil
+	}
+	py.seen[key] = true
+	for _, name := range []string{mod + ".py", mod + ".pyc", mod} {
+		ok, err := p.r.exists(join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return p.takeModuleIn(py, []string{dir}, mod, "module "+mod+" next to /"+src)
+		}
+	}
+	return nil, nil
+}
+
+// takeModuleIn is takeModule in the directories dirs.
+func (p *process) takeModuleIn(py *python, dirs []string, mod, why string) ([]string, error) {
 	var sources []string
 	addSources := func(from int) {
 		for _, d := range p.c.deps[from:] {
@@ -405,7 +438,7 @@ func (p *process) takeModule(py *python, mod, why string) ([]string, error) {
 			}
 		}
 	}
-	for _, dir := range py.site {
+	for _, dir := range dirs {
 		from := len(p.c.deps)
 		pkg := join(dir, mod)
 		if fi, err := fs.Stat(p.r.fsys, p.realOr(pkg)); err == nil && fi.IsDir() {
@@ -574,6 +607,9 @@ func (r *Resolver) argModules() []string {
 		lines = append(lines, st.args)
 	}
 	for _, args := range r.cmdArgs { // what wrappers and shell-form commands run
+		lines = append(lines, args)
+	}
+	for _, args := range r.otherArgs { // and scripts' command lines
 		lines = append(lines, args)
 	}
 	for _, args := range lines {

@@ -343,3 +343,26 @@ exec ${APP_BIN:-/app/server} "$@"
 		t.Errorf("warnings %q, want one naming $T and $U", warns)
 	}
 }
+
+// TestClosureBusyboxAppletArgs: a busybox applet's arguments in a script are the
+// applet's (sed's expression is no shell script to read); a file they name comes, and
+// a busybox shell's script argument that is a directory is neither an error nor missing.
+func TestClosureBusyboxAppletArgs(t *testing.T) {
+	t.Parallel()
+	m := fstest.MapFS{
+		"app/run.sh":  file([]byte("#!/bin/sh\nsed 's/x/y/' /etc/f\nbusybox sh /app\n")),
+		"etc/f":       text("x\n"),
+		"bin/sh":      link("dash"),
+		"bin/dash":    file(mkELF(t, elfSpec{noDyn: true})),
+		"bin/sed":     link("busybox"),
+		"bin/busybox": file(append(mkELF(t, elfSpec{noDyn: true}), []byte("\x00sed\x00sh\x00")...)),
+	}
+	var warns []string
+	got := closureReasons(t, m, "app/run.sh", WithPath("/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
+	if !strings.HasPrefix(got["etc/f"], `file named by the arguments of command "sed" run by /app/run.sh`) {
+		t.Errorf("etc/f: reason %q", got["etc/f"])
+	}
+	if len(warns) > 0 {
+		t.Errorf("warnings %q: want none", warns)
+	}
+}

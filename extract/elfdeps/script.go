@@ -129,7 +129,11 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	if err != nil {
 		return err
 	}
-	if dynamic, err = r.expandDynamic(c, res, sh, dynamic); err != nil {
+	lookup := r.scriptLookup(res)
+	if dynamic, err = r.expandDynamic(c, sh, dynamic, lookup); err != nil {
+		return err
+	}
+	if err := r.scriptLines(c, res, sh, lookup); err != nil {
 		return err
 	}
 	var notFound []string
@@ -178,20 +182,7 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 // ${APP:-/app/server}, JAVA="$JAVA_HOME/bin/java" then exec "$JAVA". Only the
 // warning was given before, and the image failed at start. It returns what is still
 // unknown: a variable the script sets twice, or from a command, is a run's to tell.
-func (r *Resolver) expandDynamic(c *collector, res shell.Result, sh shellRun, dynamic []string) ([]string, error) {
-	var lookup func(name string) (string, bool)
-	depth := 0
-	lookup = func(name string) (string, bool) {
-		if vals, ok := res.Assigns[name]; ok {
-			if len(vals) != 1 || depth > 8 {
-				return "", false
-			}
-			depth++
-			defer func() { depth-- }()
-			return shell.Expand(vals[0], lookup)
-		}
-		return rootfs.Getenv(r.opts.env, name)
-	}
+func (r *Resolver) expandDynamic(c *collector, sh shellRun, dynamic []string, lookup func(string) (string, bool)) ([]string, error) {
 	var unknown []string
 	for _, d := range dynamic {
 		word := d
@@ -212,6 +203,91 @@ func (r *Resolver) expandDynamic(c *collector, res shell.Result, sh shellRun, dy
 		}
 	}
 	return unknown, nil
+}
+
+// scriptLookup gives the values of a script's variables that its own assignments and
+// the config's Env settle: one assignment (itself settled) or none and an Env setting.
+func (r *Resolver) scriptLookup(res shell.Result) func(string) (string, bool) {
+	var lookup func(name string) (string, bool)
+	depth := 0
+	lookup = func(name string) (string, bool) {
+		if vals, ok := res.Assigns[name]; ok {
+			if len(vals) != 1 || depth > 8 {
+				return "", false
+			}
+			depth++
+			defer func() { depth-- }()
+			return shell.Expand(vals[0], lookup)
+		}
+		return rootfs.Getenv(r.opts.env, name)
+	}
+	return lookup
+}
+
+// scriptLines runs the programs of the script's command lines with the arguments the
+// lines give them (shell.Line.Words: exec java $JAVA_OPTS -jar /app/app.jar runs java
+// with -jar /app/app.jar), so that the rules that read a program's arguments apply
+// (the jar's class path, python3 -m's module), and takes the regular files the
+// arguments name (python3 /opt/svc/main.py, node /srv/server.js): by absolute path,
+// or relative to a literal cd. Only the programs were taken before, without their
+// arguments or files, and the image failed at start (ClassNotFoundException, can't
+// open file, Cannot find module).
+func (r *Resolver) scriptLines(c *collector, res shell.Result, sh shellRun, lookup func(string) (string, bool)) error {
+	for _, l := range res.Lines {
+		argv := l.Words(lookup)
+		if len(argv) < 2 || sh.funcs[argv[0]] {
+			continue // a program alone is the Commands loop's
+		}
+		if l.Dir != "" && strings.Contains(argv[0], "/") && !path.IsAbs(argv[0]) {
+			argv[0] = path.Join(l.Dir, argv[0])
+		}
+		why := fmt.Sprintf("command %q run by %s", argv[0], sh.named)
+		found, err := r.runArgv(c, argv, sh.pathEnv, why+" with its arguments")
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue // the Commands loop says so
+		}
+		for _, a := range argv[1:] {
+			names := rootfs.PathsIn(a)
+			if l.Dir != "" && a != "" && !path.IsAbs(a) && !strings.HasPrefix(a, "-") && !strings.ContainsAny(a, "=:,") {
+				names = append(names, path.Join(l.Dir, a))
+			}
+			for _, name := range names {
+				if err := r.addRegular(c, name, "file named by the arguments of "+why); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// addRegular takes name when it is a regular file, symlinks followed.
+func (r *Resolver) addRegular(c *collector, name, why string) error {
+	ok, err := r.isRegular(name)
+	if ok {
+		w, _ := r.walk(name)
+		c.add(w, tidyName(name), why)
+	}
+	return err
+}
+
+// isRegular says whether name is a regular file, symlinks followed.
+func (r *Resolver) isRegular(name string) (bool, error) {
+	w, err := r.walk(name)
+	if err != nil {
+		if rootfs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	fi, err := r.links.Lstat(w.real)
+	if err != nil {
+		return false, err
+	}
+	return fi.Mode().IsRegular(), nil
 }
 
 // argCommands runs the command lines of res that run the script's arguments ("$@"),

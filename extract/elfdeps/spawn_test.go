@@ -112,3 +112,30 @@ func TestClosurePythonPathDirs(t *testing.T) {
 		}
 	}
 }
+
+// TestClosurePythonLocalModules: an app source's sibling modules and packages come,
+// with what they import; a name its directory does not have is looked for in the site
+// directories only.
+func TestClosurePythonLocalModules(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"yaml/__init__.py": "", "helper2.py": ""})
+	m["opt/svc/main.py"] = text("import helper, pkg.sub\nimport helper2\n")
+	m["opt/svc/helper.py"] = text("import yaml\n")
+	m["opt/svc/pkg/__init__.py"] = text("")
+	m["opt/svc/pkg/sub.py"] = text("")
+	m["opt/svc/unused.py"] = text("")
+	got := pythonImportReasons(t, m, "opt/svc/main.py")
+	for p, why := range map[string]string{
+		"opt/svc/helper.py":       "module helper next to /opt/svc/main.py",
+		"opt/svc/pkg/sub.py":      "module pkg next to /opt/svc/main.py",
+		site + "yaml/__init__.py": "module yaml imported by /opt/svc/helper.py",
+		site + "helper2.py":       "module helper2 imported by /opt/svc/main.py",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if r, ok := got["opt/svc/unused.py"]; ok {
+		t.Errorf("unused.py taken: %s", r)
+	}
+}

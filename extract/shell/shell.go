@@ -33,11 +33,28 @@ type Result struct {
 	// the arguments. Prefixes that only pass the command on (exec, command, env with
 	// its settings, nohup) are left out.
 	ArgCommands [][]string
+	// Lines are the command lines the script runs (not a builtin or a function of its
+	// own), from the command word on less the prefixes ArgCommands leaves out, each
+	// distinct line once: the arguments that rules read
+	// (java -jar FILE, python3 -m MODULE) and the files a line names. At most maxLines.
+	Lines []Line
 	// Assigns are the values the script gives its variables (NAME=VALUE before a
 	// command or alone, and after export, readonly, local, declare or typeset), as
 	// written, each distinct value once, for Expand.
 	Assigns map[string][]string
 }
+
+// Line is one command line of a script.
+type Line struct {
+	// Argv are its words as written: Words reads them.
+	Argv []string
+	// Dir is the directory a cd to a literal directory moved to before the line, ""
+	// when unknown: what a relative word names is there.
+	Dir string
+}
+
+// maxLines bounds Lines: a script's work, not a generated file's, is what they serve.
+const maxLines = 1024
 
 // Args stands for the script's arguments ("$@") in ArgCommands.
 const Args = "\x00$@"
@@ -93,6 +110,15 @@ func Scan(src []byte) Result {
 			r.ArgCommands = append(r.ArgCommands, a)
 		}
 	}
+	for _, l := range s.lines {
+		if len(r.Lines) >= maxLines {
+			break
+		}
+		if s.funcs[l.Argv[0]] || slices.ContainsFunc(r.Lines, func(m Line) bool { return m.Dir == l.Dir && slices.Equal(m.Argv, l.Argv) }) {
+			continue
+		}
+		r.Lines = append(r.Lines, l)
+	}
 	r.Assigns = s.assigns
 	return r
 }
@@ -134,6 +160,25 @@ func Expand(raw string, lookup func(name string) (string, bool)) (string, bool) 
 		}
 	}
 	return b.String(), quote == 0
+}
+
+// Words are the line's words as the shell gives them to the program, with lookup
+// giving variables' values (Expand); a word only a run can tell ($OPTS, "$@") is left
+// out, as an empty expansion would be: the options such words carry are the ones the
+// line's readers can do without, and the literal words keep their meaning. It is nil
+// when the command word is such a word.
+func (l Line) Words(lookup func(name string) (string, bool)) []string {
+	out := make([]string, 0, len(l.Argv))
+	for i, raw := range l.Argv {
+		w, ok := Expand(raw, lookup)
+		switch {
+		case ok:
+			out = append(out, w)
+		case i == 0:
+			return nil
+		}
+	}
+	return out
 }
 
 // expandParam expands the parameter after a $ at the start of rest, returning its value
@@ -283,6 +328,11 @@ type frame struct {
 	// ArgCommands; argsIn says one of them is the script's arguments.
 	argv   []string
 	argsIn bool
+	// raws are the words of the command line as written; line says they are one for
+	// Lines, run from dir.
+	raws []string
+	line bool
+	dir  string
 }
 
 func newFrame(k frameKind) *frame { return &frame{kind: k, cmdPos: k != frameDouble} }
@@ -302,6 +352,7 @@ type scanner struct {
 	cdFrom string // cwd before the cd being read
 	// argCommands are the command lines that run the script's arguments.
 	argCommands [][]string
+	lines       []Line
 	stop        bool      // the rest of the script is not shell
 	stopping    bool      // the script ends with the command line being read
 	heredocs    []heredoc // delimiters whose bodies start at the next newline
@@ -691,10 +742,11 @@ func (s *scanner) command(f *frame, w, raw string, dyn bool) {
 		return
 	}
 	f.cmdPos = false
-	f.argv, f.argsIn = nil, false
+	f.argv, f.argsIn, f.raws, f.line = nil, false, nil, false
 	if dyn {
 		s.dynamic = append(s.dynamic, raw)
 		s.argsCommandWord(f, raw)
+		s.startLine(f, raw)
 		return
 	}
 	if p := prefixOf(w); p != nil {
@@ -709,7 +761,13 @@ func (s *scanner) command(f *frame, w, raw string, dyn bool) {
 	}
 	f.lastCmd = w
 	f.argv = []string{w}
+	s.startLine(f, raw)
 	s.add(w)
+}
+
+// startLine starts the command line of f for Lines at its command word, as written.
+func (s *scanner) startLine(f *frame, raw string) {
+	f.raws, f.line, f.dir = []string{raw}, true, s.cwd
 }
 
 // argsCommandWord starts the command line of f at a command word that is an
@@ -722,6 +780,9 @@ func (s *scanner) argsCommandWord(f *frame, raw string) {
 
 // argument adds an argument word to the command line being read.
 func (s *scanner) argument(f *frame, w, raw string, dyn bool) {
+	if f.line && len(f.raws) < maxArgv {
+		f.raws = append(f.raws, raw)
+	}
 	if f.argv == nil || len(f.argv) >= maxArgv {
 		return
 	}
@@ -749,13 +810,16 @@ func (s *scanner) argument(f *frame, w, raw string, dyn bool) {
 	}
 }
 
-// endCommand ends the command line of f, keeping it when it runs the script's
-// arguments.
+// endCommand ends the command line of f, keeping it for Lines, and for ArgCommands
+// when it runs the script's arguments.
 func (s *scanner) endCommand(f *frame) {
 	if f.argsIn {
 		s.argCommands = append(s.argCommands, f.argv)
 	}
-	f.argv, f.argsIn = nil, false
+	if f.line && len(s.lines) < 4*maxLines {
+		s.lines = append(s.lines, Line{Argv: f.raws, Dir: f.dir})
+	}
+	f.argv, f.argsIn, f.raws, f.line = nil, false, nil, false
 }
 
 // prefixWord reads the words after exec, command, env, xargs, nohup: options, then the
@@ -779,6 +843,7 @@ func (s *scanner) prefixWord(f *frame, w, raw string, dyn bool) {
 	if dyn {
 		s.dynamic = append(s.dynamic, p.name+" "+raw)
 		s.argsCommandWord(f, raw)
+		s.startLine(f, raw)
 		return
 	}
 	f.cmdPos = true

@@ -78,6 +78,59 @@ func TestScanArgCommands(t *testing.T) {
 	}
 }
 
+// TestScanLines: every command line with a literal command word, after the prefixes
+// that pass it on, with its expansions marked and the directory a cd moved to;
+// builtins, functions, cd and a command word that is an expansion give none.
+func TestScanLines(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, src string
+		want      []Line
+		words     [][]string // Words with X=x known
+	}{
+		{name: "a known command word", src: "J=/usr/bin/java\nexec \"$J\" -jar app.jar\n",
+			want: []Line{{Argv: []string{`"$J"`, "-jar", "app.jar"}}}, words: [][]string{{"/usr/bin/java", "-jar", "app.jar"}}},
+		{name: "java entrypoint", src: "#!/bin/sh\nset -e\nexec java $JAVA_OPTS -jar /app/$X.jar \"$@\"\n",
+			want: []Line{{Argv: []string{"java", "$JAVA_OPTS", "-jar", "/app/$X.jar", `"$@"`}}}, words: [][]string{{"java", "-jar", "/app/x.jar"}}},
+		{name: "prefixes quotes and a substitution", src: "v=$(python3 -c 'import sys')\nnohup env A=1 node \"/opt/my app.js\" &\n",
+			want:  []Line{{Argv: []string{"python3", "-c", "'import sys'"}}, {Argv: []string{"node", `"/opt/my app.js"`}}},
+			words: [][]string{{"python3", "-c", "import sys"}, {"node", "/opt/my app.js"}}},
+		{name: "after cd", src: "cd /srv\n./run --port 8 > /dev/null\ncd \"$Y\"\nrun2\n",
+			want: []Line{{Argv: []string{"./run", "--port", "8"}, Dir: "/srv"}, {Argv: []string{"run2"}}}, words: [][]string{{"./run", "--port", "8"}, {"run2"}}},
+		{name: "repeated once", src: "tool a\ntool a; tool b\n",
+			want: []Line{{Argv: []string{"tool", "a"}}, {Argv: []string{"tool", "b"}}}, words: [][]string{{"tool", "a"}, {"tool", "b"}}},
+		{name: "a function's body, not its call", src: "f() { helper $(date) x; }\nf\n",
+			want: []Line{{Argv: []string{"date"}}, {Argv: []string{"helper", "$(date)", "x"}}}, words: [][]string{{"date"}, {"helper", "x"}}},
+		{name: "a command word with an expansion", src: "exec \"$JAVA_HOME/bin/java\" -cp /a Main\n\"$@\"\n",
+			want:  []Line{{Argv: []string{`"$JAVA_HOME/bin/java"`, "-cp", "/a", "Main"}}, {Argv: []string{`"$@"`}}},
+			words: [][]string{nil, nil}},
+		{name: "none", src: "echo /a\ncd /x\n[ -f /y ]\nexport A=/z\n", want: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Scan([]byte(tt.src)).Lines
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Scan(%q).Lines =\n%q, want\n%q", tt.src, got, tt.want)
+			}
+			var words [][]string
+			for _, l := range got {
+				words = append(words, l.Words(func(n string) (string, bool) {
+					switch n {
+					case "X":
+						return "x", true
+					case "J":
+						return "/usr/bin/java", true
+					}
+					return "", false
+				}))
+			}
+			if !reflect.DeepEqual(words, tt.words) {
+				t.Errorf("Words = %q, want %q", words, tt.words)
+			}
+		})
+	}
+}
+
 // TestScanDebianScripts reads every shell script in this machine's /bin and /usr/sbin:
 // Scan never fails, and the commands it names are nearly all real programs (those it
 // finds in no PATH directory are optional tools the scripts guard with command -v, or

@@ -111,3 +111,16 @@ func executable(fsys fs.ReadLinkFS, file string) error {
 	}
 	return nil
 }
+
+// PathsIn are the absolute paths a command-line word names, whole or as a piece of it
+// cut at "=", ":", "," and blanks (--config=/etc/app.yaml, -javaagent:/opt/a.jar=x,
+// NODE_OPTIONS="--require /opt/r.js"), cleaned, in order.
+func PathsIn(word string) []string {
+	var out []string
+	for _, tok := range strings.FieldsFunc(word, func(r rune) bool { return r == '=' || r == ':' || r == ',' || r == ' ' || r == '\t' }) {
+		if strings.HasPrefix(tok, "/") && !strings.HasPrefix(tok, "//") {
+			out = append(out, path.Clean(tok))
+		}
+	}
+	return out
+}

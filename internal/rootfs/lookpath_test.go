@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"io/fs"
+	"slices"
 	"testing"
 	"testing/fstest"
 
@@ -129,6 +130,22 @@ func TestPathEnv(t *testing.T) {
 	for _, tt := range tests {
 		if got := rootfs.PathEnv(tt.env); got != tt.want {
 			t.Errorf("PathEnv(%q) = %q, want %q", tt.env, got, tt.want)
+		}
+	}
+}
+
+// TestPathsIn: the absolute paths of a word, whole or cut at = : , and blanks.
+func TestPathsIn(t *testing.T) {
+	t.Parallel()
+	for word, want := range map[string][]string{
+		"/app/main.py":                   {"/app/main.py"},
+		"--config=/etc/app//x.yaml":      {"/etc/app/x.yaml"},
+		"-javaagent:/opt/a.jar=opt,/b/c": {"/opt/a.jar", "/b/c"},
+		"--require /opt/r.js":            {"/opt/r.js"},
+		"relative/x //host/share -v":     nil,
+	} {
+		if got := rootfs.PathsIn(word); !slices.Equal(got, want) {
+			t.Errorf("PathsIn(%q) = %q, want %q", word, got, want)
 		}
 	}
 }

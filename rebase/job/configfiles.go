@@ -273,8 +273,7 @@ const maxNamedFiles = 64
 // absolute path: in the entrypoint's and the healthcheck's arguments (--config
 // /etc/app/config.yaml, --config=…, -javaagent:/opt/agent.jar=…) and in Env values
 // (APP_CONFIG=/etc/app.json, NODE_OPTIONS="--require /opt/otel/register.js",
-// JAVA_TOOL_OPTIONS). A word is cut at "=", ":", "," and spaces, as options join a
-// path to a name. Directories are never taken this way (JAVA_HOME names a whole
+// JAVA_TOOL_OPTIONS), as rootfs.PathsIn reads a word. Directories are never taken this way (JAVA_HOME names a whole
 // JRE), nor what PATH, LD_LIBRARY_PATH, LD_PRELOAD, HOME and SHELL name: the
 // closure takes what programs need of them. Without these files the program started,
 // then failed to open the file it was told to read.
@@ -286,12 +285,8 @@ func namedFiles(fsys fs.FS, cfg v1.Config) [][2]string {
 	var out [][2]string
 	seen := map[string]bool{}
 	add := func(word, why string) {
-		for _, tok := range strings.FieldsFunc(word, func(r rune) bool { return r == '=' || r == ':' || r == ',' || r == ' ' || r == '\t' }) {
-			if !strings.HasPrefix(tok, "/") || strings.HasPrefix(tok, "//") || len(out) >= maxNamedFiles {
-				continue
-			}
-			p := path.Clean(tok)
-			if !seen[p] && isFile(links, p) {
+		for _, p := range rootfs.PathsIn(word) {
+			if len(out) < maxNamedFiles && !seen[p] && isFile(links, p) {
 				seen[p] = true
 				out = append(out, [2]string{p, why})
 			}
