@@ -2,6 +2,7 @@ package extract
 
 import (
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -51,5 +52,32 @@ func TestSelectScriptDeps(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the FileSet lacks what was found: %+v", set.Files())
+	}
+}
+
+// TestSelectNamedDirectoryEntry: the directory a script appends a log to comes as its
+// entry, without the files it holds.
+func TestSelectNamedDirectoryEntry(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"app/run.sh":          file("#!/bin/sh\necho started >> /var/log/app/out.log\n", 0o755),
+		"bin/sh":              file("sh", 0o755),
+		"var/log/app":         &fstest.MapFile{Mode: fs.ModeDir | 0o750},
+		"var/log/app/old.log": file("old\n", 0o644),
+	}
+	set, err := Select(fsys, []Spec{{Path: "/app/run.sh"}}, WithSourceName("img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]File{}
+	for _, f := range set.Files() {
+		files[f.Path] = f
+	}
+	d, ok := files["/var/log/app"]
+	if !ok || !strings.HasPrefix(d.Reason, "directory of /var/log/app/out.log") {
+		t.Errorf("/var/log/app: %+v, want its entry for the log the script writes", d)
+	}
+	if _, ok := files["/var/log/app/old.log"]; ok {
+		t.Errorf("the directory's contents came with it: %+v", set.Files())
 	}
 }

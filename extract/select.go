@@ -777,6 +777,12 @@ func (s *selector) takeFound(deps []elfdeps.Dep) error {
 		if it, ok := s.set.items[p]; ok && it.origin == s.origin && it.src == p {
 			continue
 		}
+		if d.Dir {
+			if err := s.takeExact(Spec{Path: "/" + p, Exact: true, Reason: d.Reason}); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := s.takeAt(p, d.Reason, nil); err != nil {
 			return err
 		}

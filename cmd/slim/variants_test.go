@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -64,6 +64,10 @@ func TestSlimLangsVariants(t *testing.T) {
 		if b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", argv[0], err, b)
 		}
+	}
+	emptyDir := filepath.Join(dir, "empty")
+	if err := os.Mkdir(emptyDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	optLib := []string{"opt/lib/greet.jar=" + cp("greet.jar"), "opt/lib/util.jar=" + cp("util.jar")}
 	// A private CA in the image's bundle, which no base's bundle has.
@@ -219,6 +223,22 @@ fi
 			"srv/web/server.js=" + write("web/server.js", "console.log('web', require('./lib').v);\n", 0o644),
 			"srv/web/lib.js=" + write("web/lib.js", "module.exports = {v: 7};\n", 0o644)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.sh"} }, "web 7"},
+		// Files outside /app that the app names by a literal path: in a Python or Node
+		// source, or a script's redirection (FileNotFoundError, ENOENT, cannot open).
+		{"python names a file", []string{"app/cfg.py=" + write("cfg.py", "import json, os\nCONFIG = os.path.join('/etc/myapp', 'config.json')\nprint('py', json.load(open(CONFIG))['greeting'])\n", 0o644),
+			"etc/myapp/config.json=" + write("myapp/config.json", `{"greeting": "hello"}`, 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/cfg.py"} }, "py hello"},
+		{"node names a file", []string{"app/cfg.js=" + write("cfg.js", "const fs = require('fs');\nconsole.log('js', JSON.parse(fs.readFileSync('/etc/myapp/config.json')).greeting);\n", 0o644),
+			"etc/myapp/config.json=" + filepath.Join(dir, "myapp/config.json")},
+			func(c *v1.Config) { c.Cmd = []string{"node", "/app/cfg.js"} }, "js hello"},
+		{"sh redirect", []string{"app/read.sh=" + write("read.sh", "#!/bin/sh\nwhile read -r l; do echo \"line $l\"; done < /etc/myapp/list.txt\n", 0o755),
+			"etc/myapp/list.txt=" + write("myapp/list.txt", "one\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"/app/read.sh"} }, "line one"},
+		// A state file written into a directory the fat image has empty ("No such file or
+		// directory" at the first write before).
+		{"python writes into an empty directory", []string{"app/w.py=" + write("w.py", "import os\nSTATE = '/var/lib/myapp/state.json'\nwith open(STATE, 'w') as f:\n    f.write('{}')\nprint('state', os.path.getsize(STATE))\n", 0o644),
+			"var/lib/myapp=" + emptyDir},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/w.py"} }, "state 2"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

@@ -32,6 +32,9 @@ type Dep struct {
 	// Symlink is true when Path is a symlink to copy as a symlink; its target is in the
 	// result too.
 	Symlink bool
+	// Dir is true when Path is a directory the program uses by name (one it writes a
+	// file into, one it names): its entry is needed, not its contents.
+	Dir bool
 }
 
 // Option configures a Resolver.

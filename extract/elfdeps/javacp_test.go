@@ -239,8 +239,9 @@ func TestClosureShellFormJava(t *testing.T) {
 // TestClosureScriptLines: a script's command lines run their programs with the
 // arguments they give (an expansion the script cannot settle left out, one it can
 // read), so java's -jar brings the jar's class path even after a java -version, and
-// the files the lines name (absolute, or relative to a literal cd) come; a word only a
-// run can tell, a directory, and the files of a line whose program is missing do not.
+// the files the lines name (absolute, or relative to a literal cd) and redirect from
+// come; a word only a run can tell, a directory, and the files of a line whose program
+// is missing do not.
 func TestClosureScriptLines(t *testing.T) {
 	t.Parallel()
 	m := javaImage(t)
@@ -249,8 +250,9 @@ func TestClosureScriptLines(t *testing.T) {
 	m["etc/tool.conf"] = text("x")
 	m["srv/data/in.txt"] = text("x")
 	m["opt/missing-prog.conf"] = text("x")
+	m["etc/tool.list"] = text("x")
 	m["app/run.sh"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/bin/sh\nset -e\nJ=/app/app.jar\njava -version\n" +
-		"tool --config=/etc/tool.conf /opt $UNSET/x\ncd /srv\ntool data/in.txt\nnothere /opt/missing-prog.conf\n" +
+		"tool --config=/etc/tool.conf /opt $UNSET/x < /etc/tool.list\ncd /srv\ntool data/in.txt\nnothere /opt/missing-prog.conf\n" +
 		"exec java $JAVA_OPTS -Dx=1 -jar \"$J\" \"$@\"\n")}
 	got := closureReasons(t, m, "app/run.sh", WithPath("/usr/bin:/bin"))
 	for p, why := range map[string]string{
@@ -259,6 +261,7 @@ func TestClosureScriptLines(t *testing.T) {
 		"usr/share/java/shared.jar": "run by /usr/lib/jvm/jre/bin/java",
 		"etc/tool.conf":             `file named by the arguments of command "tool" run by /app/run.sh`,
 		"srv/data/in.txt":           `file named by the arguments of command "tool" run by /app/run.sh`,
+		"etc/tool.list":             "file a redirection of /app/run.sh names",
 	} {
 		if !strings.HasPrefix(got[p], why) {
 			t.Errorf("%s: reason %q, want %q", p, got[p], why)

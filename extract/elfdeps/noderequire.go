@@ -64,7 +64,7 @@ func jsPackageName(spec string) string {
 }
 
 // nodeSource takes what the app's JavaScript source src needs, once: the processes it
-// starts and the packages it loads.
+// starts, the files it names and the modules it loads.
 func (p *process) nodeSource(src string) error {
 	st := p.r.langs()
 	if st.done["jssrc:"+src] {
@@ -78,7 +78,10 @@ func (p *process) nodeSource(src string) error {
 	if err := p.r.spawnedIn(p.c, src, b, nodeSpawn); err != nil {
 		return err
 	}
-	return p.nodeRequires(src, b)
+	if err := p.nodeRequires(src, b); err != nil {
+		return err
+	}
+	return p.r.sourceFiles(p.c, src, b, false)
 }
 
 // nodeRequires takes the packages the app's JavaScript source src (text b) loads by

@@ -329,6 +329,9 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				if err := r.spawnedIn(c, src, b, pythonSpawn); err != nil {
 					return nil, err
 				}
+				if err := r.sourceFiles(c, src, b, true); err != nil {
+					return nil, err
+				}
 				for _, d := range pythonPathDirs(b) {
 					if d := tidyName(d); !slices.Contains(py.site, d) {
 						py.site = append(py.site, d)

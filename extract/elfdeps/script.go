@@ -136,6 +136,14 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	if err := r.scriptLines(c, res, sh, lookup); err != nil {
 		return err
 	}
+	for _, f := range res.Redirects {
+		// done < /etc/app/list.txt: the script reads it (or appends to it).
+		if path.IsAbs(f) {
+			if err := r.addNamed(c, f, "file a redirection of "+sh.named+" names"); err != nil {
+				return err
+			}
+		}
+	}
 	var notFound []string
 	for _, cmd := range res.Commands {
 		if funcs[cmd] {
@@ -255,7 +263,7 @@ func (r *Resolver) scriptLines(c *collector, res shell.Result, sh shellRun, look
 				names = append(names, path.Join(l.Dir, a))
 			}
 			for _, name := range names {
-				if err := r.addRegular(c, name, "file named by the arguments of "+why); err != nil {
+				if err := r.addNamed(c, name, "file named by the arguments of "+why); err != nil {
 					return err
 				}
 			}
@@ -272,6 +280,43 @@ func (r *Resolver) addRegular(c *collector, name, why string) error {
 		c.add(w, tidyName(name), why)
 	}
 	return err
+}
+
+// addNamed takes what an app names by a literal path: a regular file; a directory as
+// its entry alone; for a name the image lacks, the directory it would be made in, as
+// its entry alone (a log or state file the app writes into a directory a Dockerfile
+// made empty: "No such file or directory" at its first write before).
+func (r *Resolver) addNamed(c *collector, name, why string) error {
+	for i, n := range []string{name, path.Dir(name)} {
+		if tidyName(n) == "" || tidyName(n) == "." {
+			return nil
+		}
+		w, err := r.walk(n)
+		if err != nil {
+			if rootfs.IsNotFound(err) && i == 0 {
+				why = "directory of " + name + ", " + why
+				continue
+			}
+			if rootfs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		fi, err := r.links.Lstat(w.real)
+		switch {
+		case err != nil:
+			return err
+		case fi.Mode().IsRegular() && i == 0:
+			c.add(w, tidyName(n), why)
+		case fi.IsDir():
+			for _, l := range w.links {
+				c.addDep(Dep{Path: l, Reason: "symlink on the way to " + tidyName(n) + ": " + why, Symlink: true})
+			}
+			c.addDep(Dep{Path: w.real, Reason: why, Dir: true})
+		}
+		return nil
+	}
+	return nil
 }
 
 // isRegular says whether name is a regular file, symlinks followed.

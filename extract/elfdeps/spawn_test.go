@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -137,5 +138,67 @@ func TestClosurePythonLocalModules(t *testing.T) {
 	}
 	if r, ok := got["opt/svc/unused.py"]; ok {
 		t.Errorf("unused.py taken: %s", r)
+	}
+}
+
+// TestSourcePaths: absolute paths in literal strings and in joins of literal strings;
+// relative names, f-strings, templates, URLs' paths with blanks, comments and joins
+// with a variable are not.
+func TestSourcePaths(t *testing.T) {
+	t.Parallel()
+	py := `import os
+CONFIG = '/etc/myapp/config.json'  # '/etc/in-a-comment'
+TPL = os.path.join('/usr/share/myapp', 'templates', 'base.html')
+ABS = os.path.join('/ignored', '/opt/abs.txt')
+VAR = os.path.join('/etc', name)
+F = f'/etc/{name}.conf'
+REL = 'data/x.json'
+SPACE = '/a b'
+`
+	if got, want := sourcePaths([]byte(py), true), []string{"/etc/myapp/config.json", "/usr/share/myapp/templates/base.html", "/usr/share/myapp", "/opt/abs.txt", "/ignored", "/etc"}; !slices.Equal(got, want) {
+		t.Errorf("python: %q, want %q", got, want)
+	}
+	js := "const p = require('path');\n// '/etc/comment'\nconst c = fs.readFileSync(\"/etc/myapp/c.json\");\nconst d = p.resolve('/srv', 'web', 'x.html');\nconst e = `/etc/${n}`;\n"
+	if got, want := sourcePaths([]byte(js), false), []string{"/etc/myapp/c.json", "/srv/web/x.html", "/srv"}; !slices.Equal(got, want) {
+		t.Errorf("js: %q, want %q", got, want)
+	}
+}
+
+// TestClosureSourceFiles: the regular files an app source names come, a directory it
+// names by its entry, and for a file the image lacks the directory it would be in, by
+// its entry; what installed libraries name does not.
+func TestClosureSourceFiles(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"lib/__init__.py": "X = '/etc/lib-named.txt'\n"})
+	m["app/a.py"] = text("import lib, os\nC = '/etc/myapp/config.json'\nT = os.path.join('/usr/share/myapp', 'base.html')\nD = '/usr/share/myapp'\nG = '/etc/gone.json'\n" +
+		"LOG = '/var/log/myapp/app.log'\nN = '/nowhere/x'\n")
+	m["var/log/myapp/old.log"] = text("")
+	m["etc/myapp/config.json"] = text("{}")
+	m["usr/share/myapp/base.html"] = text("")
+	m["usr/share/myapp/other.html"] = text("")
+	m["etc/lib-named.txt"] = text("")
+	got := pythonImportReasons(t, m, "app/a.py")
+	for _, p := range []string{"etc/myapp/config.json", "usr/share/myapp/base.html"} {
+		if got[p] != "file named in /app/a.py" {
+			t.Errorf("%s: reason %q", p, got[p])
+		}
+	}
+	if got[site+"lib/__init__.py"] == "" {
+		t.Errorf("lib not imported: %v", got)
+	}
+	for p, why := range map[string]string{
+		// Directories by their entry: one named, the one a missing file would be made in.
+		"usr/share/myapp": "file named in /app/a.py",
+		"var/log/myapp":   "directory of /var/log/myapp/app.log, file named in /app/a.py",
+		"etc":             "directory of /etc/gone.json, file named in /app/a.py",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{"usr/share/myapp/other.html", "etc/lib-named.txt", "var/log/myapp/old.log", "nowhere"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
 	}
 }

@@ -38,6 +38,10 @@ type Result struct {
 	// distinct line once: the arguments that rules read
 	// (java -jar FILE, python3 -m MODULE) and the files a line names. At most maxLines.
 	Lines []Line
+	// Redirects are the files the script's redirections name (< FILE, > FILE, 2>>
+	// FILE…) by a literal word, each once: made absolute after a cd to a literal
+	// directory, as Commands are.
+	Redirects []string
 	// Assigns are the values the script gives its variables (NAME=VALUE before a
 	// command or alone, and after export, readonly, local, declare or typeset), as
 	// written, each distinct value once, for Expand.
@@ -119,6 +123,11 @@ func Scan(src []byte) Result {
 		}
 		r.Lines = append(r.Lines, l)
 	}
+	for _, f := range s.redirects {
+		if !slices.Contains(r.Redirects, f) {
+			r.Redirects = append(r.Redirects, f)
+		}
+	}
 	r.Assigns = s.assigns
 	return r
 }
@@ -161,6 +170,9 @@ func Expand(raw string, lookup func(name string) (string, bool)) (string, bool) 
 	}
 	return b.String(), quote == 0
 }
+
+// noVars knows no variable: Expand with it reads quotes only.
+func noVars(string) (string, bool) { return "", false }
 
 // Words are the line's words as the shell gives them to the program, with lookup
 // giving variables' values (Expand); a word only a run can tell ($OPTS, "$@") is left
@@ -267,14 +279,15 @@ const (
 type expect int
 
 const (
-	expectNothing  expect = iota
-	expectSkipLine        // `for x in …`: words up to the separator are data
-	expectCaseIn          // `case WORD in`
-	expectFuncName        // `function NAME`
-	expectRedirect        // the file of a redirection
-	expectHeredoc         // the delimiter after <<
-	expectArith           // inside (( )) or [[ ]]: no commands until the closer
-	expectSource          // the file after . or source
+	expectNothing    expect = iota
+	expectSkipLine          // `for x in …`: words up to the separator are data
+	expectCaseIn            // `case WORD in`
+	expectFuncName          // `function NAME`
+	expectRedirect          // the file of a redirection
+	expectHereString        // the word after <<<: text, not a file
+	expectHeredoc           // the delimiter after <<
+	expectArith             // inside (( )) or [[ ]]: no commands until the closer
+	expectSource            // the file after . or source
 )
 
 // prefix is a command that runs the command named after its options.
@@ -353,6 +366,7 @@ type scanner struct {
 	// argCommands are the command lines that run the script's arguments.
 	argCommands [][]string
 	lines       []Line
+	redirects   []string
 	stop        bool      // the rest of the script is not shell
 	stopping    bool      // the script ends with the command line being read
 	heredocs    []heredoc // delimiters whose bodies start at the next newline
@@ -604,6 +618,13 @@ func (s *scanner) endWord() {
 func (s *scanner) word(f *frame, w, raw string, dyn bool) {
 	switch f.expect {
 	case expectRedirect:
+		f.expect = expectNothing
+		// >&2, <&-: a descriptor, not a file.
+		if v, ok := Expand(raw, noVars); ok && strings.Trim(v, "0123456789-") != "" && len(s.redirects) < maxLines {
+			s.redirects = append(s.redirects, s.inCwd(v))
+		}
+		return
+	case expectHereString:
 		f.expect = expectNothing
 		return
 	case expectHeredoc:
@@ -859,12 +880,21 @@ func (s *scanner) prefixWord(f *frame, w, raw string, dyn bool) {
 func (s *scanner) lineStart(i int) bool { return i == 0 || s.src[i-1] == '\n' }
 
 func (s *scanner) add(w string) {
-	if s.cwd != "" && strings.Contains(w, "/") && !path.IsAbs(w) {
-		w = path.Join(s.cwd, w)
+	if strings.Contains(w, "/") {
+		w = s.inCwd(w)
 	}
 	if validCommand(w) {
 		s.commands = append(s.commands, w)
 	}
+}
+
+// inCwd is the relative name w made absolute in the directory a literal cd moved to,
+// when there was one; w otherwise.
+func (s *scanner) inCwd(w string) string {
+	if s.cwd != "" && !path.IsAbs(w) {
+		return path.Join(s.cwd, w)
+	}
+	return w
 }
 
 // validCommand accepts plain program names and absolute paths, so that a mis-read word
@@ -900,8 +930,10 @@ func (s *scanner) op(op string) {
 	switch op {
 	case "<<", "<<-":
 		f.expect, f.heredocTabs = expectHeredoc, op == "<<-"
-	case "<", ">", ">>", "&>", ">&", "<&", "<>", ">|", "<<<":
+	case "<", ">", ">>", "&>", ">&", "<&", "<>", ">|":
 		f.expect = expectRedirect
+	case "<<<":
+		f.expect = expectHereString
 	case "(":
 		f.parens++
 		if f.lastCmd != "" {

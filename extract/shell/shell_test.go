@@ -131,6 +131,18 @@ func TestScanLines(t *testing.T) {
 	}
 }
 
+// TestScanRedirects: the files redirections name by a literal word, made absolute
+// after a literal cd; descriptors, expansions and here-strings are no files.
+func TestScanRedirects(t *testing.T) {
+	t.Parallel()
+	src := "#!/bin/sh\nwhile read -r l; do echo \"$l\"; done < /etc/app/list.txt\necho x >> '/var/log/app.log' 2>&1\n" +
+		"cat < $F\ngrep x <<< /etc/not-a-file\ncd /srv\nsort < data.txt > /dev/null\ncat <<EOF\n< /etc/in-heredoc\nEOF\n"
+	want := []string{"/etc/app/list.txt", "/var/log/app.log", "/srv/data.txt", "/dev/null"}
+	if got := Scan([]byte(src)).Redirects; !reflect.DeepEqual(got, want) {
+		t.Errorf("Redirects = %q, want %q", got, want)
+	}
+}
+
 // TestScanDebianScripts reads every shell script in this machine's /bin and /usr/sbin:
 // Scan never fails, and the commands it names are nearly all real programs (those it
 // finds in no PATH directory are optional tools the scripts guard with command -v, or
