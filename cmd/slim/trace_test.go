@@ -93,13 +93,14 @@ func TestTraceImage(t *testing.T) {
 	}
 
 	// Without --trace, the files the script reads are not known (its commands are:
-	// the closure reads the script), so the data and the directory are missing.
+	// the closure reads the script), so the data and the directory's files are
+	// missing (ls's argument brings the directory, as its entry alone).
 	code, _, stderr = slimCLI(t, "--addr", bk.addr, "--from", ref+":/app/run.sh", "--base", "scratch", "--report", report, "--force")
 	if code != 0 {
 		t.Fatalf("without --trace: exit %d: %s", code, stderr)
 	}
 	for _, f := range readReport(t, report).Files {
-		if f.Path == "/app/data.txt" || strings.HasPrefix(f.Path, "/app/dir") {
+		if f.Path == "/app/data.txt" || strings.HasPrefix(f.Path, "/app/dir/") {
 			t.Errorf("without --trace, %s was taken (%s): the test shows nothing", f.Path, f.Reason)
 		}
 	}

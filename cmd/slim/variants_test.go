@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, a pip console script and scripts named by #! alone, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -239,6 +239,22 @@ fi
 		{"python writes into an empty directory", []string{"app/w.py=" + write("w.py", "import os\nSTATE = '/var/lib/myapp/state.json'\nwith open(STATE, 'w') as f:\n    f.write('{}')\nprint('state', os.path.getsize(STATE))\n", 0o644),
 			"var/lib/myapp=" + emptyDir},
 			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/w.py"} }, "state 2"},
+		// Scripts that name their runtime by #! alone, no extension: a pip console script
+		// in /usr/local/bin as CMD (gunicorn, uvicorn, celery are such), an app's tool;
+		// ModuleNotFoundError and Cannot find module before.
+		{"python console script", []string{"app/README=" + filepath.Join(dir, "README"),
+			"usr/local/bin/greet=" + write("greet", "#!/usr/bin/python3\nimport sys\nfrom greetcli.main import main\nsys.exit(main())\n", 0o755),
+			"usr/local/lib/python3.11/dist-packages/greetcli/__init__.py=" + write("greetcli/__init__.py", "", 0o644),
+			"usr/local/lib/python3.11/dist-packages/greetcli/main.py=" + write("greetcli/main.py", "import yaml\ndef main():\n    print('cli', yaml.safe_load('[3]'))\n    return 0\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"greet"}; c.WorkingDir = "/app" }, "cli [3]"},
+		{"python script without extension", []string{"app/tool=" + write("tool", "#!/usr/bin/env python3\nimport yaml\nprint('tool', yaml.safe_load('[4]'))\n", 0o755)},
+			func(c *v1.Config) { c.Cmd = []string{"/app/tool"} }, "tool [4]"},
+		{"node script without extension", []string{"app/ntool=" + write("ntool", "#!/usr/bin/env node\nconsole.log('ntool', require('greetx').v);\n", 0o755),
+			"usr/local/lib/node_modules/greetx/index.js=" + write("greetx/index.js", "module.exports = {v: 5};\n", 0o644)},
+			func(c *v1.Config) {
+				c.Cmd = []string{"/app/ntool"}
+				c.Env = append(c.Env, "NODE_PATH=/usr/local/lib/node_modules")
+			}, "ntool 5"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

@@ -378,24 +378,36 @@ func (r *Resolver) runScript(c *collector, real, named string) error {
 	// "#!/usr/bin/env python3" runs python3 from PATH: that program is what the script
 	// really needs. env's options (-S splits the rest, -u and -C take an argument) and
 	// NAME=value settings come before it.
-	args := fields[1:]
+	i := envProgram(fields[1:])
+	if i < 0 {
+		return nil
+	}
+	prog := fields[1+i]
+	file, err := r.runFromPath(c, prog, named)
+	if err != nil || file == "" {
+		return err
+	}
+	if err := r.scanIfNode(c, real, named, file); err != nil {
+		return err
+	}
+	return r.scanIfShell(c, real, named, file, prog)
+}
+
+// envProgram is the index in the words of a #! line's env arguments of the program
+// it runs, after its options (-u and -C take a value) and NAME=value settings; -1 when
+// there is none. Unlike an exec-form env (wrapped), -S takes no value of its own here:
+// the kernel passes the rest of the line as one word, which -S splits into these.
+func envProgram(args []string) int {
 	for i := 0; i < len(args); i++ {
 		switch f := args[i]; {
 		case f == "-u" || f == "--unset" || f == "-C" || f == "--chdir":
 			i++
 		case strings.HasPrefix(f, "-") || strings.Contains(f, "="):
 		default:
-			file, err := r.runFromPath(c, f, named)
-			if err != nil || file == "" {
-				return err
-			}
-			if err := r.scanIfNode(c, real, named, file); err != nil {
-				return err
-			}
-			return r.scanIfShell(c, real, named, file, f)
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // runFromPath finds prog the way execvp does (rootfs.LookPath) and runs it; it returns

@@ -96,6 +96,28 @@ func isPerlSource(name string, head []byte) bool {
 	return strings.HasPrefix(line, "#!") && strings.Contains(line, "perl")
 }
 
+// shebangProgram is the base name of the program a script's #! line runs: the
+// interpreter's, or for env the first word after its options and settings
+// ("#!/usr/bin/env -S python3 -u" is python3); "" without a #! line.
+func shebangProgram(head []byte) string {
+	line, _, _ := strings.Cut(string(head), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return ""
+	}
+	words := strings.Fields(rest)
+	if len(words) == 0 {
+		return ""
+	}
+	if path.Base(words[0]) != "env" {
+		return path.Base(words[0])
+	}
+	if i := envProgram(words[1:]); i >= 0 {
+		return path.Base(words[1+i])
+	}
+	return ""
+}
+
 var (
 	perlUse     = regexp.MustCompile(`(?m)^\s*(?:use|no)\s+([A-Za-z_][\w:]*)`)
 	perlRequire = regexp.MustCompile(`\brequire\s+([A-Za-z_][\w:]*)\s*;`)

@@ -265,8 +265,14 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 		if err != nil {
 			return nil, err
 		}
-		if isPerlSource(f, head) {
+		switch interp := shebangProgram(head); {
+		case isPerlSource(f, head):
 			st.perlSrc = append(st.perlSrc, tidyName(f))
+		case strings.HasPrefix(interp, "python"):
+			// A console script (/usr/local/bin/gunicorn) or an app's script without .py.
+			st.sources = append(st.sources, tidyName(f))
+		case (interp == "node" || interp == "nodejs") && !strings.Contains("/"+f, "/node_modules/"):
+			st.jsSrc = append(st.jsSrc, tidyName(f))
 		}
 	}
 	c := &collector{seen: map[string]bool{}, inputs: map[string]bool{}, roots: map[string]bool{}}

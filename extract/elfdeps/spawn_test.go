@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestSpawnedBy(t *testing.T) {
@@ -200,5 +201,58 @@ func TestClosureSourceFiles(t *testing.T) {
 		if r, ok := got[p]; ok {
 			t.Errorf("%s taken: %s", p, r)
 		}
+	}
+}
+
+// TestShebangProgram: the program of a #! line, through env's options and settings.
+func TestShebangProgram(t *testing.T) {
+	t.Parallel()
+	for head, want := range map[string]string{
+		"#!/usr/bin/python3\nimport x":               "python3",
+		"#!/usr/bin/env python3.11":                  "python3.11",
+		"#! /usr/bin/env -S A=1 -u X node --flag\nx": "node",
+		"#!/usr/bin/env":                             "",
+		"import x":                                   "",
+		"#!":                                         "",
+	} {
+		if got := shebangProgram([]byte(head)); got != want {
+			t.Errorf("shebangProgram(%q) = %q, want %q", head, got, want)
+		}
+	}
+}
+
+// TestClosureShebangSources: a script with no extension whose #! names python or
+// node is that runtime's source (a pip console script, an app's tool); one in a
+// node_modules package is the package's, and a shell script is no source of either.
+func TestClosureShebangSources(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"greetcli/__init__.py": "", "greetcli/main.py": "", "unused/__init__.py": ""})
+	m["usr/local/bin/greet"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/usr/bin/python3\nfrom greetcli.main import main\n")}
+	m["usr/local/bin/shelly"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/bin/sh\nimport unused\n")}
+	got := pythonImportReasons(t, m, "usr/local/bin/greet")
+	if want := "module greetcli imported by /usr/local/bin/greet"; got[site+"greetcli/main.py"] != want {
+		t.Errorf("greetcli/main.py: reason %q, want %q", got[site+"greetcli/main.py"], want)
+	}
+	if r, ok := pythonImportReasons(t, m, "usr/local/bin/shelly")[site+"unused/__init__.py"]; ok {
+		t.Errorf("a shell script's words were read as Python: %s", r)
+	}
+
+	m = glibcImage(t)
+	m["usr/bin/node"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["app/ntool"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/usr/bin/env node\nrequire('greetx');\n")}
+	m["app/node_modules/greetx/index.js"] = text("")
+	r, err := New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Closure("usr/bin/node"); err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Imports("app/ntool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) == 0 || deps[0].Reason != "package greetx required by /app/ntool" {
+		t.Errorf("node script: deps %+v, want greetx required by /app/ntool", deps)
 	}
 }
