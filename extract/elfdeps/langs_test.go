@@ -315,6 +315,23 @@ func TestClosurePythonArgs(t *testing.T) {
 	}
 }
 
+// TestClosurePythonArgsInScript: a script that runs python3 twice, -c then -m, gets
+// the module of its second line too (the runtime is taken once, each line's
+// arguments read).
+func TestClosurePythonArgsInScript(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{"gunicorn/__init__.py": "", "yaml/__init__.py": ""})
+	m["usr/bin/python3"] = link("python3.11")
+	m["bin/sh"] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	m["app/run.sh"] = &fstest.MapFile{Mode: 0o755, Data: []byte("#!/bin/sh\npython3 -c 'import yaml'\nexec python3 -m gunicorn app:app\n")}
+	got := closureReasons(t, m, "app/run.sh", WithPath("/usr/bin:/bin"))
+	for _, p := range []string{site + "yaml/__init__.py", site + "gunicorn/__init__.py"} {
+		if !strings.Contains(got[p], "that /usr/bin/python3 runs with") {
+			t.Errorf("%s: reason %q", p, got[p])
+		}
+	}
+}
+
 func TestPythonStringModules(t *testing.T) {
 	src := []byte(`"""Docstring naming 'docmod' is not read."""
 INSTALLED_APPS = ['django.contrib.admin', "rest_framework", 'myapp.apps.MyConfig']

@@ -14,6 +14,7 @@ import (
 // python is one Python runtime taken: where its stdlib is and where its imports are
 // looked for, in sys.path order.
 type python struct {
+	key     string // its langState.done key: where it runs from, as named
 	version string // "3.11"
 	stdlib  string // image name, no leading slash
 	site    []string
@@ -70,10 +71,17 @@ func (p *process) loadPython() error {
 	prefix := path.Dir(path.Dir(p.root.real))
 	key := "python:" + prefix + ":" + p.root.show
 	if p.r.langs().done[key] {
+		// Run again with other arguments (a script's second python3 line): what they
+		// name for the runtime taken already.
+		for _, py := range p.r.langs().pythons {
+			if py.key == key {
+				return p.pythonArgs(py)
+			}
+		}
 		return nil
 	}
 	p.r.langs().done[key] = true
-	py := &python{version: version, seen: map[string]bool{}, infos: map[string]map[string][]string{}}
+	py := &python{key: key, version: version, seen: map[string]bool{}, infos: map[string]map[string][]string{}}
 	why := fmt.Sprintf("python%s stdlib for /%s", version, p.root.real)
 	for _, lib := range []string{"lib", "lib64"} {
 		dir := join(prefix, lib+"/python"+version)
