@@ -81,3 +81,21 @@ func TestSelectNamedDirectoryEntry(t *testing.T) {
 		t.Errorf("the directory's contents came with it: %+v", set.Files())
 	}
 }
+
+// TestSelectSpecReason: a spec's Reason is what the report says of every file it takes,
+// a tree's included; without one, the --from it came from.
+func TestSelectSpecReason(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{"usr/share/zoneinfo/Asia/Tokyo": file("TZif", 0o644), "etc/x": file("x", 0o644)}
+	set, err := Select(fsys, []Spec{{Path: "/usr/share/zoneinfo", Reason: "time zones"}, {Path: "/etc/x"}}, WithDeps(DepsNone), WithSourceName("img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, f := range set.Files() {
+		reasons[f.Path] = f.Reason
+	}
+	if reasons["/usr/share/zoneinfo/Asia/Tokyo"] != "time zones" || reasons["/usr/share/zoneinfo"] != "time zones" || reasons["/etc/x"] != "--from img:/etc/x" {
+		t.Errorf("reasons %q", reasons)
+	}
+}

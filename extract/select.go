@@ -207,6 +207,7 @@ func (s *selector) takeSpec(sp Spec) error {
 		}
 		attrs.exclude = pm
 	}
+	why := sp.Reason
 	sp, err := NewSpec(sp.Path, sp.Dest)
 	if err != nil {
 		return fmt.Errorf("taking from %s: %w", s.o.source, err)
@@ -225,8 +226,8 @@ func (s *selector) takeSpec(sp Spec) error {
 	renamed := dest != sp.Path
 	contents := strings.HasSuffix(sp.Path, "/") || sp.Path == "/"
 	reason := "--from " + s.where(sp.Path)
-	if sp.Reason != "" {
-		reason = sp.Reason
+	if why != "" {
+		reason = why
 	}
 
 	glob := slices.ContainsFunc(comps, hasMeta)

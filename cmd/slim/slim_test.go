@@ -410,3 +410,59 @@ func TestSlimDockerLoadAndRun(t *testing.T) {
 		t.Errorf("docker run %s: %v\n%s", tag, err, b)
 	}
 }
+
+// goZones is a Go server's use of time zones named at run time.
+const goZones = `package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+func main() {
+	for _, name := range os.Args[1:] {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(name, time.Unix(1e9, 0).In(loc).Format(time.RFC3339))
+	}
+}
+`
+
+// TestSlimGoTimeZonesOntoScratch: a Go program that loads time zones by name
+// (time.LoadLocation) from the system's database, slimmed onto scratch, brings the
+// source's /usr/share/zoneinfo and prints what the fat image prints; on the static base,
+// which has its own, the source's is left out. Before, the result failed with "unknown
+// time zone America/New_York" and slim said nothing.
+func TestSlimGoTimeZonesOntoScratch(t *testing.T) {
+	needRoot(t)
+	if _, err := os.Stat("/usr/share/zoneinfo/America/New_York"); err != nil {
+		testimage.Missing(t, "the host's time zone database (tzdata)")
+	}
+	prog := testimage.GoBuild(t, goZones, runtime.GOARCH)
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "app/server="+prog, "usr/share/zoneinfo=/usr/share/zoneinfo")},
+		func(c *v1.Config) { c.Entrypoint = []string{"/app/server"} })
+	argv := []string{"/app/server", "America/New_York", "Asia/Tokyo"}
+	want := testimage.Chroot(t, unpack(t, strings.TrimPrefix(ref, "oci-layout://"), "latest"), "", nil, argv...)
+	if !strings.Contains(want, "America/New_York 2001-09-08T21:46:40-04:00") {
+		t.Fatalf("fat image printed %q", want)
+	}
+	for _, base := range []string{"scratch", "static"} {
+		out := filepath.Join(t.TempDir(), "out")
+		report := filepath.Join(t.TempDir(), "report.json")
+		slimOK(t, "--from", ref+":/app/server", "--base", base, "-t", "zones:slim", "-o", "type=oci,dest="+out, "--sbom=false", "--provenance=false", "--report", report)
+		if got := testimage.Chroot(t, unpack(t, out, "slim"), "", nil, argv...); got != want {
+			t.Errorf("on %s: slim image printed %q, fat image %q", base, got, want)
+		}
+		taken := false
+		for _, f := range readReport(t, report).Files {
+			taken = taken || f.Path == "/usr/share/zoneinfo/Asia/Tokyo" && strings.Contains(f.Reason, "time.LoadLocation")
+		}
+		if taken != (base == "scratch") {
+			t.Errorf("on %s: the source's zoneinfo taken %v, want %v", base, taken, base == "scratch")
+		}
+	}
+}

@@ -2,9 +2,11 @@ package job
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slim-dev/slim/extract"
+	"github.com/slim-dev/slim/extract/elfdeps"
 	"github.com/slim-dev/slim/internal/imagefs"
 	"github.com/slim-dev/slim/internal/rootfs"
 	"github.com/slim-dev/slim/rebase"
@@ -20,8 +23,9 @@ import (
 
 // configFiles takes from src (the source of the result's config, named name) the
 // files that the config itself needs, which no program's closure names, as they are:
-// the user entries of the USER (userFiles), the time zone files (zoneFiles) and the
-// directories the process writes to (writableDirs). What namedFiles names is taken
+// the user entries of the USER (userFiles), the time zone files (zoneFiles), the time
+// zone database a Go program loads from (goZoneDatabase) and the directories the
+// process writes to (writableDirs). What namedFiles names is taken
 // with its closure, by packSources. It returns nil when nothing is
 // needed.
 func configFiles(ctx context.Context, src source, name string, cfg v1.Config, baseImg v1.Image, set *extract.FileSet) (*extract.FileSet, error) {
@@ -33,6 +37,10 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 		return nil, err
 	}
 	dirs, err := writableDirs(ctx, src.FS, cfg, baseImg, set)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := goZoneDatabase(ctx, src.FS, cfg.Env, baseImg, set)
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +67,9 @@ func configFiles(ctx context.Context, src source, name string, cfg v1.Config, ba
 	for _, d := range dirs {
 		// Exact: the directory as the source has it (mode, owner), not its contents.
 		specs = append(specs, extract.Spec{Path: d[0], Exact: true, Reason: d[1]})
+	}
+	for _, z := range zones {
+		specs = append(specs, extract.Spec{Path: z[0], Reason: z[1]}) // whole
 	}
 	if len(opts) == 2 && len(specs) == 0 {
 		return nil, nil
@@ -128,6 +139,89 @@ func writableDirs(ctx context.Context, fsys fs.FS, cfg v1.Config, baseImg v1.Ima
 		out = append(out, [2]string{d, fmt.Sprintf("directory user %q of the config owns", cfg.User)})
 	}
 	return out, nil
+}
+
+// maxGoCandidates bounds the programs goZoneDatabase reads: a set with more large
+// executables than this is a toolchain, not an app.
+const maxGoCandidates = 64
+
+// goZoneDatabase names the time zone database of fsys, whole, when a Go program taken
+// (set) loads zones by name at run time without its own (elfdeps.GoLoadsZones) and the
+// base has none: the directory or zip of ZONEINFO, else the first of Go's system
+// directories fsys has. Which zones a program asks for is known only at run time, so
+// all of them: without them the result (on scratch, on alpine) started, then failed
+// with "unknown time zone" where the original worked.
+func goZoneDatabase(ctx context.Context, fsys fs.FS, env []string, baseImg v1.Image, set *extract.FileSet) ([][2]string, error) {
+	links, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		return nil, nil
+	}
+	taken := map[string]bool{}
+	prog, seen := "", 0
+	for _, f := range set.Files() {
+		taken[f.Path] = true
+		// A Go program is never smaller than a megabyte.
+		if prog != "" || f.Size < 1<<20 || seen >= maxGoCandidates {
+			continue
+		}
+		fi, err := fs.Stat(fsys, strings.TrimPrefix(f.Path, "/"))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			continue
+		}
+		seen++
+		loads, err := goLoadsZones(fsys, strings.TrimPrefix(f.Path, "/"))
+		if err != nil {
+			return nil, err
+		}
+		if loads {
+			prog = f.Path
+		}
+	}
+	if prog == "" {
+		return nil, nil
+	}
+	dirs := []string{"/usr/share/zoneinfo", "/usr/share/lib/zoneinfo", "/usr/lib/locale/TZ", "/etc/zoneinfo"}
+	if z, ok := rootfs.Getenv(env, "ZONEINFO"); ok && path.IsAbs(z) {
+		dirs = []string{path.Clean(z)}
+	}
+	for _, d := range dirs {
+		real, _, err := rootfs.Resolve(links, d, true)
+		if err != nil {
+			continue
+		}
+		if taken[d] {
+			return nil, nil // a --from took it
+		}
+		if fi, err := links.Lstat(real); err == nil && fi.IsDir() {
+			if has, err := baseHasDir(ctx, baseImg, strings.TrimPrefix(d, "/")); err != nil || has {
+				return nil, err
+			}
+		}
+		return [][2]string{{d, fmt.Sprintf("time zones %s loads by name (time.LoadLocation), with no database of its own", prog)}}, nil
+	}
+	return nil, nil
+}
+
+// goLoadsZones is elfdeps.GoLoadsZones of the file name of fsys.
+func goLoadsZones(fsys fs.FS, name string) (bool, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return false, fmt.Errorf("opening %s: %w", name, err)
+	}
+	defer f.Close()
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", name, err)
+		}
+		ra = bytes.NewReader(b)
+	}
+	loads, err := elfdeps.GoLoadsZones(ra)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return loads, nil
 }
 
 // baseHasDir reports whether the base image has a directory at name.
