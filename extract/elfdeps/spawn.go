@@ -339,6 +339,10 @@ func pythonPathDirs(src []byte) []string {
 	return out
 }
 
+// maxSourcePaths bounds the paths read from one source: a bundle of routes and URLs is
+// not naming its files.
+const maxSourcePaths = 1024
+
 // sourcePaths lists the absolute paths an app's Python (hashComments) or JavaScript
 // source names by a literal string ('/etc/app/config.json'), or by a join of literal
 // strings only (os.path.join('/etc/app', 'config.json'), path.join, path.resolve).
@@ -347,7 +351,7 @@ func sourcePaths(src []byte, hashComments bool) []string {
 	toks := srcTokens(src, hashComments)
 	var out []string
 	add := func(p string) {
-		if len(p) > 1 && len(p) < 4096 && path.IsAbs(p) && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, unicode.IsSpace) {
+		if len(out) < maxSourcePaths && len(p) > 1 && len(p) < 4096 && path.IsAbs(p) && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, unicode.IsSpace) {
 			if p = path.Clean(p); !slices.Contains(out, p) {
 				out = append(out, p)
 			}
