@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, a pip console script and scripts named by #! alone, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, a pip console script and scripts named by #! alone, a script that goes to its own directory, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -255,6 +255,13 @@ fi
 				c.Cmd = []string{"/app/ntool"}
 				c.Env = append(c.Env, "NODE_PATH=/usr/local/lib/node_modules")
 			}, "ntool 5"},
+		// An entrypoint outside /app that goes to its own directory and runs what is
+		// there by relative name (can't open file 'main.py' before).
+		{"script in its own directory", []string{"app/README=" + filepath.Join(dir, "README"),
+			"opt/svc2/start.sh=" + write("svc2/start.sh", "#!/bin/sh\nset -e\ncd \"$(dirname \"$0\")\"\nexec python3 main.py\n", 0o755),
+			"opt/svc2/main.py=" + write("svc2/main.py", "import helper2\nprint('own dir', helper2.V)\n", 0o644),
+			"opt/svc2/helper2.py=" + write("svc2/helper2.py", "V = 9\n", 0o644)},
+			func(c *v1.Config) { c.Entrypoint = []string{"/opt/svc2/start.sh"} }, "own dir 9"},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

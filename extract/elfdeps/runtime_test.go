@@ -366,3 +366,35 @@ func TestClosureBusyboxAppletArgs(t *testing.T) {
 		t.Errorf("warnings %q: want none", warns)
 	}
 }
+
+// TestClosureScriptOwnDir: a script that goes to its own directory (cd "$(dirname
+// "$0")") runs what is there by relative name, with the files its arguments name
+// there; DIR=$(cd "$(dirname "$0")" && pwd) names the same directory; dirname, which
+// gets it there, comes too.
+func TestClosureScriptOwnDir(t *testing.T) {
+	t.Parallel()
+	prog := mkELF(t, elfSpec{noDyn: true})
+	m := fstest.MapFS{
+		"opt/app/start.sh":     file([]byte("#!/bin/sh\nset -e\nDIR=$(cd \"$(dirname \"$0\")\" && pwd)\n\"$DIR/bin/migrate\"\ncd \"$(dirname \"$0\")\"\nexec ./bin/server --config conf/app.yml\n")),
+		"opt/app/bin/server":   file(prog),
+		"opt/app/bin/migrate":  file(prog),
+		"opt/app/conf/app.yml": text("x: 1\n"),
+		"bin/sh":               file(prog),
+		"bin/dirname":          file(prog),
+	}
+	var warns []string
+	got := closureReasons(t, m, "opt/app/start.sh", WithPath("/bin"), WithWarn(func(s string) { warns = append(warns, s) }))
+	for p, why := range map[string]string{
+		"opt/app/bin/server":   `command "/opt/app/bin/server" run by /opt/app/start.sh`,
+		"opt/app/bin/migrate":  `command /opt/app/bin/migrate ("$DIR/bin/migrate") run by /opt/app/start.sh`,
+		"opt/app/conf/app.yml": `file named by the arguments of command "/opt/app/bin/server" run by /opt/app/start.sh`,
+		"bin/dirname":          `command "dirname" run by /opt/app/start.sh`,
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if len(warns) > 0 {
+		t.Errorf("warnings %q", warns)
+	}
+}

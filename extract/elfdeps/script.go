@@ -52,6 +52,7 @@ func (r *Resolver) scanIfShell(c *collector, real, named, interp, word string) e
 // nil when no config gives them), and the functions and files met so far.
 type shellRun struct {
 	named, busybox, pathEnv string
+	dir                     string // $0's directory, for a script file ("" for sh -c)
 	args                    []string
 	funcs, scanned          map[string]bool
 }
@@ -73,7 +74,9 @@ func (r *Resolver) scanScript(c *collector, real string, sh shellRun) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", sh.named, err)
 	}
-	sh.named = "/" + sh.named
+	sh.named = "/" + tidyName(sh.named)
+	// $0 is the script as it was run: what cd "$(dirname "$0")" and the like name.
+	sh.dir = path.Dir(sh.named)
 	return r.scanSource(c, src, sh)
 }
 
@@ -99,7 +102,7 @@ func (r *Resolver) scanCommand(c *collector, body, why, pathEnv string) error {
 // scanSource is scanScript's work on the script's text, src.
 func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	named, busybox, pathEnv, funcs := sh.named, sh.busybox, sh.pathEnv, sh.funcs
-	res := shell.Scan(src)
+	res := shell.ScanIn(src, sh.dir)
 	for _, f := range shell.Functions(src) {
 		funcs[f] = true
 	}

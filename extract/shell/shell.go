@@ -1015,3 +1015,53 @@ func (s *scanner) skipHeredocs() {
 		}
 	}
 }
+
+// scriptDirIdioms are the ways scripts spell their own directory, longest first so
+// that one holding another is replaced whole.
+var scriptDirIdioms = []string{
+	`$(cd "$(dirname "$0")" && pwd)`, `$(cd "$(dirname "$0")"; pwd)`, `$(cd $(dirname $0) && pwd)`, `$(cd $(dirname $0); pwd)`,
+	`$(cd -- "$(dirname -- "$0")" && pwd)`, `$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)`, `$(cd "$(dirname "$BASH_SOURCE")" && pwd)`,
+	`$(dirname "$(readlink -f "$0")")`, `$(dirname $(readlink -f $0))`, `$(realpath "$(dirname "$0")")`,
+	`$(dirname -- "$0")`, `$(dirname "$0")`, `$(dirname $0)`, "`dirname $0`", "`dirname \"$0\"`",
+	`$(dirname "${BASH_SOURCE[0]}")`, `$(dirname "$BASH_SOURCE")`, `$(dirname ${BASH_SOURCE[0]})`,
+	`${0%/*}`,
+}
+
+// ScanIn is Scan of a script run from the directory dir ($0's): the spellings of its
+// own directory (cd "$(dirname "$0")", DIR=$(cd "$(dirname "$0")" && pwd),
+// "${0%/*}/bin/tool") are read as dir (WithScriptDir), so that what they name is
+// known, and the programs they run (dirname, readlink) stay among Commands. A dir of
+// "" is Scan.
+func ScanIn(src []byte, dir string) Result {
+	sub := WithScriptDir(src, dir)
+	res := Scan(sub)
+	if len(sub) == len(src) && string(sub) == string(src) {
+		return res
+	}
+	for _, idiom := range scriptDirIdioms {
+		if !strings.Contains(string(src), idiom) {
+			continue
+		}
+		for _, c := range Scan([]byte(idiom)).Commands {
+			if !slices.Contains(res.Commands, c) {
+				res.Commands = append(res.Commands, c)
+			}
+		}
+	}
+	return res
+}
+
+// WithScriptDir is the script src with the spellings of its own directory replaced by
+// dir (see ScanIn). A dir the shell would split or expand is left alone.
+func WithScriptDir(src []byte, dir string) []byte {
+	if dir == "" || strings.ContainsFunc(dir, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '_' || r == '-' || r == '+' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) || !strings.Contains(string(src), "0") {
+		return src
+	}
+	s := string(src)
+	for _, idiom := range scriptDirIdioms {
+		s = strings.ReplaceAll(s, idiom, dir)
+	}
+	return []byte(s)
+}

@@ -143,6 +143,27 @@ func TestScanRedirects(t *testing.T) {
 	}
 }
 
+// TestScanIn: a script's own directory, however spelled, is read as the literal
+// directory, so that what it names there is known: a cd to it, a variable of it, a
+// command under it; dirname, which it runs to get there, stays a command; a directory
+// the shell would split is not put in.
+func TestScanIn(t *testing.T) {
+	t.Parallel()
+	src := "#!/bin/sh\nDIR=$(cd \"$(dirname \"$0\")\" && pwd)\n. \"$DIR/env.sh\"\n\"${0%/*}/bin/tool\" --x\ncd \"$(dirname \"$0\")\"\n./run.sh \"$1\"\n"
+	res := ScanIn([]byte(src), "/opt/app")
+	for _, c := range []string{"/opt/app/bin/tool", "/opt/app/run.sh", "dirname"} {
+		if !slices.Contains(res.Commands, c) {
+			t.Errorf("Commands %q: want %s", res.Commands, c)
+		}
+	}
+	if !reflect.DeepEqual(res.Assigns["DIR"], []string{"/opt/app"}) {
+		t.Errorf("Assigns[DIR] = %q, want /opt/app", res.Assigns["DIR"])
+	}
+	if got := string(WithScriptDir([]byte(src), "/my app")); got != src {
+		t.Errorf("a directory with a blank was put in: %q", got)
+	}
+}
+
 // TestScanDebianScripts reads every shell script in this machine's /bin and /usr/sbin:
 // Scan never fails, and the commands it names are nearly all real programs (those it
 // finds in no PATH directory are optional tools the scripts guard with command -v, or
