@@ -14,11 +14,11 @@ import (
 )
 
 // traceScript is an entrypoint script whose commands the static rules cannot see
-// all of: it runs date and sed, reads a data file next to itself (a name built at
-// run time) and lists a directory.
+// all of: it runs date and sed, reads a data file by a name another file holds (which
+// only a run reads) and lists a directory.
 const traceScript = `#!/bin/sh
 date -u -d @86400 +%F
-sed 's/fat/slim/' "${0%/*}/data.txt"
+sed 's/fat/slim/' "/app/$(cat /app/which)"
 ls /app/dir
 cat /app/dir/*
 `
@@ -45,7 +45,7 @@ func TestTraceImage(t *testing.T) {
 	libdir := "/usr/lib/x86_64-linux-gnu"
 	paths := []string{"/bin", "/lib", "/lib64", "/usr/lib64", "/usr/bin/sh", "/usr/bin/dash", "/usr/bin/date", "/usr/bin/sed", "/usr/bin/ls", "/usr/bin/cat", "/usr/bin/grep", "/usr/bin/tar",
 		libdir + "/ld-linux-x86-64.so.2", "/etc/os-release", "/usr/share/doc",
-		"app/run.sh=" + write("run.sh", traceScript, 0o755), "app/data.txt=" + write("data", "a fat image\n", 0o644),
+		"app/run.sh=" + write("run.sh", traceScript, 0o755), "app/data.txt=" + write("data", "a fat image\n", 0o644), "app/which=" + write("which", "data.txt\n", 0o644),
 		"app/dir/one=" + write("one", "1\n", 0o644), "app/dir/two=" + write("two", "2\n", 0o644)}
 	for _, lib := range []string{"libc.so.6", "libacl.so.1*", "libpcre2-8.so.0*", "libselinux.so.1", "libm.so.6"} {
 		m, _ := filepath.Glob(filepath.Join(libdir, lib))

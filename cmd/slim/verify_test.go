@@ -35,20 +35,24 @@ func readReport(t *testing.T, path string) job.Report {
 }
 
 // busyboxScriptImage is a fat busybox image with a script that prints a data file
-// next to it (by a name built at run time, which no static rule reads), and extra
-// files slim leaves behind.
+// by a name another file holds (which only a run reads), and extra files slim leaves
+// behind.
 func busyboxScriptImage(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "run")
-	if err := os.WriteFile(script, []byte("#!/bin/busybox sh\n/bin/busybox cat \"${0%/*}/msg\"\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/busybox sh\n/bin/busybox cat \"/app/$(/bin/busybox cat /app/which)\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	which := filepath.Join(dir, "which")
+	if err := os.WriteFile(which, []byte("msg\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	msg := filepath.Join(dir, "msg")
 	if err := os.WriteFile(msg, []byte("message from the data file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "bin/busybox=/bin/busybox", "app/run="+script, "app/msg="+msg, "usr/share/os-release=/etc/os-release")},
+	_, ref := hostImage(t, [][]tarball.Entry{hostEntries(t, "bin/busybox=/bin/busybox", "app/run="+script, "app/msg="+msg, "app/which="+which, "usr/share/os-release=/etc/os-release")},
 		func(c *v1.Config) { c.Cmd = []string{"/app/run"} })
 	return ref
 }

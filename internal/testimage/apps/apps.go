@@ -133,7 +133,11 @@ func Make(name, fixtures, work string) (App, error) {
 		if err != nil {
 			return App{}, err
 		}
-		a.Files, a.Cmd, a.Entrypoint = []string{"app/entry.sh=" + p, "app/data/motd.txt=" + motd}, []string{"/app/entry.sh"}, true
+		name, err := write("name", "motd.txt\n", 0o644)
+		if err != nil {
+			return App{}, err
+		}
+		a.Files, a.Cmd, a.Entrypoint = []string{"app/entry.sh=" + p, "app/data/motd.txt=" + motd, "app/data/name=" + name}, []string{"/app/entry.sh"}, true
 		a.Want = []string{"YEAR 1970", "12 bytes", "sha256 ok"}
 	default:
 		return App{}, fmt.Errorf("no app %q (have %s)", name, strings.Join(Names(), ", "))

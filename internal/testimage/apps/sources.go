@@ -145,12 +145,12 @@ int main() {
 func nodePackages() []string { return []string{"express@4.21.2", "lodash@4.17.21", "semver@7.6.3"} }
 
 // shellApp is a #!/bin/sh entrypoint calling coreutils, grep and sed by plain name,
-// reading a data file of the app next to itself (a name only a run knows).
+// reading a data file of the app by a name another file holds (which only a run reads).
 const shellApp = `#!/bin/sh
 set -e
 year=$(date -u -d @0 +%Y)
 echo "epoch year $year" | grep -o 'year [0-9]*' | sed 's/year/YEAR/'
-wc -c <"${0%/*}/data/motd.txt" | sed 's/$/ bytes/'
+wc -c <"/app/data/$(cat /app/data/name)" | sed 's/$/ bytes/'
 if printf slim | sha256sum | cut -d' ' -f1 | grep -q '^ebe4'; then echo sha256 ok; else echo sha256 wrong; fi
 ls /app | sort | head -n 1
 `
