@@ -63,6 +63,11 @@ func (r *Resolver) commandLine(c *collector, real, named string, args []string) 
 	return err
 }
 
+// maxArgLists bounds the other argument lists one program is run with: each runs it
+// again (a script is read again), and a program given more is a utility, not what an
+// app's arguments rule.
+const maxArgLists = 32
+
 // runArgv runs argv[0], found through pathEnv as execvp finds it, as a program the
 // config starts with the arguments argv[1:] (its own command line is followed in
 // turn). found is false when there is no such program.
@@ -90,13 +95,14 @@ func (r *Resolver) runArgv(c *collector, argv []string, pathEnv, why string) (fo
 		return true, r.run(c, file, why)
 	}
 	key := w.real + "\x00" + strings.Join(args, "\x00")
-	if slices.Equal(prev, args) || r.otherArgs[key] != nil {
+	if slices.Equal(prev, args) || r.otherArgs[key] != nil || r.otherRuns[w.real] >= maxArgLists {
 		return true, r.run(c, file, why)
 	}
 	if r.otherArgs == nil {
-		r.otherArgs = map[string][]string{}
+		r.otherArgs, r.otherRuns = map[string][]string{}, map[string]int{}
 	}
 	r.otherArgs[key] = args
+	r.otherRuns[w.real]++
 	ran := c.roots[w.real]
 	r.cmdArgs[w.real] = args
 	delete(c.roots, w.real)

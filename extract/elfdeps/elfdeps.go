@@ -133,6 +133,7 @@ type Resolver struct {
 	// otherArgs are the other argument lists programs were run with (runArgv), by
 	// real path and arguments, for argModules.
 	otherArgs map[string][]string
+	otherRuns map[string]int // how many of otherArgs each program has
 }
 
 type parsed struct {

@@ -1,6 +1,7 @@
 package elfdeps
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -396,5 +397,28 @@ func TestClosureScriptOwnDir(t *testing.T) {
 	}
 	if len(warns) > 0 {
 		t.Errorf("warnings %q", warns)
+	}
+}
+
+// TestClosureArgListsBounded: a program a script runs with many argument lists is run
+// again, aside, for the first maxArgLists of them only: each such run reads it again.
+func TestClosureArgListsBounded(t *testing.T) {
+	t.Parallel()
+	prog := mkELF(t, elfSpec{noDyn: true})
+	var script strings.Builder
+	script.WriteString("#!/bin/sh\n")
+	for i := range 2 * maxArgLists {
+		fmt.Fprintf(&script, "tool --n %d\n", i)
+	}
+	m := fstest.MapFS{"app/run.sh": file([]byte(script.String())), "bin/sh": file(prog), "bin/tool": file(prog)}
+	r, err := New(m, WithPath("/bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Closure("app/run.sh"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.otherRuns["bin/tool"]; n != maxArgLists {
+		t.Errorf("tool run again %d times, want %d", n, maxArgLists)
 	}
 }
