@@ -6,11 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 )
 
 // maxPclntab bounds the function table read from a Go program: a larger one is no Go
 // program's.
 const maxPclntab = 256 << 20
+
+// GoLoadsZonesIn is GoLoadsZones of the file name of fsys, read at random (a layer
+// view seeks; a large library is not read whole to learn it is no Go program).
+func GoLoadsZonesIn(fsys fs.FS, name string) (bool, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return false, fmt.Errorf("opening %s: %w", name, err)
+	}
+	defer f.Close()
+	ra, err := readerAt(f)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if !isELF(ra) {
+		return false, nil
+	}
+	loads, err := GoLoadsZones(ra)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return loads, nil
+}
 
 // GoLoadsZones reports whether the ELF file r is a Go program that loads time zones by
 // name at run time (time.LoadLocation is linked in) from the system's database: one

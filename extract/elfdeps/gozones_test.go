@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,23 +22,14 @@ func TestGoLoadsZones(t *testing.T) {
 		name, src string
 		want      bool
 	}{{"LoadLocation", loads, true}, {"time/tzdata", embedded, false}, {"no LoadLocation", plain, false}} {
-		f, err := os.Open(testimage.GoBuild(t, tc.src, runtime.GOARCH)) // stripped: -s -w
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := GoLoadsZones(f)
-		f.Close()
+		prog := testimage.GoBuild(t, tc.src, runtime.GOARCH) // stripped: -s -w
+		got, err := GoLoadsZonesIn(os.DirFS(filepath.Dir(prog)), filepath.Base(prog))
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
-	for _, name := range []string{"/bin/sh", "/etc/passwd"} {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := GoLoadsZones(f)
-		f.Close()
+	for _, name := range []string{"bin/sh", "etc/passwd"} {
+		got, err := GoLoadsZonesIn(os.DirFS("/"), name)
 		if got || err != nil {
 			t.Errorf("%s: %v, %v; want false, nil", name, got, err)
 		}

@@ -2,11 +2,9 @@ package job
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -169,7 +167,7 @@ func goZoneDatabase(ctx context.Context, fsys fs.FS, env []string, baseImg v1.Im
 			continue
 		}
 		seen++
-		loads, err := goLoadsZones(fsys, strings.TrimPrefix(f.Path, "/"))
+		loads, err := elfdeps.GoLoadsZonesIn(fsys, strings.TrimPrefix(f.Path, "/"))
 		if err != nil {
 			return nil, err
 		}
@@ -200,28 +198,6 @@ func goZoneDatabase(ctx context.Context, fsys fs.FS, env []string, baseImg v1.Im
 		return [][2]string{{d, fmt.Sprintf("time zones %s loads by name (time.LoadLocation), with no database of its own", prog)}}, nil
 	}
 	return nil, nil
-}
-
-// goLoadsZones is elfdeps.GoLoadsZones of the file name of fsys.
-func goLoadsZones(fsys fs.FS, name string) (bool, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return false, fmt.Errorf("opening %s: %w", name, err)
-	}
-	defer f.Close()
-	ra, ok := f.(io.ReaderAt)
-	if !ok {
-		b, err := io.ReadAll(f)
-		if err != nil {
-			return false, fmt.Errorf("reading %s: %w", name, err)
-		}
-		ra = bytes.NewReader(b)
-	}
-	loads, err := elfdeps.GoLoadsZones(ra)
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", name, err)
-	}
-	return loads, nil
 }
 
 // baseHasDir reports whether the base image has a directory at name.
