@@ -77,7 +77,7 @@ test: deps tools syft lint
 # (golang/go#75804, fixed in Go 1.27), and a count has no deadline to race.
 FUZZ := ./internal/imageref:FuzzStrictImage:20000 ./internal/imageref:FuzzLayoutIndex:3000 \
 	./internal/imageref:FuzzArchiveManifest:3000 ./tarball:FuzzReadCacheEntry:5000 ./extract/pkgdb:FuzzDatabases:150000 \
-	./extract/shell:FuzzExpand:50000
+	./extract/shell:FuzzExpand:50000 ./extract/elfdeps:FuzzSourceReaders:40000
 
 fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; rest=$${t#*:}; \

@@ -17,7 +17,7 @@ import (
 )
 
 // TestSlimLangsVariants: the ways images start their runtimes besides the runtime
-// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, a pip console script and scripts named by #! alone, a script that goes to its own directory, python3 -m with a
+// tests' own (java -jar, java from $JAVA_HOME in a script, jars outside /app on the class path (exec and shell form), Python HTTPS with a private CA, python3 -c and -m of an installed module, a module imported by a name in a string or in the arguments, a #!/usr/bin/env python3 entrypoint, programs a Python or Node app starts, a directory it adds to sys.path, a relative command after cd, a package from NODE_PATH, scripts starting java, python3 and node with arguments, files named by path in a source or a redirection, a directory the app writes into, a pip console script and scripts named by #! alone, a script that goes to its own directory, apps reading a directory next to their source or by a relative name, a distribution's metadata read by name, a library loaded by its bare name, python3 -m with a
 // package, a shell script calling python3, Node ES modules, a bash script, a Perl
 // script using core modules, a Python HTTP round trip on loopback), each named by
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
@@ -25,7 +25,14 @@ import (
 func TestSlimLangsVariants(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
+	written := map[string]bool{}
 	write := func(name, body string, mode os.FileMode) string {
+		// Cases run in parallel from these files: one written twice would be another
+		// case's.
+		if written[name] {
+			t.Fatalf("%s written twice", name)
+		}
+		written[name] = true
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -262,6 +269,35 @@ fi
 			"opt/svc2/main.py=" + write("svc2/main.py", "import helper2\nprint('own dir', helper2.V)\n", 0o644),
 			"opt/svc2/helper2.py=" + write("svc2/helper2.py", "V = 9\n", 0o644)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/opt/svc2/start.sh"} }, "own dir 9"},
+		// Apps outside /app that read a directory next to their source, named from
+		// their own location (ENOENT, FileNotFoundError before: the directory was not
+		// taken, or only its entry).
+		{"node reads a directory next to it", []string{"app/README=" + filepath.Join(dir, "README"),
+			"opt/web/server.js=" + write("webviews/server.js", "const path = require('path');\nconst fs = require('fs');\nconst views = path.join(__dirname, 'views');\n"+
+				"for (const f of fs.readdirSync(views).sort()) console.log('view', f, fs.readFileSync(path.join(views, f), 'utf8').trim());\n", 0o644),
+			"opt/web/views/a.html=" + write("webviews/views/a.html", "<p>a</p>\n", 0o644), "opt/web/views/b.html=" + write("webviews/views/b.html", "<p>b</p>\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"node", "/opt/web/server.js"} }, "view a.html <p>a</p>\nview b.html <p>b</p>"},
+		{"python reads a directory next to it", []string{"app/README=" + filepath.Join(dir, "README"),
+			"opt/pyweb/app.py=" + write("pyweb/app.py", "from pathlib import Path\nBASE = Path(__file__).resolve().parent\n"+
+				"for p in sorted((BASE / 'templates').rglob('*.txt')):\n    print('tpl', p.relative_to(BASE), p.read_text().strip())\n", 0o644),
+			"opt/pyweb/templates/base.txt=" + write("pyweb/templates/base.txt", "base\n", 0o644),
+			"opt/pyweb/templates/mail/hi.txt=" + write("pyweb/templates/mail/hi.txt", "hi\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/opt/pyweb/app.py"} }, "tpl templates/base.txt base\ntpl templates/mail/hi.txt hi"},
+		// The same by a relative name, read from the working directory, the script
+		// itself named relative to it (python3 app.py under a WORKDIR outside /app:
+		// can't open file before).
+		{"python reads a directory by a relative name", []string{"app/README=" + filepath.Join(dir, "README"),
+			"opt/rel/app.py=" + write("rel/app.py", "import os\nfor f in sorted(os.listdir('static')):\n    print('static', f, open(os.path.join('static', f)).read().strip())\n", 0o644),
+			"opt/rel/static/s.css=" + write("rel/static/s.css", "css\n", 0o644)},
+			func(c *v1.Config) { c.WorkingDir, c.Cmd = "/opt/rel", []string{"python3", "app.py"} }, "static s.css css"},
+		// A distribution read by name that nothing imports (PackageNotFoundError
+		// before), and a library loaded by its bare name (OSError: cannot open shared
+		// object file before).
+		{"python metadata by name", []string{"app/meta.py=" + write("meta.py", "import importlib.metadata as md\nprint('dist', md.version('pyyaml'))\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/meta.py"} }, "dist 6"},
+		{"python ctypes by soname", []string{"app/dl.py=" + write("dl.py", "import ctypes\nlib = ctypes.CDLL('libyaml-0.so.2')\n"+
+			"lib.yaml_get_version_string.restype = ctypes.c_char_p\nprint('libyaml', lib.yaml_get_version_string().decode())\n", 0o644)},
+			func(c *v1.Config) { c.Cmd = []string{"python3", "/app/dl.py"} }, "libyaml 0."},
 		{"bash", []string{"app/run.bash=" + write("run.bash", "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"bash arrays ${#arr[@]}\"\nprintf '%s\\n' \"${arr[@]}\" | tac | tr '\\n' ' '\necho\n", 0o755)},
 			func(c *v1.Config) { c.Entrypoint = []string{"/app/run.bash"} }, "bash arrays 3"},
 		{"perl", []string{"app/run.pl=" + write("run.pl", "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse File::Basename qw(basename);\nuse List::Util qw(sum);\n"+

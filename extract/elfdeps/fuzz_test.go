@@ -3,6 +3,7 @@ package elfdeps
 import (
 	"debug/elf"
 	"os"
+	"path"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -51,6 +52,41 @@ func FuzzClosure(f *testing.F) {
 		}
 		if _, err := Unresolved(m, "usr/bin/fuzz"); err != nil {
 			_ = err // errors are allowed; only panics and hangs are not
+		}
+	})
+}
+
+// FuzzSourceReaders: any app source, however hostile (a quote as its last byte,
+// unclosed strings, calls nested past any app's, operators without operands), is read
+// by each reader of Python and JavaScript sources without a panic, and gives clean
+// absolute paths, a bounded number of them.
+func FuzzSourceReaders(f *testing.F) {
+	f.Add([]byte("x = '"), true)
+	f.Add([]byte("require(\""), false)
+	f.Add([]byte("import os\nB = os.path.dirname(os.path.abspath(__file__))\nT = os.path.join(B, 'templates')\nD = Path(__file__).parents[2] / 'x'\n"), true)
+	f.Add([]byte("const d = path.join(__dirname, '..', 'public');\nconst u = new URL('./a.json', import.meta.url);\nconst v = __dirname + '/v' + x;\n"), false)
+	f.Add([]byte("B = Path(__file__).parent\nC = B.joinpath('a', B.parent.joinpath(')\nsys.path.insert(0, B / 'lib')\n"), true)
+	f.Add([]byte("f(f(f(f('/etc/x'))))\n/ + / + '/a'"), false)
+	f.Fuzz(func(t *testing.T, src []byte, hash bool) {
+		pythonImports(src)
+		pythonStringModules(src)
+		pythonDistNames(src)
+		jsModules(src)
+		pythonSpawn(src)
+		spawnedOf(srcTokens(src, hash), spawnLang{hashComments: hash, kind: func(string, string) string { return "exec" }})
+		got := sourcePaths(src, hash, "srv/app/main.py", "/work")
+		if len(got) > maxSourcePaths {
+			t.Fatalf("%d paths", len(got))
+		}
+		for _, p := range append(pythonPathDirs(src, "srv/app/main.py", "/work"), func() (s []string) {
+			for _, n := range got {
+				s = append(s, n.path)
+			}
+			return s
+		}()...) {
+			if !path.IsAbs(p) || path.Clean(p) != p {
+				t.Fatalf("path %q is not clean and absolute", p)
+			}
 		}
 	})
 }

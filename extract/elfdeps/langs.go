@@ -21,6 +21,9 @@ type langState struct {
 	nodePkg []string // packages taken whole for a script node runs (scanIfNode)
 	node    bool     // a node runtime was met: jsSrc are its app's sources
 	jsSrc   []string // JavaScript sources given to Imports, outside node_modules
+	// pyBin and nodeBin are the first Python and Node programs met: the processes
+	// whose dlopen loads a library an app source names.
+	pyBin, nodeBin string
 }
 
 func (r *Resolver) langs() *langState {

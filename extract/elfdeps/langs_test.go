@@ -422,3 +422,36 @@ func TestClosurePythonArgModules(t *testing.T) {
 		t.Errorf("other taken: %s", r)
 	}
 }
+
+// TestClosurePythonDistByName: the metadata of a distribution an app reads by name
+// (importlib.metadata.version, pkg_resources) comes, matched as PEP 503 compares
+// names, without its modules; a name no distribution has takes nothing.
+func TestClosurePythonDistByName(t *testing.T) {
+	t.Parallel()
+	m, site := pythonSite(t, map[string]string{
+		"PyYAML-6.0.1.dist-info/METADATA":       "Name: PyYAML\n",
+		"PyYAML-6.0.1.dist-info/RECORD":         "",
+		"yaml/__init__.py":                      "",
+		"zope.interface-6.0.dist-info/METADATA": "Name: zope.interface\n",
+		"requests-2.31.0.dist-info/METADATA":    "Name: requests\n",
+		"other-1.0.dist-info/METADATA":          "Name: other\n",
+	})
+	m["app/a.py"] = text("from importlib.metadata import version, PackageNotFoundError\nimport importlib.metadata as md, pkg_resources\n" +
+		"print(version('pyyaml'), md.metadata('Zope_Interface'))\npkg_resources.require('requests>=2')\ntry:\n    version('not-installed')\nexcept PackageNotFoundError:\n    pass\n")
+	got := pythonImportReasons(t, m, "app/a.py")
+	for p, why := range map[string]string{
+		site + "PyYAML-6.0.1.dist-info/METADATA":       "distribution pyyaml named by /app/a.py",
+		site + "PyYAML-6.0.1.dist-info/RECORD":         "distribution pyyaml named by /app/a.py",
+		site + "zope.interface-6.0.dist-info/METADATA": "distribution Zope_Interface named by /app/a.py",
+		site + "requests-2.31.0.dist-info/METADATA":    "distribution requests>=2 named by /app/a.py",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{site + "yaml/__init__.py", site + "other-1.0.dist-info/METADATA"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}

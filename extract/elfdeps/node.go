@@ -23,6 +23,9 @@ func (p *process) loadNode() error {
 		}
 		bin = p.root
 	}
+	if st := p.r.langs(); st.nodeBin == "" {
+		st.nodeBin = p.root.real
+	}
 	if p.r.langs().done["node:"+bin.real] {
 		return nil
 	}

@@ -81,7 +81,7 @@ func (p *process) nodeSource(src string) error {
 	if err := p.nodeRequires(src, b); err != nil {
 		return err
 	}
-	return p.r.sourceFiles(p.c, src, b, false)
+	return p.sourceFiles(src, b, false)
 }
 
 // nodeRequires takes the packages the app's JavaScript source src (text b) loads by

@@ -66,6 +66,9 @@ func (p *process) loadPython() error {
 	if version == "" {
 		return nil
 	}
+	if st := p.r.langs(); st.pyBin == "" {
+		st.pyBin = p.root.real
+	}
 	// Python finds its prefix from where the executable really is; a venv from where it
 	// was named (the directory that holds pyvenv.cfg, or its parent).
 	prefix := path.Dir(path.Dir(p.root.real))
@@ -343,10 +346,10 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				if err := r.spawnedIn(c, src, b, pythonSpawn); err != nil {
 					return nil, err
 				}
-				if err := r.sourceFiles(c, src, b, true); err != nil {
+				if err := p.sourceFiles(src, b, true); err != nil {
 					return nil, err
 				}
-				for _, d := range pythonPathDirs(b) {
+				for _, d := range pythonPathDirs(b, src, r.opts.workdir) {
 					if d := tidyName(d); !slices.Contains(py.site, d) {
 						py.site = append(py.site, d)
 					}
@@ -354,6 +357,11 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 				for _, m := range pythonStringModules(b) {
 					if !slices.Contains(mods, m) {
 						mods = append(slices.Clip(mods), m)
+					}
+				}
+				for _, d := range pythonDistNames(b) {
+					if err := p.takeDist(py, d, "distribution "+d+" named by /"+src); err != nil {
+						return nil, err
 					}
 				}
 				for _, mod := range imported {
@@ -519,6 +527,90 @@ func (p *process) realOr(name string) string {
 		return w.real
 	}
 	return name
+}
+
+// pythonDistNames lists the distributions an app's Python source reads the metadata
+// of by name: importlib.metadata's version('PyYAML'), metadata, distribution,
+// requires and files, pkg_resources' get_distribution and require. A distribution
+// nothing imports has its metadata taken with no module, and the app failed with
+// PackageNotFoundError.
+func pythonDistNames(src []byte) []string {
+	toks := srcTokens(src, true)
+	var out []string
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i+1].punct != '(' || !toks[i+2].lit || toks[i+2].dyn {
+			continue
+		}
+		switch toks[i].word[strings.LastIndexByte(toks[i].word, '.')+1:] {
+		case "version", "metadata", "distribution", "requires", "files", "get_distribution", "require":
+			if n := toks[i+2].str; distNameKey(n) != "" && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// distNameKey is a distribution's name as PEP 503 compares them (PyYAML and pyyaml,
+// zope.interface and Zope_Interface alike), "" for a string no distribution could be
+// named; a requirement's version is cut off (pkg_resources.require('x>=1')).
+func distNameKey(n string) string {
+	n = strings.TrimSpace(n)
+	if i := strings.IndexAny(n, "<>=!~;[ "); i >= 0 {
+		n = n[:i]
+	}
+	if n == "" || len(n) > 200 {
+		return ""
+	}
+	var b strings.Builder
+	sep := false
+	for _, c := range strings.ToLower(n) {
+		switch {
+		case c == '-' || c == '_' || c == '.':
+			sep = true
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(c)
+		default:
+			return ""
+		}
+	}
+	return b.String()
+}
+
+// takeDist adds the metadata directories of the distribution name in the runtime's
+// site directories.
+func (p *process) takeDist(py *python, name, why string) error {
+	key := distNameKey(name)
+	if key == "" || py.seen["dist:"+key] {
+		return nil
+	}
+	py.seen["dist:"+key] = true
+	for _, dir := range py.site {
+		ents, err := fs.ReadDir(p.r.fsys, p.realOr(dir))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			n := e.Name()
+			base, ok := strings.CutSuffix(n, ".dist-info")
+			if !ok {
+				if base, ok = strings.CutSuffix(n, ".egg-info"); !ok {
+					continue
+				}
+			}
+			dist, _, _ := strings.Cut(base, "-")
+			if distNameKey(dist) == key {
+				if _, err := p.addTree(join(dir, n), why, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // takeInfo adds the *.dist-info and *.egg-info of dir whose distribution provides mod:
@@ -742,5 +834,7 @@ func skipString(src []byte, i int, triple bool) int {
 			return j
 		}
 	}
-	return len(src) - 1
+	// Unclosed at the end: nothing after the quote is a literal (a source whose last
+	// byte is a quote must not read the quote as one).
+	return len(src)
 }

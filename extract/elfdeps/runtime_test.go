@@ -422,3 +422,48 @@ func TestClosureArgListsBounded(t *testing.T) {
 		t.Errorf("tool run again %d times, want %d", n, maxArgLists)
 	}
 }
+
+// TestClosureRelativeSources: files a script sources by a relative name come as the
+// shell finds them: with a slash, from the working directory or the directory a cd
+// moved to; a bare name through PATH, then the working directory (bash); and what
+// they run comes too, $0 in them naming the script that sourced them.
+func TestClosureRelativeSources(t *testing.T) {
+	t.Parallel()
+	prog := mkELF(t, elfSpec{noDyn: true})
+	m := fstest.MapFS{
+		"srv/entry.sh":         file([]byte("#!/bin/sh\n. ./conf/env.sh\n. helpers.sh\n. local.sh\ncd /opt/tool\n. ./tool-env.sh\n")),
+		"srv/conf/env.sh":      text("envtool\n"),
+		"usr/lib/helpers.sh":   text("helpertool\n\"${0%/*}/own.sh\"\n"), // $0 is the sourcing script
+		"srv/own.sh":           file([]byte("#!/bin/sh\n")),
+		"usr/lib/own.sh":       file([]byte("#!/bin/sh\n")),
+		"srv/local.sh":         text("localtool\n"),
+		"opt/tool/tool-env.sh": text("tooltool\n"),
+		"srv/tool-env.sh":      text("nottaken\n"),
+		"usr/bin/envtool":      file(prog),
+		"usr/bin/helpertool":   file(prog),
+		"usr/bin/localtool":    file(prog),
+		"usr/bin/tooltool":     file(prog),
+		"usr/bin/nottaken":     file(prog),
+		"bin/sh":               file(prog),
+	}
+	got := closureReasons(t, m, "srv/entry.sh", WithPath("/usr/bin:/usr/lib"), WithWorkdir("/srv"))
+	for p, why := range map[string]string{
+		"srv/conf/env.sh":      "file sourced by /srv/entry.sh",
+		"usr/lib/helpers.sh":   "file sourced by /srv/entry.sh",
+		"srv/local.sh":         "file sourced by /srv/entry.sh",
+		"opt/tool/tool-env.sh": "file sourced by /srv/entry.sh",
+		"usr/bin/envtool":      `command "envtool" run by /srv/conf/env.sh`,
+		"usr/bin/helpertool":   `command "helpertool" run by /usr/lib/helpers.sh`,
+		"usr/bin/tooltool":     `command "tooltool" run by /opt/tool/tool-env.sh`,
+		"srv/own.sh":           `command "/srv/own.sh" run by /usr/lib/helpers.sh`,
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for _, p := range []string{"srv/tool-env.sh", "usr/bin/nottaken", "usr/lib/own.sh"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -75,8 +76,11 @@ func (r *Resolver) scanScript(c *collector, real string, sh shellRun) error {
 		return fmt.Errorf("reading %s: %w", sh.named, err)
 	}
 	sh.named = "/" + tidyName(sh.named)
-	// $0 is the script as it was run: what cd "$(dirname "$0")" and the like name.
-	sh.dir = path.Dir(sh.named)
+	// $0 is the script as it was run: what cd "$(dirname "$0")" and the like name. In
+	// a file it sources, $0 is still the script.
+	if sh.dir == "" {
+		sh.dir = path.Dir(sh.named)
+	}
 	return r.scanSource(c, src, sh)
 }
 
@@ -99,6 +103,35 @@ func (r *Resolver) scanCommand(c *collector, body, why, pathEnv string) error {
 	return r.scanSource(c, []byte(body), newShellRun("the "+why, busybox, pathEnv, nil))
 }
 
+// sourcedFile is the file `. name` reads: name itself when absolute; a relative one
+// with a slash (made absolute by the scanner after a literal cd) from the working
+// directory; a bare one found through PATH, as dash and bash look, then in the working
+// directory, as bash does. "" when the image has none.
+func (r *Resolver) sourcedFile(name, pathEnv string) (string, error) {
+	var candidates []string
+	switch {
+	case path.IsAbs(name):
+		return name, nil
+	case strings.Contains(name, "/"):
+		candidates = []string{path.Join("/", r.opts.workdir, name)}
+	default:
+		for _, dir := range strings.Split(pathEnv, ":") {
+			if !path.IsAbs(dir) {
+				dir = path.Join("/", r.opts.workdir, dir) // "" is the working directory
+			}
+			candidates = append(candidates, path.Join(dir, name))
+		}
+		candidates = append(candidates, path.Join("/", r.opts.workdir, name))
+	}
+	for _, f := range candidates {
+		ok, err := r.isRegular(f)
+		if err != nil || ok {
+			return f, err
+		}
+	}
+	return "", nil
+}
+
 // scanSource is scanScript's work on the script's text, src.
 func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	named, busybox, pathEnv, funcs := sh.named, sh.busybox, sh.pathEnv, sh.funcs
@@ -108,8 +141,12 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	}
 	var sourced []string
 	for _, s := range res.Sources {
-		if !path.IsAbs(s) {
-			continue // relative to the working directory of the moment: unknown here
+		s, err := r.sourcedFile(s, pathEnv)
+		if err != nil {
+			return err
+		}
+		if s == "" {
+			continue
 		}
 		w, err := r.walk(s)
 		if err != nil {
@@ -172,7 +209,7 @@ func (r *Resolver) scanSource(c *collector, src []byte, sh shellRun) error {
 	}
 	for _, s := range sourced {
 		// A sourced file runs with the script's arguments.
-		if err := r.scanScript(c, s, shellRun{named: s, busybox: busybox, pathEnv: r.opts.path, args: sh.args, funcs: funcs, scanned: sh.scanned}); err != nil {
+		if err := r.scanScript(c, s, shellRun{named: s, busybox: busybox, pathEnv: r.opts.path, dir: sh.dir, args: sh.args, funcs: funcs, scanned: sh.scanned}); err != nil {
 			return err
 		}
 	}
@@ -324,18 +361,26 @@ func (r *Resolver) addNamed(c *collector, name, why string) error {
 
 // isRegular says whether name is a regular file, symlinks followed.
 func (r *Resolver) isRegular(name string) (bool, error) {
+	fi, err := r.statFollow(name)
+	return err == nil && fi != nil && fi.Mode().IsRegular(), err
+}
+
+// isDir says whether name is a directory, symlinks followed.
+func (r *Resolver) isDir(name string) (bool, error) {
+	fi, err := r.statFollow(name)
+	return err == nil && fi != nil && fi.IsDir(), err
+}
+
+// statFollow stats name, symlinks followed; a missing name is no error, and no info.
+func (r *Resolver) statFollow(name string) (fs.FileInfo, error) {
 	w, err := r.walk(name)
 	if err != nil {
 		if rootfs.IsNotFound(err) {
-			return false, nil
+			return nil, nil
 		}
-		return false, err
+		return nil, err
 	}
-	fi, err := r.links.Lstat(w.real)
-	if err != nil {
-		return false, err
-	}
-	return fi.Mode().IsRegular(), nil
+	return r.links.Lstat(w.real)
 }
 
 // argCommands runs the command lines of res that run the script's arguments ("$@"),

@@ -6,7 +6,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"unicode"
 )
 
 // spawned is a process an app's source starts: a program named as exec form names it
@@ -146,7 +145,8 @@ func srcTokens(src []byte, hashComments bool) []srcToken {
 			}
 			toks = append(toks, srcToken{word: string(src[i:j])})
 			i = j - 1
-		case c == '(' || c == '[' || c == ')' || c == ']' || c == ',' || c == '=' || c == ';' || c == '{' || c == '}':
+		case c == '(' || c == '[' || c == ')' || c == ']' || c == ',' || c == '=' || c == ';' || c == '{' || c == '}',
+			c == '+' || c == '/': // a path built by concatenation or pathlib's /
 			toks = append(toks, srcToken{punct: c})
 		}
 	}
@@ -309,94 +309,4 @@ func (r *Resolver) spawnedIn(c *collector, src string, b []byte, lang func([]byt
 		return nil
 	}
 	return r.spawnedFrom(c, src, spawnedBy(b, l))
-}
-
-// pythonPathDirs lists the absolute directories an app's Python source adds to its
-// import path by literal name: sys.path.insert(N, '/opt/lib'), sys.path.append(…),
-// site.addsitedir(…). Modules it imports from there are looked for there too.
-func pythonPathDirs(src []byte) []string {
-	toks := srcTokens(src, true)
-	var out []string
-	for i := 0; i+2 < len(toks); i++ {
-		if toks[i+1].punct != '(' {
-			continue
-		}
-		j := i + 2
-		switch toks[i].word {
-		case "sys.path.insert":
-			if j+2 >= len(toks) || toks[j].word == "" || toks[j+1].punct != ',' {
-				continue
-			}
-			j += 2
-		case "sys.path.append", "site.addsitedir":
-		default:
-			continue
-		}
-		if d := toks[j]; d.lit && !d.dyn && path.IsAbs(d.str) && !slices.Contains(out, d.str) {
-			out = append(out, d.str)
-		}
-	}
-	return out
-}
-
-// maxSourcePaths bounds the paths read from one source: a bundle of routes and URLs is
-// not naming its files.
-const maxSourcePaths = 1024
-
-// sourcePaths lists the absolute paths an app's Python (hashComments) or JavaScript
-// source names by a literal string ('/etc/app/config.json'), or by a join of literal
-// strings only (os.path.join('/etc/app', 'config.json'), path.join, path.resolve).
-// An app that opens such a file started, then failed, when it was left out.
-func sourcePaths(src []byte, hashComments bool) []string {
-	toks := srcTokens(src, hashComments)
-	var out []string
-	add := func(p string) {
-		if len(out) < maxSourcePaths && len(p) > 1 && len(p) < 4096 && path.IsAbs(p) && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, unicode.IsSpace) {
-			if p = path.Clean(p); !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	for i := 0; i < len(toks); i++ {
-		t := toks[i]
-		if t.lit && !t.dyn {
-			add(t.str)
-			continue
-		}
-		if base := t.word[strings.LastIndexByte(t.word, '.')+1:]; (base != "join" && base != "resolve") || i+1 >= len(toks) || toks[i+1].punct != '(' {
-			continue
-		}
-		var joined string
-		for j := i + 2; j < len(toks) && toks[j].lit && !toks[j].dyn; j += 2 {
-			// A later absolute part starts over, in os.path.join and path.resolve alike.
-			if path.IsAbs(toks[j].str) {
-				joined = toks[j].str
-			} else {
-				joined = path.Join(joined, toks[j].str)
-			}
-			if j+1 < len(toks) && toks[j+1].punct == ')' {
-				add(joined)
-				break
-			}
-			if j+1 >= len(toks) || toks[j+1].punct != ',' {
-				break
-			}
-		}
-	}
-	return out
-}
-
-// sourceFiles takes the regular files an app source names (sourcePaths), once.
-func (r *Resolver) sourceFiles(c *collector, src string, b []byte, hashComments bool) error {
-	st := r.langs()
-	if st.done["paths:"+src] {
-		return nil
-	}
-	st.done["paths:"+src] = true
-	for _, p := range sourcePaths(b, hashComments) {
-		if err := r.addNamed(c, p, "file named in /"+src); err != nil {
-			return err
-		}
-	}
-	return nil
 }

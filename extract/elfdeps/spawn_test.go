@@ -90,9 +90,11 @@ func TestClosureSpawned(t *testing.T) {
 
 func TestPythonPathDirs(t *testing.T) {
 	src := "import sys, site, os\nsys.path.insert(0, '/opt/lib')\nsys.path.append(\"/srv/plugins\")\nsite.addsitedir(r'/opt/site')\n" +
-		"sys.path.insert(0, os.path.dirname(__file__))\nsys.path.append('relative')\n# sys.path.append('/commented')\nsys.path.insert(1, f'/opt/{v}')\n"
-	want := []string{"/opt/lib", "/srv/plugins", "/opt/site"}
-	if got := pythonPathDirs([]byte(src)); !reflect.DeepEqual(got, want) {
+		"sys.path.insert(0, os.path.dirname(__file__))\nsys.path.append('relative')\n# sys.path.append('/commented')\nsys.path.insert(1, f'/opt/{v}')\n" +
+		"sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'vendor'))\nHERE = Path(__file__).resolve().parent\nsys.path.append(str(HERE / 'plugins'))\n" +
+		"sys.path.append(os.path.join(os.getcwd(), 'lib'))\nsys.path.append(os.path.join(unknown, 'x'))\n"
+	want := []string{"/opt/lib", "/srv/plugins", "/opt/site", "/srv/app", "/srv/vendor", "/srv/app/plugins", "/work/lib"}
+	if got := pythonPathDirs([]byte(src), "srv/app/main.py", "/work"); !reflect.DeepEqual(got, want) {
 		t.Errorf("pythonPathDirs = %q, want %q", got, want)
 	}
 }
@@ -142,9 +144,9 @@ func TestClosurePythonLocalModules(t *testing.T) {
 	}
 }
 
-// TestSourcePaths: absolute paths in literal strings and in joins of literal strings;
-// relative names, f-strings, templates, URLs' paths with blanks, comments and joins
-// with a variable are not.
+// TestSourcePaths: absolute paths in literal strings and in joins of literal strings,
+// relative names as ones the image may have; f-strings, templates, paths with blanks,
+// comments and joins with a variable are not.
 func TestSourcePaths(t *testing.T) {
 	t.Parallel()
 	py := `import os
@@ -156,12 +158,63 @@ F = f'/etc/{name}.conf'
 REL = 'data/x.json'
 SPACE = '/a b'
 `
-	if got, want := sourcePaths([]byte(py), true), []string{"/etc/myapp/config.json", "/usr/share/myapp/templates/base.html", "/usr/share/myapp", "/opt/abs.txt", "/ignored", "/etc"}; !slices.Equal(got, want) {
-		t.Errorf("python: %q, want %q", got, want)
+	if got, want := sourcePaths([]byte(py), true, "app/a.py", "/"), []namedPath{
+		{path: "/etc/myapp/config.json"}, {path: "/usr/share/myapp/templates/base.html"}, {path: "/opt/abs.txt"}, {path: "/etc"},
+		{path: "/app/data/x.json", own: true, maybe: true}, // REL, from the source's directory (the working directory is /)
+	}; !slices.Equal(got, want) {
+		t.Errorf("python: %v, want %v", got, want)
 	}
 	js := "const p = require('path');\n// '/etc/comment'\nconst c = fs.readFileSync(\"/etc/myapp/c.json\");\nconst d = p.resolve('/srv', 'web', 'x.html');\nconst e = `/etc/${n}`;\n"
-	if got, want := sourcePaths([]byte(js), false), []string{"/etc/myapp/c.json", "/srv/web/x.html", "/srv"}; !slices.Equal(got, want) {
-		t.Errorf("js: %q, want %q", got, want)
+	if got, want := sourcePaths([]byte(js), false, "app/a.js", "/"), []namedPath{{path: "/etc/myapp/c.json"}, {path: "/srv/web/x.html"}}; !slices.Equal(got, want) {
+		t.Errorf("js: %v, want %v", got, want)
+	}
+}
+
+// TestSourcePathsOwnLocation: paths named from where the app is, the way Python and
+// Node apps spell it, through names assigned such a value; what depends on a run
+// (a variable, an f-string, a call the rule does not know) is not read.
+func TestSourcePathsOwnLocation(t *testing.T) {
+	t.Parallel()
+	py := `import os
+from pathlib import Path
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES = os.path.join(HERE, 'templates')
+DB = BASE_DIR / 'db' / 'app.sqlite3'
+CFG = Path(__file__).parent.joinpath('conf', 'app.toml').read_text()
+UP = Path(__file__).parents[1] / 'shared'
+LOGS = os.path.join(os.getcwd(), 'logs')
+CAT = os.path.dirname(__file__) + '/static'
+GONE = os.path.join(HERE, name)
+F = f'{HERE}/x'
+`
+	want := []namedPath{
+		{path: "/srv/app/pkg", own: true}, {path: "/srv/app", own: true}, {path: "/srv/app/pkg/templates", own: true},
+		{path: "/srv/app/db/app.sqlite3", own: true}, {path: "/srv/app/pkg/conf/app.toml", own: true}, {path: "/srv/app/shared", own: true},
+		{path: "/work/logs", own: true}, {path: "/srv/app/pkg/static", own: true},
+	}
+	if got := sourcePaths([]byte(py), true, "srv/app/pkg/settings.py", "/work"); !slices.Equal(got, want) {
+		t.Errorf("python:\n got %v\nwant %v", got, want)
+	}
+	js := "import { fileURLToPath } from 'url';\nimport express from 'express';\nrequire('dotenv').config();\nconst config = require('config');\nimport x from './x.js';\nconst lib = require('./lib');\nconst dir = path.dirname(fileURLToPath(import.meta.url));\n" +
+		"app.use(express.static(path.join(__dirname, 'public')));\nconst v = __dirname + '/views';\nconst idx = path.resolve(dir, '..', 'web', 'index.html');\n" +
+		"const u = new URL('./data.json', import.meta.url);\nconst c = path.join(process.cwd(), 'config', 'c.json');\nconst n = path.join(__dirname, name);\n" +
+		"app.use(express.static('public'));\nres.sendFile('assets/logo.png');\nconst s = 'hello world';\nconst o = '--flag';\nconst up = '../secret';\nconst m = 'node_modules/x';\n"
+	want = []namedPath{
+		{path: "/work/views", own: true, maybe: true},                                                // express's default
+		{path: "/work/.env", own: true, maybe: true}, {path: "/work/config", own: true, maybe: true}, // dotenv's and node-config's
+		{path: "/srv/app", own: true}, {path: "/srv/app/public", own: true}, {path: "/srv/app/views", own: true},
+		{path: "/srv/web/index.html", own: true}, {path: "/srv/app/data.json", own: true}, {path: "/work/config/c.json", own: true},
+		// Relative names, from the working directory and the source's: express.static('public').
+		{path: "/work/public", own: true, maybe: true}, {path: "/work/assets/logo.png", own: true, maybe: true}, {path: "/srv/app/assets/logo.png", own: true, maybe: true},
+	}
+	if got := sourcePaths([]byte(js), false, "srv/app/server.mjs", "/work"); !slices.Equal(got, want) {
+		t.Errorf("js:\n got %v\nwant %v", got, want)
+	}
+	// Calls nested past any app's: read to a bound, not through the whole source.
+	deep := strings.Repeat("f(", 100000) + "'/etc/deep'" + strings.Repeat(")", 100000)
+	if got := sourcePaths([]byte(deep), false, "a.js", "/"); !slices.Equal(got, []namedPath{{path: "/etc/deep"}}) {
+		t.Errorf("deep: %v", got)
 	}
 }
 
@@ -254,5 +307,95 @@ func TestClosureShebangSources(t *testing.T) {
 	}
 	if len(deps) == 0 || deps[0].Reason != "package greetx required by /app/ntool" {
 		t.Errorf("node script: deps %+v, want greetx required by /app/ntool", deps)
+	}
+}
+
+// TestClosureSourceOwnDirs: a directory an app names from its own location, or by a
+// relative name its source's directory has, comes whole (templates, static files);
+// one that holds the app's source, or the working directory, by its entry; a file by
+// its name; a relative name the image lacks, not at all.
+func TestClosureSourceOwnDirs(t *testing.T) {
+	t.Parallel()
+	m, _ := pythonSite(t, map[string]string{})
+	m["srv/app/pkg/settings.py"] = text("import os\nfrom pathlib import Path\nBASE = Path(__file__).resolve().parent.parent\nHERE = os.path.dirname(__file__)\n" +
+		"T = os.path.join(HERE, 'templates')\nS = BASE / 'static'\nC = BASE.joinpath('conf.toml')\napp = Flask(__name__, static_folder='assets')\nM = 'missing'\nD = 'data'\nload_dotenv()\n")
+	for _, f := range []string{"srv/app/pkg/.env", "srv/app/pkg/assets/app.js", "srv/app/pkg/static/default.css", "srv/app/pkg/templates/index.html", "srv/app/pkg/templates/mail/welcome.txt", "srv/app/static/site.css", "srv/app/conf.toml", "srv/app/unrelated.txt", "srv/app/pkg/other.txt"} {
+		m[f] = text("x")
+	}
+	m["work/data/d.txt"] = text("x")
+	got := pythonImportReasons(t, m, "srv/app/pkg/settings.py", WithWorkdir("/work"))
+	for p, why := range map[string]string{
+		"work/data/d.txt":                        "directory named in /srv/app/pkg/settings.py",
+		"srv/app/pkg/templates/index.html":       "directory named in /srv/app/pkg/settings.py",
+		"srv/app/pkg/templates/mail/welcome.txt": "directory named in /srv/app/pkg/settings.py",
+		"srv/app/static/site.css":                "directory named in /srv/app/pkg/settings.py",
+		"srv/app/conf.toml":                      "file named in /srv/app/pkg/settings.py",
+		"srv/app/pkg/.env":                       "file named in /srv/app/pkg/settings.py", // python-dotenv's default
+		"srv/app/pkg/assets/app.js":              "directory named in /srv/app/pkg/settings.py",
+		"srv/app/pkg/static/default.css":         "directory named in /srv/app/pkg/settings.py", // Flask's default
+		"srv/app":                                "file named in /srv/app/pkg/settings.py",
+	} {
+		if got[p] != why {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	for p, why := range got {
+		if strings.Contains(why, "missing") || p == "work" {
+			t.Errorf("a relative name the image lacks brought %s: %s", p, why)
+		}
+	}
+	for _, p := range []string{"srv/app/unrelated.txt", "srv/app/pkg/other.txt", "srv/app/pkg/missing"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
+	}
+}
+
+// TestIsSoname: a library's bare name, with or without its version.
+func TestIsSoname(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"libfoo.so": true, "libsodium.so.23": true, "libstdc++.so.6.0.30": true, "libgtk-3.so.0": true,
+		"lib.so": false, "libfoo.so.": false, "libfoo.so..1": false, "libfoo.so.x": false, "foo.so.1": false,
+		"libfoo": false, "lib/foo.so": false, "libfoo.sox": false, "libfoo.so.1 ": false,
+	} {
+		if got := isSoname(s); got != want {
+			t.Errorf("isSoname(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestClosureNamedCode: code an app source names comes with what it needs: a library
+// by its bare name as dlopen finds it (ctypes.CDLL('libfoo.so.1')), one by its path,
+// and an executable by its path, each with the libraries it needs; a bare name the
+// image lacks brings nothing.
+func TestClosureNamedCode(t *testing.T) {
+	t.Parallel()
+	m, _ := pythonSite(t, map[string]string{})
+	const libdir = "usr/lib/x86_64-linux-gnu/"
+	m[libdir+"libfoo.so.1"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libfoo.so.1", needed: []string{"libbar.so.2"}})}
+	m[libdir+"libbar.so.2"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libbar.so.2"})}
+	m["opt/lib/libbaz.so"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libbaz.so", needed: []string{"libqux.so.3"}})}
+	m[libdir+"libqux.so.3"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libqux.so.3"})}
+	m["opt/bin/tool"] = &fstest.MapFile{Mode: 0o755, Data: mkELF(t, elfSpec{interp: ldso, needed: []string{"libtool.so.4"}})}
+	m[libdir+"libtool.so.4"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libtool.so.4"})}
+	m[libdir+"libunused.so.5"] = &fstest.MapFile{Mode: 0o644, Data: mkELF(t, elfSpec{soname: "libunused.so.5"})}
+	m["app/a.py"] = text("import ctypes, subprocess\nfoo = ctypes.CDLL('libfoo.so.1')\nbaz = ctypes.CDLL('/opt/lib/libbaz.so')\nTOOL = '/opt/bin/tool'\n" +
+		"opt = ctypes.CDLL('libmissing.so.9')\nsubprocess.run([TOOL])\n")
+	got := pythonImportReasons(t, m, "app/a.py")
+	for p, why := range map[string]string{
+		libdir + "libfoo.so.1":  "library named in /app/a.py",
+		libdir + "libbar.so.2":  "DT_NEEDED libbar.so.2 of",
+		"opt/lib/libbaz.so":     "file named in /app/a.py",
+		libdir + "libqux.so.3":  "DT_NEEDED libqux.so.3 of",
+		"opt/bin/tool":          "file named in /app/a.py",
+		libdir + "libtool.so.4": "DT_NEEDED libtool.so.4 of",
+	} {
+		if !strings.HasPrefix(got[p], why) {
+			t.Errorf("%s: reason %q, want %q", p, got[p], why)
+		}
+	}
+	if r, ok := got[libdir+"libunused.so.5"]; ok {
+		t.Errorf("libunused taken: %s", r)
 	}
 }

@@ -654,8 +654,10 @@ func (s *scanner) word(f *frame, w, raw string, dyn bool) {
 		f.expect = expectNothing
 		if dyn {
 			s.dynamic = append(s.dynamic, ". "+raw)
+		} else if strings.Contains(w, "/") {
+			s.sources = append(s.sources, s.inCwd(w))
 		} else if w != "" {
-			s.sources = append(s.sources, w)
+			s.sources = append(s.sources, w) // looked up through PATH, as the shell does
 		}
 		return
 	}

@@ -36,6 +36,7 @@ func TestScan(t *testing.T) {
 			cmds: []string{"/opt/tool/run.sh", "/opt/tool/bin/x", "/srv/sub/y", "dirname"}},
 		{name: "dynamic", src: "$cmd x\neval \"$y\"\nexec \"$@\"\n\"${tool}\" z\n", dyn: []string{"$cmd", "eval", `exec "$@"`, `"${tool}"`}},
 		{name: "sourced", src: ". /lib/x.sh\nsource ./y.sh\n. \"$DIR/z.sh\"\n", sources: []string{"/lib/x.sh", "./y.sh"}, dyn: []string{`. "$DIR/z.sh"`}},
+		{name: "sourced after cd", src: "cd /opt/app\n. ./env.sh\n. lib/common.sh\n. bare.sh\n", sources: []string{"/opt/app/env.sh", "/opt/app/lib/common.sh", "bare.sh"}},
 		{name: "subshell and groups", src: "(a; b) | { c; d; }\n", cmds: []string{"a", "b", "c", "d"}},
 		{name: "exec replaces the shell", src: "#!/bin/sh\n# \\\nexec tclsh \"$0\" \"$@\"\nproc foo {} { puts x }\n", cmds: []string{"tclsh"}},
 		{name: "unterminated", src: "a \"$(b 'c\n", cmds: []string{"a", "b"}},

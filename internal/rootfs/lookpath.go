@@ -117,10 +117,17 @@ func executable(fsys fs.ReadLinkFS, file string) error {
 // NODE_OPTIONS="--require /opt/r.js"), cleaned, in order.
 func PathsIn(word string) []string {
 	var out []string
-	for _, tok := range strings.FieldsFunc(word, func(r rune) bool { return r == '=' || r == ':' || r == ',' || r == ' ' || r == '\t' }) {
+	for _, tok := range Words(word) {
 		if strings.HasPrefix(tok, "/") && !strings.HasPrefix(tok, "//") {
 			out = append(out, path.Clean(tok))
 		}
 	}
 	return out
+}
+
+// Words splits a word of a command line or an Env value where a path in it may start
+// or end: at =, :, commas and blanks (--config=/etc/x, -javaagent:/opt/a.jar=port=1,
+// CLASSPATH=/a:/b).
+func Words(word string) []string {
+	return strings.FieldsFunc(word, func(r rune) bool { return r == '=' || r == ':' || r == ',' || r == ' ' || r == '\t' })
 }

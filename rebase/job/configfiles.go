@@ -340,7 +340,7 @@ func isFile(fsys fs.ReadLinkFS, p string) bool {
 const maxNamedFiles = 64
 
 // namedFiles names, with why, the regular files of fsys that the config names by
-// absolute path: in the entrypoint's and the healthcheck's arguments (--config
+// absolute path, or in its arguments by a path relative to its working directory: in the entrypoint's and the healthcheck's arguments (--config
 // /etc/app/config.yaml, --config=…, -javaagent:/opt/agent.jar=…) and in Env values
 // (APP_CONFIG=/etc/app.json, NODE_OPTIONS="--require /opt/otel/register.js",
 // JAVA_TOOL_OPTIONS), as rootfs.PathsIn reads a word. Directories are never taken this way (JAVA_HOME names a whole
@@ -366,6 +366,13 @@ func namedFiles(fsys fs.FS, cfg v1.Config) [][2]string {
 	for i, a := range argv {
 		if i > 0 { // the program itself is the entrypoint's to take, with its closure
 			add(a, "named by the config's arguments")
+			// A relative name is a file of the working directory: python3 app.py,
+			// node server.js, --config=conf/app.yaml under WORKDIR /srv/app.
+			for _, tok := range rootfs.Words(a) {
+				if !strings.HasPrefix(tok, "/") && !strings.HasPrefix(tok, "-") && tok != "." && tok != ".." {
+					add(path.Join("/", cfg.WorkingDir, tok), "named by the config's arguments, in the working directory")
+				}
+			}
 		}
 	}
 	if hc := rebase.HealthcheckArgv(cfg); len(hc) > 1 {

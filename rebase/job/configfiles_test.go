@@ -118,8 +118,9 @@ func TestWritableDirs(t *testing.T) {
 }
 
 // TestNamedFiles: files the config names by absolute path in its arguments (alone, after
-// "=" or ":"), its healthcheck's and its Env values are named; directories, missing
-// paths, URLs, the program itself and what PATH-like variables name are not.
+// "=" or ":"), its healthcheck's and its Env values are named, and in its arguments by a
+// path relative to the working directory; directories, missing paths, URLs, the program
+// itself and what PATH-like variables name are not.
 func TestNamedFiles(t *testing.T) {
 	f := &fstest.MapFile{Data: []byte("x"), Mode: 0o644}
 	src := fstest.MapFS{
@@ -133,10 +134,15 @@ func TestNamedFiles(t *testing.T) {
 		"usr/lib/jvm/java/release": f,
 		"etc/conf.yaml":            &fstest.MapFile{Data: []byte("app/config.yaml"), Mode: fs.ModeSymlink | 0o777},
 		"bin/bash":                 f,
+		"srv/app/main.py":          f,
+		"srv/app/conf/app.yaml":    f,
+		"srv/app/start":            f, // named as ../app/start, cleaned
+		"main.py":                  f,
 	}
 	cfg := v1.Config{
+		WorkingDir:  "/srv/app",
 		Entrypoint:  []string{"/usr/bin/server", "--config", "/etc/app/config.yaml", "--log=/etc/app/log.yaml", "-javaagent:/opt/agent/agent.jar=port=1"},
-		Cmd:         []string{"--missing", "/etc/gone.yaml", "--url", "http://host/etc/app/x", "--dir", "/etc/app"},
+		Cmd:         []string{"--missing", "/etc/gone.yaml", "--url", "http://host/etc/app/x", "--dir", "/etc/app", "main.py", "--conf=conf/app.yaml", "../app/start", "gone.py"},
 		Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/usr/bin/server", "--check", "/etc/app/health.json"}},
 		Env: []string{"PATH=/usr/bin:/bin", "NODE_OPTIONS=--require /opt/otel/register.js", "KEY_FILE=/run/key.txt", "JAVA_HOME=/usr/lib/jvm/java",
 			"SHELL=/bin/bash", "LINKED=/etc/conf.yaml"},
@@ -145,7 +151,8 @@ func TestNamedFiles(t *testing.T) {
 	for _, n := range namedFiles(src, cfg) {
 		got = append(got, n[0])
 	}
-	want := []string{"/etc/app/config.yaml", "/etc/app/log.yaml", "/opt/agent/agent.jar", "/etc/app/health.json", "/opt/otel/register.js", "/run/key.txt", "/etc/conf.yaml"}
+	want := []string{"/etc/app/config.yaml", "/etc/app/log.yaml", "/opt/agent/agent.jar", "/srv/app/main.py", "/srv/app/conf/app.yaml", "/srv/app/start",
+		"/etc/app/health.json", "/opt/otel/register.js", "/run/key.txt", "/etc/conf.yaml"}
 	if !slices.Equal(got, want) {
 		t.Errorf("namedFiles = %q, want %q", got, want)
 	}
