@@ -62,7 +62,7 @@ syft: .cache/bench/bin/syft
 # recompress takes 88 s and tsan's range checks stall every goroutine for over a second,
 # which no user sees; TestRecompressProgressPlain races the display's code. go test -json feeds slimdev slowest: go test's usual output, then the 10
 # slowest tests.
-NORACE_TESTS := ^(TestSlimLangs|TestOwnImage$$|TestPackageMetadataDebian$$|TestRecompressProgressLive$$)
+NORACE_TESTS := ^(TestSlimLangs|TestSlimServer|TestOwnImage$$|TestPackageMetadataDebian$$|TestRecompressProgressLive$$)
 NORACE_FLAGS ?= -timeout 20m
 test: deps tools syft lint
 	@set -o pipefail; { $(GO) test -json $(TEST_FLAGS) -skip '$(NORACE_TESTS)' ./...; \

@@ -719,7 +719,7 @@ func (s *selector) takeDeps(missing *error) error {
 		if it == nil || it.origin != s.origin || it.hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		if ext := path.Ext(it.src); ext == ".py" || ext == ".pl" || ext == ".pm" || elfdeps.IsJSSource(it.src) {
+		if elfdeps.IsSourceName(it.src) {
 			s.sources = append(s.sources, it.src)
 		}
 		ok, err := s.maybeProgram(it)
@@ -728,7 +728,7 @@ func (s *selector) takeDeps(missing *error) error {
 		}
 		if ok {
 			inputs = append(inputs, it.src)
-			if ext := path.Ext(it.src); ext != ".py" && ext != ".pl" && ext != ".pm" {
+			if !elfdeps.IsSourceName(it.src) {
 				// A script may be source of a runtime whatever its name (#!/usr/bin/perl).
 				s.sources = append(s.sources, it.src)
 			}

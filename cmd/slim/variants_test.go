@@ -334,22 +334,29 @@ s.shutdown()
 // (a Debian fixture of its own).
 func TestSlimLangsScripting(t *testing.T) {
 	skipShort(t)
-	d := testimage.Debian{Packages: []string{"ruby", "php-cli", "lua5.4", "tcl"}}
+	d := scriptingDebian()
 	cases := []struct {
 		name, file, body string
 		cmd              []string
 		want             string
 	}{
+		// Each app also runs programs as its language spells it (`…`, system,
+		// shell_exec, io.popen, exec): on static there is neither /bin/sh nor uname
+		// unless slim reads the source for them.
 		{"ruby", "main.rb", "require 'json'\nrequire 'set'\nrequire 'digest'\nrequire 'bigdecimal'\n" +
-			"puts \"ruby #{JSON.generate({a: 1})} #{Set[1, 2].size} #{Digest::SHA256.hexdigest('slim')[0, 8]} #{BigDecimal('1.10').to_s}\"\n",
-			[]string{"ruby", "/app/main.rb"}, "ruby {\"a\":1} 2 ebe4136f"},
+			"puts \"ruby #{JSON.generate({a: 1})} #{Set[1, 2].size} #{Digest::SHA256.hexdigest('slim')[0, 8]} #{BigDecimal('1.10').to_s} #{`uname -s`.strip} #{system('true')}\"\n",
+			[]string{"ruby", "/app/main.rb"}, "ruby {\"a\":1} 2 ebe4136f 0.11e1 Linux true"},
 		{"php", "index.php", "<?php\n$d = new DateTime('@0');\necho 'php ', json_encode(['a' => 1]), ' ', substr(hash('sha256', 'slim'), 0, 8), ' ', " +
-			"$d->format('Y'), ' ', ctype_digit('42') ? 'ctype' : 'no', \"\\n\";\n",
-			[]string{"php", "/app/index.php"}, "php {\"a\":1} ebe4136f 1970 ctype"},
-		{"lua", "main.lua", "local t = {3, 1, 2}\ntable.sort(t)\nprint('lua ' .. table.concat(t, ',') .. ' ' .. string.format('%5.2f', math.pi))\n",
-			[]string{"lua5.4", "/app/main.lua"}, "lua 1,2,3  3.14"},
-		{"tcl", "main.tcl", "puts \"tcl [expr {6 * 7}] [string toupper slim] [clock format 0 -gmt 1 -format %Y]\"\n",
-			[]string{"tclsh", "/app/main.tcl"}, "tcl 42 SLIM 1970"},
+			"$d->format('Y'), ' ', ctype_digit('42') ? 'ctype' : 'no', ' ', trim(shell_exec('uname -s')), \"\\n\";\n",
+			[]string{"php", "/app/index.php"}, "php {\"a\":1} ebe4136f 1970 ctype Linux"},
+		{"lua", "main.lua", "local t = {3, 1, 2}\ntable.sort(t)\nlocal h = io.popen('uname -s')\n" +
+			"print('lua ' .. table.concat(t, ',') .. ' ' .. string.format('%5.2f', math.pi) .. ' ' .. h:read('l'))\n",
+			[]string{"lua5.4", "/app/main.lua"}, "lua 1,2,3  3.14 Linux"},
+		{"tcl", "main.tcl", "puts \"tcl [expr {6 * 7}] [string toupper slim] [clock format 0 -gmt 1 -format %Y] [exec uname -s]\"\n",
+			[]string{"tclsh", "/app/main.tcl"}, "tcl 42 SLIM 1970 Linux"},
+		{"perl", "main.pl", "use strict;\nuse POSIX qw(floor);\nmy $u = `uname -s`;\nchomp $u;\nsystem('true') == 0 or die 'true failed';\n" +
+			"print 'perl ', floor(2.5), \" $u\\n\";\n",
+			[]string{"perl", "/app/main.pl"}, "perl 2 Linux"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -357,6 +364,30 @@ func TestSlimLangsScripting(t *testing.T) {
 			fat := runFat(t, img, c.want)
 			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 		})
+	}
+}
+
+// scriptingDebian is the fixture of the scripting runtimes' tests and of nginx's.
+func scriptingDebian() testimage.Debian {
+	return testimage.Debian{Packages: []string{"ruby", "php-cli", "lua5.4", "tcl", "nginx"}}
+}
+
+// TestSlimServerCompiledConfig: nginx, a C server, reads its configuration by a path
+// compiled into it (/etc/nginx/nginx.conf), which includes more (mime.types, the
+// sites-enabled/* link to sites-available/default), runs its workers as www-data and
+// writes into /var/log/nginx and /var/lib/nginx. `nginx -T` (test the configuration,
+// then print it) runs on static as in the fat image. Before, slim took the binary and
+// its libraries only, and it failed: open() "/etc/nginx/nginx.conf" failed.
+func TestSlimServerCompiledConfig(t *testing.T) {
+	skipShort(t)
+	img, ref := debianImage(t, scriptingDebian(), hostEntries(t, "app/README="+hostFile(t, "README", "served by nginx\n")),
+		func(cfg *v1.Config) { cfg.Cmd = []string{"nginx", "-T"} })
+	fat := runFat(t, img, "# configuration file /etc/nginx/sites-enabled/default:", "include /etc/nginx/mime.types;")
+	report, _ := slimRuns(t, fat, "--from", ref+":/usr/sbin/nginx", "--base", "static")
+	for _, want := range []string{"compiled into /usr/sbin/nginx", "user www-data of /etc/nginx/nginx.conf"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q", want)
+		}
 	}
 }
 

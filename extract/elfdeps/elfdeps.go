@@ -317,6 +317,9 @@ func (r *Resolver) run(c *collector, name, why string) error {
 		return err
 	}
 	if args, ok := r.argsOf(w.real); ok {
+		if err := r.compiledFiles(c, w.real, named); err != nil {
+			return err
+		}
 		return r.commandLine(c, w.real, named, args)
 	}
 	return nil

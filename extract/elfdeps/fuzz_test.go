@@ -73,7 +73,15 @@ func FuzzSourceReaders(f *testing.F) {
 		pythonDistNames(src)
 		jsModules(src)
 		pythonSpawn(src)
-		spawnedOf(srcTokens(src, hash), spawnLang{hashComments: hash, kind: func(string, string) string { return "exec" }})
+		spawnedOf(srcTokens(src, hash), spawnLang{kind: func(string, string) string { return "exec" }})
+		for _, f := range scriptFamilies() {
+			lang, _ := scriptSpawn(f)(src)
+			for _, sp := range spawnedBy(src, lang) {
+				if sp.argv0 == "" && sp.shell == "" {
+					t.Fatalf("%s: an empty spawn", f)
+				}
+			}
+		}
 		got := sourcePaths(src, hash, "srv/app/main.py", "/work")
 		if len(got) > maxSourcePaths {
 			t.Fatalf("%d paths", len(got))

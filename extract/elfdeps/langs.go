@@ -17,10 +17,11 @@ type langState struct {
 	pythons []*python
 	sources []string // .py files given to Imports, scanned for every runtime
 	perls   []*perl
-	perlSrc []string // Perl sources given to Imports, likewise
-	nodePkg []string // packages taken whole for a script node runs (scanIfNode)
-	node    bool     // a node runtime was met: jsSrc are its app's sources
-	jsSrc   []string // JavaScript sources given to Imports, outside node_modules
+	perlSrc []string       // Perl sources given to Imports, likewise
+	scripts []scriptSource // sources of scriptFamilies given to Imports, read for what they start
+	nodePkg []string       // packages taken whole for a script node runs (scanIfNode)
+	node    bool           // a node runtime was met: jsSrc are its app's sources
+	jsSrc   []string       // JavaScript sources given to Imports, outside node_modules
 	// pyBin and nodeBin are the first Python and Node programs met: the processes
 	// whose dlopen loads a library an app source names.
 	pyBin, nodeBin string

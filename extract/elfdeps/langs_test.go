@@ -362,14 +362,21 @@ func pythonSite(t *testing.T, pkgs map[string]string) (fstest.MapFS, string) {
 // the reasons of what Imports took, by path.
 func pythonImportReasons(t *testing.T, m fstest.MapFS, src string, opts ...Option) map[string]string {
 	t.Helper()
+	return importReasons(t, m, "usr/bin/python3.11", []string{src}, opts...)
+}
+
+// importReasons runs the closure of the runtime, then Imports of srcs, and returns the
+// reasons of what Imports took, by path.
+func importReasons(t *testing.T, m fstest.MapFS, runtime string, srcs []string, opts ...Option) map[string]string {
+	t.Helper()
 	r, err := New(m, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Closure("usr/bin/python3.11"); err != nil {
+	if _, err := r.Closure(runtime); err != nil {
 		t.Fatal(err)
 	}
-	deps, err := r.Imports(src)
+	deps, err := r.Imports(srcs...)
 	if err != nil {
 		t.Fatal(err)
 	}

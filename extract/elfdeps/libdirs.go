@@ -37,6 +37,7 @@ func (p *process) loadLibDirs() error {
 				continue
 			}
 			p.r.langs().done["libdirs:"+bin.real] = true
+			p.r.langs().done["runtime:"+family] = true
 			names, err := p.r.embeddedPaths(bin.real, func(s string) bool { return isLibDirString(s, family) })
 			if err != nil {
 				return err

@@ -36,6 +36,7 @@ func (p *process) loadPerl() error {
 		return nil
 	}
 	p.r.langs().done["perl:"+bin.real] = true
+	p.r.langs().done["runtime:perl"] = true
 	names, err := p.r.embeddedPaths(bin.real, isPerlIncDir)
 	if err != nil {
 		return err

@@ -254,7 +254,9 @@ func (py *python) otherBytecode(rel string) bool {
 }
 
 // Imports returns the modules that the source files given (image names) load by
-// name: for Perl sources (.pl, .pm, #! perl scripts), see perlImports; for Python
+// name, and what they start: for Perl sources (.pl, .pm, #! perl scripts), see
+// perlImports; for the app's own sources of Perl, Ruby, PHP, Lua and Tcl, the programs
+// they run once their runtime is met (scriptSpawn); for Python
 // (.py), the modules they import, with what those import in turn: each top-level package or module found in a
 // site or dist-packages directory of a Python runtime taken by an earlier Closure, with
 // its C extensions and its distribution's metadata. Sources are remembered, so a
@@ -276,6 +278,9 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 		if err != nil {
 			return nil, err
 		}
+		if fam := scriptFamily(f, head); fam != "" {
+			st.scripts = append(st.scripts, scriptSource{tidyName(f), fam})
+		}
 		switch interp := shebangProgram(head); {
 		case isPerlSource(f, head):
 			st.perlSrc = append(st.perlSrc, tidyName(f))
@@ -290,6 +295,13 @@ func (r *Resolver) Imports(files ...string) ([]Dep, error) {
 	p := &process{r: r, c: c}
 	if err := p.perlImports(st.perlSrc); err != nil {
 		return nil, err
+	}
+	for _, sc := range st.scripts {
+		if st.done["runtime:"+sc.family] && ownScript(sc.name) {
+			if err := r.spawnedIn(c, sc.name, nil, scriptSpawn(sc.family)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if st.node {
 		for _, src := range st.jsSrc {

@@ -34,14 +34,46 @@ run(["not-subprocess"])
 `, true, []spawned{ex("uname"), ex("git"), ex("ffmpeg"), sh("convert in.png out.jpg"), sh("date +%Y | tr -d 0"), ex("nginx"), ex("pg_dump")}},
 		{"node forms", "const { execSync, spawn } = require('node:child_process');\n" +
 			"execSync('uname -s');\nspawn(\"ffmpeg\", ['-i', f]);\ncp.execFileSync(`basename`, ['/x']);\n" +
-			"exec(`ls ${dir}`);\n// execSync('commented')\n/* spawn('blocked') */\nre.test('x');\n",
-			false, []spawned{sh("uname -s"), ex("ffmpeg"), ex("basename")}},
+			"exec(`ls ${dir}`);\n// execSync('commented')\n/* spawn('blocked') */\nre.test('x');\nconsole.log(`id ${execSync('id -u')}`);\n",
+			false, []spawned{sh("uname -s"), ex("ffmpeg"), ex("basename"), sh("id -u")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lang, ok := nodeSpawn([]byte(tc.src))
 			if tc.py {
 				lang, ok = pythonSpawn([]byte(tc.src))
 			}
+			if !ok {
+				t.Fatal("no spawn language")
+			}
+			if got := spawnedBy([]byte(tc.src), lang); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("spawnedBy:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		family, src string
+		want        []spawned
+	}{
+		{"perl", "use strict;\nsystem(\"uname\", \"-s\");\nsystem 'date +%Y';\nmy $k = `hostname`;\nmy $v = qx{id -u};\n" +
+			"open(my $fh, '-|', 'git', 'log') or die;\nopen(my $gh, \"sort -u |\");\nopen(my $in, '<', '/etc/passwd');\n" +
+			"system(\"rm $file\");\nmy $x = `ls $dir`;\n$dbh->do('sleep 1');\nmy $s = q{it's};\nsystem('tar');\n" +
+			"# system('commented');\nprint $#ARGV; exec { 'x' } @args;\nreadpipe('whoami');\n",
+			[]spawned{ex("uname"), sh("date +%Y"), sh("hostname"), sh("id -u"), ex("git"), sh("sort -u"), ex("tar"), sh("whoami")}},
+		{"ruby", "require 'open3'\nsystem('uname', '-s')\nsystem \"date +%Y\"\nv = `hostname`\nw = %x(id -u)\n" +
+			"out, st = Open3.capture2('git', 'status')\nIO.popen(['ls', '-l']) { |io| io.read }\nopen('|sort -u')\n" +
+			"Process.spawn('sleep 1')\nsystem(\"rm #{file}\")\ndb.exec('SELECT 1')\n# system('commented')\nKernel.exec('nginx')\nputs \"v #{`whoami`.strip} #{x}\"\n",
+			[]spawned{ex("uname"), sh("date +%Y"), sh("hostname"), sh("id -u"), ex("git"), ex("ls"), sh("sort -u"), sh("sleep 1"), ex("nginx"), sh("whoami")}},
+		{"php", "<?php\n$u = shell_exec('uname -s');\nexec(\"date\", $out);\nsystem('hostname');\npassthru(\"ls $dir\");\n" +
+			"$p = popen('sort -u', 'r');\n$pr = proc_open(['git', 'status'], $spec, $pipes);\n$v = `id -u`;\n$pdo->exec('CREATE TABLE t');\n" +
+			"// system('commented');\n# exec('hashed');\n/* passthru('blocked') */\npcntl_exec('/usr/bin/env', ['x']);\n",
+			[]spawned{sh("uname -s"), sh("date"), sh("hostname"), sh("sort -u"), ex("git"), sh("id -u"), ex("/usr/bin/env")}},
+		{"lua", "local h = io.popen('uname -s')\nos.execute(\"date\")\nos.execute 'hostname'\nos.execute(cmd)\n",
+			[]spawned{sh("uname -s"), sh("date"), sh("hostname")}},
+		{"tcl", "set y [exec date +%Y]\nexec /usr/bin/uname -s\nset f [open \"|sort -u\" r]\nexec $prog\n# exec commented\nputs \"at [exec hostname] [string length x]\"\n",
+			[]spawned{ex("date"), ex("/usr/bin/uname"), sh("sort -u"), ex("hostname")}},
+	} {
+		t.Run(tc.family, func(t *testing.T) {
+			lang, ok := scriptSpawn(tc.family)([]byte(tc.src))
 			if !ok {
 				t.Fatal("no spawn language")
 			}
@@ -397,5 +429,36 @@ func TestClosureNamedCode(t *testing.T) {
 	}
 	if r, ok := got[libdir+"libunused.so.5"]; ok {
 		t.Errorf("libunused taken: %s", r)
+	}
+}
+
+// TestClosureScriptSpawned: what a Ruby app's source starts comes once ruby is met
+// (the program through PATH, /bin/sh and what a command line runs); a source of a
+// runtime the image does not run, and an installed gem's, start nothing.
+func TestClosureScriptSpawned(t *testing.T) {
+	t.Parallel()
+	m := glibcImage(t)
+	for _, p := range []string{"usr/bin/ruby3.1", "usr/bin/git", "bin/sh", "usr/bin/date", "usr/bin/tr", "usr/bin/uname", "usr/bin/hostname"} {
+		m[p] = file(mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}}))
+	}
+	m["app/main.rb"] = text("system('git', 'status')\nputs `date | tr -d 0`\n")
+	m["app/tool.lua"] = text("os.execute('uname')\n")
+	m["var/lib/gems/3.1.0/gems/x-1/lib/x.rb"] = text("system('hostname')\n")
+	got := importReasons(t, m, "usr/bin/ruby3.1", []string{"app/main.rb", "app/tool.lua", "var/lib/gems/3.1.0/gems/x-1/lib/x.rb"}, WithPath("/usr/bin:/bin"))
+	for p, why := range map[string]string{
+		"usr/bin/git":  `program "git" run by /app/main.rb`,
+		"bin/sh":       `/bin/sh, the shell of the command line "date | tr -d 0" run by /app/main.rb`,
+		"usr/bin/date": "",
+		"usr/bin/tr":   "",
+	} {
+		r, ok := got[p]
+		if !ok || why != "" && r != why {
+			t.Errorf("%s: taken %v, reason %q, want %q", p, ok, r, why)
+		}
+	}
+	for _, p := range []string{"usr/bin/uname", "usr/bin/hostname"} {
+		if r, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, r)
+		}
 	}
 }

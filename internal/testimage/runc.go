@@ -104,6 +104,16 @@ func Runc(ctx context.Context, rootfs string, c Container) (Ran, error) {
 	proc := spec["process"].(map[string]any)
 	proc["terminal"], proc["args"], proc["env"], proc["cwd"] = false, c.Args, env, cwd
 	proc["user"] = map[string]any{"uid": uid, "gid": gid}
+	// Docker's default capabilities (runc's own spec has three): root in a container
+	// may chown, as nginx does to its temporary directories. A user other than root
+	// has them in the bounding set only, as Docker gives them.
+	caps := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+		"CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+	held := caps
+	if uid != 0 {
+		held = []string{}
+	}
+	proc["capabilities"] = map[string]any{"bounding": caps, "effective": held, "permitted": held}
 	mounts := spec["mounts"].([]any)
 	for name, body := range files {
 		src := filepath.Join(bundle, name)

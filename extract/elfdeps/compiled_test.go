@@ -1,0 +1,110 @@
+package elfdeps
+
+import (
+	"testing"
+	"testing/fstest"
+)
+
+func TestOwnPath(t *testing.T) {
+	for _, tc := range []struct {
+		s, prog string
+		want    bool
+	}{
+		{"/etc/nginx/nginx.conf", "nginx", true},
+		{"/etc/nginx/", "nginx", true},
+		{"/run/nginx.pid", "nginx", true},
+		{"/var/lib/nginx/body", "nginx", true},
+		{"/etc/ssh", "sshd", true},
+		{"/etc/ssh/ssh_config", "ssh", true},
+		{"/etc/services", "server", false},
+		{"/etc/mime.types", "app", false},
+		{"/etc/nginxish/x", "nginx", false},
+		{"/usr/share/nginx/", "nginx", false},
+		{"/etc/nginx/%s.conf", "nginx", false},
+		{"/etc/bash.bashrc", "bash", true},
+	} {
+		if got := ownPath(tc.s, tc.prog); got != tc.want {
+			t.Errorf("ownPath(%q, %q) = %v, want %v", tc.s, tc.prog, got, tc.want)
+		}
+	}
+}
+
+// nginxImage is a glibc image with a program that names its configuration, logs and
+// pid file in its binary, as nginx does, and the configuration that names the rest.
+func nginxImage(t *testing.T) fstest.MapFS {
+	m := glibcImage(t)
+	prog := mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}})
+	prog = append(prog, "\x00/etc/nginx/\x00/etc/nginx/nginx.conf\x00/var/log/nginx/access.log\x00/run/nginx.pid\x00/var/lib/nginx/body\x00/etc/mime.types\x00/usr/share/nginx/\x00"...)
+	m["usr/sbin/nginx"] = file(prog)
+	m["etc/nginx/nginx.conf"] = text("user www-data;\npid /run/nginx.pid;\nerror_log /var/log/nginx/error.log;\ninclude /etc/nginx/mime.types;\n" +
+		"include /etc/nginx/conf.d/*.conf;\ninclude /etc/nginx/sites-enabled/*;\n# include /etc/commented.conf;\n")
+	m["etc/nginx/mime.types"] = text("types { text/html html; }\n")
+	m["etc/nginx/sites-available/default"] = text("server {\n\tlisten 80;\n\troot /var/www/html;\n\tinclude /etc/snippets/php.conf;\n}\n")
+	m["etc/nginx/sites-enabled/default"] = link("../sites-available/default")
+	m["etc/snippets/php.conf"] = text("fastcgi_pass unix:/run/php/php-fpm.sock;\n")
+	m["etc/commented.conf"] = text("")
+	m["etc/mime.types"] = text("text/html html\n")
+	m["etc/passwd"] = text("root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n")
+	m["etc/group"] = text("root:x:0:\nwww-data:x:33:\n")
+	m["var/www/html/index.html"] = text("<h1>hi</h1>\n")
+	m["var/log/nginx/old.log"] = text("old\n")
+	m["var/lib/nginx"] = &fstest.MapFile{Mode: 0o755 | 1<<31}
+	m["run"] = &fstest.MapFile{Mode: 0o755 | 1<<31}
+	return m
+}
+
+// TestClosureCompiledFiles: a program the config starts brings the configuration its
+// binary names, its own /etc directory, the directories it writes its logs, pid file
+// and temporary files in (their entries alone), what the configuration includes (a
+// glob's matches, through symlinks), the directory it serves, and the passwd entries
+// of the user it runs as; paths of other programs and commented ones bring nothing.
+func TestClosureCompiledFiles(t *testing.T) {
+	t.Parallel()
+	m := nginxImage(t)
+	r, err := New(m, WithArgs("/usr/sbin/nginx", []string{"-g", "daemon off;"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := r.Closure("usr/sbin/nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Dep{}
+	for _, d := range deps {
+		got[d.Path] = d
+	}
+	for _, p := range []string{"etc/nginx/nginx.conf", "etc/nginx/mime.types", "etc/nginx/sites-available/default", "etc/snippets/php.conf",
+		"var/www/html/index.html", "etc/passwd", "etc/group"} {
+		if d, ok := got[p]; !ok || d.Dir {
+			t.Errorf("%s: not taken as a file (%+v)", p, d)
+		}
+	}
+	for _, p := range []string{"var/log/nginx", "var/lib/nginx", "run"} {
+		if d, ok := got[p]; !ok || !d.Dir {
+			t.Errorf("%s: not taken as a directory entry (%+v)", p, d)
+		}
+	}
+	for _, p := range []string{"etc/mime.types", "etc/commented.conf", "var/log/nginx/old.log"} {
+		if d, ok := got[p]; ok {
+			t.Errorf("%s taken: %s", p, d.Reason)
+		}
+	}
+	if d := got["etc/nginx/nginx.conf"]; d.Reason != "path /etc/nginx/ compiled into /usr/sbin/nginx" && d.Reason != "path /etc/nginx/nginx.conf compiled into /usr/sbin/nginx" {
+		t.Errorf("nginx.conf's reason: %q", d.Reason)
+	}
+
+	// The same program not started by the config (a tool a library names) brings none.
+	r, err = New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err = r.Closure("usr/sbin/nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps {
+		if d.Path == "etc/nginx/nginx.conf" {
+			t.Errorf("taken for a program the config does not start: %s", d.Reason)
+		}
+	}
+}
