@@ -358,8 +358,10 @@ func TestSlimLangsScripting(t *testing.T) {
 			"print 'perl ', floor(2.5), \" $u\\n\";\n",
 			[]string{"perl", "/app/main.pl"}, "perl 2 Linux"},
 	}
+	testimage.DebianLayout(t, d) // made once, before the cases share it
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case has its own image, slim run and containers
 			img, ref := debianImage(t, d, hostEntries(t, "app/"+c.file+"="+hostFile(t, c.file, c.body)), func(cfg *v1.Config) { cfg.Cmd = c.cmd })
 			fat := runFat(t, img, c.want)
 			slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
