@@ -10,6 +10,7 @@ import (
 // named by --from IMG:/app alone, run on the static base as on the fat image; with
 // --trace on scratch, byte for byte. Slow (a Debian fixture).
 func TestSlimLangsCurlCxx(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "curl-cxx")
 	_, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	for _, p := range []string{"usr/bin/curl", "usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so", "usr/lib/x86_64-linux-gnu/libstdc++.so.6"} {
@@ -28,6 +29,7 @@ func TestSlimLangsCurlCxx(t *testing.T) {
 // on the static base (dash and the coreutils it calls, found through PATH) and, traced,
 // on scratch byte for byte; --verify catches the script without its data file. Slow (a Debian fixture).
 func TestSlimLangsShell(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "shell")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	if !strings.Contains(report, `command "sha256sum" run by /app/entry.sh`) {

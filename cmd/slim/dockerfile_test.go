@@ -50,6 +50,7 @@ func cBuilder(t *testing.T) (ref, want string) {
 // in auto mode and with --from: the program's closure is resolved in the stage it is
 // copied from, and the entrypoint it names is not taken again from the target.
 func TestAutoModeDynamicProgramOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	ref, want := cBuilder(t)
@@ -80,6 +81,7 @@ ENTRYPOINT ["/app/server"]
 // TestAutoModeRelativeCopy: WORKDIR /app + COPY --from=builder /src/server . puts the
 // program at /app/server, once, as Docker does.
 func TestAutoModeRelativeCopy(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	ref, want := cBuilder(t)
@@ -148,6 +150,7 @@ ENTRYPOINT ["/bin/busybox", "cat", "/w/ctx.txt"]
 // TestAutoModeMatchesBuildKit: for a final stage FROM scratch, what auto mode takes is
 // what BuildKit builds, entry by entry (path, type, mode, owner, content), and it runs.
 func TestAutoModeMatchesBuildKit(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	dir := project(t, map[string]string{
@@ -248,6 +251,7 @@ ENTRYPOINT ["/app/server"]
 // (whose /etc/passwd lacks it), as the stage BuildKit built does; and slim says that
 // the rest of what the RUN wrote is not taken, naming --keep.
 func TestAutoModeUserFromRun(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS build
@@ -296,6 +300,7 @@ ENTRYPOINT ["/app/busybox", "id"]
 // build's output): auto mode takes the working directory as built, so the result
 // reads what the RUN wrote as the stage does. Only the script was taken before.
 func TestAutoModeRunOutputInWorkdir(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	dir := project(t, map[string]string{"Dockerfile": `FROM busybox
@@ -330,6 +335,7 @@ CMD ["/bin/sh", "/app/main.sh"]
 // only COPY --from files of: the result keeps the healthcheck, so its command (here
 // CMD-SHELL, /bin/sh -c) comes from the target, and it runs there as in the stage.
 func TestAutoModeHealthcheck(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	needRoot(t)
 	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS build

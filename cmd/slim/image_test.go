@@ -14,6 +14,7 @@ import (
 // static, a golang image made offline, the modules vendored) and runs `slim --help` in
 // it under runc; the result holds /usr/local/bin/slim and the static base only.
 func TestOwnImage(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	if testing.Short() {
 		t.Skip("-short: compiles slim inside BuildKit, minutes of CPU")
 	}

@@ -150,7 +150,11 @@ func slimRuns(t *testing.T, fat testimage.Ran, args ...string) (string, func(str
 func traceAndVerify(t *testing.T, fat testimage.Ran, ref string, app []string) (string, func(string) bool) {
 	t.Helper()
 	needBuildkit(t)
-	t.Setenv("SLIM_TRACER", testimage.Tracer(t))
+	// The same static tracer for every test: set for the process, not with t.Setenv,
+	// which parallel tests cannot use.
+	if err := os.Setenv("SLIM_TRACER", testimage.Tracer(t)); err != nil {
+		t.Fatal(err)
+	}
 	cmd, err := json.Marshal(app)
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +218,7 @@ func hostFile(t *testing.T, name, body string) string {
 // the fat image: the stdlib (less its tests) and the dist-packages the app imports come
 // with the interpreter. Slow (a Debian fixture).
 func TestSlimLangsPython(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "python")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	for _, w := range []string{"python3.11 stdlib for /usr/bin/python3.11", "module yaml imported by /app/main.py", "module six imported by /app/main.py"} {
@@ -251,6 +256,7 @@ func TestSlimLangsPython(t *testing.T) {
 // on the static base when only /app is named: Debian's libnode loads builtins from
 // /usr/share/nodejs by name, and they come with it. Slow (a Debian fixture, npm).
 func TestSlimLangsNode(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "node")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	if !strings.Contains(report, "node builtin /usr/share/nodejs/cjs-module-lexer/lexer.js named in /usr/lib/x86_64-linux-gnu/libnode.so.108") {
@@ -276,6 +282,7 @@ func TestSlimLangsNode(t *testing.T) {
 // /etc/alternatives) and from --from IMG:/usr/bin/java --from IMG:/app. Slow (a Debian
 // fixture).
 func TestSlimLangsJava(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "java")
 	report, has := slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 	if !strings.Contains(report, "JRE /usr/lib/jvm/java-17-openjdk-amd64 of /usr/lib/jvm/java-17-openjdk-amd64/bin/java") {
@@ -299,6 +306,7 @@ func TestSlimLangsJava(t *testing.T) {
 // on the Debian fixture runs on the static base as it did there: both families of
 // localhost (host.conf, gai.conf), root from /etc/passwd. Slow (a Debian fixture).
 func TestSlimLangsGoCgo(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	app, fat, ref := langsApp(t, "go-cgo")
 	slimRuns(t, fat, "--from", ref+":/app", "--base", "static")
 

@@ -112,6 +112,7 @@ func slimPackages(pkgs []*pkgdb.Package) []string {
 // Go program's modules; syft reads the same packages off the result; with
 // --package-metadata=none syft sees no Debian package. Slow (a Debian fixture).
 func TestPackageMetadataDebian(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	prog := testimage.GCCBuild(t, zlibProgram, "-l:libz.so.1", "-lm")
 	tool := testimage.Tracer(t) // a Go program of this module, with dependencies
 	img, ref := langsImage(t, hostEntries(t, "app/prog="+prog, "app/gotool="+tool), func(c *v1.Config) {

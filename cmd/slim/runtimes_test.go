@@ -59,6 +59,7 @@ func hostLibDir(t *testing.T) string {
 // it calls (busybox applets: the symlinks and busybox), and prints what the fat image
 // prints.
 func TestSlimShellScriptEntrypoint(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	script := filepath.Join(t.TempDir(), "entry.sh")
 	body := "#!/bin/sh\nset -e\nyear=$(date -u -d @0 +%Y)\necho \"epoch year $year\" | grep -o 'year [0-9]*' | sed 's/year/YEAR/'\nwc -c </etc/motd.txt\n"
@@ -140,6 +141,7 @@ int main(int argc, char **argv) {
 // reads by name; on scratch it prints what the fat image prints (both families of
 // localhost, the http port, a UTF-8 locale).
 func TestSlimImageModeGlibcProgram(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	prog := testimage.GCCBuild(t, glibcProbe)
@@ -205,6 +207,7 @@ int main(void) {
 // openssl.cnf activates the legacy provider gets the config (through OPENSSLDIR's
 // symlink) and legacy.so, and still computes MD4 on scratch.
 func TestSlimOpenSSLLegacyProvider(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	if _, err := os.Stat("/usr/include/openssl/provider.h"); err != nil {
@@ -236,6 +239,7 @@ func TestSlimOpenSSLLegacyProvider(t *testing.T) {
 // missing is taken with a warning (such a script never runs), while an entrypoint whose
 // interpreter is missing is refused, and --force still writes it.
 func TestSlimStrictForTheEntrypointOnly(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -273,6 +277,7 @@ func TestSlimStrictForTheEntrypointOnly(t *testing.T) {
 // --deps none, the fixes the refusal prints, added exactly as printed, make an image
 // that runs.
 func TestSlimOriginSymlinkAndHintFollowed(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	libDir := t.TempDir()
@@ -353,6 +358,7 @@ __attribute__((constructor)) static void said(void) { static const char m[] = "p
 // the program. Before, the slim image ran without it and the loader printed "cannot be
 // preloaded … ignored" at every start.
 func TestSlimPreloadedLibraries(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	prog := testimage.GCCBuild(t, "#include <stdio.h>\nint main(void) { puts(\"main\"); return 0; }\n")
@@ -393,6 +399,7 @@ func TestSlimPreloadedLibraries(t *testing.T) {
 // installs it, in a directory of /etc/ld.so.conf (/usr/local/lib), is found by glibc's
 // loader through /etc/ld.so.cache only: the slim image must still find it.
 func TestSlimLibraryFromLdconfigDir(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	ldconfig := testimage.NeedTool(t, "ldconfig")
@@ -437,6 +444,7 @@ func TestSlimLibraryFromLdconfigDir(t *testing.T) {
 // dlopen libgcc_s.so.1 to unwind that thread; the result has it. Before, the slim
 // image aborted: "libgcc_s.so.1 must be installed for pthread_exit to work".
 func TestSlimThreadExitUnwinder(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	lib := hostLibDir(t)
 	prog := testimage.GCCBuild(t, `#include <pthread.h>

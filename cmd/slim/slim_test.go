@@ -108,6 +108,7 @@ func layoutDigest(t *testing.T, dir string) v1.Hash {
 // host's /usr/lib and /bin (so the closure is found among thousands of libraries), names
 // it through a symlink, runs the result and compares with the program's own output.
 func TestSlimCProgramOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	prog := testimage.GCCBuild(t, cProgram, "-lm")
 	want := runHost(t, prog)
@@ -141,6 +142,7 @@ func TestSlimCProgramOntoScratch(t *testing.T) {
 // TestSlimFidelityCheckNamesMissingLibrary: with --deps none the program's libraries are
 // left behind, and slim refuses to write an image that cannot start.
 func TestSlimFidelityCheckNamesMissingLibrary(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	prog := testimage.GCCBuild(t, cProgram, "-lm")
 	libdir := "/usr/lib/x86_64-linux-gnu"
 	if runtime.GOARCH != "amd64" {
@@ -167,6 +169,7 @@ func TestSlimFidelityCheckNamesMissingLibrary(t *testing.T) {
 // image and the slim one, and checks the same answer, a size close to the binary's, and
 // reproducible digests.
 func TestSlimGoServerGlobOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	server := testimage.GoBuild(t, goServer, runtime.GOARCH)
 	busybox := "/bin/busybox"
@@ -197,6 +200,7 @@ func TestSlimGoServerGlobOntoScratch(t *testing.T) {
 // TestSlimGoNonrootOntoStatic lays a Go program that needs users and CA certificates on
 // the built-in static base, runs it as nonroot, and checks the base's layer is untouched.
 func TestSlimGoNonrootOntoStatic(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	prog := testimage.GoBuild(t, goNonroot, runtime.GOARCH)
 	dir := t.TempDir()
@@ -264,6 +268,7 @@ func TestSlimGoNonrootOntoStatic(t *testing.T) {
 
 // TestSlimMultiPlatform: an index source gives an index result with each platform slimmed.
 func TestSlimMultiPlatform(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	images := map[string]v1.Image{}
 	for _, arch := range []string{"amd64", "arm64"} {
@@ -438,6 +443,7 @@ func main() {
 // which has its own, the source's is left out. Before, the result failed with "unknown
 // time zone America/New_York" and slim said nothing.
 func TestSlimGoTimeZonesOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	if _, err := os.Stat("/usr/share/zoneinfo/America/New_York"); err != nil {
 		testimage.Missing(t, "the host's time zone database (tzdata)")

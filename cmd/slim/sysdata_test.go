@@ -54,6 +54,7 @@ func main() {
 // the system's roots keeps the image's CA bundle on scratch (a private CA here, which
 // no built-in bundle has), so the slim image completes the handshake the fat one does.
 func TestSlimGoTLSClientOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	caPEM, certPEM, keyPEM, err := apps.PKI()
 	if err != nil {
@@ -97,6 +98,7 @@ func main() { fmt.Println(time.Unix(0, 0).Local().Format("2006-01-02 15:04:05 MS
 // time is not UTC, tells the same time on scratch as in the fat image: the zone files
 // come with it (before, the slim image printed UTC).
 func TestSlimTimeZoneOntoScratch(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needRoot(t)
 	prog := testimage.GoBuild(t, goClock, runtime.GOARCH)
 	for _, tc := range []struct {

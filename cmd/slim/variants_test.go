@@ -23,6 +23,7 @@ import (
 // --from IMG:/app alone on the static base, run with runc as the fat image ran. Slow
 // (the Debian fixture); its cases run in parallel.
 func TestSlimLangsVariants(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	dir := t.TempDir()
 	written := map[string]bool{}
@@ -333,6 +334,7 @@ s.shutdown()
 // as the fat image ran: their library directories are named in their binaries. Slow
 // (a Debian fixture of its own).
 func TestSlimLangsScripting(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	d := scriptingDebian()
 	cases := []struct {
@@ -381,6 +383,7 @@ func scriptingDebian() testimage.Debian {
 // then print it) runs on static as in the fat image. Before, slim took the binary and
 // its libraries only, and it failed: open() "/etc/nginx/nginx.conf" failed.
 func TestSlimServerCompiledConfig(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	img, ref := debianImage(t, scriptingDebian(), hostEntries(t, "app/README="+hostFile(t, "README", "served by nginx\n")),
 		func(cfg *v1.Config) { cfg.Cmd = []string{"nginx", "-T"} })
@@ -399,6 +402,7 @@ func TestSlimServerCompiledConfig(t *testing.T) {
 // through sh; the slim image prints what the fat one does. Before, npm died at start
 // ("Cannot find module '../lib/cli.js'") and slim said nothing.
 func TestSlimLangsNpmStart(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -434,6 +438,7 @@ func TestSlimLangsNpmStart(t *testing.T) {
 // fat and the slim image alike. Before, the container started and was then reported
 // unhealthy, and slim said nothing.
 func TestSlimLangsHealthcheck(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	d := testimage.Debian{Packages: []string{"curl", "openssl", "netbase"}} // the curl app's fixture
 	health := hostFile(t, "health.sh", "#!/bin/sh\ncurl -fsS file:///app/status.txt | grep -q ok && echo healthy\n")
@@ -502,6 +507,7 @@ func runHealthcheck(t *testing.T, img v1.Image) testimage.Ran {
 // (without their contents). Before, tempfile found "no usable temporary directory"
 // on scratch, and the state directory was missing on both.
 func TestSlimLangsWritableDirs(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	app := hostFile(t, "state.py", `import os, tempfile
 with tempfile.NamedTemporaryFile(prefix="slim") as f:
@@ -534,6 +540,7 @@ print("state", open("/var/lib/app/state").read(), os.getuid())
 // NODE_OPTIONS="--require /opt/…"), come with the result. Before, the app started
 // and failed to open them.
 func TestSlimLangsConfigNamedFiles(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	py := hostFile(t, "cfg.py", `import json, os, sys
 cfg = json.load(open(sys.argv[2]))
@@ -570,6 +577,7 @@ print("config", cfg["name"], open(os.environ["KEY_FILE"]).read().strip())
 // getpass, pwd) finds it on scratch too: root, the default, is listed in the source's
 // /etc/passwd, which comes along. Before: KeyError "getpwuid(): uid not found: 0".
 func TestSlimLangsRunningUser(t *testing.T) {
+	t.Parallel() // its own images, slim runs and containers: it overlaps the others' waits
 	skipShort(t)
 	py := hostFile(t, "who.py", "import getpass, os, pwd\nprint(\"user\", getpass.getuser(), pwd.getpwuid(os.getuid()).pw_dir)\n")
 	img, ref := langsImage(t, hostEntries(t, "app/who.py="+py), func(c *v1.Config) { c.Cmd = []string{"python3", "/app/who.py"} })

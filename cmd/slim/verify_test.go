@@ -61,6 +61,7 @@ func busyboxScriptImage(t *testing.T) string {
 // agree (a zero and a non-zero exit, stdout and stderr), the result is written, and
 // the report records each verification.
 func TestVerifyImage(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	ref := busyboxScriptImage(t)
 	out := filepath.Join(t.TempDir(), "out")
@@ -124,6 +125,7 @@ func TestVerifyRefusesBrokenResult(t *testing.T) {
 // (--deps none --force) cannot start; --verify shows why beside what the fat image
 // printed, and --force writes it with a warning.
 func TestVerifyProgramThatCannotStart(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the fixture lists amd64 paths; CI runs on amd64, where this test runs")
@@ -154,6 +156,7 @@ func TestVerifyProgramThatCannotStart(t *testing.T) {
 // TestVerifyDockerfile: --verify on a multi-stage build runs in the target stage and in
 // the result, with the target's ENTRYPOINT before the command, and the report says so.
 func TestVerifyDockerfile(t *testing.T) {
+	t.Parallel() // its own images and containers: it overlaps the others' waits
 	needBuildkit(t)
 	dir := project(t, map[string]string{"Dockerfile": `FROM busybox AS builder
 RUN mkdir /out && printf '#!/bin/sh\necho "greetings, $*"\n' > /out/greet && chmod +x /out/greet

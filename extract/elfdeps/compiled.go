@@ -36,18 +36,54 @@ func (r *Resolver) compiledFiles(c *collector, real, named string) error {
 	if len(prog) < 3 {
 		return nil
 	}
-	names, err := r.embeddedPaths(real, func(s string) bool { return ownPath(s, prog) })
+	var confs []string // bare names of configuration files (apache2's "apache2.conf")
+	names, err := r.embeddedPaths(real, func(s string) bool {
+		if isConfName(s) {
+			confs = append(confs, s)
+			return false
+		}
+		return ownPath(s, prog)
+	})
 	if err != nil {
 		return err
 	}
 	cf := &configFiles{r: r, p: &process{r: r, c: c}, seen: map[string]bool{}}
+	if obj, err := r.object(real); err == nil {
+		// A module its configuration names (load_module, LoadModule) is loaded by it.
+		cf.dl = r.newProcess(c, obj, real, real)
+	}
+	for _, n := range names {
+		if d := path.Clean(n); strings.HasPrefix(d, "/etc/") && strings.Count(d, "/") == 2 && cf.home == "" {
+			if ok, err := r.isDir(d); err != nil {
+				return err
+			} else if ok {
+				cf.home = d // where its configuration's relative names start
+			}
+		}
+	}
 	for _, n := range names {
 		why := fmt.Sprintf("path %s compiled into /%s", n, real)
 		if err := cf.take(n, why, prog); err != nil {
 			return err
 		}
 	}
-	return nil
+	if cf.home != "" {
+		// Its main configuration, named relative to its directory: read for what it
+		// includes and loads (the directory itself is taken whole).
+		for _, n := range confs {
+			if ok, err := r.isRegular(path.Join(cf.home, n)); err != nil {
+				return err
+			} else if ok {
+				if err := cf.scan(path.Join(cf.home, n)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if cf.dl == nil {
+		return nil
+	}
+	return cf.dl.drain()
 }
 
 // ownPath says whether s, a string of the program prog's binary, is a path of its own
@@ -70,10 +106,25 @@ func ownPath(s, prog string) bool {
 	return false
 }
 
+// isConfName says whether s, a string of a binary, is the bare name of a
+// configuration file: apache2.conf, my.cnf, app.yaml.
+func isConfName(s string) bool {
+	if len(s) > 64 || strings.ContainsAny(s, "/ \t\n%$*") {
+		return false
+	}
+	switch path.Ext(s) {
+	case ".conf", ".cnf", ".cfg", ".ini", ".yaml", ".yml", ".toml":
+		return len(s) > len(path.Ext(s))
+	}
+	return false
+}
+
 // configFiles reads the configuration files of one program for the paths they name.
 type configFiles struct {
 	r    *Resolver
 	p    *process
+	dl   *process // the program, whose dlopen loads the modules named; nil if not ELF
+	home string   // the program's own directory under /etc ("" if none)
 	seen map[string]bool
 	read int
 }
@@ -102,7 +153,7 @@ func (cf *configFiles) take(n, why, prog string) error {
 		if strings.HasPrefix(n, "/etc/") {
 			return cf.scan(n)
 		}
-		return nil
+		return cf.r.namedProgram(cf.p.c, cf.dl, n, why)
 	case fi.IsDir() && wholeDir(n, prog):
 		_, err := cf.p.addTree(tidyName(n), why, nil)
 		return err
@@ -151,7 +202,7 @@ func (cf *configFiles) scan(n string) error {
 	if bytes.IndexByte(b, 0) >= 0 {
 		return nil // binary: no configuration to read
 	}
-	taken := 0
+	taken, tries := 0, 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, maxConfigSize)
 	for sc.Scan() {
@@ -160,29 +211,68 @@ func (cf *configFiles) scan(n string) error {
 			line = line[:i]
 		}
 		words := strings.FieldsFunc(line, func(c rune) bool { return strings.ContainsRune(" \t;\"'=,()", c) })
-		if len(words) >= 2 && strings.EqualFold(words[0], "user") {
-			if err := cf.user(words[1], n); err != nil {
-				return err
+		for i, w := range words[:max(len(words)-1, 0)] {
+			// user www-data; User=app; export APACHE_RUN_USER=www-data
+			if strings.EqualFold(w, "user") || strings.HasSuffix(w, "_USER") {
+				if err := cf.user(words[i+1], n); err != nil {
+					return err
+				}
 			}
 		}
 		for _, w := range words {
-			if !strings.HasPrefix(w, "/") || strings.ContainsAny(w, "$%{}<>|\\") || taken >= maxConfigPaths {
+			if strings.ContainsAny(w, "$%{}<>|\\") || strings.Contains(w, "://") || taken >= maxConfigPaths {
 				continue
 			}
-			taken++
 			why := fmt.Sprintf("path named in %s", n)
-			if !strings.ContainsAny(w, "*?[") {
-				if err := cf.take(w, why, ""); err != nil {
-					return err
+			if !strings.HasPrefix(w, "/") {
+				// include mime.types; IncludeOptional mods-enabled/*.load: relative to
+				// the program's own directory, or to the file's; taken if there.
+				if tries >= maxConfigPaths*4 || !strings.ContainsAny(w, "./") || strings.HasPrefix(w, "-") {
+					continue
+				}
+				tries++
+				for _, dir := range []string{cf.home, path.Dir(n)} {
+					if dir == "" {
+						continue
+					}
+					ok, err := cf.exists(path.Join(dir, w))
+					if err != nil {
+						return err
+					}
+					if ok {
+						taken++
+						if err := cf.named(path.Join(dir, w), why); err != nil {
+							return err
+						}
+						break
+					}
 				}
 				continue
 			}
-			if err := cf.glob(w, why); err != nil {
+			taken++
+			if err := cf.named(w, why); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// named takes the absolute path or pattern w a configuration file names.
+func (cf *configFiles) named(w, why string) error {
+	if strings.ContainsAny(w, "*?[") {
+		return cf.glob(w, why)
+	}
+	return cf.take(w, why, "")
+}
+
+// exists says whether the name or pattern w names anything in the image.
+func (cf *configFiles) exists(w string) (bool, error) {
+	if !strings.ContainsAny(w, "*?[") {
+		fi, err := cf.r.statFollow(w)
+		return fi != nil, err
+	}
+	return cf.r.isDir(path.Dir(w))
 }
 
 // glob takes the matches of a pattern in its last component (conf.d/*.conf); a
