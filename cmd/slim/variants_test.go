@@ -373,13 +373,15 @@ func TestSlimLangsScripting(t *testing.T) {
 
 // scriptingDebian is the fixture of the scripting runtimes' tests and of nginx's.
 func scriptingDebian() testimage.Debian {
-	return testimage.Debian{Packages: []string{"ruby", "php-cli", "lua5.4", "tcl", "nginx"}}
+	return testimage.Debian{Packages: []string{"ruby", "php-cli", "lua5.4", "tcl", "nginx", "libnginx-mod-http-xslt-filter"}}
 }
 
 // TestSlimServerCompiledConfig: nginx, a C server, reads its configuration by a path
 // compiled into it (/etc/nginx/nginx.conf), which includes more (mime.types, the
 // sites-enabled/* link to sites-available/default), runs its workers as www-data and
-// writes into /var/log/nginx and /var/lib/nginx. `nginx -T` (test the configuration,
+// writes into /var/log/nginx and /var/lib/nginx; a dynamic module (XSLT, linking
+// libxslt and libxml2) is loaded by a name relative to its prefix, /usr/share/nginx.
+// `nginx -T` (test the configuration,
 // then print it) runs on static as in the fat image. Before, slim took the binary and
 // its libraries only, and it failed: open() "/etc/nginx/nginx.conf" failed.
 func TestSlimServerCompiledConfig(t *testing.T) {
@@ -387,7 +389,8 @@ func TestSlimServerCompiledConfig(t *testing.T) {
 	skipShort(t)
 	img, ref := debianImage(t, scriptingDebian(), hostEntries(t, "app/README="+hostFile(t, "README", "served by nginx\n")),
 		func(cfg *v1.Config) { cfg.Cmd = []string{"nginx", "-T"} })
-	fat := runFat(t, img, "# configuration file /etc/nginx/sites-enabled/default:", "include /etc/nginx/mime.types;")
+	fat := runFat(t, img, "# configuration file /etc/nginx/sites-enabled/default:", "include /etc/nginx/mime.types;",
+		"load_module modules/ngx_http_xslt_filter_module.so;") // Debian's module snippet: relative to nginx's prefix
 	report, _ := slimRuns(t, fat, "--from", ref+":/usr/sbin/nginx", "--base", "static")
 	for _, want := range []string{"compiled into /usr/sbin/nginx", "user www-data of /etc/nginx/nginx.conf"} {
 		if !strings.Contains(report, want) {

@@ -37,9 +37,14 @@ func (r *Resolver) compiledFiles(c *collector, real, named string) error {
 		return nil
 	}
 	var confs []string // bare names of configuration files (apache2's "apache2.conf")
+	var prefixes []string // its own directories under /usr (nginx's prefix, /usr/share/nginx)
 	names, err := r.embeddedPaths(real, func(s string) bool {
-		if isConfName(s) {
+		switch d := strings.TrimSuffix(s, "/"); {
+		case isConfName(s):
 			confs = append(confs, s)
+			return false
+		case d == "/usr/share/"+prog || d == "/usr/lib/"+prog || d == "/usr/local/"+prog:
+			prefixes = append(prefixes, d)
 			return false
 		}
 		return ownPath(s, prog)
@@ -52,6 +57,7 @@ func (r *Resolver) compiledFiles(c *collector, real, named string) error {
 		// A module its configuration names (load_module, LoadModule) is loaded by it.
 		cf.dl = r.newProcess(c, obj, real, real)
 	}
+	cf.prefixes = prefixes
 	for _, n := range names {
 		if d := path.Clean(n); strings.HasPrefix(d, "/etc/") && strings.Count(d, "/") == 2 && cf.home == "" {
 			if ok, err := r.isDir(d); err != nil {
@@ -125,6 +131,9 @@ type configFiles struct {
 	p    *process
 	dl   *process // the program, whose dlopen loads the modules named; nil if not ELF
 	home string   // the program's own directory under /etc ("" if none)
+	// prefixes are its own directories under /usr its binary names: a relative name of
+	// its configuration may start there too (nginx's load_module modules/x.so).
+	prefixes []string
 	seen map[string]bool
 	read int
 }
@@ -226,12 +235,13 @@ func (cf *configFiles) scan(n string) error {
 			why := fmt.Sprintf("path named in %s", n)
 			if !strings.HasPrefix(w, "/") {
 				// include mime.types; IncludeOptional mods-enabled/*.load: relative to
-				// the program's own directory, or to the file's; taken if there.
+				// the program's own directory, to the file's, or to its prefix; taken
+				// if there.
 				if tries >= maxConfigPaths*4 || !strings.ContainsAny(w, "./") || strings.HasPrefix(w, "-") {
 					continue
 				}
 				tries++
-				for _, dir := range []string{cf.home, path.Dir(n)} {
+				for _, dir := range append([]string{cf.home, path.Dir(n)}, cf.prefixes...) {
 					if dir == "" {
 						continue
 					}

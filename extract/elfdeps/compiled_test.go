@@ -37,7 +37,14 @@ func nginxImage(t *testing.T) fstest.MapFS {
 	prog = append(prog, "\x00/etc/nginx/\x00/etc/nginx/nginx.conf\x00/var/log/nginx/access.log\x00/run/nginx.pid\x00/var/lib/nginx/body\x00/etc/mime.types\x00/usr/share/nginx/\x00"...)
 	m["usr/sbin/nginx"] = file(prog)
 	m["etc/nginx/nginx.conf"] = text("pid /run/nginx.pid;\nerror_log /var/log/nginx/error.log;\ninclude mime.types;\n" +
-		"include /etc/nginx/conf.d/*.conf;\ninclude /etc/nginx/sites-enabled/*;\n# include /etc/commented.conf;\nload_module /usr/lib/nginx/modules/ngx_xslt.so;\n")
+		"include /etc/nginx/conf.d/*.conf;\ninclude /etc/nginx/sites-enabled/*;\n# include /etc/commented.conf;\nload_module /usr/lib/nginx/modules/ngx_xslt.so;\n" +
+		"include /etc/nginx/modules-enabled/*.conf;\n")
+	// Debian's module snippets name modules relative to nginx's prefix, /usr/share/nginx.
+	m["etc/nginx/modules-enabled/50-mod-geoip.conf"] = link("/usr/share/nginx/modules-available/mod-geoip.conf")
+	m["usr/share/nginx/modules-available/mod-geoip.conf"] = text("load_module modules/ngx_geoip.so;\n")
+	m["usr/share/nginx/modules"] = link("../../lib/nginx/modules")
+	m["usr/lib/nginx/modules/ngx_geoip.so"] = file(mkELF(t, elfSpec{needed: []string{"libGeoIP.so.1", "libc.so.6"}}))
+	m["usr/lib/x86_64-linux-gnu/libGeoIP.so.1"] = file(mkELF(t, elfSpec{soname: "libGeoIP.so.1", needed: []string{"libc.so.6"}}))
 	m["etc/nginx/mime.types"] = text("types { text/html html; }\n")
 	m["etc/nginx/sites-available/default"] = text("server {\n\tlisten 80;\n\troot /var/www/html;\n\tinclude /etc/snippets/php.conf;\n\tinclude snippets/gzip.conf;\n\tindex index.html;\n}\n")
 	m["etc/nginx/snippets/gzip.conf"] = text("gzip on;\n")
@@ -81,7 +88,8 @@ func TestClosureCompiledFiles(t *testing.T) {
 		got[d.Path] = d
 	}
 	for _, p := range []string{"etc/nginx/nginx.conf", "etc/nginx/mime.types", "etc/nginx/sites-available/default", "etc/snippets/php.conf",
-		"etc/snippets/fastcgi.conf", "var/www/html/index.html", "etc/passwd", "etc/group", "usr/lib/nginx/modules/ngx_xslt.so", "usr/lib/x86_64-linux-gnu/libxslt.so.1"} {
+		"etc/snippets/fastcgi.conf", "var/www/html/index.html", "etc/passwd", "etc/group", "usr/lib/nginx/modules/ngx_xslt.so", "usr/lib/x86_64-linux-gnu/libxslt.so.1",
+		"usr/share/nginx/modules-available/mod-geoip.conf", "usr/lib/nginx/modules/ngx_geoip.so", "usr/lib/x86_64-linux-gnu/libGeoIP.so.1"} {
 		if d, ok := got[p]; !ok || d.Dir {
 			t.Errorf("%s: not taken as a file (%+v)", p, d)
 		}
