@@ -36,7 +36,7 @@ func (r *Resolver) compiledFiles(c *collector, real, named string) error {
 	if len(prog) < 3 {
 		return nil
 	}
-	var confs []string // bare names of configuration files (apache2's "apache2.conf")
+	var confs []string    // bare names of configuration files (apache2's "apache2.conf")
 	var prefixes []string // its own directories under /usr (nginx's prefix, /usr/share/nginx)
 	names, err := r.embeddedPaths(real, func(s string) bool {
 		switch d := strings.TrimSuffix(s, "/"); {
@@ -134,8 +134,8 @@ type configFiles struct {
 	// prefixes are its own directories under /usr its binary names: a relative name of
 	// its configuration may start there too (nginx's load_module modules/x.so).
 	prefixes []string
-	seen map[string]bool
-	read int
+	seen     map[string]bool
+	read     int
 }
 
 // take takes the path n a program or its configuration names: an existing file
