@@ -115,10 +115,10 @@ func TestRecompressProgressLive(t *testing.T) {
 		t.Skip("-short: recompresses 200 MB")
 	}
 	if raceEnabled {
-		// make test runs it without -race, alone (ALONE_TESTS): under the race
+		// make test runs it in its invocation without -race (NORACE_TESTS): under the race
 		// detector the encoder's range checks stall every goroutine for a second, which
 		// no user sees.
-		t.Skip("-race: make test and CI run it without the race detector, alone (ALONE_TESTS)")
+		t.Skip("-race: make test and CI run it in their invocation without the race detector (NORACE_TESTS)")
 	}
 	tmux := testimage.NeedTool(t, "tmux") // make deps installs it; under CI=true its absence fails
 	ref := fatImage(t, 4, 50<<20)
