@@ -77,12 +77,16 @@ func (r *Resolver) compiledFiles(c *collector, real, named string) error {
 		// Its main configuration, named relative to its directory: read for what it
 		// includes and loads (the directory itself is taken whole).
 		for _, n := range confs {
-			if ok, err := r.isRegular(path.Join(cf.home, n)); err != nil {
+			main := path.Join(cf.home, n)
+			ok, err := r.isRegular(main)
+			if err != nil {
 				return err
-			} else if ok {
-				if err := cf.scan(path.Join(cf.home, n)); err != nil {
-					return err
-				}
+			}
+			if !ok {
+				continue // a name of another program's, or a default it does not ship
+			}
+			if err := cf.take(main, fmt.Sprintf("configuration %s named in /%s", n, real), ""); err != nil {
+				return err
 			}
 		}
 	}
@@ -314,6 +318,10 @@ func (cf *configFiles) glob(pattern, why string) error {
 // user takes /etc/passwd and /etc/group when the source lists the user name there:
 // the static base lists root and nobody only, and the program looks its user up.
 func (cf *configFiles) user(name, conf string) error {
+	if cf.seen["user:"+name] {
+		return nil
+	}
+	cf.seen["user:"+name] = true
 	w, err := cf.r.walk("etc/passwd")
 	if err != nil {
 		return nil

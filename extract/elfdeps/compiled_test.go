@@ -133,7 +133,7 @@ func TestClosureCompiledMainConfig(t *testing.T) {
 	t.Parallel()
 	m := glibcImage(t)
 	prog := mkELF(t, elfSpec{interp: ldso, needed: []string{"libc.so.6"}})
-	m["usr/sbin/httpd2"] = file(append(prog, "\x00/etc/httpd2\x00httpd2.conf\x00"...))
+	m["usr/sbin/httpd2"] = file(append(prog, "\x00/etc/httpd2\x00absent.conf\x00httpd2.conf\x00"...))
 	m["etc/httpd2/httpd2.conf"] = text("LoadModule x_module /usr/lib/httpd2/modules/mod_x.so\nIncludeOptional mods-enabled/*.load\n")
 	m["etc/httpd2/mods-enabled/a.load"] = link("../mods-available/a.load")
 	m["etc/httpd2/mods-available/a.load"] = text("LoadModule a_module /usr/lib/httpd2/modules/mod_a.so\n")
